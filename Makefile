@@ -1,0 +1,47 @@
+# shoplab: the front door. `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: help setup test test-unit test-integration lint fmt lock clean
+
+help: ## List every target with what it does
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: ## Install system packages (Debian, as root) and the Python venv; idempotent
+	@bash scripts/setup.sh
+
+$(PY):
+	@echo "make: $(VENV) is missing; run 'make setup' first" >&2; exit 1
+
+test: $(PY) ## Lint, then every test (unit + integration on real servers); one summary line
+	@bash scripts/test.sh $(PYTEST_ARGS)
+
+test-unit: $(PY) ## Unit tests only (no servers)
+	@echo "test-unit: pytest tests/unit"
+	@$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
+
+test-integration: $(PY) ## Integration tests only (real MariaDB, Redis, Prometheus)
+	@echo "test-integration: pytest tests/integration"
+	@$(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+lint: $(PY) ## ruff check and format check
+	@echo "lint: ruff check + ruff format --check"
+	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check --quiet . && echo "lint: clean"
+
+fmt: $(PY) ## Apply ruff fixes and formatting
+	@$(VENV)/bin/ruff check --fix . ; $(VENV)/bin/ruff format .
+
+lock: ## Re-resolve dependencies from pyproject.toml into constraints.txt
+	@echo "lock: resolving in a scratch venv"
+	@rm -rf .lock-venv && python3 -m venv .lock-venv \
+	  && .lock-venv/bin/pip install -q --disable-pip-version-check -e '.[dev]' >/dev/null \
+	  && .lock-venv/bin/pip freeze --exclude-editable --disable-pip-version-check | grep -v '^-e' > constraints.txt \
+	  && rm -rf .lock-venv && echo "lock: wrote constraints.txt ($$(wc -l < constraints.txt) pins)"
+
+clean: ## Remove the venv and caches (not the system packages)
+	@echo "clean: removing $(VENV) and caches"
+	@rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

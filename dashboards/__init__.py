@@ -1,0 +1,1 @@
+"""Grafana dashboards as code (grafanalib): one module per dashboard."""

@@ -1,0 +1,1 @@
+"""The shop: a Flask app on MySQL and Redis."""
