@@ -1,0 +1,50 @@
+"""The application factory: settings in, a wired Flask app out."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import redis
+from flask import Flask
+
+from shop.api import api, probes
+from shop.cache import StaleWhileRevalidateCache
+from shop.cli import register_cli
+from shop.context import ShopContext
+from shop.db import create_db_engine
+from shop.errors import register_error_handlers
+from shop.metrics import attach_metrics
+from shop.settings import Settings, SettingsError
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    if settings is None:
+        try:
+            settings = Settings.from_env(os.environ)
+        except SettingsError as exc:
+            print(f"shop: configuration error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+    app = Flask("shop")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False
+    metrics = attach_metrics(app)
+    engine = create_db_engine(settings, metrics)
+    # Short timeouts: a dead Redis must cost the popular list milliseconds, not seconds.
+    redis_client = redis.Redis.from_url(
+        settings.redis_url, socket_timeout=0.25, socket_connect_timeout=0.25
+    )
+    app.extensions["shop"] = ShopContext(
+        settings=settings,
+        engine=engine,
+        redis=redis_client,
+        metrics=metrics,
+        popular_cache=StaleWhileRevalidateCache(
+            redis_client, metrics, "popular", settings.popular_cache_ttl
+        ),
+    )
+    register_error_handlers(app)
+    app.register_blueprint(api)
+    app.register_blueprint(probes)
+    register_cli(app)
+    return app

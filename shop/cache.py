@@ -1,0 +1,112 @@
+"""A Redis read-through cache that serves stale while one caller refreshes (no stampede)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from shop.metrics import ShopMetrics
+
+log = logging.getLogger("shop.cache")
+
+# Delete the refresh lock only if we still own it.
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+class StaleWhileRevalidateCache:
+    """Entries are fresh for `ttl` seconds and kept `stale_factor` times as long.
+
+    A fresh entry is a hit. A stale one is served as a hit while exactly one caller (the holder
+    of a short Redis lock) recomputes it, so a popular key expiring under load costs one query,
+    not one per request. A cold key makes the others wait briefly for the lock holder. Redis
+    errors are counted and the value is computed from the source; after an error Redis is left
+    alone for `breaker_seconds` so that a dead Redis costs no connect attempts per request.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        metrics: ShopMetrics,
+        name: str,
+        ttl: float,
+        *,
+        stale_factor: float = 6.0,
+        lock_ms: int = 2000,
+        cold_wait: float = 0.25,
+        breaker_seconds: float = 1.0,
+    ):
+        self.client = client
+        self.metrics = metrics
+        self.name = name
+        self.ttl = ttl
+        self.keep_ms = int(ttl * stale_factor * 1000)
+        self.lock_ms = lock_ms
+        self.cold_wait = cold_wait
+        self.breaker_seconds = breaker_seconds
+        self._open_until = 0.0
+        self._release = client.register_script(_RELEASE)
+
+    def _count(self, result: str) -> None:
+        self.metrics.cache.labels(self.name, result).inc()
+
+    def get(self, key: str, compute: Callable[[], Any]) -> Any:
+        if time.monotonic() < self._open_until:
+            self._count("error")
+            return compute()
+        try:
+            return self._get(key, compute)
+        except redis.RedisError as exc:
+            log.warning("cache %s: redis unavailable (%s); serving from the source", self.name, exc)
+            self._open_until = time.monotonic() + self.breaker_seconds
+            self._count("error")
+            return compute()
+
+    def _get(self, key: str, compute: Callable[[], Any]) -> Any:
+        raw = self.client.get(key)
+        if raw is not None:
+            entry = json.loads(raw)
+            if entry["fresh_until"] > time.time():
+                self._count("hit")
+                return entry["value"]
+            token = self._try_lock(key)
+            if token is None:
+                self._count("hit")  # someone is refreshing: the stale value is good enough
+                return entry["value"]
+            return self._refresh(key, token, compute)
+        token = self._try_lock(key)
+        if token is not None:
+            return self._refresh(key, token, compute)
+        deadline = time.monotonic() + self.cold_wait
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+            raw = self.client.get(key)
+            if raw is not None:
+                self._count("hit")
+                return json.loads(raw)["value"]
+        self._count("miss")
+        return compute()
+
+    def _try_lock(self, key: str) -> str | None:
+        token = secrets.token_hex(8)
+        if self.client.set(f"{key}:refresh", token, nx=True, px=self.lock_ms):
+            return token
+        return None
+
+    def _refresh(self, key: str, token: str, compute: Callable[[], Any]) -> Any:
+        self._count("miss")
+        try:
+            value = compute()
+            entry = {"fresh_until": time.time() + self.ttl, "value": value}
+            self.client.set(key, json.dumps(entry, separators=(",", ":")), px=self.keep_ms)
+            return value
+        finally:
+            self._release(keys=[f"{key}:refresh"], args=[token])

@@ -1,0 +1,86 @@
+"""The shop's configuration: a frozen Settings built from an environment mapping."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+STRATEGIES = ("safe", "naive")
+
+
+class SettingsError(ValueError):
+    """A bad environment value; the message names the variable."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+    if not lo <= value <= hi:
+        raise SettingsError(f"{name}={value} is out of range [{lo}, {hi}]")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if not lo <= value <= hi:
+        raise SettingsError(f"{name}={value} is out of range [{lo}, {hi}]")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    order_strategy: str = "safe"
+    db_pool_size: int = 8
+    db_max_overflow: int = 4
+    db_pool_timeout: float = 5.0
+    # innodb_lock_wait_timeout for the shop's sessions: fail in seconds, not the server's 50 s.
+    lock_wait_timeout: int = 5
+    order_max_retries: int = 5
+    popular_cache_ttl: float = 5.0
+    max_charge: int = 1_000_000
+    max_body_bytes: int = 64 * 1024
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        url = env.get("SHOP_DATABASE_URL", "")
+        if not url:
+            raise SettingsError(
+                "SHOP_DATABASE_URL is not set (e.g. mysql+pymysql://shop:shop@127.0.0.1:3306/shop)"
+            )
+        if not url.startswith("mysql+pymysql://"):
+            raise SettingsError(f"SHOP_DATABASE_URL must start with mysql+pymysql://, got {url!r}")
+        redis_url = env.get("SHOP_REDIS_URL") or cls.redis_url
+        if not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(f"SHOP_REDIS_URL must be a redis:// URL, got {redis_url!r}")
+        strategy = env.get("SHOP_ORDER_STRATEGY") or "safe"
+        if strategy not in STRATEGIES:
+            raise SettingsError(
+                f"SHOP_ORDER_STRATEGY={strategy!r} is not one of {', '.join(STRATEGIES)}"
+            )
+        return cls(
+            database_url=url,
+            redis_url=redis_url,
+            order_strategy=strategy,
+            db_pool_size=_int(env, "SHOP_DB_POOL_SIZE", cls.db_pool_size, 1, 200),
+            db_max_overflow=_int(env, "SHOP_DB_MAX_OVERFLOW", cls.db_max_overflow, 0, 200),
+            db_pool_timeout=_float(env, "SHOP_DB_POOL_TIMEOUT", cls.db_pool_timeout, 0.1, 60),
+            lock_wait_timeout=_int(env, "SHOP_LOCK_WAIT_TIMEOUT", cls.lock_wait_timeout, 1, 3600),
+            order_max_retries=_int(env, "SHOP_ORDER_MAX_RETRIES", cls.order_max_retries, 0, 20),
+            popular_cache_ttl=_float(
+                env, "SHOP_POPULAR_CACHE_TTL_SECONDS", cls.popular_cache_ttl, 0.1, 3600
+            ),
+            max_charge=_int(env, "SHOP_MAX_CHARGE", cls.max_charge, 1, 10**12),
+        )
