@@ -71,29 +71,35 @@ class StaleWhileRevalidateCache:
             return compute()
 
     def _get(self, key: str, compute: Callable[[], Any]) -> Any:
-        raw = self.client.get(key)
-        if raw is not None:
-            entry = json.loads(raw)
-            if entry["fresh_until"] > time.time():
-                self._count("hit")
-                return entry["value"]
-            token = self._try_lock(key)
-            if token is None:
-                self._count("hit")  # someone is refreshing: the stale value is good enough
-                return entry["value"]
-            return self._refresh(key, token, compute)
+        entry = self._read(key)
+        if entry is not None and entry["fresh_until"] > time.time():
+            self._count("hit")
+            return entry["value"]
         token = self._try_lock(key)
         if token is not None:
+            # Whoever held the lock before us may have just refreshed: check again.
+            latest = self._read(key)
+            if latest is not None and latest["fresh_until"] > time.time():
+                self._unlock(key, token)
+                self._count("hit")
+                return latest["value"]
             return self._refresh(key, token, compute)
+        if entry is not None:
+            self._count("hit")  # someone is refreshing: the stale value is good enough
+            return entry["value"]
         deadline = time.monotonic() + self.cold_wait
         while time.monotonic() < deadline:
             time.sleep(0.01)
-            raw = self.client.get(key)
-            if raw is not None:
+            entry = self._read(key)
+            if entry is not None:
                 self._count("hit")
-                return json.loads(raw)["value"]
+                return entry["value"]
         self._count("miss")
         return compute()
+
+    def _read(self, key: str) -> dict | None:
+        raw = self.client.get(key)
+        return json.loads(raw) if raw is not None else None
 
     def _try_lock(self, key: str) -> str | None:
         token = secrets.token_hex(8)
@@ -109,4 +115,7 @@ class StaleWhileRevalidateCache:
             self.client.set(key, json.dumps(entry, separators=(",", ":")), px=self.keep_ms)
             return value
         finally:
-            self._release(keys=[f"{key}:refresh"], args=[token])
+            self._unlock(key, token)
+
+    def _unlock(self, key: str, token: str) -> None:
+        self._release(keys=[f"{key}:refresh"], args=[token])

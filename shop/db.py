@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import pymysql
+from pymysql.constants import CLIENT
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 
@@ -33,7 +35,14 @@ def create_db_engine(settings: Settings, metrics: ShopMetrics | None = None) -> 
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=3600,
         pool_pre_ping=False,
-        connect_args={"connect_timeout": 5, "read_timeout": 30, "write_timeout": 30},
+        connect_args={
+            "connect_timeout": 5,
+            "read_timeout": 30,
+            "write_timeout": 30,
+            # FOUND_ROWS: rowcount = rows matched (SQLAlchemy's own default for MySQL);
+            # MULTI_STATEMENTS: the safe order path sends its statements in batches.
+            "client_flag": CLIENT.FOUND_ROWS | CLIENT.MULTI_STATEMENTS,
+        },
     )
 
     @event.listens_for(engine, "connect")
@@ -108,7 +117,8 @@ def run_transaction(
         try:
             with engine.begin() as conn:
                 return work(conn)
-        except DBAPIError as exc:
+        except (DBAPIError, pymysql.err.MySQLError) as exc:
+            # Batched statements run on the raw DBAPI cursor: its errors arrive unwrapped.
             kind = classify(exc)
             metrics.db_errors.labels(operation, kind).inc()
             if kind in RETRYABLE_KINDS and attempt < retries:
@@ -117,7 +127,7 @@ def run_transaction(
                 time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
                 continue
             if kind == "other":
-                log.warning("%s failed: %s", operation, exc.orig)
+                log.warning("%s failed: %s", operation, getattr(exc, "orig", exc))
             raise unavailable_for(kind, operation) from exc
 
 

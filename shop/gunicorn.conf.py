@@ -14,7 +14,8 @@ from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMet
 bind = os.environ.get("SHOP_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("SHOP_WORKERS", "4"))
 threads = int(os.environ.get("SHOP_THREADS", "4"))
-worker_class = "gthread"
+worker_class = os.environ.get("SHOP_WORKER_CLASS", "gthread")
+worker_connections = int(os.environ.get("SHOP_WORKER_CONNECTIONS", "200"))
 # One pooled connection per thread, plus a little overflow for /readyz and the odd burst.
 os.environ.setdefault("SHOP_DB_POOL_SIZE", str(threads))
 os.environ.setdefault("SHOP_DB_MAX_OVERFLOW", "2")

@@ -13,6 +13,7 @@ import json
 import time
 from dataclasses import dataclass
 
+import pymysql
 from sqlalchemy import Connection, Engine, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
@@ -168,28 +169,85 @@ def _write_payment(
     )
 
 
-def _place_safe(conn, user_id, lines, key, req_hash) -> int:
+def _place_safe(conn, user_id, lines, key, req_hash) -> dict:
     ids = sorted(line.product_id for line in lines)
     prices = dict(conn.execute(_SELECT_PRICES, {"ids": ids}).all())
     for product_id in ids:
         if product_id not in prices:
             raise _unknown_product(lines, product_id)
     total = sum(prices[line.product_id] * line.quantity for line in lines)
-    # Lock order: the user (exclusive, by id, no S->X upgrade), then products by ascending id.
-    if conn.execute(_CHARGE_USER, {"total": total, "user_id": user_id}).rowcount != 1:
-        if conn.execute(_USER_EXISTS, {"user_id": user_id}).first() is None:
-            raise NotFound(f"user {user_id} does not exist", field="user_id")
-        raise InsufficientPoints(f"user {user_id} has fewer than {total} points", field="user_id")
     quantities = {line.product_id: line.quantity for line in lines}
-    for product_id in ids:
-        if (
-            conn.execute(_TAKE_STOCK, {"qty": quantities[product_id], "id": product_id}).rowcount
-            != 1
-        ):
-            raise _out_of_stock(lines, product_id)
-    order_id = _write_order(conn, user_id, lines, prices, total, key, req_hash)
-    _write_payment(conn, order_id, user_id, total, lines)
+    # Four round trips in all (prices, locks, writes, commit): the order path is bound by
+    # per-statement overhead, not by the database. Parameters are bound as everywhere else.
+    cur = conn.connection.dbapi_connection.cursor()
+    try:
+        # Lock order: the user (exclusive, by id, no S->X upgrade), then products by id.
+        sql = [_SQL_CHARGE_USER] + [_SQL_TAKE_STOCK] * len(ids)
+        args = [total, user_id, total]
+        for product_id in ids:
+            args += [quantities[product_id], product_id, quantities[product_id]]
+        cur.execute(";".join(sql), args)
+        if cur.rowcount != 1:
+            _drain(cur)
+            if conn.execute(_USER_EXISTS, {"user_id": user_id}).first() is None:
+                raise NotFound(f"user {user_id} does not exist", field="user_id")
+            raise InsufficientPoints(
+                f"user {user_id} has fewer than {total} points", field="user_id"
+            )
+        for product_id in ids:
+            cur.nextset()
+            if cur.rowcount != 1:
+                _drain(cur)
+                raise _out_of_stock(lines, product_id)
+        order_id = _write_all(cur, user_id, lines, prices, total, key, req_hash)
+    finally:
+        cur.close()
     return _order_body(order_id, user_id, total, lines, prices)
+
+
+def _drain(cur) -> None:
+    while cur.nextset():
+        pass
+
+
+_SQL_CHARGE_USER = "UPDATE users SET point = point - %s WHERE id = %s AND point >= %s"
+_SQL_TAKE_STOCK = "UPDATE products SET stock = stock - %s WHERE id = %s AND stock >= %s"
+
+
+def _write_all(cur, user_id, lines, prices, total, key, req_hash) -> int:
+    """Order, items, payment, point use and daily sales in one multi-statement round trip."""
+    by_id = sorted(lines, key=lambda line: line.product_id)
+    sql = [
+        "INSERT INTO orders (user_id, total, status, idempotency_key, request_hash) "
+        "VALUES (%s, %s, 'paid', %s, %s)",
+        "SET @shop_order_id = LAST_INSERT_ID()",
+        "INSERT INTO order_items (order_id, product_id, quantity, price) VALUES "
+        + ", ".join(["(@shop_order_id, %s, %s, %s)"] * len(lines)),
+        "INSERT INTO payments (order_id, user_id, amount) VALUES (@shop_order_id, %s, %s)",
+        "INSERT INTO point_history (user_id, kind, amount, order_id) "
+        "VALUES (%s, 'use', %s, @shop_order_id)",
+        "INSERT INTO product_sales_daily (day, product_id, quantity) VALUES "
+        + ", ".join(["(UTC_DATE(), %s, %s)"] * len(by_id))
+        + " ON DUPLICATE KEY UPDATE quantity = quantity + VALUES(quantity)",
+        "SELECT @shop_order_id",
+    ]
+    args: list = [user_id, total, key, req_hash]
+    for line in lines:
+        args += [line.product_id, line.quantity, prices[line.product_id]]
+    args += [user_id, total, user_id, total]
+    for line in by_id:
+        args += [line.product_id, line.quantity]
+    try:
+        cur.execute(";".join(sql), args)
+    except pymysql.err.IntegrityError as exc:
+        if key is not None and exc.args[0] == ER_DUP_ENTRY:
+            raise _KeyTaken from exc
+        raise
+    while cur.description is None:
+        cur.nextset()
+    order_id = int(cur.fetchone()[0])
+    _drain(cur)
+    return order_id
 
 
 def _place_naive(conn, user_id, lines, key, req_hash) -> dict:

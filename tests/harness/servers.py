@@ -224,3 +224,67 @@ class Prometheus:
         if self.executor is not None:
             self.executor.stop()
             self.executor = None
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class ShopServer:
+    """The shop under gunicorn (its real config), with the given settings environment."""
+
+    base_dir: Path
+    env: dict[str, str]
+    workers: int = 2
+    threads: int = 4
+    worker_class: str | None = None
+    port: int = field(default_factory=free_port)
+    host: str = LOOPBACK
+    executor: HTTPExecutor | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 30) -> ShopServer:
+        import os
+        import sys
+
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            **self.env,
+            "SHOP_WORKERS": str(self.workers),
+            "SHOP_THREADS": str(self.threads),
+            **({"SHOP_WORKER_CLASS": self.worker_class} if self.worker_class else {}),
+            "PROMETHEUS_MULTIPROC_DIR": str(self.base_dir / "metrics"),
+            "SHOP_LOG_LEVEL": "warning",
+        }
+        args = [
+            sys.executable, "-m", "gunicorn",
+            "-c", str(REPO / "shop" / "gunicorn.conf.py"),
+            "-b", f"{self.host}:{self.port}",
+            "shop:create_app()",
+        ]  # fmt: skip
+        self.executor = HTTPExecutor(
+            args, url=f"{self.url}/healthz", status="200", timeout=timeout, envvars=env,
+            cwd=str(REPO),
+        )  # fmt: skip
+        self.executor.start()
+        self._wait_for_workers(timeout)
+        return self
+
+    def _wait_for_workers(self, timeout: float) -> None:
+        # A worker that has built the app has set its pool gauge, which writes its own file.
+        deadline = time.monotonic() + timeout
+        while len(list((self.base_dir / "metrics").glob("gauge_livesum_*.db"))) < self.workers:
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"only some of {self.workers} gunicorn workers booted")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """SIGTERM, as an orchestrator would; gunicorn must exit 0 after draining."""
+        if self.executor is not None:
+            executor, self.executor = self.executor, None
+            executor.stop(expected_returncode=0)

@@ -1,0 +1,121 @@
+"""The popular list's Redis cache: hits, one refresh per expiry under load, Redis down."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import redis as redis_lib
+
+from shop import create_app
+from tests.harness.servers import free_port
+from tests.integration.conftest import sample
+
+pytestmark = pytest.mark.integration
+POPULAR = "/api/products/popular?days=3&limit=5"
+KEY = "shop:popular:v1:3:5"
+
+
+@pytest.fixture
+def shop_redis(shop_settings):
+    client = redis_lib.Redis.from_url(shop_settings.redis_url)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+def cache_counts(app) -> dict[str, float]:
+    return {
+        result: sample(app, "shop_cache_requests_total", {"cache": "popular", "result": result})
+        for result in ("hit", "miss", "error")
+    }
+
+
+def delta(after: dict, before: dict) -> dict:
+    return {k: after[k] - before[k] for k in after}
+
+
+def concurrent_gets(app, n: int) -> list:
+    barrier = threading.Barrier(n)
+
+    def get(_):
+        client = app.test_client()
+        barrier.wait()
+        return client.get(POPULAR)
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(get, range(n)))
+
+
+def test_second_request_is_a_hit(app, client, shop_redis):
+    before = cache_counts(app)
+    first = client.get(POPULAR)
+    second = client.get(POPULAR)
+    assert first.status_code == second.status_code == 200
+    assert first.get_json() == second.get_json()
+    assert delta(cache_counts(app), before) == {"hit": 1, "miss": 1, "error": 0}
+    assert shop_redis.pttl(KEY) > 0
+
+
+def test_cold_key_under_load_is_computed_once(app, shop_redis):
+    before = cache_counts(app)
+    responses = concurrent_gets(app, 20)
+    assert {r.status_code for r in responses} == {200}
+    assert len({json.dumps(r.get_json()) for r in responses}) == 1
+    assert delta(cache_counts(app), before) == {"hit": 19, "miss": 1, "error": 0}
+
+
+def test_expired_key_under_load_is_refreshed_once_while_stale_is_served(app, client, shop_redis):
+    client.get(POPULAR)
+    entry = json.loads(shop_redis.get(KEY))
+    entry["fresh_until"] = time.time() - 1
+    shop_redis.set(KEY, json.dumps(entry), px=60_000)
+    before = cache_counts(app)
+    responses = concurrent_gets(app, 20)
+    assert {r.status_code for r in responses} == {200}
+    assert delta(cache_counts(app), before) == {"hit": 19, "miss": 1, "error": 0}
+    assert json.loads(shop_redis.get(KEY))["fresh_until"] > time.time()
+
+
+def test_redis_down_serves_from_the_database_and_counts_it(app, shop_settings):
+    down = create_app(
+        dataclasses.replace(shop_settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    )
+    try:
+        client = down.test_client()
+        expected = app.test_client().get(POPULAR).get_json()
+        responses = [client.get(POPULAR) for _ in range(3)]
+        assert {r.status_code for r in responses} == {200}
+        assert responses[0].get_json() == expected
+        assert cache_counts(down) == {"hit": 0, "miss": 0, "error": 3}
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.get_json()["checks"]["redis"].startswith("error")
+        assert ready.get_json()["checks"]["database"] == "ok"
+    finally:
+        down.extensions["shop"].engine.dispose()
+
+
+def test_database_down_is_503_with_json(shop_settings):
+    url = f"mysql+pymysql://root@127.0.0.1:{free_port()}/shop_it"
+    down = create_app(dataclasses.replace(shop_settings, database_url=url))
+    client = down.test_client()
+    for response in (
+        client.get("/api/products/1"),
+        client.post(
+            "/api/orders", json={"user_id": 1, "items": [{"product_id": 1, "quantity": 1}]}
+        ),
+    ):
+        assert response.status_code == 503
+        assert response.get_json()["error"]["code"] == "database_unavailable"
+        assert response.headers["Retry-After"] == "1"
+    assert client.get("/readyz").status_code == 503
+    assert (
+        sample(down, "shop_db_errors_total", {"operation": "get_product", "kind": "disconnect"})
+        == 1
+    )

@@ -1,0 +1,60 @@
+"""Settings.from_env: defaults, and a bad value names its variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from shop.settings import Settings, SettingsError
+
+URL = "mysql+pymysql://shop:shop@127.0.0.1:3306/shop"
+
+
+def test_defaults_from_a_minimal_environment():
+    settings = Settings.from_env({"SHOP_DATABASE_URL": URL})
+    assert settings.database_url == URL
+    assert settings.order_strategy == "safe"
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert settings.lock_wait_timeout == 5
+
+
+def test_every_knob_is_read():
+    settings = Settings.from_env(
+        {
+            "SHOP_DATABASE_URL": URL,
+            "SHOP_REDIS_URL": "redis://127.0.0.1:7000/2",
+            "SHOP_ORDER_STRATEGY": "naive",
+            "SHOP_DB_POOL_SIZE": "16",
+            "SHOP_DB_MAX_OVERFLOW": "0",
+            "SHOP_DB_POOL_TIMEOUT": "2.5",
+            "SHOP_LOCK_WAIT_TIMEOUT": "3",
+            "SHOP_ORDER_MAX_RETRIES": "7",
+            "SHOP_POPULAR_CACHE_TTL_SECONDS": "1.5",
+            "SHOP_MAX_CHARGE": "500",
+        }
+    )
+    assert (settings.order_strategy, settings.db_pool_size, settings.db_max_overflow) == (
+        "naive", 16, 0,
+    )  # fmt: skip
+    assert settings.db_pool_timeout == 2.5
+    assert settings.order_max_retries == 7
+    assert settings.popular_cache_ttl == 1.5
+    assert settings.max_charge == 500
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({}, "SHOP_DATABASE_URL"),
+        ({"SHOP_DATABASE_URL": "sqlite:///x.db"}, "SHOP_DATABASE_URL"),
+        ({"SHOP_REDIS_URL": "http://x"}, "SHOP_REDIS_URL"),
+        ({"SHOP_ORDER_STRATEGY": "fast"}, "SHOP_ORDER_STRATEGY"),
+        ({"SHOP_DB_POOL_SIZE": "0"}, "SHOP_DB_POOL_SIZE"),
+        ({"SHOP_DB_POOL_SIZE": "ten"}, "SHOP_DB_POOL_SIZE"),
+        ({"SHOP_POPULAR_CACHE_TTL_SECONDS": "-1"}, "SHOP_POPULAR_CACHE_TTL_SECONDS"),
+        ({"SHOP_ORDER_MAX_RETRIES": "99"}, "SHOP_ORDER_MAX_RETRIES"),
+    ],
+)
+def test_bad_value_names_the_variable(env, variable):
+    base = {} if env == {} else {"SHOP_DATABASE_URL": URL}
+    with pytest.raises(SettingsError, match=variable):
+        Settings.from_env({**base, **env})
