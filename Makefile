@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help setup test test-unit test-integration lint fmt lock clean
+.PHONY: help setup test test-unit test-integration lint fmt lock clean bench-shop
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,6 +41,10 @@ lock: ## Re-resolve dependencies from pyproject.toml into constraints.txt
 	  && .lock-venv/bin/pip install -q --disable-pip-version-check -e '.[dev]' >/dev/null \
 	  && .lock-venv/bin/pip freeze --exclude-editable --disable-pip-version-check | grep -v '^-e' > constraints.txt \
 	  && rm -rf .lock-venv && echo "lock: wrote constraints.txt ($$(wc -l < constraints.txt) pins)"
+
+bench-shop: $(PY) ## Benchmark the shop: highest orders/s and popular/s held at p95 <= 50 ms (k6 steps)
+	@echo "bench-shop: own MariaDB + Redis + gunicorn on loopback; k6 steps; takes ~5 min"
+	@$(PY) bench/bench_shop.py $(BENCH_ARGS)
 
 clean: ## Remove the venv and caches (not the system packages)
 	@echo "clean: removing $(VENV) and caches"

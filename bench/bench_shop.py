@@ -171,6 +171,9 @@ def main() -> int:
             f"{args.threads} threads, {shop.url}"
         )
         pids = {"mariadb": db.executor.process.pid, "shop": shop.executor.process.pid}
+        # Warm up: open every worker's pool connections and let k6 allocate its VUs.
+        for endpoint in ("orders", "popular"):
+            k6_step(shop.url, endpoint, 100, "3s", root, pids)
         rates = [int(r) for r in args.order_rates.split(",")]
         best_orders, _ = run_steps(shop.url, "orders", rates, args.duration, root, pids)
         time.sleep(3)  # let the last overloaded step's queue drain before the next endpoint

@@ -18,7 +18,7 @@ export const options = {
       rate: RATE,
       timeUnit: '1s',
       duration: __ENV.DURATION || '10s',
-      preAllocatedVUs: Math.min(Math.max(20, Math.ceil(RATE / 10)), 400),
+      preAllocatedVUs: Math.min(Math.max(50, Math.ceil(RATE / 4)), 400),
       maxVUs: 600,
     },
   },
