@@ -17,7 +17,7 @@ import pymysql
 from sqlalchemy import Connection, Engine, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
-from shop.db import error_code, run_read, run_transaction
+from shop.db import classify, error_code, run_read, run_transaction
 from shop.errors import (
     IdempotencyKeyReused,
     InsufficientPoints,
@@ -200,6 +200,12 @@ def _place_safe(conn, user_id, lines, key, req_hash) -> dict:
                 _drain(cur)
                 raise _out_of_stock(lines, product_id)
         order_id = _write_all(cur, user_id, lines, prices, total, key, req_hash)
+    except pymysql.err.OperationalError as exc:
+        # Errors on the raw cursor bypass SQLAlchemy: a dead connection must not go back
+        # into the pool.
+        if classify(exc) == "disconnect":
+            conn.invalidate()
+        raise
     finally:
         cur.close()
     return _order_body(order_id, user_id, total, lines, prices)
