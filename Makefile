@@ -6,7 +6,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help setup test test-unit test-integration lint fmt lock clean bench-shop
+.PHONY: help setup test test-unit test-integration lint fmt lock clean bench-shop \
+	local-up local-down local-status local-reset demo up down prometheus-config
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,6 +46,30 @@ lock: ## Re-resolve dependencies from pyproject.toml into constraints.txt
 bench-shop: $(PY) ## Benchmark the shop: highest orders/s and popular/s held at p95 <= 50 ms (k6 steps)
 	@echo "bench-shop: own MariaDB + Redis + gunicorn on loopback; k6 steps; takes ~5 min"
 	@$(PY) bench/bench_shop.py $(BENCH_ARGS)
+
+local-up: $(PY) ## Start the native stack (MariaDB, Redis, shop, exporters, Prometheus, Alertmanager)
+	@$(PY) -m stack up
+
+local-status: $(PY) ## One line per native stack component: up or DOWN, and its URL
+	@$(PY) -m stack status
+
+local-down: $(PY) ## Stop exactly what local-up started
+	@$(PY) -m stack down
+
+local-reset: $(PY) ## Stop the native stack and delete its data (next local-up seeds afresh)
+	@$(PY) -m stack reset
+
+demo: $(PY) ## local-up, a short k6 run against the shop, then what to look at
+	@$(PY) -m stack demo
+
+prometheus-config: $(PY) ## Render provisioning/prometheus/prometheus.yml (compose) from jobs.yml
+	@$(PY) -m stack prometheus-config
+
+up: ## Start the Docker stack (compose.yml); needs a Docker engine and .env
+	@bash scripts/compose.sh up -d --build
+
+down: ## Stop the Docker stack
+	@bash scripts/compose.sh down
 
 clean: ## Remove the venv and caches (not the system packages)
 	@echo "clean: removing $(VENV) and caches"

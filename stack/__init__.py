@@ -1,0 +1,1 @@
+"""The native stack: the compose services as local processes on loopback (`make local-up`)."""

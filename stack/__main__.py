@@ -1,0 +1,84 @@
+"""python -m stack: the native stack (up, down, status, reset, demo) and its helpers."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from stack.settings import StackSettings, StackSettingsError, parse_bytes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("up", "down", "status", "reset", "urls", "demo"):
+        sub.add_parser(name)
+    sub.add_parser("prometheus-config", help="write the compose prometheus.yml from jobs.yml")
+    cg = sub.add_parser("cgroup-exec", help="enter a cgroup with limits, then exec a command")
+    cg.add_argument("--cpus", type=float, required=True)
+    cg.add_argument("--memory", required=True)
+    cg.add_argument("name")
+    cg.add_argument("cmd", nargs=argparse.REMAINDER)
+    ex = sub.add_parser("cgroup-exporter", help="serve the stack's cgroups as cAdvisor metrics")
+    ex.add_argument("--listen", default="127.0.0.1:18080")
+    args = parser.parse_args(argv)
+
+    if args.command == "cgroup-exec":
+        return cgroup_exec(args)
+    if args.command == "cgroup-exporter":
+        return cgroup_exporter(args.listen)
+    if args.command == "prometheus-config":
+        from stack.prometheus_config import write_compose_config
+
+        print(f"prometheus-config: wrote {write_compose_config()}")
+        return 0
+    try:
+        settings = StackSettings.from_env(os.environ)
+    except StackSettingsError as exc:
+        print(f"local: configuration error: {exc}", file=sys.stderr)
+        return 2
+    from stack import runner
+
+    if args.command == "demo":
+        from stack.demo import demo
+
+        return demo(settings)
+    if args.command == "urls":
+        print(runner.describe(settings))
+        return 0
+    return {"up": runner.up, "down": runner.down, "status": runner.status,
+            "reset": runner.reset}[args.command](settings)  # fmt: skip
+
+
+def cgroup_exec(args) -> int:
+    from stack import cgroups
+
+    cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not cmd:
+        print("cgroup-exec: no command given", file=sys.stderr)
+        return 2
+    if cgroups.unavailable_reason() is None:
+        cgroups.create(args.name, args.cpus, parse_bytes("--memory", args.memory))
+        cgroups.enter(args.name, os.getpid())
+    os.execvp(cmd[0], cmd)
+    return 127  # not reached
+
+
+def cgroup_exporter(listen: str) -> int:
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from stack.cgroups import CgroupCollector
+    from stack.runner import CGROUP_NAMES
+
+    host, _, port = listen.rpartition(":")
+    registry = CollectorRegistry()
+    registry.register(CgroupCollector(CGROUP_NAMES))
+    start_http_server(int(port), addr=host, registry=registry)
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

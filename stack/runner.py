@@ -1,0 +1,474 @@
+"""`make local-up` and friends: the stack's processes under honcho, on loopback ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from stack import cgroups
+from stack.prometheus_config import dump, render
+from stack.settings import REPO, StackSettings, parse_bytes
+
+VENV_BIN = Path(sys.executable).parent
+CGROUP_NAMES = ("shop", "mysql")
+# The exporters' least-privilege account (loopback only, a local stack's password).
+EXPORTER_USER = "exporter"
+EXPORTER_PASSWORD = "exporter"
+EXPORTER_GRANTS = (
+    f"CREATE USER IF NOT EXISTS '{EXPORTER_USER}'@'127.0.0.1' IDENTIFIED BY '{EXPORTER_PASSWORD}'",
+    f"GRANT PROCESS, REPLICATION CLIENT, SELECT ON *.* TO '{EXPORTER_USER}'@'127.0.0.1'",
+)
+
+
+def say(msg: str) -> None:
+    print(f"local: {msg}", flush=True)
+
+
+def _tool(name: str) -> str:
+    for candidate in (VENV_BIN / name, shutil.which(name), shutil.which(name, path="/usr/sbin")):
+        if candidate and Path(candidate).exists():
+            return str(candidate)
+    raise SystemExit(f"local: {name} not found: run `make setup`")
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    port_key: str
+    command: list[str]
+    ready: Callable[[StackSettings], bool]
+    path: str = ""  # what a person opens
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _tcp_ok(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def components(s: StackSettings) -> list[Component]:
+    state = s.state_dir
+    py = sys.executable
+    port = s.port
+
+    def cg(name: str, cpus_key: str, mem_key: str) -> list[str]:
+        return [
+            py,
+            "-m",
+            "stack",
+            "cgroup-exec",
+            "--cpus",
+            s.values[cpus_key],
+            "--memory",
+            s.values[mem_key],
+            name,
+            "--",
+        ]
+
+    shop_env = [
+        "env",
+        f"SHOP_DATABASE_URL={s.database_url}",
+        f"SHOP_REDIS_URL={s.redis_url}",
+        f"SHOP_ORDER_STRATEGY={s.values['LOCAL_ORDER_STRATEGY']}",
+        f"SHOP_WORKERS={s.values['LOCAL_SHOP_WORKERS']}",
+        f"SHOP_THREADS={s.values['LOCAL_SHOP_THREADS']}",
+        f"PROMETHEUS_MULTIPROC_DIR={state / 'shop-metrics'}",
+    ]
+    return [
+        Component(
+            "mysql",
+            "LOCAL_MARIADB_PORT",
+            cg("mysql", "LOCAL_MYSQL_CPUS", "LOCAL_MYSQL_MEMORY")
+            + [
+                _tool("mariadbd"),
+                "--no-defaults",
+                f"--datadir={state / 'mariadb'}",
+                f"--socket={state / 'mariadb.sock'}",
+                f"--pid-file={state / 'mariadb.pid'}",
+                f"--port={port('LOCAL_MARIADB_PORT')}",
+                "--bind-address=127.0.0.1",
+                f"--log-error={state / 'logs' / 'mariadb-error.log'}",
+                "--user=root",
+                "--skip-name-resolve",
+                "--skip-log-bin",
+                "--innodb-print-all-deadlocks=ON",
+                "--innodb-buffer-pool-size=512M",
+                "--innodb-flush-log-at-trx-commit=2",
+                "--max-connections=500",
+                "--character-set-server=utf8mb4",
+            ],
+            lambda s: _tcp_ok(s.port("LOCAL_MARIADB_PORT")),
+        ),
+        Component(
+            "redis",
+            "LOCAL_REDIS_PORT",
+            [
+                _tool("redis-server"),
+                "--port",
+                str(port("LOCAL_REDIS_PORT")),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(state / "redis"),
+            ],
+            lambda s: _tcp_ok(s.port("LOCAL_REDIS_PORT")),
+        ),
+        Component(
+            "shop",
+            "LOCAL_SHOP_PORT",
+            shop_env
+            + cg("shop", "LOCAL_SHOP_CPUS", "LOCAL_SHOP_MEMORY")
+            + [
+                _tool("gunicorn"),
+                "-c",
+                str(REPO / "shop" / "gunicorn.conf.py"),
+                "-b",
+                f"127.0.0.1:{port('LOCAL_SHOP_PORT')}",
+                "shop:create_app()",
+            ],
+            lambda s: _http_ok(s.url("LOCAL_SHOP_PORT", "/readyz")),
+            "/api/products/popular",
+        ),
+        Component(
+            "innodb-exporter",
+            "LOCAL_INNODB_EXPORTER_PORT",
+            [
+                py,
+                "-m",
+                "exporters.innodb",
+                "serve",
+                "--dsn",
+                f"mysql://root@127.0.0.1:{port('LOCAL_MARIADB_PORT')}/",
+                "--listen",
+                f"127.0.0.1:{port('LOCAL_INNODB_EXPORTER_PORT')}",
+                "--error-log",
+                str(state / "logs" / "mariadb-error.log"),
+            ],
+            lambda s: _http_ok(s.url("LOCAL_INNODB_EXPORTER_PORT", "/metrics")),
+            "/deadlocks",
+        ),
+        Component(
+            "mysqld-exporter",
+            "LOCAL_MYSQLD_EXPORTER_PORT",
+            [
+                _tool("prometheus-mysqld-exporter"),
+                f"--config.my-cnf={state / 'mysqld-exporter.cnf'}",
+                f"--web.listen-address=127.0.0.1:{port('LOCAL_MYSQLD_EXPORTER_PORT')}",
+                "--collect.info_schema.innodb_metrics",
+                "--collect.engine_innodb_status",
+                "--collect.info_schema.processlist",
+                "--collect.global_status",
+                "--collect.global_variables",
+            ],
+            lambda s: _http_ok(s.url("LOCAL_MYSQLD_EXPORTER_PORT", "/metrics")),
+            "/metrics",
+        ),
+        Component(
+            "redis-exporter",
+            "LOCAL_REDIS_EXPORTER_PORT",
+            [
+                _tool("prometheus-redis-exporter"),
+                "-redis.addr",
+                f"redis://127.0.0.1:{port('LOCAL_REDIS_PORT')}",
+                "-web.listen-address",
+                f"127.0.0.1:{port('LOCAL_REDIS_EXPORTER_PORT')}",
+            ],
+            lambda s: _http_ok(s.url("LOCAL_REDIS_EXPORTER_PORT", "/metrics")),
+            "/metrics",
+        ),
+        Component(
+            "node-exporter",
+            "LOCAL_NODE_EXPORTER_PORT",
+            [
+                _tool("prometheus-node-exporter"),
+                f"--web.listen-address=127.0.0.1:{port('LOCAL_NODE_EXPORTER_PORT')}",
+                "--collector.disable-defaults",
+                "--collector.cpu",
+                "--collector.meminfo",
+                "--collector.loadavg",
+                "--collector.netdev",
+                "--collector.diskstats",
+                "--collector.filesystem",
+                "--collector.pressure",
+                "--collector.stat",
+            ],
+            lambda s: _http_ok(s.url("LOCAL_NODE_EXPORTER_PORT", "/metrics")),
+            "/metrics",
+        ),
+        Component(
+            "cgroup-exporter",
+            "LOCAL_CGROUP_EXPORTER_PORT",
+            [
+                py,
+                "-m",
+                "stack",
+                "cgroup-exporter",
+                "--listen",
+                f"127.0.0.1:{port('LOCAL_CGROUP_EXPORTER_PORT')}",
+            ],
+            lambda s: _http_ok(s.url("LOCAL_CGROUP_EXPORTER_PORT", "/metrics")),
+            "/metrics",
+        ),
+        Component(
+            "prometheus",
+            "LOCAL_PROMETHEUS_PORT",
+            [
+                _tool("prometheus"),
+                f"--config.file={state / 'prometheus.yml'}",
+                f"--storage.tsdb.path={state / 'prometheus'}",
+                f"--web.listen-address=127.0.0.1:{port('LOCAL_PROMETHEUS_PORT')}",
+                "--web.enable-remote-write-receiver",
+                "--enable-feature=native-histograms",
+                "--web.enable-lifecycle",
+                "--log.level=warn",
+            ],
+            lambda s: _http_ok(s.url("LOCAL_PROMETHEUS_PORT", "/-/ready")),
+            "/targets",
+        ),
+        Component(
+            "alertmanager",
+            "LOCAL_ALERTMANAGER_PORT",
+            [
+                _tool("prometheus-alertmanager"),
+                f"--config.file={REPO / 'provisioning' / 'alertmanager' / 'alertmanager.yml'}",
+                f"--storage.path={state / 'alertmanager'}",
+                f"--web.listen-address=127.0.0.1:{port('LOCAL_ALERTMANAGER_PORT')}",
+                "--cluster.listen-address=",
+                "--log.level=warn",
+            ],
+            lambda s: _http_ok(s.url("LOCAL_ALERTMANAGER_PORT", "/-/ready")),
+            "/",
+        ),
+    ]
+
+
+def _pid_file(s: StackSettings) -> Path:
+    return s.state_dir / "honcho.pid"
+
+
+def _running_pid(s: StackSettings) -> int | None:
+    try:
+        pid = int(_pid_file(s).read_text())
+        os.kill(pid, 0)
+        return pid
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return None
+
+
+def _prepare(s: StackSettings) -> None:
+    state = s.state_dir
+    for sub in ("logs", "redis", "prometheus", "alertmanager", "shop-metrics"):
+        (state / sub).mkdir(parents=True, exist_ok=True)
+    for old in (state / "shop-metrics").glob("*.db"):
+        old.unlink()
+    native = render("native", s, rules_dir=str(REPO / "provisioning" / "prometheus" / "rules"))
+    (state / "prometheus.yml").write_text(dump(native))
+    locust_sd = state / "locust.json"
+    if not locust_sd.exists():
+        locust_sd.write_text("[]\n")
+    (state / "mysqld-exporter.cnf").write_text(
+        f"[client]\nuser={EXPORTER_USER}\npassword={EXPORTER_PASSWORD}\nhost=127.0.0.1\n"
+        f"port={s.port('LOCAL_MARIADB_PORT')}\n"
+    )
+    if not (state / "mariadb" / "mysql").exists():
+        say("initialising MariaDB data directory")
+        (state / "mariadb").mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                _tool("mariadb-install-db"),
+                "--no-defaults",
+                f"--datadir={state / 'mariadb'}",
+                "--user=root",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ],
+            check=True,
+            capture_output=True,
+        )
+
+
+def _procfile(s: StackSettings) -> Path:
+    lines = []
+    for c in components(s):
+        log = s.state_dir / "logs" / f"{c.name}.log"
+        cmd = " ".join(shlex.quote(part) for part in c.command)
+        lines.append(f"{c.name}: exec {cmd} >>{shlex.quote(str(log))} 2>&1")
+    path = s.state_dir / "Procfile"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _seed(s: StackSettings) -> None:
+    env = {**os.environ, "SHOP_DATABASE_URL": s.database_url, "SHOP_REDIS_URL": s.redis_url}
+    import pymysql
+
+    with pymysql.connect(host="127.0.0.1", port=s.port("LOCAL_MARIADB_PORT"), user="root") as c:
+        cur = c.cursor()
+        cur.execute("CREATE DATABASE IF NOT EXISTS shop")
+        for statement in EXPORTER_GRANTS:
+            cur.execute(statement)
+    flask = [sys.executable, "-m", "flask", "--app", "shop"]
+    subprocess.run(flask + ["init-db"], env=env, check=True, capture_output=True, cwd=REPO)
+    with pymysql.connect(
+        host="127.0.0.1", port=s.port("LOCAL_MARIADB_PORT"), user="root", database="shop"
+    ) as c:
+        cur = c.cursor()
+        cur.execute("SELECT COUNT(*) FROM orders")
+        have_orders = cur.fetchone()[0]
+    orders = "0" if have_orders else s.values["LOCAL_SEED_ORDERS"]
+    out = subprocess.run(
+        flask
+        + [
+            "seed",
+            "--users",
+            s.values["LOCAL_SEED_USERS"],
+            "--products",
+            s.values["LOCAL_SEED_PRODUCTS"],
+            "--orders",
+            orders,
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    say(out.stdout.strip().splitlines()[-2] if out.stdout.strip() else "seeded")
+
+
+def _wait_ready(
+    s: StackSettings, names: list[str], timeout: float, alive: Callable[[], bool]
+) -> list[str]:
+    pending = {c.name: c for c in components(s) if c.name in names}
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline and alive():
+        for name, c in list(pending.items()):
+            if c.ready(s):
+                say(f"{name:16s} ready  {s.url(c.port_key, c.path)}")
+                del pending[name]
+        if pending:
+            time.sleep(0.3)
+    return list(pending)
+
+
+def up(s: StackSettings, timeout: float = 90) -> int:
+    if _running_pid(s):
+        say(f"already running (honcho pid {_running_pid(s)}); `make local-status`")
+        return 0
+    reason = cgroups.unavailable_reason()
+    if reason:
+        say(f"container limits off: {reason}; shop and MariaDB run without cgroups")
+    else:
+        for name, cpus, mem in (
+            ("shop", "LOCAL_SHOP_CPUS", "LOCAL_SHOP_MEMORY"),
+            ("mysql", "LOCAL_MYSQL_CPUS", "LOCAL_MYSQL_MEMORY"),
+        ):
+            cgroups.create(name, s.number(cpus), parse_bytes(mem, s.values[mem]))
+        say("container limits on: cgroups shoplab/shop and shoplab/mysql (cgroup v1)")
+    _prepare(s)
+    procfile = _procfile(s)
+    say(f"starting {len(components(s))} processes under honcho (logs: {s.state_dir / 'logs'})")
+    with open(s.state_dir / "logs" / "honcho.log", "ab") as log:
+        proc = subprocess.Popen(
+            [_tool("honcho"), "start", "-f", str(procfile), "-d", str(REPO)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=REPO,
+        )
+    _pid_file(s).write_text(str(proc.pid))
+    alive = lambda: proc.poll() is None  # noqa: E731  honcho stops all when one process dies
+    failed = _wait_ready(s, ["mysql", "redis"], timeout, alive)
+    if not failed:
+        _seed(s)
+        rest = [c.name for c in components(s) if c.name not in ("mysql", "redis")]
+        failed = _wait_ready(s, rest, timeout, alive)
+    if failed:
+        if not alive():
+            say("honcho stopped: a process exited (see below); everything it started is down")
+        for name in failed:
+            say(f"{name} is NOT ready; its log: {s.state_dir / 'logs' / (name + '.log')}")
+        say(f"honcho's log: {s.state_dir / 'logs' / 'honcho.log'}; stop with `make local-down`")
+        return 1
+    say(
+        f"all up. Prometheus {s.url('LOCAL_PROMETHEUS_PORT')}  shop {s.url('LOCAL_SHOP_PORT')}  "
+        f"stop with `make local-down`"
+    )
+    return 0
+
+
+def status(s: StackSettings) -> int:
+    pid = _running_pid(s)
+    say(f"honcho: {'running, pid ' + str(pid) if pid else 'not running'}")
+    down = 0
+    for c in components(s):
+        ok = c.ready(s)
+        down += not ok
+        say(f"{c.name:16s} {'up  ' if ok else 'DOWN'}  {s.url(c.port_key, c.path)}")
+    return 0 if down == 0 else 1
+
+
+def down(s: StackSettings, timeout: float = 30) -> int:
+    pid = _running_pid(s)
+    if pid is None:
+        say("not running")
+    else:
+        say(f"stopping honcho (pid {pid}) and everything it started")
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _group_alive(pid):
+            time.sleep(0.2)
+        if _group_alive(pid):
+            say("some processes ignored SIGTERM: killing them")
+            os.killpg(pid, signal.SIGKILL)
+    _pid_file(s).unlink(missing_ok=True)
+    cgroups.remove(CGROUP_NAMES)
+    busy = [c.name for c in components(s) if _tcp_ok(s.port(c.port_key))]
+    if busy:
+        say(f"still listening: {', '.join(busy)}")
+        return 1
+    say("stopped; no port of the stack is listening")
+    return 0
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def reset(s: StackSettings) -> int:
+    rc = down(s)
+    shutil.rmtree(s.state_dir, ignore_errors=True)
+    say(f"removed {s.state_dir}: the next `make local-up` starts from fresh data")
+    return rc
+
+
+def describe(s: StackSettings) -> str:
+    return json.dumps({c.name: s.url(c.port_key) for c in components(s)}, indent=2)

@@ -1,0 +1,85 @@
+"""The native stack's settings: stack/local.env, overridden by the environment."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULTS_FILE = REPO / "stack" / "local.env"
+_SIZE = re.compile(r"^(\d+)([kmg]?)$", re.I)
+
+
+class StackSettingsError(ValueError):
+    """A bad value; the message names the variable."""
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    values = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+def parse_bytes(name: str, raw: str) -> int:
+    match = _SIZE.match(raw)
+    if not match:
+        raise StackSettingsError(f"{name}={raw!r} is not a size like 512m or 4g")
+    return int(match[1]) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[match[2].lower()]
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    values: dict[str, str]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> StackSettings:
+        values = read_env_file(DEFAULTS_FILE)
+        values.update({k: v for k, v in env.items() if k.startswith("LOCAL_") and v != ""})
+        settings = cls(values)
+        for key in values:
+            if key.endswith("_PORT"):
+                port = settings.port(key)
+                if not 1024 <= port <= 65535:
+                    raise StackSettingsError(f"{key}={port} is not a port in 1024-65535")
+        if values["LOCAL_ORDER_STRATEGY"] not in ("safe", "naive"):
+            raise StackSettingsError(
+                f"LOCAL_ORDER_STRATEGY={values['LOCAL_ORDER_STRATEGY']!r} is not safe or naive"
+            )
+        for key in ("LOCAL_SHOP_MEMORY", "LOCAL_MYSQL_MEMORY"):
+            parse_bytes(key, values[key])
+        return settings
+
+    def port(self, key: str) -> int:
+        raw = self.values.get(key, "")
+        try:
+            return int(raw)
+        except ValueError:
+            raise StackSettingsError(f"{key}={raw!r} is not a port number") from None
+
+    def number(self, key: str) -> float:
+        try:
+            return float(self.values[key])
+        except ValueError:
+            raise StackSettingsError(f"{key}={self.values[key]!r} is not a number") from None
+
+    @property
+    def state_dir(self) -> Path:
+        path = Path(self.values["LOCAL_STATE_DIR"])
+        return path if path.is_absolute() else REPO / path
+
+    def url(self, key: str, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.port(key)}{path}"
+
+    @property
+    def database_url(self) -> str:
+        return f"mysql+pymysql://root@127.0.0.1:{self.port('LOCAL_MARIADB_PORT')}/shop"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.port('LOCAL_REDIS_PORT')}/0"
