@@ -25,9 +25,9 @@ test-unit: $(PY) ## Unit tests only (no servers)
 	@echo "test-unit: pytest tests/unit"
 	@$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
 
-test-integration: $(PY) ## Integration tests only (real MariaDB, Redis, Prometheus)
-	@echo "test-integration: pytest tests/integration"
-	@$(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
+test-integration: $(PY) ## Integration and end-to-end tests (real servers, the native stack)
+	@echo "test-integration: pytest tests/integration tests/e2e"
+	@$(PY) -m pytest -q tests/integration tests/e2e $(PYTEST_ARGS)
 
 lint: $(PY) ## ruff check and format check
 	@echo "lint: ruff check + ruff format --check"
