@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help setup test test-unit test-integration lint fmt lock clean bench-shop \
+.PHONY: help setup test test-unit test-integration lint fmt lock clean bench-shop bench-exporter \
 	local-up local-down local-status local-reset demo up down prometheus-config
 
 help: ## List every target with what it does
@@ -46,6 +46,10 @@ lock: ## Re-resolve dependencies from pyproject.toml into constraints.txt
 bench-shop: $(PY) ## Benchmark the shop: highest orders/s and popular/s held at p95 <= 50 ms (k6 steps)
 	@echo "bench-shop: own MariaDB + Redis + gunicorn on loopback; k6 steps; takes ~5 min"
 	@$(PY) bench/bench_shop.py $(BENCH_ARGS)
+
+bench-exporter: $(PY) ## Benchmark the InnoDB exporter: parser docs/s, scrape p50/p99 under load (<90 s)
+	@echo "bench-exporter: parser throughput, then own MariaDB + write load + exporter on loopback"
+	@$(PY) bench/bench_exporter.py $(BENCH_ARGS)
 
 local-up: $(PY) ## Start the native stack (MariaDB, Redis, shop, exporters, Prometheus, Alertmanager)
 	@$(PY) -m stack up

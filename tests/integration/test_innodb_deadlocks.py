@@ -1,0 +1,415 @@
+"""Real deadlocks of four kinds on the harness MariaDB, and what the InnoDB exporter makes of them.
+
+The scenarios at the top are also what tests/fixtures/innodb/generate_fixtures.py runs to make the
+MariaDB fixtures, so the fixtures and these tests show the same deadlocks.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import pymysql
+import pytest
+from prometheus_client import CollectorRegistry
+
+from exporters.innodb.collector import InnoDBCollector
+from exporters.innodb.config import Settings
+
+pytestmark = pytest.mark.integration
+
+DEADLOCK = 1213
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Tables to create, then per transaction: statements before the barrier, and after it.
+
+    Every transaction takes its first locks, all meet at a barrier, then all ask for the lock
+    another one holds: the last request closes the cycle, so the deadlock happens every time.
+    """
+
+    name: str
+    setup: tuple[str, ...]
+    transactions: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]
+
+
+FK_INSERT_THEN_PARENT_UPDATE = Scenario(
+    "fk-deadlock",
+    setup=(
+        "CREATE TABLE users (id INT PRIMARY KEY, username VARCHAR(50) NOT NULL,"
+        " point INT NOT NULL) ENGINE=InnoDB",
+        "CREATE TABLE orders (id INT AUTO_INCREMENT PRIMARY KEY, user_id INT NOT NULL,"
+        " amount INT NOT NULL, CONSTRAINT fk_orders_user FOREIGN KEY (user_id)"
+        " REFERENCES users (id)) ENGINE=InnoDB",
+        "INSERT INTO users VALUES (1, 'alice', 1000), (2, 'bob', 1000)",
+    ),
+    transactions=(
+        (
+            ("INSERT INTO orders (user_id, amount) VALUES (1, 10)",),
+            ("UPDATE users SET point = point - 10, username = 'alice' WHERE id = 1",),
+        ),
+        (
+            ("INSERT INTO orders (user_id, amount) VALUES (1, 20)",),
+            ("UPDATE users SET point = point - 20, username = 'alice' WHERE id = 1",),
+        ),
+    ),
+)
+
+OPPOSITE_ORDER = Scenario(
+    "opposite-order-deadlock",
+    setup=(
+        "CREATE TABLE accounts (id INT PRIMARY KEY, balance INT NOT NULL) ENGINE=InnoDB",
+        "INSERT INTO accounts VALUES (1, 100), (2, 100)",
+    ),
+    transactions=(
+        (
+            ("UPDATE accounts SET balance = balance - 5 WHERE id = 1",),
+            ("UPDATE accounts SET balance = balance + 5 WHERE id = 2",),
+        ),
+        (
+            ("UPDATE accounts SET balance = balance - 7 WHERE id = 2",),
+            ("UPDATE accounts SET balance = balance + 7 WHERE id = 1",),
+        ),
+    ),
+)
+
+THREE_WAY_CYCLE = Scenario(
+    "three-way-deadlock",
+    setup=(
+        "CREATE TABLE items (id INT PRIMARY KEY, stock INT NOT NULL) ENGINE=InnoDB",
+        "INSERT INTO items VALUES (1, 10), (2, 10), (3, 10)",
+    ),
+    transactions=tuple(
+        (
+            (f"UPDATE items SET stock = stock - 1 WHERE id = {i}",),
+            (f"UPDATE items SET stock = stock - 1 WHERE id = {i % 3 + 1}",),
+        )
+        for i in (1, 2, 3)
+    ),
+)
+
+GAP_INSERT_INTENTION = Scenario(
+    "gap-insert-intention-deadlock",
+    setup=(
+        "CREATE TABLE slots (id INT PRIMARY KEY, note VARCHAR(20)) ENGINE=InnoDB",
+        "INSERT INTO slots VALUES (10, 'ten'), (20, 'twenty')",
+    ),
+    transactions=(
+        (
+            ("SELECT * FROM slots WHERE id = 15 FOR UPDATE",),
+            ("INSERT INTO slots VALUES (15, 'fifteen')",),
+        ),
+        (
+            ("SELECT * FROM slots WHERE id = 16 FOR UPDATE",),
+            ("INSERT INTO slots VALUES (16, 'sixteen')",),
+        ),
+    ),
+)
+
+SCENARIOS = (FK_INSERT_THEN_PARENT_UPDATE, OPPOSITE_ORDER, THREE_WAY_CYCLE, GAP_INSERT_INTENTION)
+
+
+@dataclass
+class Outcome:
+    thread_ids: list[int] = field(default_factory=list)  # CONNECTION_ID() per transaction
+    errors: list[int | None] = field(default_factory=list)  # MySQL error code per transaction
+
+    @property
+    def victims(self) -> list[int]:
+        """Indexes of the transactions that were rolled back by the deadlock."""
+        return [i for i, code in enumerate(self.errors) if code == DEADLOCK]
+
+
+def set_up(connect: Callable[[], pymysql.Connection], scenario: Scenario) -> None:
+    with connect() as conn, conn.cursor() as cur:
+        for statement in scenario.setup:
+            cur.execute(statement)
+
+
+def provoke(
+    connect: Callable[[], pymysql.Connection], scenario: Scenario, rounds: int = 1
+) -> list[Outcome]:
+    """Run the scenario's transactions concurrently `rounds` times, one connection each."""
+    connections = [connect() for _ in scenario.transactions]
+    outcomes = []
+    try:
+        for conn in connections:
+            with conn.cursor() as cur:
+                cur.execute("SET SESSION innodb_lock_wait_timeout = 10")
+        for _ in range(rounds):
+            outcomes.append(_one_round(connections, scenario))
+    finally:
+        for conn in connections:
+            conn.close()
+    return outcomes
+
+
+def _one_round(connections: list[pymysql.Connection], scenario: Scenario) -> Outcome:
+    barrier = threading.Barrier(len(connections), timeout=20)
+    outcome = Outcome(thread_ids=[c.thread_id() for c in connections])
+    outcome.errors = [None] * len(connections)
+
+    def run(i: int, conn: pymysql.Connection) -> None:
+        first, second = scenario.transactions[i]
+        with conn.cursor() as cur:
+            cur.execute("BEGIN")
+            for statement in first:
+                cur.execute(statement)
+            barrier.wait()
+            try:
+                for statement in second:
+                    cur.execute(statement)
+                cur.execute("ROLLBACK")  # keep the data as set up, for the next round
+            except pymysql.err.OperationalError as exc:
+                outcome.errors[i] = exc.args[0]
+                cur.execute("ROLLBACK")
+
+    threads = [
+        threading.Thread(target=run, args=(i, conn), name=f"trx-{i + 1}")
+        for i, conn in enumerate(connections)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return outcome
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the exporter and the server.
+
+
+def server_deadlocks(mariadb) -> float:
+    with mariadb.connect() as conn, conn.cursor() as cur:
+        cur.execute("SHOW GLOBAL STATUS LIKE 'Innodb_deadlocks'")
+        return float(cur.fetchone()[1])
+
+
+def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    return registry.get_sample_value(name, labels) or 0.0
+
+
+def scrape_until(registry, name: str, labels: dict, at_least: float, timeout: float = 5.0):
+    """Scrape until a sample reaches a value: MariaDB writes a dump to its log in pieces."""
+    deadline = time.monotonic() + timeout
+    while True:
+        current = value(registry, name, **labels)
+        if current >= at_least or time.monotonic() > deadline:
+            return current
+        time.sleep(0.1)
+
+
+@dataclass
+class Exporter:
+    collector: InnoDBCollector
+    registry: CollectorRegistry
+
+
+@contextmanager
+def exporters_on(mariadb) -> Iterator[Callable[..., Exporter]]:
+    """Makes collectors on the harness MariaDB, each scraped once (its baseline); closes them."""
+    made: list[InnoDBCollector] = []
+
+    def make(error_log: bool = True) -> Exporter:
+        env = {"INNODB_EXPORTER_DSN": mariadb.dsn()}
+        if error_log:
+            env["INNODB_EXPORTER_ERROR_LOG"] = str(mariadb.error_log)
+        collector = InnoDBCollector(Settings.from_env(env))
+        registry = CollectorRegistry()
+        registry.register(collector)
+        assert registry.get_sample_value("innodb_up") == 1.0
+        made.append(collector)
+        return Exporter(collector, registry)
+
+    try:
+        yield make
+    finally:
+        for collector in made:
+            collector.close()
+
+
+@pytest.fixture
+def make_exporter(mariadb) -> Iterator[Callable[..., Exporter]]:
+    with exporters_on(mariadb) as make:
+        yield make
+
+
+@pytest.fixture
+def connect(mariadb, mysql_database) -> Callable[[], pymysql.Connection]:
+    return lambda: mariadb.connect(mysql_database)
+
+
+def locks(registry, schema, table, index, mode, role) -> float:
+    return value(
+        registry,
+        "innodb_deadlock_locks_total",
+        schema=schema,
+        table=table,
+        index=index,
+        lock_mode=mode,
+        role=role,
+    )
+
+
+def assert_one_captured_deadlock(exporter: Exporter, mariadb, before: float) -> None:
+    captured = scrape_until(
+        exporter.registry,
+        "innodb_deadlocks_captured_total",
+        {"source": "error_log"},
+        before + 1,
+    )
+    assert captured == before + 1
+    assert value(exporter.registry, "innodb_deadlocks_total") == server_deadlocks(mariadb)
+    assert value(exporter.registry, "innodb_status_parse_errors_total", reason="truncated") == 0
+
+
+def victim_thread(exporter: Exporter) -> int:
+    latest = exporter.collector.recent_deadlocks(1)[0]
+    return next(t["thread_id"] for t in latest["transactions"] if t["victim"])
+
+
+# ---------------------------------------------------------------------------------------------
+# The four kinds.
+
+
+def test_fk_insert_then_parent_update_deadlocks_on_the_users_row(
+    make_exporter, connect, mariadb, mysql_database
+):
+    exporter = make_exporter()
+    before = value(exporter.registry, "innodb_deadlocks_captured_total", source="error_log")
+    set_up(connect, FK_INSERT_THEN_PARENT_UPDATE)
+
+    (outcome,) = provoke(connect, FK_INSERT_THEN_PARENT_UPDATE)
+
+    assert len(outcome.victims) == 1
+    assert_one_captured_deadlock(exporter, mariadb, before)
+    db = mysql_database
+    # Each order insert share-locked the user row (the foreign key check); each payment then
+    # wanted it exclusively.
+    assert locks(exporter.registry, db, "users", "PRIMARY", "X,REC_NOT_GAP", "waiting") == 2
+    assert locks(exporter.registry, db, "users", "PRIMARY", "S,REC_NOT_GAP", "holding") == 2
+    assert value(exporter.registry, "innodb_deadlock_victims_total", schema=db, table="users") == 1
+    assert victim_thread(exporter) == outcome.thread_ids[outcome.victims[0]]
+    # Both payments have the same fingerprint: the set of statements is that one.
+    statements = "update users set point = point - ?, username = ? where id = ?"
+    assert value(exporter.registry, "innodb_deadlock_statements_total", statements=statements) >= 1
+
+
+def test_rows_locked_in_opposite_order_deadlock(make_exporter, connect, mariadb, mysql_database):
+    exporter = make_exporter()
+    before = value(exporter.registry, "innodb_deadlocks_captured_total", source="error_log")
+    set_up(connect, OPPOSITE_ORDER)
+
+    (outcome,) = provoke(connect, OPPOSITE_ORDER)
+
+    assert len(outcome.victims) == 1
+    assert_one_captured_deadlock(exporter, mariadb, before)
+    db = mysql_database
+    assert locks(exporter.registry, db, "accounts", "PRIMARY", "X,REC_NOT_GAP", "waiting") == 2
+    assert locks(exporter.registry, db, "accounts", "PRIMARY", "X,REC_NOT_GAP", "holding") == 2
+    assert (
+        value(exporter.registry, "innodb_deadlock_victims_total", schema=db, table="accounts") == 1
+    )
+    assert victim_thread(exporter) == outcome.thread_ids[outcome.victims[0]]
+
+
+def test_three_transaction_cycle_deadlock(make_exporter, connect, mariadb, mysql_database):
+    exporter = make_exporter()
+    before = value(exporter.registry, "innodb_deadlocks_captured_total", source="error_log")
+    set_up(connect, THREE_WAY_CYCLE)
+
+    (outcome,) = provoke(connect, THREE_WAY_CYCLE)
+
+    assert len(outcome.victims) == 1
+    assert_one_captured_deadlock(exporter, mariadb, before)
+    db = mysql_database
+    assert locks(exporter.registry, db, "items", "PRIMARY", "X,REC_NOT_GAP", "waiting") == 3
+    assert locks(exporter.registry, db, "items", "PRIMARY", "X,REC_NOT_GAP", "holding") == 3
+    assert value(exporter.registry, "innodb_deadlock_victims_total", schema=db, table="items") == 1
+    latest = exporter.collector.recent_deadlocks(1)[0]
+    assert len(latest["transactions"]) == 3
+    assert victim_thread(exporter) == outcome.thread_ids[outcome.victims[0]]
+
+
+def test_gap_lock_then_insert_intention_deadlock(make_exporter, connect, mariadb, mysql_database):
+    exporter = make_exporter()
+    before = value(exporter.registry, "innodb_deadlocks_captured_total", source="error_log")
+    set_up(connect, GAP_INSERT_INTENTION)
+
+    (outcome,) = provoke(connect, GAP_INSERT_INTENTION)
+
+    assert len(outcome.victims) == 1
+    assert_one_captured_deadlock(exporter, mariadb, before)
+    db = mysql_database
+    mode = "X,GAP,INSERT_INTENTION"
+    assert locks(exporter.registry, db, "slots", "PRIMARY", mode, "waiting") == 2
+    assert locks(exporter.registry, db, "slots", "PRIMARY", "X,GAP", "holding") == 2
+    assert value(exporter.registry, "innodb_deadlock_victims_total", schema=db, table="slots") == 1
+    assert victim_thread(exporter) == outcome.thread_ids[outcome.victims[0]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Every deadlock, or only the latest.
+
+
+def test_burst_of_20_deadlocks_all_captured_from_error_log_status_alone_falls_short(
+    make_exporter, connect, mariadb, mysql_database
+):
+    with_log = make_exporter(error_log=True)
+    status_only = make_exporter(error_log=False)
+    captured = "innodb_deadlocks_captured_total"
+    log_before = value(with_log.registry, captured, source="error_log")
+    status_before = value(status_only.registry, captured, source="status")
+    server_before = server_deadlocks(mariadb)
+    set_up(connect, OPPOSITE_ORDER)
+
+    started = time.monotonic()
+    outcomes = provoke(connect, OPPOSITE_ORDER, rounds=20)
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 2.0
+    assert all(len(outcome.victims) == 1 for outcome in outcomes)
+    assert server_deadlocks(mariadb) == server_before + 20
+
+    got = scrape_until(with_log.registry, captured, {"source": "error_log"}, log_before + 20)
+    assert got - log_before == 20
+    assert value(with_log.registry, "innodb_deadlocks_missed") == 0
+    victims = value(
+        with_log.registry, "innodb_deadlock_victims_total", schema=mysql_database, table="accounts"
+    )
+    assert victims == 20
+
+    status_got = value(status_only.registry, captured, source="status") - status_before
+    assert 1 <= status_got < 20  # one poll sees the latest deadlock only
+    assert value(status_only.registry, "innodb_deadlocks_missed") == 20 - status_got
+    for exporter in (with_log, status_only):
+        assert value(exporter.registry, "innodb_deadlocks_total") == server_deadlocks(mariadb)
+
+
+def test_deadlock_seen_in_status_and_error_log_counts_once(make_exporter, connect, mariadb):
+    exporter = make_exporter(error_log=True)
+    before = {
+        source: value(exporter.registry, "innodb_deadlocks_captured_total", source=source)
+        for source in ("status", "error_log")
+    }
+    set_up(connect, OPPOSITE_ORDER)
+    provoke(connect, OPPOSITE_ORDER)
+
+    scrape_until(
+        exporter.registry,
+        "innodb_deadlocks_captured_total",
+        {"source": "error_log"},
+        before["error_log"] + 1,
+    )
+    for _ in range(3):  # the status text keeps showing it as the latest deadlock
+        exporter.registry.get_sample_value("innodb_up")
+
+    after = {
+        source: value(exporter.registry, "innodb_deadlocks_captured_total", source=source)
+        for source in ("status", "error_log")
+    }
+    assert sum(after.values()) - sum(before.values()) == 1
