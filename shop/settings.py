@@ -12,27 +12,15 @@ class SettingsError(ValueError):
     """A bad environment value; the message names the variable."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+def _number(env: Mapping[str, str], name: str, default, lo, hi, cast=int):
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = cast(raw)
     except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not an integer") from None
-    if not lo <= value <= hi:
-        raise SettingsError(f"{name}={value} is out of range [{lo}, {hi}]")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number") from None
+        kind = "an integer" if cast is int else "a number"
+        raise SettingsError(f"{name}={raw!r} is not {kind}") from None
     if not lo <= value <= hi:
         raise SettingsError(f"{name}={value} is out of range [{lo}, {hi}]")
     return value
@@ -74,13 +62,17 @@ class Settings:
             database_url=url,
             redis_url=redis_url,
             order_strategy=strategy,
-            db_pool_size=_int(env, "SHOP_DB_POOL_SIZE", cls.db_pool_size, 1, 200),
-            db_max_overflow=_int(env, "SHOP_DB_MAX_OVERFLOW", cls.db_max_overflow, 0, 200),
-            db_pool_timeout=_float(env, "SHOP_DB_POOL_TIMEOUT", cls.db_pool_timeout, 0.1, 60),
-            lock_wait_timeout=_int(env, "SHOP_LOCK_WAIT_TIMEOUT", cls.lock_wait_timeout, 1, 3600),
-            order_max_retries=_int(env, "SHOP_ORDER_MAX_RETRIES", cls.order_max_retries, 0, 20),
-            popular_cache_ttl=_float(
-                env, "SHOP_POPULAR_CACHE_TTL_SECONDS", cls.popular_cache_ttl, 0.1, 3600
+            db_pool_size=_number(env, "SHOP_DB_POOL_SIZE", cls.db_pool_size, 1, 200),
+            db_max_overflow=_number(env, "SHOP_DB_MAX_OVERFLOW", cls.db_max_overflow, 0, 200),
+            db_pool_timeout=_number(
+                env, "SHOP_DB_POOL_TIMEOUT", cls.db_pool_timeout, 0.1, 60, float
             ),
-            max_charge=_int(env, "SHOP_MAX_CHARGE", cls.max_charge, 1, 10**12),
+            lock_wait_timeout=_number(
+                env, "SHOP_LOCK_WAIT_TIMEOUT", cls.lock_wait_timeout, 1, 3600
+            ),
+            order_max_retries=_number(env, "SHOP_ORDER_MAX_RETRIES", cls.order_max_retries, 0, 20),
+            popular_cache_ttl=_number(
+                env, "SHOP_POPULAR_CACHE_TTL_SECONDS", cls.popular_cache_ttl, 0.1, 3600, float
+            ),
+            max_charge=_number(env, "SHOP_MAX_CHARGE", cls.max_charge, 1, 10**12),
         )
