@@ -104,7 +104,11 @@ def readyz():
     except Exception as exc:
         checks["redis"] = f"error: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
-    response = jsonify({"status": "ready" if ready else "not_ready", "checks": checks})
+    response = jsonify({
+        "status": "ready" if ready else "not_ready",
+        "checks": checks,
+        "order_strategy": shop.settings.order_strategy,
+    })  # fmt: skip
     response.status_code = 200 if ready else 503
     return response
 

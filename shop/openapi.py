@@ -210,7 +210,7 @@ def spec(app: Flask | None = None) -> dict:
             },
             "/readyz": {
                 "get": {
-                    "summary": "Database and Redis are reachable",
+                    "summary": "Database and Redis are reachable (and which order strategy runs)",
                     "responses": {
                         "200": {"description": "ready"},
                         "503": {"description": "a dependency is down"},

@@ -285,6 +285,7 @@ def test_health_and_readiness(client):
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.get_json()["checks"] == {"database": "ok", "redis": "ok"}
+    assert ready.get_json()["order_strategy"] == "safe"
 
 
 def test_openapi_documents_every_route(app, client):

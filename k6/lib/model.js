@@ -1,0 +1,207 @@
+// The traffic model shared by every k6 script: knobs, scenarios (from loadtest/scenarios.json,
+// the same file Locust reads), id discovery, the two requests with their checks, thresholds
+// and the JSON summary. Knobs: SHOP_URL, SCENARIO, TARGET_TPS, SCALE, HOT_USERS, HOT_RATIO,
+// ORDER_RATIO, RESULTS_DIR.
+import http from 'k6/http';
+import { check, fail } from 'k6';
+import exec from 'k6/execution';
+import { Gauge } from 'k6/metrics';
+
+const SCENARIOS = JSON.parse(open('../../loadtest/scenarios.json'));
+
+function num(name, fallback) {
+  const raw = __ENV[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) fail(`${name}=${raw} is not a non-negative number`);
+  return value;
+}
+
+export const knobs = {
+  shopUrl: (__ENV.SHOP_URL || 'http://127.0.0.1:18000').replace(/\/$/, ''),
+  scenario: __ENV.SCENARIO || 'smoke',
+  targetTps: num('TARGET_TPS', 200),
+  scale: num('SCALE', 1),
+  hotUsers: Math.floor(num('HOT_USERS', 0)),
+  hotRatio: num('HOT_RATIO', 0.8),
+  orderRatio: num('ORDER_RATIO', 0.5),
+  resultsDir: __ENV.RESULTS_DIR || '',
+};
+
+const scenario = SCENARIOS[knobs.scenario];
+if (!scenario || knobs.scenario.startsWith('_')) {
+  throw new Error(`SCENARIO=${knobs.scenario} is not one of smoke, load, soak, stress, spike`);
+}
+
+function rate(tps) {
+  return Math.max(0, Math.round(scenario.absolute ? tps : tps * knobs.targetTps));
+}
+
+// The stages in k6's terms: rates in iterations/s, durations scaled.
+export function stages() {
+  return scenario.stages.map((s) => ({
+    duration: `${Math.max(1, Math.round(s.seconds * knobs.scale))}s`,
+    target: rate(s.tps),
+  }));
+}
+
+function thresholds() {
+  const slo = scenario.slo;
+  const abort = scenario.abort_on_fail;
+  // Give the ramp 10 % of the run before an abort can trigger (warm-up noise).
+  const delay = `${Math.max(5, Math.round(scenario.stages[0].seconds * knobs.scale))}s`;
+  const t = (expr) => (abort ? { threshold: expr, abortOnFail: true, delayAbortEval: delay } : expr);
+  return {
+    'http_req_duration{endpoint:orders}': [t(`p(95)<${slo.orders_p95_ms}`)],
+    'http_req_duration{endpoint:popular}': [t(`p(95)<${slo.popular_p95_ms}`)],
+    'http_req_failed{endpoint:orders}': [t(`rate<=${slo.error_rate}`)],
+    'http_req_failed{endpoint:popular}': [t(`rate<=${slo.error_rate}`)],
+    dropped_iterations: [`count<=${slo.dropped}`],
+    checks: [`rate>=${1 - slo.error_rate}`],
+  };
+}
+
+export function options(extra = {}) {
+  const peak = Math.max(...stages().map((s) => s.target), rate(scenario.start_tps || 0), 1);
+  return {
+    discardResponseBodies: false,
+    summaryTrendStats: ['count', 'avg', 'med', 'p(90)', 'p(95)', 'p(99)', 'max'],
+    thresholds: thresholds(),
+    scenarios: {
+      [knobs.scenario]: {
+        executor: 'ramping-arrival-rate',
+        startRate: rate(scenario.start_tps || 0),
+        timeUnit: '1s',
+        stages: stages(),
+        // Enough VUs for the peak at 250 ms per request; beyond that k6 drops iterations
+        // (counted, and a threshold) rather than slow its offered rate.
+        preAllocatedVUs: Math.max(5, Math.ceil(peak * 0.25)),
+        maxVUs: Math.max(20, Math.ceil(peak * 2)),
+        gracefulStop: '10s',
+      },
+    },
+    ...extra,
+  };
+}
+
+// Ids come from the API: products 1..total, users 1..highest (found by bisection).
+export function discover() {
+  const products = http.get(`${knobs.shopUrl}/api/products?limit=1`, { tags: { endpoint: 'setup' } });
+  if (products.status !== 200) fail(`GET /api/products answered ${products.status}: is the shop up at ${knobs.shopUrl}?`);
+  const productCount = products.json('total');
+  let lo = 1;
+  let hi = 1;
+  const probe = { tags: { endpoint: 'setup' }, responseCallback: http.expectedStatuses(200, 404) };
+  const exists = (id) => http.get(`${knobs.shopUrl}/api/users/${id}/points`, probe).status === 200;
+  if (!exists(1)) fail('user 1 does not exist: seed the shop first (flask --app shop seed)');
+  while (exists(hi * 2) && hi < 1e9) hi *= 2;
+  lo = hi;
+  hi *= 2;
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (exists(mid)) lo = mid;
+    else hi = mid;
+  }
+  if (productCount < 1) fail('the shop has no products: seed it first');
+  return { users: lo, products: productCount };
+}
+
+function randInt(n) {
+  return 1 + Math.floor(Math.random() * n);
+}
+
+function uuid() {
+  let out = '';
+  for (let i = 0; i < 32; i++) out += Math.floor(Math.random() * 16).toString(16);
+  return out;
+}
+
+// The run's TARGET_TPS as a series (k6_target_tps), so dashboards and alerts can compare.
+const targetTps = new Gauge('target_tps');
+
+export function order(ids) {
+  targetTps.add(knobs.targetTps);
+  const hot = knobs.hotUsers > 0 && Math.random() < knobs.hotRatio;
+  const userId = hot ? randInt(Math.min(knobs.hotUsers, ids.users)) : randInt(ids.users);
+  const lines = 1 + Math.floor(Math.random() * Math.min(3, ids.products));
+  const chosen = new Set();
+  while (chosen.size < lines) chosen.add(randInt(ids.products));
+  const items = [...chosen].map((id) => ({ product_id: id, quantity: 1 + Math.floor(Math.random() * 2) }));
+  const res = http.post(`${knobs.shopUrl}/api/orders`, JSON.stringify({ user_id: userId, items }), {
+    headers: { 'Content-Type': 'application/json', 'Idempotency-Key': uuid() },
+    tags: { endpoint: 'orders', name: 'POST /api/orders', hot: hot ? 'yes' : 'no' },
+  });
+  check(res, {
+    'order: 201': (r) => r.status === 201,
+    'order: has order_id': (r) => r.status === 201 && r.json('order_id') > 0,
+  }, { endpoint: 'orders' });
+  return res;
+}
+
+export function popular() {
+  targetTps.add(knobs.targetTps);
+  const res = http.get(`${knobs.shopUrl}/api/products/popular?days=3&limit=5`, {
+    tags: { endpoint: 'popular', name: 'GET /api/products/popular' },
+  });
+  check(res, {
+    'popular: 200': (r) => r.status === 200,
+    'popular: a list': (r) => r.status === 200 && Array.isArray(r.json()),
+  }, { endpoint: 'popular' });
+  return res;
+}
+
+export function mixed(ids) {
+  return Math.random() < knobs.orderRatio ? order(ids) : popular();
+}
+
+function metricValue(data, name, stat) {
+  const m = data.metrics[name];
+  return m && m.values[stat] !== undefined ? m.values[stat] : null;
+}
+
+// The JSON summary: the same shape as Locust's, so the runner reads both the same way.
+export function summary(data, tool = 'k6') {
+  const thresholdsOut = [];
+  for (const [name, metric] of Object.entries(data.metrics)) {
+    for (const [expr, result] of Object.entries(metric.thresholds || {})) {
+      thresholdsOut.push({ name: `${name}: ${expr}`, pass: result.ok });
+    }
+  }
+  const seconds = data.state.testRunDurationMs / 1000;
+  const count = (tag) => metricValue(data, `http_req_duration{endpoint:${tag}}`, 'count') || 0;
+  const failed = (tag) => (metricValue(data, `http_req_failed{endpoint:${tag}}`, 'rate') || 0) * count(tag);
+  const requests = count('orders') + count('popular');
+  const failures = Math.round(failed('orders') + failed('popular'));
+  const endpoint = (tag) => ({
+    count: metricValue(data, `http_req_duration{endpoint:${tag}}`, 'count'),
+    p95_ms: metricValue(data, `http_req_duration{endpoint:${tag}}`, 'p(95)'),
+    p99_ms: metricValue(data, `http_req_duration{endpoint:${tag}}`, 'p(99)'),
+  });
+  const out = {
+    tool,
+    scenario: knobs.scenario,
+    target_tps: knobs.targetTps,
+    achieved_tps: seconds > 0 ? requests / seconds : 0,
+    duration_s: seconds,
+    // handleSummary runs as the test ends: when it started, for the runner's time windows.
+    started_at: Date.now() / 1000 - seconds,
+    requests,
+    failures,
+    error_rate: requests > 0 ? failures / requests : 0,
+    dropped_iterations: metricValue(data, 'dropped_iterations', 'count') || 0,
+    endpoints: { 'POST /api/orders': endpoint('orders'), 'GET /api/products/popular': endpoint('popular') },
+    thresholds: thresholdsOut,
+    passed: thresholdsOut.every((t) => t.pass),
+  };
+  const files = {
+    stdout: `k6: ${out.scenario}: ${out.requests} requests, ${(out.achieved_tps || 0).toFixed(1)}/s, ` +
+      `errors ${((out.error_rate || 0) * 100).toFixed(2)} %, thresholds ${out.passed ? 'passed' : 'FAILED'}\n`,
+  };
+  if (knobs.resultsDir) {
+    files[`${knobs.resultsDir}/k6-summary.json`] = JSON.stringify(out, null, 2);
+    files[`${knobs.resultsDir}/k6-raw-summary.json`] = JSON.stringify(data, null, 2);
+  }
+  return files;
+}
+
+export { exec };

@@ -1,0 +1,1 @@
+"""`make load`: runs a scenario with k6 or Locust and prints the verdict."""

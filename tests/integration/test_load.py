@@ -1,0 +1,187 @@
+"""Smoke runs of both load tools through `python -m loadtest`, against a shop under gunicorn
+and a Prometheus started by the harness: real requests reach the shop (its own counters), the
+summaries and reports are written, and the run's series reach Prometheus under its testid."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import create_engine
+
+from shop.schema import metadata
+from shop.seed import seed_catalog
+from tests.harness.servers import REPO, ShopServer, free_port
+
+pytestmark = pytest.mark.integration
+
+
+def shop_requests(url: str) -> dict[str, float]:
+    """The shop's own count of answered requests per route, from its /metrics."""
+    counts: dict[str, float] = {}
+    pattern = re.compile(r"^flask_http_request_duration_seconds_count\{(.*)\} (\S+)$")
+    for line in requests.get(f"{url}/metrics", timeout=5).text.splitlines():
+        match = pattern.match(line)
+        if match:
+            route = re.search(r'url_rule="([^"]*)"', match[1])[1]
+            counts[route] = counts.get(route, 0) + float(match[2])
+    return counts
+
+
+def query(prometheus_url: str, expr: str) -> list[dict]:
+    res = requests.get(f"{prometheus_url}/api/v1/query", params={"query": expr}, timeout=5)
+    return res.json()["data"]["result"]
+
+
+def doc_metric_names(section: str) -> list[str]:
+    """Names listed in a docs/metrics.md section, but those documented as appearing only on
+    an event (k6's dropped iterations)."""
+    text = (REPO / "docs" / "metrics.md").read_text()
+    body = text.split(f"<!-- section: {section}", 1)[1].split(f"<!-- end section: {section}", 1)[0]
+    rows = re.findall(r"^\| `([a-z0-9_]+)` \|(.*)$", body, re.M)
+    return [name for name, rest in rows if "appears with the first" not in rest]
+
+
+@pytest.fixture(scope="module")
+def shop(harness_root, mariadb, redis_server):
+    with mariadb.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE DATABASE load_it")
+    engine = create_engine(mariadb.url("load_it"))
+    metadata.create_all(engine)
+    seed_catalog(engine, users=37, products=12)
+    engine.dispose()
+    server = ShopServer(
+        harness_root / "load-shop",
+        env={"SHOP_DATABASE_URL": mariadb.url("load_it"), "SHOP_REDIS_URL": redis_server.url(5)},
+    ).start()  # fmt: skip
+    yield server
+    server.stop()
+    with mariadb.connect() as conn, conn.cursor() as cur:
+        cur.execute("DROP DATABASE load_it")
+
+
+@pytest.fixture(scope="module")
+def locust_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def prometheus(make_prometheus, locust_port):
+    return make_prometheus({
+        "global": {"scrape_interval": "1s"},
+        "scrape_configs": [{"job_name": "locust", "static_configs": [
+            {"targets": [f"127.0.0.1:{locust_port}"]}]}],
+    })  # fmt: skip
+
+
+def run_load(args: list[str], results: Path, timeout: float = 120) -> tuple[int, str, Path | None]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "loadtest", *args, "--results", str(results)],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    runs = sorted(results.iterdir()) if results.exists() else []
+    assert len(runs) <= 1, out
+    return proc.returncode, out, runs[0] if runs else None
+
+
+@pytest.mark.parametrize("processes", [0, 2], ids=["one-process", "distributed"])
+def test_locust_smoke(shop, prometheus, locust_port, tmp_path, processes):
+    before = shop_requests(shop.url)
+    rc, out, results = run_load(
+        ["--tool", "locust", "--scenario", "smoke", "--shop-url", shop.url,
+         "--prometheus-url", prometheus.url, "--locust-metrics-port", str(locust_port),
+         "--locust-scrape-wait", "10", "--locust-processes", str(processes)],
+        tmp_path,
+    )  # fmt: skip
+    assert rc == 0, out
+    assert "verdict: PASS" in out
+    summary = json.loads((results / "locust-summary.json").read_text())
+    testid = results.name
+    assert summary["tool"] == "locust" and summary["testid"] == testid and summary["passed"]
+    written = sorted(p.name for p in results.iterdir())
+    for name in ("locust_stats.csv", "locust_failures.csv", "locust.html"):
+        assert name in written and (results / name).stat().st_size > 0, (name, written, out)
+    # Smoke offers 2 requests/s for 5 s, half orders and half popular.
+    orders = summary["endpoints"]["POST /api/orders"]["count"]
+    popular = summary["endpoints"]["GET /api/products/popular"]["count"]
+    assert orders >= 3 and popular >= 3 and summary["requests"] == orders + popular
+    after = shop_requests(shop.url)
+    assert after["/api/orders"] - before.get("/api/orders", 0) == orders
+    assert after["/api/products/popular"] - before.get("/api/products/popular", 0) == popular
+    # The master's counters reached Prometheus whole: the last scrape saw every request.
+    sel = f'job="locust",testid="{testid}"'
+    series = query(prometheus.url, f"max_over_time(locust_requests_total{{{sel}}}[2m])")
+    seen = {s["metric"]["name"]: float(s["value"][1]) for s in series}
+    assert seen == {"POST /api/orders": orders, "GET /api/products/popular": popular}
+    workers = query(prometheus.url, f"max_over_time(locust_workers{{{sel}}}[2m])")
+    assert float(workers[0]["value"][1]) == processes
+    for name in doc_metric_names("locust"):
+        expr = f"count(last_over_time({{__name__=~'{name}(_bucket)?',{sel}}}[2m]))"
+        assert query(prometheus.url, expr), f"{name} (docs/metrics.md) never reached Prometheus"
+
+
+def test_k6_smoke(shop, prometheus, tmp_path):
+    before = shop_requests(shop.url)
+    rc, out, results = run_load(
+        ["--tool", "k6", "--scenario", "smoke", "--shop-url", shop.url,
+         "--prometheus-url", prometheus.url],
+        tmp_path,
+    )  # fmt: skip
+    assert rc == 0, out
+    assert "verdict: PASS" in out
+    summary = json.loads((results / "k6-summary.json").read_text())
+    assert summary["tool"] == "k6" and summary["passed"]
+    assert (results / "k6-raw-summary.json").stat().st_size > 0
+    assert "<html" in (results / "k6-report.html").read_text()[:2000].lower()
+    orders = summary["endpoints"]["POST /api/orders"]["count"]
+    popular = summary["endpoints"]["GET /api/products/popular"]["count"]
+    assert orders + popular == summary["requests"] >= 8
+    after = shop_requests(shop.url)
+    assert after["/api/orders"] - before.get("/api/orders", 0) == orders
+    assert after["/api/products/popular"] - before.get("/api/products/popular", 0) == popular
+    testid = results.name
+    series = query(
+        prometheus.url,
+        f'sum by (endpoint) (max_over_time(k6_http_reqs_total{{testid="{testid}"}}[2m]))',
+    )
+    seen = {s["metric"]["endpoint"]: float(s["value"][1]) for s in series}
+    assert seen["orders"] == orders and seen["popular"] == popular
+    for name in doc_metric_names("k6"):
+        expr = f'count(last_over_time({name}{{testid="{testid}"}}[2m]))'
+        assert query(prometheus.url, expr), f"{name} (docs/metrics.md) never reached Prometheus"
+
+
+def test_strategy_mismatch_on_a_given_shop_is_refused(shop, tmp_path):
+    rc, out, results = run_load(
+        ["--tool", "k6", "--scenario", "smoke", "--shop-url", shop.url, "--strategy", "naive"],
+        tmp_path,
+    )  # fmt: skip
+    assert rc == 2
+    assert "runs the safe strategy, not naive: restart it with SHOP_ORDER_STRATEGY=naive" in out
+    assert results is None  # nothing was run, nothing written
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--scale", "abc"], "argument --scale: invalid float value: 'abc'"),
+        (["--scenario", "bogus"], "argument --scenario: invalid choice: 'bogus'"),
+        (["--target-tps", "0"], "--target-tps must be positive"),
+        (["--hot-ratio", "2"], "--hot-ratio must be a share between 0 and 1"),
+        (["--shop-url", "http://127.0.0.1:9"], "the shop at http://127.0.0.1:9 is not ready"),
+    ],
+)
+def test_bad_input_is_one_clear_line(args, message, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "loadtest", *args, "--results", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert message in proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr
