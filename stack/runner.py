@@ -17,12 +17,14 @@ from pathlib import Path
 
 import requests
 
-from stack import cgroups
+from stack import alert_rules, alertmanager_config, cgroups
 from stack.prometheus_config import dump, render
-from stack.settings import REPO, StackSettings, parse_bytes
+from stack.settings import REPO, StackSettings, StackSettingsError, parse_bytes
 
 VENV_BIN = Path(sys.executable).parent
 CGROUP_NAMES = ("shop", "mysql")
+# Under the state dir: what Alertmanager sent the webhook, one JSON line per alert.
+ALERTS_FILE = "alerts.jsonl"
 # The exporters' least-privilege account (loopback only, a local stack's password).
 EXPORTER_USER = "exporter"
 EXPORTER_PASSWORD = "exporter"
@@ -249,11 +251,26 @@ def components(s: StackSettings) -> list[Component]:
             "/targets",
         ),
         Component(
+            "alert-webhook",
+            "LOCAL_ALERT_WEBHOOK_PORT",
+            [
+                py,
+                "-m",
+                "stack.webhook",
+                "--listen",
+                f"127.0.0.1:{port('LOCAL_ALERT_WEBHOOK_PORT')}",
+                "--out",
+                str(state / ALERTS_FILE),
+            ],
+            lambda s: _http_ok(s.url("LOCAL_ALERT_WEBHOOK_PORT", "/healthz")),
+            "/healthz",
+        ),
+        Component(
             "alertmanager",
             "LOCAL_ALERTMANAGER_PORT",
             [
                 _tool("prometheus-alertmanager"),
-                f"--config.file={REPO / 'provisioning' / 'alertmanager' / 'alertmanager.yml'}",
+                f"--config.file={state / 'alertmanager.yml'}",
                 f"--storage.path={state / 'alertmanager'}",
                 f"--web.listen-address=127.0.0.1:{port('LOCAL_ALERTMANAGER_PORT')}",
                 "--cluster.listen-address=",
@@ -278,14 +295,21 @@ def _running_pid(s: StackSettings) -> int | None:
         return None
 
 
-def _prepare(s: StackSettings) -> None:
+def _prepare(s: StackSettings, alerting: alertmanager_config.AlertmanagerSettings) -> None:
     state = s.state_dir
     for sub in ("logs", "redis", "prometheus", "alertmanager", "shop-metrics"):
         (state / sub).mkdir(parents=True, exist_ok=True)
     for old in (state / "shop-metrics").glob("*.db"):
         old.unlink()
-    native = render("native", s, rules_dir=str(REPO / "provisioning" / "prometheus" / "rules"))
+    rules_dir = alert_rules.RULES_DIR
+    if s.alert_for_max is not None:
+        rules_dir = alert_rules.cap_for(rules_dir, state / "rules", s.alert_for_max)
+        say(f"alert rules: every `for:` capped at {s.alert_for_max}s (LOCAL_ALERT_FOR_MAX)")
+    native = render("native", s, rules_dir=str(rules_dir))
     (state / "prometheus.yml").write_text(dump(native))
+    (state / "alertmanager.yml").write_text(
+        alertmanager_config.dump(alertmanager_config.native(s, alerting))
+    )
     locust_sd = state / "locust.json"
     if not locust_sd.exists():
         locust_sd.write_text("[]\n")
@@ -378,6 +402,11 @@ def up(s: StackSettings, timeout: float = 90) -> int:
     if _running_pid(s):
         say(f"already running (honcho pid {_running_pid(s)}); `make local-status`")
         return 0
+    try:
+        alerting = alertmanager_config.AlertmanagerSettings.from_env(os.environ)
+    except StackSettingsError as exc:
+        say(f"configuration error: {exc}")
+        return 2
     reason = cgroups.unavailable_reason()
     if reason:
         say(f"container limits off: {reason}; shop and MariaDB run without cgroups")
@@ -388,7 +417,7 @@ def up(s: StackSettings, timeout: float = 90) -> int:
         ):
             cgroups.create(name, s.number(cpus), parse_bytes(mem, s.values[mem]))
         say("container limits on: cgroups shoplab/shop and shoplab/mysql (cgroup v1)")
-    _prepare(s)
+    _prepare(s, alerting)
     procfile = _procfile(s)
     say(f"starting {len(components(s))} processes under honcho (logs: {s.state_dir / 'logs'})")
     with open(s.state_dir / "logs" / "honcho.log", "ab") as log:
@@ -418,6 +447,7 @@ def up(s: StackSettings, timeout: float = 90) -> int:
         f"all up. Prometheus {s.url('LOCAL_PROMETHEUS_PORT')}  shop {s.url('LOCAL_SHOP_PORT')}  "
         f"stop with `make local-down`"
     )
+    say(f"alerts Alertmanager sends: {s.state_dir / ALERTS_FILE}")
     return 0
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DEFAULTS_FILE = REPO / "stack" / "local.env"
 _SIZE = re.compile(r"^(\d+)([kmg]?)$", re.I)
+# A Prometheus duration: 90s, 5m, 1h30m.
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
 class StackSettingsError(ValueError):
@@ -33,6 +35,15 @@ def parse_bytes(name: str, raw: str) -> int:
     return int(match[1]) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[match[2].lower()]
 
 
+def parse_duration(name: str, raw: str) -> int:
+    """Seconds in a Prometheus duration of hours, minutes and seconds (`for:` values)."""
+    match = _DURATION.match(raw)
+    if not raw or not match:
+        raise StackSettingsError(f"{name}={raw!r} is not a duration like 10s, 5m or 1h30m")
+    hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
 @dataclass(frozen=True)
 class StackSettings:
     values: dict[str, str]
@@ -53,6 +64,8 @@ class StackSettings:
             )
         for key in ("LOCAL_SHOP_MEMORY", "LOCAL_MYSQL_MEMORY"):
             parse_bytes(key, values[key])
+        if values.get("LOCAL_ALERT_FOR_MAX"):
+            parse_duration("LOCAL_ALERT_FOR_MAX", values["LOCAL_ALERT_FOR_MAX"])
         return settings
 
     def port(self, key: str) -> int:
@@ -67,6 +80,12 @@ class StackSettings:
             return float(self.values[key])
         except ValueError:
             raise StackSettingsError(f"{key}={self.values[key]!r} is not a number") from None
+
+    @property
+    def alert_for_max(self) -> int | None:
+        """Seconds that caps every alert's `for:` natively (tests), None: the rules as shipped."""
+        raw = self.values.get("LOCAL_ALERT_FOR_MAX", "")
+        return parse_duration("LOCAL_ALERT_FOR_MAX", raw) if raw else None
 
     @property
     def state_dir(self) -> Path:

@@ -3,82 +3,22 @@ within 15 s, and `make local-down` leaves no process and no listening port behin
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
-import psutil
 import pytest
 import requests
 
 from stack import cgroups
-from stack.settings import DEFAULTS_FILE, read_env_file
-from tests.harness.servers import REPO, free_port
+from tests.e2e.native import eventually, native_stack, query
 
 pytestmark = pytest.mark.integration
-PORT_KEYS = [k for k in read_env_file(DEFAULTS_FILE) if k.endswith("_PORT")]
-
-
-def make(target: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", "--no-print-directory", target], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=180)  # fmt: skip
-
-
-def listening(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.3)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def query(prometheus: str, expr: str) -> float:
-    result = requests.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=5).json()
-    values = result["data"]["result"]
-    return float(values[0]["value"][1]) if values else 0.0
-
-
-def eventually(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {timeout:.0f}s: {what}")
-        time.sleep(0.5)
 
 
 @pytest.fixture
 def stack(harness_root):
-    ports = {key: free_port() for key in PORT_KEYS}
-    state = harness_root / "local-stack"
-    env = {
-        **os.environ,
-        **{key: str(port) for key, port in ports.items()},
-        "LOCAL_STATE_DIR": str(state),
-        "LOCAL_ORDER_STRATEGY": "naive",
-        "LOCAL_SHOP_WORKERS": "2",
-        "LOCAL_SHOP_THREADS": "8",
-        "LOCAL_SEED_USERS": "100",
-        "LOCAL_SEED_PRODUCTS": "20",
-        "LOCAL_SEED_ORDERS": "100",
-    }
-    up = make("local-up", env)
-    try:
-        assert up.returncode == 0, up.stdout + up.stderr
-        yield env, ports, state
-    finally:
-        down = make("local-down", env)
-        assert down.returncode == 0, down.stdout + down.stderr
-        assert [k for k, p in ports.items() if listening(p)] == []
-        leftovers = [
-            p.info["pid"]
-            for p in psutil.process_iter(["pid", "cmdline"])
-            if any(str(state) in part for part in (p.info["cmdline"] or []))
-        ]
-        assert leftovers == [], f"processes left running: {leftovers}"
+    with native_stack(harness_root / "local-stack", LOCAL_ORDER_STRATEGY="naive") as running:
+        yield running
 
 
 def test_local_stack_up_observed_and_down(stack):

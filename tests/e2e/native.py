@@ -1,0 +1,86 @@
+"""The native stack for end-to-end tests: `make local-up` on free ports, and `make local-down`
+proven clean (no listening port, no process of the stack left) when the test is done."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from stack.settings import DEFAULTS_FILE, read_env_file
+from tests.harness.servers import REPO, free_port
+
+PORT_KEYS = [k for k in read_env_file(DEFAULTS_FILE) if k.endswith("_PORT")]
+# A small shop: a few seconds to seed, enough rows for hot-user contention.
+SMALL = {
+    "LOCAL_SHOP_WORKERS": "2",
+    "LOCAL_SHOP_THREADS": "8",
+    "LOCAL_SEED_USERS": "100",
+    "LOCAL_SEED_PRODUCTS": "20",
+    "LOCAL_SEED_ORDERS": "100",
+}
+
+
+def make(target: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(["make", "--no-print-directory", target], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=180)  # fmt: skip
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def query(prometheus: str, expr: str) -> float:
+    result = requests.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=5).json()
+    values = result["data"]["result"]
+    return float(values[0]["value"][1]) if values else 0.0
+
+
+def eventually(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {timeout:.0f}s: {what}")
+        time.sleep(0.5)
+
+
+@contextmanager
+def native_stack(state: Path, **overrides: str) -> Iterator[tuple[dict, dict, Path]]:
+    """(env, ports, state) of a running native stack; LOCAL_* `overrides` on top of SMALL."""
+    ports = {key: free_port() for key in PORT_KEYS}
+    # No ALERTMANAGER_* from the caller: a test must never notify a real Slack or inbox.
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("ALERTMANAGER_")}
+    env = {
+        **inherited,
+        **{key: str(port) for key, port in ports.items()},
+        "LOCAL_STATE_DIR": str(state),
+        **SMALL,
+        **overrides,
+    }
+    up = make("local-up", env)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        yield env, ports, state
+    finally:
+        down = make("local-down", env)
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert [k for k, p in ports.items() if listening(p)] == []
+        leftovers = [
+            p.info["pid"]
+            for p in psutil.process_iter(["pid", "cmdline"])
+            if any(str(state) in part for part in (p.info["cmdline"] or []))
+        ]
+        assert leftovers == [], f"processes left running: {leftovers}"
