@@ -1,0 +1,461 @@
+"""What every shoplab dashboard shares: variables, panel builders, SLO lines, links, the grid.
+
+Each dashboard module holds its PromQL as constants and lays its panels out with `layout`;
+`dashboard()` applies the house defaults (uid, title prefix, tags, links, the deadlock
+annotation, schema version) in one place so the six stay alike.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import attr
+from grafanalib.core import (
+    Annotations,
+    Dashboard,
+    DashboardLink,
+    GridPos,
+    RowPanel,
+    Stat,
+    Table,
+    TableSortByField,
+    Target,
+    Templating,
+    Time,
+    TimeSeries,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+# provisioning/grafana/datasources/datasources.yml: the Prometheus datasource's fixed uid.
+DATASOURCE_UID = "prometheus"
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+TITLE_PREFIX = "shoplab / "
+TAG = "shoplab"
+# Grafana 11's dashboard schema; Grafana migrates older JSON on load, never newer.
+SCHEMA_VERSION = 39
+MAX_DATA_POINTS = 1000
+# Each dashboard's key (its module), uid (alert runbooks link to /d/<uid>) and title.
+UIDS = {
+    "cockpit": "shoplab-cockpit",
+    "k6": "shoplab-k6",
+    "locust": "shoplab-locust",
+    "shop": "shoplab-shop",
+    "mysql_locks": "shoplab-mysql-locks",
+    "containers": "shoplab-containers",
+}
+TITLES = {
+    "cockpit": "cockpit",
+    "k6": "k6",
+    "locust": "Locust",
+    "shop": "shop",
+    "mysql_locks": "MySQL InnoDB locks",
+    "containers": "containers",
+}
+
+
+def _slo() -> dict:
+    """The load scenario's pass criteria: the same numbers k6 and Locust judge a run by."""
+    scenarios = json.loads((REPO / "loadtest" / "scenarios.json").read_text())
+    return scenarios["load"]["slo"]
+
+
+_LOAD_SLO = _slo()
+SLO_ORDERS_P95_S = _LOAD_SLO["orders_p95_ms"] / 1000
+SLO_POPULAR_P95_S = _LOAD_SLO["popular_p95_ms"] / 1000
+SLO_ERROR_RATE = _LOAD_SLO["error_rate"]
+TARGET_TPS = 200  # DESIGN.md: TARGET_TPS defaults to 200
+
+# The shop's two load-tested routes (flask `url_rule` label) and their SLOs.
+ORDERS_ROUTE = "/api/orders"
+POPULAR_ROUTE = "/api/products/popular"
+API_ROUTES = f"{ORDERS_ROUTE}|{POPULAR_ROUTE}"
+# The same two requests as the load tools name them.
+LOCUST_ORDERS = "POST /api/orders"
+LOCUST_POPULAR = "GET /api/products/popular"
+
+
+def route_quantile(q: float, route: str, window: str = "$__rate_interval") -> str:
+    """A quantile of one shop route's latency, from prometheus-flask-exporter's histogram."""
+    return (
+        f"histogram_quantile({q}, sum by (le) (rate(flask_http_request_duration_seconds_bucket"
+        f'{{url_rule="{route}"}}[{window}])))'
+    )
+
+
+def share(part: str, whole: str, by: str = "") -> str:
+    """sum(part) / sum(whole), grouped `by`; 0 rather than no data while `part` has no series
+    (a counter of failures appears only with the first failure)."""
+    total = f"sum by ({by})" if by else "sum"
+    return f"({total} ({part}) or {total} ({whole}) * 0) / {total} ({whole})"
+
+
+# Colours: Grafana's named palette.
+OK, WARN, BAD, NEUTRAL = "green", "orange", "red", "blue"
+
+
+@dataclass(frozen=True)
+class Query:
+    """One PromQL target: the expression, its legend and how Grafana should run it."""
+
+    expr: str
+    legend: str = ""
+    instant: bool = False
+    table: bool = False
+
+
+QUANTILES = (0.5, 0.95, 0.99)
+
+
+def percentiles(expr_for, legend: str = "") -> list[Query]:
+    """p50, p95 and p99: `expr_for(q)` gives the histogram_quantile for quantile q."""
+    return [Query(expr_for(q), f"{legend}p{q * 100:g}") for q in QUANTILES]
+
+
+def _targets(queries: list[Query]) -> list[Target]:
+    return [
+        Target(
+            expr=q.expr,
+            legendFormat=q.legend,
+            refId=chr(ord("A") + i),
+            instant=q.instant or q.table,
+            format="table" if q.table else "time_series",
+            intervalFactor=1,
+            datasource=DATASOURCE,
+        )
+        for i, q in enumerate(queries)
+    ]
+
+
+def steps(*pairs: tuple[float | None, str]) -> list[dict]:
+    """Threshold steps from (value, colour) pairs; the first value is None (the base)."""
+    return [{"color": colour, "value": value} for value, colour in pairs]
+
+
+def upper_limit(value: float, warn: float | None = None) -> list[dict]:
+    """Green below `value`, red from it (orange from `warn`): latencies, error rates."""
+    pairs = [(None, OK)] + ([(warn, WARN)] if warn is not None else []) + [(value, BAD)]
+    return steps(*pairs)
+
+
+def lower_limit(value: float, warn: float | None = None) -> list[dict]:
+    """Red below `value`, green from it (orange between `value` and `warn`): ratios of good."""
+    if warn is None:
+        return steps((None, BAD), (value, OK))
+    return steps((None, BAD), (value, WARN), (warn, OK))
+
+
+NO_LIMIT = steps((None, NEUTRAL))
+
+
+def override(series: str, **properties) -> dict:
+    """Field overrides for one series (by display name): unit, axis, fill, dashed, colour."""
+    ids = {
+        "unit": "unit",
+        "axis": "custom.axisPlacement",
+        "fill": "custom.fillOpacity",
+        "dashed": "custom.lineStyle",
+        "color": "color",
+        "stacking": "custom.stacking",
+    }
+    shapes = {
+        "dashed": lambda on: {"fill": "dash", "dash": [10, 10]} if on else {"fill": "solid"},
+        "color": lambda colour: {"mode": "fixed", "fixedColor": colour},
+        "stacking": lambda on: {"mode": "normal" if on else "none", "group": "A"},
+    }
+    return {
+        "matcher": {"id": "byName", "options": series},
+        "properties": [
+            {"id": ids[key], "value": shapes.get(key, lambda v: v)(value)}
+            for key, value in properties.items()
+        ],
+    }
+
+
+def limit_line(series: str) -> dict:
+    """A series drawn as a dashed red line, never stacked: a limit or target, not a measure."""
+    return override(series, dashed=True, color=BAD, fill=0, stacking=False)
+
+
+def panel_links(*keys: str) -> list[dict]:
+    """Links from a panel to the dashboards that explain it, keeping time range and vars."""
+    return [
+        {
+            "title": f"Open {TITLES[key]}",
+            "url": f"/d/{UIDS[key]}?${{__url_time_range}}&${{__all_variables}}",
+            "targetBlank": False,
+        }
+        for key in keys
+    ]
+
+
+def timeseries(
+    title: str,
+    description: str,
+    queries: list[Query],
+    unit: str,
+    *,
+    thresholds: list[dict] | None = None,
+    overrides: list[dict] | None = None,
+    stacked: bool = False,
+    bars: bool = False,
+    links: list[dict] | None = None,
+    axis_label: str = "",
+) -> TimeSeries:
+    """A time series; `thresholds` are drawn as dashed lines (SLOs, limits)."""
+    return TimeSeries(
+        title=title,
+        description=description,
+        dataSource=DATASOURCE,
+        targets=_targets(queries),
+        unit=unit,
+        axisLabel=axis_label,
+        thresholds=thresholds or NO_LIMIT,
+        thresholdsStyleMode="dashed" if thresholds else "off",
+        overrides=overrides or [],
+        stacking={"mode": "normal", "group": "A"} if stacked else {"mode": "none", "group": "A"},
+        drawStyle="bars" if bars else "line",
+        fillOpacity=60 if bars else (25 if stacked else 10),
+        lineWidth=1 if bars else 2,
+        showPoints="never",
+        valueMin=0,
+        legendDisplayMode="list",
+        tooltipMode="multi",
+        tooltipSort="desc",
+        maxDataPoints=MAX_DATA_POINTS,
+        links=links or [],
+    )
+
+
+def latency(
+    title: str,
+    shows: str,
+    queries: list[Query],
+    slo_s: float,
+    advice: str,
+    *,
+    links: list[dict] | None = None,
+) -> TimeSeries:
+    """Latency in seconds with its SLO drawn dashed, and said in the description."""
+    return timeseries(
+        title,
+        f"{shows} Dashed: the SLO, p95 < {slo_s * 1000:.0f} ms. {advice}",
+        queries,
+        "s",
+        thresholds=upper_limit(slo_s),
+        links=links,
+    )
+
+
+def stat(
+    title: str,
+    description: str,
+    queries: list[Query],
+    unit: str,
+    *,
+    thresholds: list[dict] | None = None,
+    reduce: str = "lastNotNull",
+    mappings: list[dict] | None = None,
+    links: list[dict] | None = None,
+    decimals: int | None = None,
+    text_mode: str = "auto",
+) -> Stat:
+    """One number per series, coloured by its thresholds (background)."""
+    return Stat(
+        title=title,
+        description=description,
+        dataSource=DATASOURCE,
+        targets=_targets(queries),
+        format=unit,
+        color={"mode": "thresholds"},
+        thresholds=thresholds or NO_LIMIT,
+        reduceCalc=reduce,
+        colorMode="background",
+        graphMode="area",
+        textMode=text_mode,
+        mappings=mappings or [],
+        decimals=decimals,
+        noValue="no data",
+        maxDataPoints=MAX_DATA_POINTS,
+        links=links or [],
+    )
+
+
+def table(
+    title: str,
+    description: str,
+    queries: list[Query],
+    unit: str,
+    *,
+    value_title: str,
+    hide: tuple[str, ...] = ("Time",),
+    thresholds: list[dict] | None = None,
+) -> Table:
+    """An instant table of label sets and their value, largest value first."""
+    return Table(
+        title=title,
+        description=description,
+        dataSource=DATASOURCE,
+        targets=_targets(queries),
+        unit=unit,
+        thresholds=thresholds or NO_LIMIT,
+        displayMode="color-text",
+        filterable=True,
+        maxDataPoints=MAX_DATA_POINTS,
+        transformations=[
+            {
+                "id": "organize",
+                "options": {
+                    "excludeByName": dict.fromkeys(hide, True),
+                    "renameByName": {"Value": value_title},
+                },
+            }
+        ],
+        sortBy=[TableSortByField(displayName=value_title, desc=True)],
+    )
+
+
+UP_MAPPINGS = [
+    {
+        "type": "value",
+        "options": {
+            "0": {"text": "DOWN", "color": BAD, "index": 0},
+            "1": {"text": "up", "color": OK, "index": 1},
+        },
+    }
+]
+
+
+def row(title: str) -> str:
+    """A section header in `layout`."""
+    return title
+
+
+def layout(*blocks) -> list:
+    """Place panels on Grafana's 24-column grid, top to bottom, with ids in reading order.
+
+    A block is a row title (str) or `(height, [(width, panel), ...])`: one line of panels.
+    Lines never overlap and never exceed 24 columns, by construction.
+    """
+    placed, y = [], 0
+    for block in blocks:
+        if isinstance(block, str):
+            placed.append(RowPanel(title=block, gridPos=GridPos(h=1, w=24, x=0, y=y)))
+            y += 1
+            continue
+        height, cells = block
+        x = 0
+        for width, panel in cells:
+            placed.append(attr.evolve(panel, gridPos=GridPos(h=height, w=width, x=x, y=y)))
+            x += width
+        if x > 24:
+            raise ValueError(f"a line of panels is {x} columns wide (max 24)")
+        y += height
+    return [attr.evolve(panel, id=i) for i, panel in enumerate(placed, start=1)]
+
+
+def datasource_variable() -> dict:
+    return {
+        "name": "datasource",
+        "label": "Prometheus",
+        "type": "datasource",
+        "query": "prometheus",
+        "current": {"selected": True, "text": "Prometheus", "value": DATASOURCE_UID},
+        "hide": 0,
+        "includeAll": False,
+        "multi": False,
+        "options": [],
+        "refresh": 1,
+        "regex": "",
+        "skipUrlSync": False,
+    }
+
+
+def query_variable(
+    name: str,
+    label: str,
+    query: str,
+    *,
+    all_value: str | None = None,
+    newest_first: bool = False,
+) -> dict:
+    """A variable from `label_values(...)`; with `all_value` an All option matching that regex."""
+    return {
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": DATASOURCE,
+        "definition": query,
+        "query": {"query": query, "refId": f"{name}-values", "qryType": 1},
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]} if all_value else {},
+        "hide": 0,
+        "includeAll": all_value is not None,
+        "allValue": all_value,
+        "multi": True,
+        "options": [],
+        "refresh": 2,  # on time-range change: a new run shows up without a reload
+        "regex": "",
+        "skipUrlSync": False,
+        "sort": 2 if newest_first else 1,  # run ids end with a timestamp: alphabetical = time
+    }
+
+
+def testid_variable(metric: str | None) -> dict:
+    """The run to show, newest first; `metric` None offers every tool's runs."""
+    query = f"label_values({metric}, testid)" if metric else "label_values(testid)"
+    return query_variable("testid", "run (testid)", query, newest_first=True)
+
+
+# The InnoDB exporter carries the server's own counter: one mark per deadlock interval.
+DEADLOCK_ANNOTATION = {
+    "name": "InnoDB deadlocks",
+    "datasource": DATASOURCE,
+    "enable": True,
+    "hide": False,
+    "iconColor": BAD,
+    "expr": "sum(increase(innodb_deadlocks_total[30s])) > 0",
+    "step": "15s",
+    "titleFormat": "InnoDB deadlock",
+    "textFormat": "deadlocks counted by the server in the 30 s before this mark",
+    "tagKeys": "",
+    "useValueForTime": False,
+}
+
+
+def dashboard(
+    key: str,
+    description: str,
+    panels: list,
+    *,
+    variables: tuple[dict, ...] = (),
+    refresh: str = "30s",
+    since: str = "now-30m",
+) -> Dashboard:
+    """A shoplab dashboard with the house defaults; `key` is one of UIDS."""
+    return Dashboard(
+        title=TITLE_PREFIX + TITLES[key],
+        uid=UIDS[key],
+        description=description,
+        tags=[TAG],
+        panels=panels,
+        templating=Templating(list=[datasource_variable(), *variables]),
+        annotations=Annotations(list=[DEADLOCK_ANNOTATION]),
+        links=[
+            DashboardLink(
+                title="shoplab",
+                type="dashboards",
+                tags=[TAG],
+                asDropdown=False,
+                includeVars=True,
+                keepTime=True,
+            )
+        ],
+        refresh=refresh,
+        time=Time(since, "now"),
+        timezone="browser",
+        graphTooltip=1,  # shared crosshair: one moment across every panel
+        schemaVersion=SCHEMA_VERSION,
+        editable=True,
+    )
