@@ -6,8 +6,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help setup test test-unit test-integration lint fmt lock clean bench-shop bench-exporter \
-	local-up local-down local-status local-reset demo up down prometheus-config
+.PHONY: help setup test test-unit test-integration lint fmt lock clean bench-shop bench-exporter load \
+	local-up local-down local-status local-reset demo up down prometheus-config \
+	alerts-test alerts-review alertmanager-config \
+	dashboards dashboards-check verify-dashboards
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,6 +49,15 @@ bench-shop: $(PY) ## Benchmark the shop: highest orders/s and popular/s held at 
 	@echo "bench-shop: own MariaDB + Redis + gunicorn on loopback; k6 steps; takes ~5 min"
 	@$(PY) bench/bench_shop.py $(BENCH_ARGS)
 
+TOOL ?= k6
+SCENARIO ?= smoke
+LOAD_ARGS = --tool $(TOOL) --scenario $(SCENARIO) $(if $(TARGET_TPS),--target-tps $(TARGET_TPS)) \
+	$(if $(SCALE),--scale $(SCALE)) $(if $(HOT_USERS),--hot-users $(HOT_USERS)) \
+	$(if $(PROCESSES),--locust-processes $(PROCESSES)) $(if $(STRATEGY),--strategy $(STRATEGY))
+
+load: $(PY) ## Load test: TOOL=k6|locust SCENARIO=smoke|load|soak|stress|spike [TARGET_TPS= SCALE= HOT_USERS= STRATEGY=]
+	@$(PY) -m loadtest $(LOAD_ARGS)
+
 bench-exporter: $(PY) ## Benchmark the InnoDB exporter: parser docs/s, scrape p50/p99 under load (<90 s)
 	@echo "bench-exporter: parser throughput, then own MariaDB + write load + exporter on loopback"
 	@$(PY) bench/bench_exporter.py $(BENCH_ARGS)
@@ -68,6 +79,25 @@ demo: $(PY) ## local-up, a short k6 run against the shop, then what to look at
 
 prometheus-config: $(PY) ## Render provisioning/prometheus/prometheus.yml (compose) from jobs.yml
 	@$(PY) -m stack prometheus-config
+
+alerts-test: $(PY) ## promtool check + unit tests of the alert rules; firing/silent cases per alert
+	@$(PY) -m stack.alert_rules test
+
+alerts-review: $(PY) ## Render docs/alerts.md from the rule files (group, severity, for, expr, runbook)
+	@$(PY) -m stack.alert_rules review
+
+alertmanager-config: $(PY) ## Render compose's alertmanager.local.yml with Slack/email from .env
+	@$(PY) -m stack.alertmanager_config
+
+dashboards: $(PY) ## Generate the Grafana dashboards (grafanalib) into provisioning/grafana/dashboards/
+	@$(PY) -m dashboards.build
+
+dashboards-check: $(PY) ## Fail if the committed dashboard JSON differs from a fresh build
+	@$(PY) -m dashboards.build --check
+
+verify-dashboards: $(PY) ## Every panel's queries on Prometheus during a short naive k6 run (~80 s) [VERIFY_ARGS=]
+	@echo "verify-dashboards: own native stack on free ports (naive), a short load, every panel queried"
+	@$(PY) -m dashboards.verify $(VERIFY_ARGS)
 
 up: ## Start the Docker stack (compose.yml); needs a Docker engine and .env
 	@bash scripts/compose.sh up -d --build
