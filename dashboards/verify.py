@@ -32,7 +32,7 @@ import requests
 from dashboards import build, promql
 from dashboards.common import REPO, UIDS
 from stack import cgroups
-from stack.settings import DEFAULTS_FILE, StackSettings, read_env_file
+from stack.settings import StackSettings, ephemeral_env
 
 SCRAPE_S = 5  # jobs.yml's scrape_interval; Grafana's datasource timeInterval
 # Metrics that are absent from a healthy naive k6 run by design; an empty query on one of
@@ -95,20 +95,8 @@ def free_port() -> int:
 
 
 def own_stack_env(state_dir: Path, base: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """The native stack on free ports in `state_dir`: naive orders, a small seed, and no
-    ALERTMANAGER_* from the caller (a check must never notify a real Slack or inbox)."""
-    ports = {key: str(free_port()) for key in read_env_file(DEFAULTS_FILE) if key.endswith("_PORT")}
-    return {
-        **{k: v for k, v in base.items() if not k.startswith("ALERTMANAGER_")},
-        **ports,
-        "LOCAL_STATE_DIR": str(state_dir),
-        "LOCAL_ORDER_STRATEGY": "naive",
-        "LOCAL_SHOP_WORKERS": "2",
-        "LOCAL_SHOP_THREADS": "8",
-        "LOCAL_SEED_USERS": "100",
-        "LOCAL_SEED_PRODUCTS": "20",
-        "LOCAL_SEED_ORDERS": "100",
-    }
+    """The native stack on free ports in `state_dir`, naive orders, a small seed."""
+    return ephemeral_env(state_dir, free_port, base, LOCAL_ORDER_STRATEGY="naive")
 
 
 @contextmanager

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,3 +102,30 @@ class StackSettings:
     @property
     def redis_url(self) -> str:
         return f"redis://127.0.0.1:{self.port('LOCAL_REDIS_PORT')}/0"
+
+
+# A small shop for a stack that lives for one check or test: a few seconds to seed, enough rows
+# for hot-user contention.
+SMALL_STACK = {
+    "LOCAL_SHOP_WORKERS": "2",
+    "LOCAL_SHOP_THREADS": "8",
+    "LOCAL_SEED_USERS": "100",
+    "LOCAL_SEED_PRODUCTS": "20",
+    "LOCAL_SEED_ORDERS": "100",
+}
+
+
+def ephemeral_env(
+    state_dir: Path, free_port: Callable[[], int], base: Mapping[str, str], **overrides: str
+) -> dict[str, str]:
+    """The environment of a native stack of its own: every port free (`free_port()`), its state
+    in `state_dir`, the small shop, `overrides` (LOCAL_*) on top, and no ALERTMANAGER_* from
+    `base` (a check or a test must never notify a real Slack or inbox)."""
+    ports = {key: str(free_port()) for key in read_env_file(DEFAULTS_FILE) if key.endswith("_PORT")}
+    return {
+        **{k: v for k, v in base.items() if not k.startswith("ALERTMANAGER_")},
+        **ports,
+        "LOCAL_STATE_DIR": str(state_dir),
+        **SMALL_STACK,
+        **overrides,
+    }

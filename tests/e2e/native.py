@@ -15,18 +15,10 @@ import psutil
 import pytest
 import requests
 
-from stack.settings import DEFAULTS_FILE, read_env_file
+from stack.settings import DEFAULTS_FILE, ephemeral_env, read_env_file
 from tests.harness.servers import REPO, free_port
 
 PORT_KEYS = [k for k in read_env_file(DEFAULTS_FILE) if k.endswith("_PORT")]
-# A small shop: a few seconds to seed, enough rows for hot-user contention.
-SMALL = {
-    "LOCAL_SHOP_WORKERS": "2",
-    "LOCAL_SHOP_THREADS": "8",
-    "LOCAL_SEED_USERS": "100",
-    "LOCAL_SEED_PRODUCTS": "20",
-    "LOCAL_SEED_ORDERS": "100",
-}
 
 
 def make(target: str, env: dict) -> subprocess.CompletedProcess:
@@ -59,17 +51,10 @@ def eventually(check, timeout: float, what: str):
 
 @contextmanager
 def native_stack(state: Path, **overrides: str) -> Iterator[tuple[dict, dict, Path]]:
-    """(env, ports, state) of a running native stack; LOCAL_* `overrides` on top of SMALL."""
-    ports = {key: free_port() for key in PORT_KEYS}
-    # No ALERTMANAGER_* from the caller: a test must never notify a real Slack or inbox.
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("ALERTMANAGER_")}
-    env = {
-        **inherited,
-        **{key: str(port) for key, port in ports.items()},
-        "LOCAL_STATE_DIR": str(state),
-        **SMALL,
-        **overrides,
-    }
+    """(env, ports, state) of a running native stack; LOCAL_* `overrides` on top of the
+    small shop of `stack.settings.SMALL_STACK`."""
+    env = ephemeral_env(state, free_port, os.environ, **overrides)
+    ports = {key: int(env[key]) for key in PORT_KEYS}
     up = make("local-up", env)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
