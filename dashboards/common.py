@@ -66,7 +66,6 @@ _LOAD_SLO = _slo()
 SLO_ORDERS_P95_S = _LOAD_SLO["orders_p95_ms"] / 1000
 SLO_POPULAR_P95_S = _LOAD_SLO["popular_p95_ms"] / 1000
 SLO_ERROR_RATE = _LOAD_SLO["error_rate"]
-TARGET_TPS = 200  # DESIGN.md: TARGET_TPS defaults to 200
 
 # The shop's two load-tested routes (flask `url_rule` label) and their SLOs.
 ORDERS_ROUTE = "/api/orders"

@@ -32,7 +32,7 @@ import requests
 from dashboards import build, promql
 from dashboards.common import REPO, UIDS
 from stack import cgroups
-from stack.settings import StackSettings, ephemeral_env
+from stack.settings import StackSettings, StackSettingsError, ephemeral_env
 
 SCRAPE_S = 5  # jobs.yml's scrape_interval; Grafana's datasource timeInterval
 # Metrics that are absent from a healthy naive k6 run by design; an empty query on one of
@@ -393,8 +393,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             results, problems, run = verify(env, workdir, tool=args.tool, scale=args.scale,
                                             own_stack=not args.running)  # fmt: skip
-        except RuntimeError as exc:
+        except (RuntimeError, StackSettingsError) as exc:
             say(f"FAIL: {exc}")
+            return 2
+        except requests.RequestException as exc:
+            where = "the running native stack (make local-up)" if args.running else "its stack"
+            say(f"FAIL: cannot reach {where}: {type(exc).__name__}")
             return 2
     print()
     print(f"testid {run.testid}, window {run.end - run.start:.0f} s")

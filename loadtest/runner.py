@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
+import signal
 import subprocess
 import sys
 import threading
@@ -24,6 +26,12 @@ REPO = Path(__file__).resolve().parents[1]
 SCENARIOS = json.loads((REPO / "loadtest" / "scenarios.json").read_text())
 VENV_BIN = Path(sys.executable).parent
 ENDPOINTS = ("POST /api/orders", "GET /api/products/popular")
+
+
+def stage_seconds(stage: dict, scale: float) -> int:
+    """A stage's duration at SCALE: rounded half up, at least 1 s. k6 (Math.round) and the
+    locustfile compute it the same way, so the runner's windows match what the tools ran."""
+    return max(1, math.floor(stage["seconds"] * scale + 0.5))
 
 
 def say(msg: str) -> None:
@@ -56,7 +64,7 @@ class Run:
         return SCENARIOS[self.scenario]
 
     def planned_seconds(self) -> float:
-        return sum(s["seconds"] for s in self.spec["stages"]) * self.scale
+        return sum(stage_seconds(s, self.scale) for s in self.spec["stages"])
 
     def env(self) -> dict[str, str]:
         return {
@@ -95,7 +103,11 @@ class Prometheus:
         self, expr: str, start: float, end: float, step: float = 1
     ) -> list[tuple[float, float]]:
         params = {"query": expr, "start": start, "end": end, "step": step}
-        data = requests.get(f"{self.url}/api/v1/query_range", params=params, timeout=10).json()
+        try:
+            res = requests.get(f"{self.url}/api/v1/query_range", params=params, timeout=10)
+            data = res.json()
+        except (requests.RequestException, ValueError):
+            return []  # Prometheus gone: the report says n/a rather than crash
         result = data.get("data", {}).get("result", [])
         if not result:
             return []
@@ -103,23 +115,29 @@ class Prometheus:
 
 
 def client_queries(run: Run) -> dict[str, str]:
-    """PromQL for the load generator's own view, with `{w}` the window."""
+    """PromQL for the load generator's own view, with `{w}` the window. `rate` is the achieved
+    rate: successful requests per second."""
     if run.tool == "k6":
         sel = f'testid="{run.testid}"'
         reqs = f'k6_http_reqs_total{{{sel},endpoint=~"orders|popular"}}'
+        ok = f'k6_http_reqs_total{{{sel},endpoint=~"orders|popular",expected_response="true"}}'
         return {
-            "rate": f"sum(increase({reqs}[{{w}}])) / {{ws}}",
+            "rate": f"(sum(increase({ok}[{{w}}])) or vector(0)) / {{ws}}",
             "errors": f'(sum(increase(k6_http_reqs_total{{{sel},endpoint=~"orders|popular",'
             f'expected_response="false"}}[{{w}}])) or vector(0)) / sum(increase({reqs}[{{w}}]))',
             "orders_p95": "histogram_quantile(0.95, sum(rate(k6_http_req_duration_seconds"
             f'{{{sel},endpoint="orders"}}[{{w}}]))) * 1000',
             "popular_p95": "histogram_quantile(0.95, sum(rate(k6_http_req_duration_seconds"
             f'{{{sel},endpoint="popular"}}[{{w}}]))) * 1000',
-            "dropped": f"sum(increase(k6_dropped_iterations_total{{{sel}}}[{{w}}]))",
+            # Appears with the first drop: a missing value at the window's start counts as 0.
+            "dropped": f"sum(k6_dropped_iterations_total{{{sel}}} - "
+            f"(k6_dropped_iterations_total{{{sel}}} offset {{w}} "
+            f"or k6_dropped_iterations_total{{{sel}}} * 0))",
         }
     sel = f'job="locust",testid="{run.testid}"'
     return {
-        "rate": f"sum(increase(locust_requests_total{{{sel}}}[{{w}}])) / {{ws}}",
+        "rate": f"(sum(increase(locust_requests_total{{{sel}}}[{{w}}])) - "
+        f"(sum(increase(locust_failures_total{{{sel}}}[{{w}}])) or vector(0))) / {{ws}}",
         "errors": f"(sum(increase(locust_failures_total{{{sel}}}[{{w}}])) or vector(0)) / "
         f"sum(increase(locust_requests_total{{{sel}}}[{{w}}]))",
         "orders_p95": "histogram_quantile(0.95, sum by (le) (rate(locust_request_duration_seconds"
@@ -162,7 +180,7 @@ def hold_window(run: Run, started: float) -> tuple[float, float, int] | None:
     by 2 s at each edge so the windows see only the steady state."""
     best, t, previous = None, started, run.spec.get("start_tps", 0)
     for i, stage in enumerate(run.spec["stages"]):
-        seconds = max(1.0, round(stage["seconds"] * run.scale))
+        seconds = stage_seconds(stage, run.scale)
         holds = stage["tps"] == previous and stage["tps"] > 0 and seconds > 6
         if holds and (best is None or seconds - 4 > best[1] - best[0]):
             best = (t + 2, t + seconds - 2, i)
@@ -177,8 +195,8 @@ def stress_report(run: Run, prom: Prometheus, started: float) -> list[str]:
     stages = run.spec["stages"]
     for i in range(0, len(stages), 2):
         ramp, hold = stages[i], stages[i + 1]
-        t += ramp["seconds"] * run.scale
-        begin, t = t, t + hold["seconds"] * run.scale
+        t += stage_seconds(ramp, run.scale)
+        begin, t = t, t + stage_seconds(hold, run.scale)
         w = window(run, prom, begin, t)
         offered = hold["tps"] * run.target_tps
         broken = slo_broken(run, w)
@@ -218,9 +236,21 @@ def settled_at(series: list[tuple[float, float]], ok, hold: float = 5) -> float 
     return None
 
 
+def spike_window(run: Run, started: float) -> tuple[float, float]:
+    """From the start of the ramp to the peak rate to the end of the last stage at it."""
+    peak = max(s["tps"] for s in run.spec["stages"])
+    t, begin, end = started, None, None
+    for stage in run.spec["stages"]:
+        seconds = stage_seconds(stage, run.scale)
+        if stage["tps"] == peak:
+            begin = t if begin is None else begin
+            end = t + seconds
+        t += seconds
+    return begin, end
+
+
 def spike_report(run: Run, prom: Prometheus, started: float) -> list[str]:
-    spike = run.spec["spike"]
-    s0, s1 = started + spike["starts_at"] * run.scale, started + spike["ends_at"] * run.scale
+    s0, s1 = spike_window(run, started)
     base = window(run, prom, started + 10 * run.scale, s0)
     during = window(run, prom, s0, s1)
     limit = run.spec["slo"]["recovery_seconds"]
@@ -315,7 +345,7 @@ def progress(run: Run, prom: Prometheus | None, started: float, done: threading.
 
 
 def register_locust_target(run: Run, on: bool) -> None:
-    if run.file_sd is None:
+    if run.file_sd is None or run.tool != "locust":
         return
     # No testid label here: the master puts it on every series itself (LOCUST_TESTID).
     targets = [{"targets": [f"127.0.0.1:{run.locust_metrics_port}"]}] if on else []
@@ -334,7 +364,12 @@ def shop_strategy(url: str) -> str | None:
         res = requests.get(f"{url}/readyz", timeout=5)
     except requests.RequestException:
         return None
-    return res.json().get("order_strategy", "unknown") if res.status_code == 200 else None
+    if res.status_code != 200:
+        return None
+    try:
+        return res.json().get("order_strategy", "unknown")
+    except ValueError:
+        return "unknown"  # ready, but not this shop's JSON
 
 
 def restart_native_stack(strategy: str) -> bool:
@@ -370,28 +405,52 @@ def execute(run: Run) -> int:
         f"SCALE {run.scale:g} (~{run.planned_seconds():.0f} s), HOT_USERS {run.hot_users}, "
         f"testid {run.testid}")  # fmt: skip
     say(f"results: {run.results}")
-    register_locust_target(run, True)
-    log = open(run.results / f"{run.tool}.log", "wb")  # noqa: SIM115
     cpu_before = _children_cpu()
     started = time.time()
     done = threading.Event()
     ticker = threading.Thread(target=progress, args=(run, prom, started, done), daemon=True)
-    ticker.start()
     try:
-        proc = subprocess.run(command(run), env=tool_env(run), stdout=log, stderr=subprocess.STDOUT,
-                              timeout=run.planned_seconds() * 1.5 + 120, check=False)  # fmt: skip
-        rc = proc.returncode
-    except subprocess.TimeoutExpired:
-        rc = -1
-        say("the load tool overran its time limit and was stopped")
-    finally:
-        done.set()
-        log.close()
+        register_locust_target(run, True)
+        ticker.start()
+        rc = run_tool(run, run.planned_seconds() * 1.5 + 120)
         ended = time.time()
         run.generator_cpu_s = _children_cpu() - cpu_before
-    time.sleep(7 if prom else 0)  # the last remote write / scrape
-    register_locust_target(run, False)
+        time.sleep(7 if prom else 0)  # the last remote write / scrape
+    finally:
+        done.set()
+        register_locust_target(run, False)
     return verdict(run, prom, started, ended, rc)
+
+
+def run_tool(run: Run, limit: float) -> int:
+    """The tool in its own process group, so that a timeout or Ctrl-C stops all of it (Locust's
+    workers are processes of their own)."""
+    with open(run.results / f"{run.tool}.log", "wb") as log:
+        proc = subprocess.Popen(command(run), env=tool_env(run), stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        try:
+            return proc.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            say(f"the load tool overran its time limit ({limit:.0f} s) and was stopped")
+            return _stop_group(proc)
+        except KeyboardInterrupt:
+            say("interrupted: stopping the load tool")
+            _stop_group(proc)
+            raise
+
+
+def _stop_group(proc: subprocess.Popen) -> int:
+    for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=grace)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    return -1
 
 
 def verdict(run: Run, prom: Prometheus | None, started: float, ended: float, rc: int) -> int:
@@ -402,6 +461,10 @@ def verdict(run: Run, prom: Prometheus | None, started: float, ended: float, rc:
         )
         return 2
     summary = json.loads(path.read_text())
+    if rc not in (0, 99) or not summary["requests"]:
+        say(f"{run.tool} failed (exit {rc}, {summary['requests']} requests): no verdict; "
+            f"its log: {run.results / (run.tool + '.log')}")  # fmt: skip
+        return 2
     # The load itself started here (Locust may first wait for a scrape, k6 runs its setup).
     started = summary.get("started_at") or started
     print()
@@ -410,8 +473,8 @@ def verdict(run: Run, prom: Prometheus | None, started: float, ended: float, rc:
         print(f"  {'PASS' if t['pass'] else 'FAIL'}  {t['name']}")
     if summary.get("aborted"):
         print(f"  ABORTED early (abortOnFail): {'; '.join(summary['aborted'])}")
-    print(f"  achieved {summary['achieved_tps']:.1f}/s of {run.target_tps:g} target over "
-          f"{summary['duration_s']:.0f} s; {summary['requests']} requests, "
+    print(f"  achieved {summary['achieved_tps']:.1f}/s (successful) of {run.target_tps:g} "
+          f"target over {summary['duration_s']:.0f} s; {summary['requests']} requests, "
           f"errors {summary['error_rate'] * 100:.2f} %")  # fmt: skip
     if run.generator_cpu_s is not None and summary["requests"]:
         seconds = max(1.0, ended - started)
@@ -459,9 +522,9 @@ def verdict(run: Run, prom: Prometheus | None, started: float, ended: float, rc:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtest", description=__doc__.splitlines()[0])
-    parser.add_argument("--tool", choices=("k6", "locust"), default="k6")
+    parser.add_argument("--tool", choices=("k6", "locust"), default=os.environ.get("TOOL", "k6"))
     parser.add_argument("--scenario", choices=[k for k in SCENARIOS if not k.startswith("_")],
-                        default="smoke")  # fmt: skip
+                        default=os.environ.get("SCENARIO", "smoke"))  # fmt: skip
     # Defaults from the environment are strings: argparse converts and checks them as well.
     parser.add_argument("--target-tps", type=float, default=os.environ.get("TARGET_TPS", "200"),
                         help="the rate scenario fractions refer to (default 200)")  # fmt: skip
@@ -477,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
                         "stack is restarted with it if it runs the other one")  # fmt: skip
     parser.add_argument("--shop-url", default=os.environ.get("SHOP_URL"))
     parser.add_argument("--prometheus-url", default=os.environ.get("PROMETHEUS_URL"))
-    parser.add_argument("--locust-processes", type=int, default=0,
+    parser.add_argument("--locust-processes", type=int, default=os.environ.get("PROCESSES", "0"),
                         help="Locust worker processes (0: one process)")  # fmt: skip
     parser.add_argument("--locust-metrics-port", type=int, default=None,
                         help="where the Locust master exports metrics (default "
@@ -487,6 +550,11 @@ def main(argv: list[str] | None = None) -> int:
                         "(default 15 on the native stack, else 0)")  # fmt: skip
     parser.add_argument("--results", default=os.environ.get("RESULTS_ROOT", str(REPO / "results")))
     args = parser.parse_args(argv)
+    # argparse does not check defaults against choices: TOOL and SCENARIO from the environment.
+    if args.tool not in ("k6", "locust"):
+        parser.error(f"TOOL={args.tool!r} is not k6 or locust")
+    if args.scenario not in SCENARIOS or args.scenario.startswith("_"):
+        parser.error(f"SCENARIO={args.scenario!r} is not one of smoke, load, soak, stress, spike")
     for name in ("target_tps", "scale"):
         if not 0 < getattr(args, name) < 1e6:
             parser.error(f"--{name.replace('_', '-')} must be positive")

@@ -110,7 +110,8 @@ def offered_rate(t: float) -> float | None:
     """Requests/s the scenario asks for `t` seconds in (linear ramps); None once it is over."""
     previous = rate(SPEC.get("start_tps", 0))
     for stage in SPEC["stages"]:
-        seconds = max(1.0, round(stage["seconds"] * KNOBS["scale"]))
+        # Rounded half up, at least 1 s: as k6 (Math.round) and the runner's windows do.
+        seconds = max(1, math.floor(stage["seconds"] * KNOBS["scale"] + 0.5))
         target = rate(stage["tps"])
         if t < seconds:
             return previous + (target - previous) * t / seconds
@@ -297,7 +298,8 @@ def write_summary(environment) -> bool:
         "scenario": KNOBS["scenario"],
         "testid": KNOBS["testid"],
         "target_tps": KNOBS["target_tps"],
-        "achieved_tps": total.num_requests / seconds,
+        # Achieved: successful requests per second (failed ones are sent, not achieved).
+        "achieved_tps": (total.num_requests - total.num_failures) / seconds,
         "offered_requests": round(offered_requests(seconds)),
         "duration_s": seconds,
         "started_at": RUN["started"],
@@ -361,6 +363,7 @@ def on_test_start(environment, **_kw) -> None:
         IDS.update(discover(host))
     except (RuntimeError, requests.RequestException, ValueError, KeyError) as exc:
         sys.stderr.write(f"locustfile: cannot discover ids: {exc}\n")
+        RUN["aborted"] = [f"cannot discover ids: {exc}"]
         environment.process_exit_code = 2
         environment.runner.quit()
         return
@@ -427,6 +430,7 @@ class OrderUser(PacedUser):
     """The order-payment API: one order a second, 1-3 products, hot users per HOT_USERS."""
 
     weight = max(1, round(KNOBS["order_ratio"] * 100))
+    abstract = KNOBS["order_ratio"] == 0  # ORDER_RATIO=0: no orders at all, as in k6
 
     @task
     def order(self) -> None:
@@ -447,6 +451,7 @@ class PopularUser(PacedUser):
     """The popular-products API: one read a second."""
 
     weight = max(1, round((1 - KNOBS["order_ratio"]) * 100))
+    abstract = KNOBS["order_ratio"] == 1
 
     @task
     def popular(self) -> None:

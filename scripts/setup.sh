@@ -12,7 +12,7 @@ APT_PACKAGES=(
 )
 # Debian names the binaries differently from upstream; these are what the project calls.
 REQUIRED_COMMANDS=(mariadbd mariadb-install-db mariadb redis-server prometheus promtool
-  prometheus-alertmanager prometheus-mysqld-exporter prometheus-redis-exporter
+  prometheus-alertmanager amtool prometheus-mysqld-exporter prometheus-redis-exporter
   prometheus-node-exporter)
 # Debian installs its own services for these packages; shoplab runs its own copies on other
 # ports, so the packaged ones must not be running or enabled.

@@ -23,6 +23,13 @@ LATENCY_BUCKETS = (
 NOT_TRACKED = [r"^/metrics$", r"^/healthz$", r"^/readyz$", r"^/openapi\.json$"]
 
 
+# The `operation` label values of shop/db.py's callers, and the `kind`s of shop.db.classify.
+OPERATIONS = ("list_products", "get_product", "popular_products", "get_points", "charge_points",
+              "get_order", "place_order")  # fmt: skip
+RETRIED_OPERATIONS = ("place_order", "charge_points")
+ERROR_KINDS = ("deadlock", "lock_wait_timeout", "disconnect", "other")
+
+
 class ShopMetrics:
     """The domain metrics of docs/metrics.md, registered in `registry` (None: multiprocess)."""
 
@@ -69,6 +76,15 @@ class ShopMetrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
+        # Counters of rare events exist at 0 from the start: a series born with its first
+        # event would lose that event to rate() and increase() (and to the alerts on them).
+        for operation in OPERATIONS:
+            for kind in ERROR_KINDS:
+                self.db_errors.labels(operation, kind)
+        for operation in RETRIED_OPERATIONS:
+            self.db_retries.labels(operation)
+        for result in ("hit", "miss", "error"):
+            self.cache.labels("popular", result)
 
 
 def multiprocess_dir() -> str | None:

@@ -159,7 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     on = [name for name, value in (("Slack", settings.slack_api_url),
                                    ("email", settings.email_to)) if value]  # fmt: skip
     out = Path(args.out)
-    out.write_text(dump(render(load_base(), settings)))
+    try:
+        out.write_text(dump(render(load_base(), settings)))
+    except OSError as exc:
+        print(f"alertmanager-config: cannot write {out}: {exc.strerror}", file=sys.stderr)
+        return 2
     print(f"alertmanager-config: wrote {out} ({', '.join(on) or 'no Slack, no email'})")
     if out == LOCAL_CONFIG:
         print("alertmanager-config: compose uses it with ALERTMANAGER_CONFIG_FILE="

@@ -102,7 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--listen", default="127.0.0.1:19094")
     parser.add_argument("--out", required=True, help="the JSON-lines file alerts are appended to")
     args = parser.parse_args(argv)
-    server = serve(args.listen, Path(args.out))
+    try:
+        server = serve(args.listen, Path(args.out))
+    except (ValueError, OSError) as exc:
+        print(f"webhook: cannot listen on {args.listen!r}: {exc}", file=sys.stderr)
+        return 2
     print(f"webhook: listening on {args.listen}, appending to {args.out}", file=sys.stderr)
     try:
         server.serve_forever()

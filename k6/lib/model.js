@@ -181,7 +181,8 @@ export function summary(data, tool = 'k6') {
     tool,
     scenario: knobs.scenario,
     target_tps: knobs.targetTps,
-    achieved_tps: seconds > 0 ? requests / seconds : 0,
+    // Achieved: successful requests per second (failed ones are sent, not achieved).
+    achieved_tps: seconds > 0 ? (requests - failures) / seconds : 0,
     duration_s: seconds,
     // handleSummary runs as the test ends: when it started, for the runner's time windows.
     started_at: Date.now() / 1000 - seconds,

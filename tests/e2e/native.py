@@ -32,10 +32,12 @@ def listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def query(prometheus: str, expr: str) -> float:
+def query(prometheus: str, expr: str) -> float | None:
+    """The first series' value now; None when there is no series (not 0: an absent metric must
+    not pass for a zero)."""
     result = requests.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=5).json()
     values = result["data"]["result"]
-    return float(values[0]["value"][1]) if values else 0.0
+    return float(values[0]["value"][1]) if values else None
 
 
 def eventually(check, timeout: float, what: str):

@@ -2,8 +2,9 @@
 
 A short burst of orders on three hot users deadlocks the naive strategy: InnoDBDeadlocks fires
 and reaches the webhook's file; a stopped (SIGSTOP) shop fires ShopDown. The safe strategy
-under the same burst fires nothing. Stacks run with LOCAL_ALERT_FOR_MAX=5s, so a `for: 1m`
-rule fires within seconds; the rules are otherwise those shipped.
+under the same burst makes no deadlock, so no InnoDBDeadlocks alert. Stacks run with
+LOCAL_ALERT_FOR_MAX=5s, so a `for: 1m` rule fires within seconds; the rules are otherwise
+those shipped.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ def test_naive_deadlocks_and_a_stopped_shop_reach_the_webhook(harness_root):
         )  # fmt: skip
         assert line["labels"]["job"] == "innodb"
         assert "deadlocks in the last 5 minutes" in line["annotations"]["description"]
-        assert query(prometheus, "innodb_deadlocks_total") >= 1
+        assert (query(prometheus, "innodb_deadlocks_total") or 0) >= 1
 
         # Stop the shop without letting it exit (honcho would take the stack down with it).
         processes = shop_processes(burst.shop_port)

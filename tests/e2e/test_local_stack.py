@@ -39,7 +39,7 @@ def test_local_stack_up_observed_and_down(stack):
     assert requests.get(f"{shop}/api/products/3", timeout=5).status_code == 200
     route = 'url_rule="/api/products/<int:product_id>"'
     served = f"sum(flask_http_request_duration_seconds_count{{{route}}})"
-    eventually(lambda: query(prometheus, served) >= 1, 15, "the shop request in Prometheus")
+    eventually(lambda: (query(prometheus, served) or 0) >= 1, 15, "the shop request in Prometheus")
 
     # The mission's deadlock: concurrent orders of one (hot) user on the naive strategy.
     barrier = threading.Barrier(16)
@@ -61,7 +61,7 @@ def test_local_stack_up_observed_and_down(stack):
         if deadlocked:
             break
     assert deadlocked > 0, "the naive strategy never deadlocked"
-    eventually(lambda: query(prometheus, "innodb_deadlocks_total") >= 1, 15,
+    eventually(lambda: (query(prometheus, "innodb_deadlocks_total") or 0) >= 1, 15,
                "innodb_deadlocks_total in Prometheus")  # fmt: skip
     if cgroups.unavailable_reason() is None:
         # The compose limits, natively: 2 CPUs (200 ms per 100 ms period) and 4 GiB.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from shop.metrics import ERROR_KINDS, OPERATIONS, RETRIED_OPERATIONS
 from tests.integration.conftest import assert_invariants, db_state
 
 pytestmark = pytest.mark.integration
@@ -326,3 +327,15 @@ def test_metrics_count_orders_by_strategy_and_result(app, client, make_user, mak
         'flask_http_request_duration_seconds_count{method="POST",status="201",'
         'url_rule="/api/orders"}' in text
     )
+
+
+def test_rare_event_counters_exist_before_their_first_event(client):
+    """Born at 0, so rate() and the alerts see the first deadlock, disconnect or cache error."""
+    text = client.get("/metrics").get_data(as_text=True)
+    for operation in OPERATIONS:
+        for kind in ERROR_KINDS:
+            assert f'shop_db_errors_total{{kind="{kind}",operation="{operation}"}}' in text
+    for operation in RETRIED_OPERATIONS:
+        assert f'shop_db_retries_total{{operation="{operation}"}}' in text
+    for result in ("hit", "miss", "error"):
+        assert f'shop_cache_requests_total{{cache="popular",result="{result}"}}' in text

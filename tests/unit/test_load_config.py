@@ -4,12 +4,20 @@ services that run the same scripts."""
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 import yaml
 
-from loadtest.runner import SCENARIOS, Run, expand, hold_window, settled_at
+from loadtest.runner import (
+    SCENARIOS,
+    Run,
+    expand,
+    hold_window,
+    settled_at,
+    spike_window,
+    stage_seconds,
+    verdict,
+)
 from stack.settings import REPO
 
 COMPOSE = yaml.safe_load((REPO / "compose.yml").read_text())["services"]
@@ -43,15 +51,23 @@ def test_stress_holds_each_step_after_its_ramp():
     assert all(r["tps"] == h["tps"] for r, h in zip(ramps, holds, strict=True))
 
 
-def test_spike_window_matches_its_stages():
-    spec = SCENARIOS["spike"]
-    t, peak = 0, []
-    for stage in spec["stages"]:
-        if stage["tps"] == max(s["tps"] for s in spec["stages"]):
-            peak.append((t, t + stage["seconds"]))
-        t += stage["seconds"]
-    assert (peak[0][0], peak[-1][1]) == (spec["spike"]["starts_at"], spec["spike"]["ends_at"])
-    assert spec["slo"]["recovery_seconds"] == 30
+def test_spike_window_spans_the_ramp_and_the_peak():
+    assert spike_window(run_of("spike"), started=0.0) == (60, 90)
+    # SCALE 0.25: 15 s at 50 %, the ramp rounds half up to 1 s (as k6's Math.round), 7 s peak.
+    assert spike_window(run_of("spike", 0.25), started=0.0) == (15, 23)
+    assert SCENARIOS["spike"]["slo"]["recovery_seconds"] == 30
+
+
+def test_stage_durations_round_like_k6():
+    # k6 rounds with Math.round (half up); Python's round() would give 2 and 12.
+    assert stage_seconds({"seconds": 10}, 0.25) == 3
+    assert stage_seconds({"seconds": 50}, 0.25) == 13
+    assert stage_seconds({"seconds": 2}, 0.1) == 1  # never 0
+    assert "Math.round(s.seconds * knobs.scale)" in (REPO / "k6/lib/model.js").read_text()
+    assert (
+        'math.floor(stage["seconds"] * KNOBS["scale"] + 0.5)'
+        in (REPO / "locust/locustfile.py").read_text()
+    )
 
 
 def test_hold_window_is_the_steady_part_of_load():
@@ -100,11 +116,52 @@ def test_compose_scrapes_the_locust_master_where_it_exports():
 def test_k6_and_locust_read_the_same_knobs():
     model = (REPO / "k6" / "lib" / "model.js").read_text()
     locustfile = (REPO / "locust" / "locustfile.py").read_text()
-    knobs = ["SHOP_URL", "SCENARIO", "TARGET_TPS", "SCALE", "HOT_USERS", "HOT_RATIO",
-             "ORDER_RATIO", "RESULTS_DIR"]  # fmt: skip
-    for knob in knobs:
-        assert re.search(rf"\b{knob}\b", model), f"k6 lacks {knob}"
-        assert re.search(rf"\b{knob}\b", locustfile), f"Locust lacks {knob}"
+    # Read from the environment in code, not merely named in a comment.
+    numbers = ["TARGET_TPS", "SCALE", "HOT_USERS", "HOT_RATIO", "ORDER_RATIO"]
+    for knob in numbers:
+        assert f"num('{knob}'" in model, f"k6 does not read {knob}"
+        assert f'_number("{knob}"' in locustfile, f"Locust does not read {knob}"
+    for knob in ("SCENARIO", "RESULTS_DIR"):
+        assert f"__ENV.{knob}" in model, f"k6 does not read {knob}"
+        assert f'os.environ.get("{knob}"' in locustfile, f"Locust does not read {knob}"
+    assert "__ENV.SHOP_URL" in model and 'os.environ.get("SHOP_URL")' in locustfile
+
+
+def write_summary(run: Run, **fields) -> None:
+    run.results.mkdir(parents=True, exist_ok=True)
+    endpoint = {"count": 50, "p95_ms": 5.0, "p99_ms": 9.0}
+    endpoints = {"POST /api/orders": endpoint, "GET /api/products/popular": endpoint}
+    summary = {"requests": 100, "failures": 0, "achieved_tps": 10.0, "duration_s": 10.0,
+               "error_rate": 0.0, "started_at": 1000.0, "thresholds": [], "passed": True,
+               "endpoints": endpoints}  # fmt: skip
+    summary.update(fields)
+    (run.results / "k6-summary.json").write_text(json.dumps(summary))
+
+
+@pytest.mark.parametrize(
+    ("rc", "fields", "expected", "says"),
+    [
+        (0, {}, 0, "verdict: PASS"),
+        (99, {"passed": False, "thresholds": [{"name": "p95", "pass": False}]}, 1, "FAIL  p95"),
+        # The tool failed: whatever its summary says, there is no verdict.
+        (2, {}, 2, "k6 failed (exit 2"),
+        (0, {"requests": 0}, 2, "0 requests): no verdict"),
+    ],
+)
+def test_verdict_follows_the_thresholds_and_the_tool(tmp_path, capsys, rc, fields, expected, says):
+    run = run_of("load")
+    run.results = tmp_path / "run"
+    write_summary(run, **fields)
+    assert verdict(run, None, 1000.0, 1010.0, rc) == expected
+    assert says in capsys.readouterr().out
+
+
+def test_no_summary_is_an_error(tmp_path, capsys):
+    run = run_of("smoke")
+    run.results = tmp_path / "run"
+    run.results.mkdir()
+    assert verdict(run, None, 0.0, 1.0, 1) == 2
+    assert "k6 wrote no summary (exit 1)" in capsys.readouterr().out
 
 
 def test_recovery_needs_a_steady_good_stretch():
