@@ -22,7 +22,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,6 +30,7 @@ import requests
 
 from dashboards import build, promql
 from dashboards.common import REPO, UIDS
+from loadtest.provoke import provoke_deadlock
 from stack import cgroups
 from stack.settings import StackSettings, StackSettingsError, ephemeral_env
 
@@ -147,28 +147,6 @@ def run_load(
         if line.startswith("  ") or "=====" in line:
             print(f"  {line.strip()}")
     return LoadRun(tool, match[1], start, end, proc.returncode)
-
-
-def provoke_deadlock(settings: StackSettings, bursts: int = 5, width: int = 16) -> int:
-    """The mission's deadlock, for sure: bursts of simultaneous orders of one user (naive
-    strategy) until one is rolled back; returns how many orders ended as deadlock victims.
-    Hot users make deadlocks likely in a short run, not certain."""
-    order = {"user_id": 1, "items": [{"product_id": 2, "quantity": 1}]}
-    url = settings.url("LOCAL_SHOP_PORT", "/api/orders")
-
-    def place(barrier: threading.Barrier) -> requests.Response:
-        barrier.wait()  # all at once: each insert share-locks the user row, then all update it
-        return requests.post(url, json=order, timeout=30)
-
-    victims = 0
-    for _ in range(bursts):
-        with ThreadPoolExecutor(width) as pool:
-            answers = list(pool.map(place, [threading.Barrier(width)] * width))
-        victims += sum(a.status_code == 503 and a.json()["error"]["code"] == "deadlock"
-                       for a in answers)  # fmt: skip
-        if victims:
-            break
-    return victims
 
 
 def hold_lock_wait(settings: StackSettings, seconds: float = 8.0) -> None:
@@ -360,7 +338,7 @@ def verify(
         prometheus = Prometheus(settings.url("LOCAL_PROMETHEUS_PORT"))
         prometheus.wait_for("innodb_deadlocks_total")  # the counter before any deadlock
         window_start = time.time()
-        victims = provoke_deadlock(settings)
+        victims = provoke_deadlock(settings.url("LOCAL_SHOP_PORT"))
         say(f"{victims} order(s) of user 1 rolled back as deadlock victims in simultaneous bursts")
         say("holding a row lock 8 s during the load, so a lock wait is on at a scrape")
         lock_wait = threading.Thread(target=hold_lock_wait, args=(settings,), daemon=True)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-import requests
 
+from loadtest.runner import Prometheus
 from stack.settings import DEFAULTS_FILE, ephemeral_env, read_env_file
 from tests.harness.servers import REPO, free_port
 
@@ -35,9 +35,7 @@ def listening(port: int) -> bool:
 def query(prometheus: str, expr: str) -> float | None:
     """The first series' value now; None when there is no series (not 0: an absent metric must
     not pass for a zero)."""
-    result = requests.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=5).json()
-    values = result["data"]["result"]
-    return float(values[0]["value"][1]) if values else None
+    return Prometheus(prometheus).value(expr)
 
 
 def eventually(check, timeout: float, what: str):

@@ -3,12 +3,10 @@ within 15 s, and `make local-down` leaves no process and no listening port behin
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 import requests
 
+from loadtest.provoke import provoke_deadlock
 from stack import cgroups
 from tests.e2e.native import eventually, native_stack, query
 
@@ -42,24 +40,7 @@ def test_local_stack_up_observed_and_down(stack):
     eventually(lambda: (query(prometheus, served) or 0) >= 1, 15, "the shop request in Prometheus")
 
     # The mission's deadlock: concurrent orders of one (hot) user on the naive strategy.
-    barrier = threading.Barrier(16)
-
-    def order(_):
-        barrier.wait()
-        return requests.post(
-            f"{shop}/api/orders",
-            timeout=30,
-            json={"user_id": 1, "items": [{"product_id": 2, "quantity": 1}]},
-        )
-
-    deadlocked = 0
-    for _ in range(5):  # bounded: a few bursts are plenty for one deadlock
-        with ThreadPoolExecutor(16) as pool:
-            responses = list(pool.map(order, range(16)))
-        deadlocked += sum(r.status_code == 503 and r.json()["error"]["code"] == "deadlock"
-                          for r in responses)  # fmt: skip
-        if deadlocked:
-            break
+    deadlocked = provoke_deadlock(shop)
     assert deadlocked > 0, "the naive strategy never deadlocked"
     eventually(lambda: (query(prometheus, "innodb_deadlocks_total") or 0) >= 1, 15,
                "innodb_deadlocks_total in Prometheus")  # fmt: skip
