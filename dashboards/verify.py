@@ -196,7 +196,7 @@ def absent_sources(tool: str, cgroup_reason: str | None) -> dict[str, str]:
 
         native = {
             f.name + ("_total" if f.type == "counter" else "")
-            for f in CgroupCollector(names=[]).collect()
+            for f in CgroupCollector(groups={}).collect()
         }
         used = set().union(*(promql.used_metrics(d) for d in load_dashboards()))
         for name in used:

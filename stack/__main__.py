@@ -23,12 +23,17 @@ def main(argv: list[str] | None = None) -> int:
     cg.add_argument("cmd", nargs=argparse.REMAINDER)
     ex = sub.add_parser("cgroup-exporter", help="serve the stack's cgroups as cAdvisor metrics")
     ex.add_argument("--listen", default="127.0.0.1:18080")
+    ex.add_argument("groups", nargs="*", metavar="SERVICE=CGROUP",
+                    help="what to export (default: shop=shop mysql=mysql)")  # fmt: skip
     args = parser.parse_args(argv)
 
     if args.command == "cgroup-exec":
         return cgroup_exec(args)
     if args.command == "cgroup-exporter":
-        return cgroup_exporter(args.listen)
+        groups = dict(g.partition("=")[::2] for g in args.groups)
+        if not all(groups.values()):
+            parser.error("cgroup-exporter groups are SERVICE=CGROUP")
+        return cgroup_exporter(args.listen, groups)
     if args.command == "prometheus-config":
         from stack.prometheus_config import write_compose_config
 
@@ -66,7 +71,7 @@ def cgroup_exec(args) -> int:
     return 127  # not reached
 
 
-def cgroup_exporter(listen: str) -> int:
+def cgroup_exporter(listen: str, groups: dict[str, str]) -> int:
     from prometheus_client import CollectorRegistry, start_http_server
 
     from stack.cgroups import CgroupCollector
@@ -74,7 +79,7 @@ def cgroup_exporter(listen: str) -> int:
 
     host, _, port = listen.rpartition(":")
     registry = CollectorRegistry()
-    registry.register(CgroupCollector(CGROUP_NAMES))
+    registry.register(CgroupCollector(groups or {name: name for name in CGROUP_NAMES}))
     start_http_server(int(port), addr=host, registry=registry)
     while True:
         time.sleep(3600)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -68,10 +68,13 @@ def _read_kv(path: Path) -> dict[str, int]:
 
 
 class CgroupCollector:
-    """Emits cAdvisor's container_* names for our cgroups, `name` = the compose service."""
+    """Emits cAdvisor's container_* names for our cgroups, `name` = the compose service.
 
-    def __init__(self, names: Iterable[str], root: Path = ROOT):
-        self.names = list(names)
+    `groups` maps each compose service to its cgroup under shoplab/ (see StackSettings.cgroup).
+    """
+
+    def __init__(self, groups: Mapping[str, str], root: Path = ROOT):
+        self.groups = dict(groups)
         self.root = root
 
     def collect(self):
@@ -103,11 +106,11 @@ class CgroupCollector:
         last_seen = GaugeMetricFamily(
             "container_last_seen", "When the container was last seen (unix time).", labels=labels
         )
-        for name in self.names:
+        for service, name in self.groups.items():
             cpu_dir = _dir("cpu", name, self.root)
             if not cpu_dir.exists():
                 continue
-            lv = [name, name]
+            lv = [service, service]
             acct = _dir("cpuacct", name, self.root) / "cpuacct.usage"
             cpu_usage.add_metric(lv, int(acct.read_text()) / 1e9)
             q = int((cpu_dir / "cpu.cfs_quota_us").read_text())

@@ -82,7 +82,7 @@ def components(s: StackSettings) -> list[Component]:
             s.values[cpus_key],
             "--memory",
             s.values[mem_key],
-            name,
+            s.cgroup(name),
             "--",
         ]
 
@@ -230,6 +230,7 @@ def components(s: StackSettings) -> list[Component]:
                 "cgroup-exporter",
                 "--listen",
                 f"127.0.0.1:{port('LOCAL_CGROUP_EXPORTER_PORT')}",
+                *[f"{name}={s.cgroup(name)}" for name in CGROUP_NAMES],
             ],
             lambda s: _http_ok(s.url("LOCAL_CGROUP_EXPORTER_PORT", "/metrics")),
             "/metrics",
@@ -415,8 +416,9 @@ def up(s: StackSettings, timeout: float = 90) -> int:
             ("shop", "LOCAL_SHOP_CPUS", "LOCAL_SHOP_MEMORY"),
             ("mysql", "LOCAL_MYSQL_CPUS", "LOCAL_MYSQL_MEMORY"),
         ):
-            cgroups.create(name, s.number(cpus), parse_bytes(mem, s.values[mem]))
-        say("container limits on: cgroups shoplab/shop and shoplab/mysql (cgroup v1)")
+            cgroups.create(s.cgroup(name), s.number(cpus), parse_bytes(mem, s.values[mem]))
+        names = " and ".join(f"shoplab/{s.cgroup(n)}" for n in CGROUP_NAMES)
+        say(f"container limits on: cgroups {names} (cgroup v1)")
     _prepare(s, alerting)
     procfile = _procfile(s)
     say(f"starting {len(components(s))} processes under honcho (logs: {s.state_dir / 'logs'})")
@@ -476,7 +478,7 @@ def down(s: StackSettings, timeout: float = 30) -> int:
             say("some processes ignored SIGTERM: killing them")
             os.killpg(pid, signal.SIGKILL)
     _pid_file(s).unlink(missing_ok=True)
-    cgroups.remove(CGROUP_NAMES)
+    cgroups.remove([s.cgroup(name) for name in CGROUP_NAMES])
     busy = [c.name for c in components(s) if _tcp_ok(s.port(c.port_key))]
     if busy:
         say(f"still listening: {', '.join(busy)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -86,6 +87,16 @@ class StackSettings:
         """Seconds that caps every alert's `for:` natively (tests), None: the rules as shipped."""
         raw = self.values.get("LOCAL_ALERT_FOR_MAX", "")
         return parse_duration("LOCAL_ALERT_FOR_MAX", raw) if raw else None
+
+    def cgroup(self, service: str) -> str:
+        """The cgroup (under shoplab/) of a compose service in this stack: the service's name for
+        the default stack, suffixed with its state dir's hash for any other, so two stacks at
+        once (a test or `make verify-dashboards` beside `make local-up`) neither share limits nor
+        mix their container metrics. The exported `name` label is the service either way."""
+        default = (REPO / read_env_file(DEFAULTS_FILE)["LOCAL_STATE_DIR"]).resolve()
+        if self.state_dir.resolve() == default:
+            return service
+        return f"{service}-{hashlib.sha1(str(self.state_dir.resolve()).encode()).hexdigest()[:8]}"
 
     @property
     def state_dir(self) -> Path:

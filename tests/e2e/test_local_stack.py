@@ -8,6 +8,7 @@ import requests
 
 from loadtest.provoke import provoke_deadlock
 from stack import cgroups
+from stack.settings import StackSettings
 from tests.e2e.native import eventually, native_stack, query
 
 pytestmark = pytest.mark.integration
@@ -48,3 +49,8 @@ def test_local_stack_up_observed_and_down(stack):
         # The compose limits, natively: 2 CPUs (200 ms per 100 ms period) and 4 GiB.
         assert query(prometheus, 'container_spec_cpu_quota{name="shop"}') == 200_000
         assert query(prometheus, 'container_spec_memory_limit_bytes{name="shop"}') == 4 * 2**30
+        # Its own cgroup, not the default stack's: the shop's workers are in it.
+        group = StackSettings.from_env(_env).cgroup("shop")
+        assert group != "shop"
+        procs = (cgroups.ROOT / "cpu" / cgroups.GROUP / group / "cgroup.procs").read_text().split()
+        assert len(procs) >= 3  # gunicorn's arbiter and its workers

@@ -143,3 +143,13 @@ def test_mysql_logs_deadlocks_to_a_volume_the_exporter_reads():
 def test_bad_stack_setting_names_the_variable(env, variable):
     with pytest.raises(StackSettingsError, match=variable):
         StackSettings.from_env(env)
+
+
+def test_each_stack_has_its_own_cgroups(tmp_path):
+    default = native_settings()
+    other = StackSettings.from_env({"LOCAL_STATE_DIR": str(tmp_path / "stack")})
+    assert default.cgroup("shop") == "shop" and default.cgroup("mysql") == "mysql"
+    assert other.cgroup("shop").startswith("shop-") and other.cgroup("shop") != "shop"
+    assert other.cgroup("shop") == StackSettings.from_env(
+        {"LOCAL_STATE_DIR": str(tmp_path / "stack")}
+    ).cgroup("shop")  # stable: down finds what up created
