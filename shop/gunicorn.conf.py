@@ -9,7 +9,19 @@ import os
 import shutil
 import tempfile
 
-from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
+# prometheus_client picks its value class (in memory, or files shared by the workers) once,
+# when it is first imported, from PROMETHEUS_MULTIPROC_DIR. The workers are forked from this
+# process, so the variable must be set here before anything imports prometheus_client: this
+# file imports it only inside the hooks below, and the folder is set up first.
+_own_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _own_metrics_dir:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="shop-metrics-")
+_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+# Files of an earlier run would be summed too: start empty.
+os.makedirs(_metrics_dir, exist_ok=True)
+for _name in os.listdir(_metrics_dir):
+    if _name.endswith(".db"):
+        os.remove(os.path.join(_metrics_dir, _name))
 
 bind = os.environ.get("SHOP_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("SHOP_WORKERS", "4"))
@@ -27,22 +39,25 @@ accesslog = os.environ.get("SHOP_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("SHOP_LOG_LEVEL", "info")
 proc_name = "shop"
+# gunicorn's control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl): a second
+# shop on the machine would take over the first one's. Off unless a path for this instance
+# is given.
+if os.environ.get("SHOP_CONTROL_SOCKET"):
+    control_socket = os.environ["SHOP_CONTROL_SOCKET"]
+else:
+    control_socket_disable = True
 
-# prometheus_client's multiprocess mode: every worker writes its samples to files in this
-# folder and /metrics sums them. Files of an earlier run would be summed too: start empty.
-_own_metrics_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
-if _own_metrics_dir:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="shop-metrics-")
-_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
-os.makedirs(_metrics_dir, exist_ok=True)
-for _name in os.listdir(_metrics_dir):
-    if _name.endswith(".db"):
-        os.remove(os.path.join(_metrics_dir, _name))
+
+def when_ready(server):
+    # The workers' /metrics sums the process metrics of the arbiter and its children.
+    os.environ["SHOP_GUNICORN_PID"] = str(server.pid)
 
 
 def child_exit(server, worker):
     # A dead worker's live gauges must stop counting towards the sums.
-    GunicornInternalPrometheusMetrics.mark_process_dead_on_child_exit(worker.pid)
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def on_exit(server):

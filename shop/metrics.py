@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from pathlib import Path
 
 from flask import Flask
 from prometheus_client import (
@@ -11,7 +13,12 @@ from prometheus_client import (
     Gauge,
     Histogram,
     disable_created_metrics,
+    values,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.process_collector import ProcessCollector
 from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
@@ -87,8 +94,84 @@ class ShopMetrics:
             self.cache.labels("popular", result)
 
 
+log = logging.getLogger("shop.metrics")
+
+
 def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def _ensure_multiprocess_values() -> None:
+    """prometheus_client chose its value class when it was first imported; if
+    PROMETHEUS_MULTIPROC_DIR was set only after that (a server config that imports it first),
+    every sample would stay in this worker's memory and the summed /metrics would be empty.
+    shop/gunicorn.conf.py sets the variable first; this catches any other launcher."""
+    if values.ValueClass is values.MutexValue:
+        log.warning(
+            "PROMETHEUS_MULTIPROC_DIR was set after prometheus_client was imported; "
+            "switching to multiprocess values (set it before the server starts)"
+        )
+        values.ValueClass = values.get_value_class()
+
+
+class ServerProcessCollector:
+    """process_* of the whole server: gunicorn's arbiter (`pid`) and its workers, summed.
+
+    Multiprocess mode has no process metrics of its own, and one worker's would say little:
+    CPU and memory are the server's. The start time is the arbiter's."""
+
+    def __init__(self, pid: int, proc: str = "/proc"):
+        self.pid, self.proc = pid, proc
+
+    def pids(self) -> list[int]:
+        try:
+            children = Path(self.proc, str(self.pid), "task", str(self.pid), "children")
+            return [self.pid, *map(int, children.read_text().split())]
+        except OSError:
+            return [self.pid]
+
+    def collect(self):
+        totals: dict[str, float] = {}
+        start = None
+        for pid in self.pids():
+            for family in ProcessCollector(
+                pid=lambda p=pid: p, proc=self.proc, registry=None
+            ).collect():
+                for sample in family.samples:
+                    if sample.name == "process_start_time_seconds":
+                        start = sample.value if pid == self.pid else start
+                    elif sample.name in _SUMMED:
+                        totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+        for name, (kind, doc) in _SUMMED.items():
+            if name in totals:
+                yield kind(name, doc, value=totals[name])
+        if start is not None:
+            yield GaugeMetricFamily(
+                "process_start_time_seconds", "Start time of the server (its arbiter).", value=start
+            )
+
+
+_SUMMED = {
+    "process_cpu_seconds_total": (CounterMetricFamily, "CPU seconds of the server's processes."),
+    "process_resident_memory_bytes": (GaugeMetricFamily, "Resident memory of its processes."),
+    "process_open_fds": (GaugeMetricFamily, "Open file descriptors of its processes."),
+}
+
+
+class _GunicornMetrics(GunicornInternalPrometheusMetrics):
+    """The workers' summed files, plus the server's process metrics (SHOP_GUNICORN_PID, set by
+    shop/gunicorn.conf.py in the arbiter before it forks)."""
+
+    def generate_metrics(self, accept_header=None, names=None):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        arbiter = os.environ.get("SHOP_GUNICORN_PID", "")
+        if arbiter.isdigit():
+            registry.register(ServerProcessCollector(int(arbiter)))
+        if names:
+            registry = registry.restricted_registry(names)
+        encoder, content_type = choose_encoder(accept_header)
+        return encoder(registry).decode("utf-8"), content_type
 
 
 def attach_metrics(app: Flask) -> ShopMetrics:
@@ -100,8 +183,10 @@ def attach_metrics(app: Flask) -> ShopMetrics:
         "excluded_paths": NOT_TRACKED,
     }
     if multiprocess_dir():
-        GunicornInternalPrometheusMetrics(app, **options)
+        _ensure_multiprocess_values()
+        _GunicornMetrics(app, **options)
         return ShopMetrics(registry=None)
     registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
     PrometheusMetrics(app, registry=registry, **options)
     return ShopMetrics(registry=registry)

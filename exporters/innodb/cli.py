@@ -15,7 +15,7 @@ from pathlib import Path
 
 from exporters.innodb.config import ConfigError, Settings
 from exporters.innodb.fingerprint import redact
-from exporters.innodb.parser import parse_document
+from exporters.innodb.parser import holds_innodb_text, parse_document
 
 PROG = "innodb-exporter"
 
@@ -85,6 +85,14 @@ def parse_command(file: str, output_format: str, *, redact_queries: bool = False
     if result.errors:
         counts = ", ".join(f"{n} {reason}" for reason, n in sorted(Counter(result.errors).items()))
         print(f"{PROG} parse: warning: {counts}", file=sys.stderr)
+    if not result.deadlocks and not holds_innodb_text(text):
+        # Not a quiet server: no status output or error-log deadlock in the file at all.
+        print(
+            f"{PROG} parse: {file}: no InnoDB status output or deadlock dump found "
+            "(want SHOW ENGINE INNODB STATUS output or a MySQL/MariaDB error log)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -328,6 +328,13 @@ def parse_document(text: str) -> ParseResult:
     return result
 
 
+def holds_innodb_text(text: str) -> bool:
+    """Whether `text` has any InnoDB status output or error-log deadlock dump at all (a quiet
+    server's status has no deadlock but still its header; /etc/passwd has neither)."""
+    text = unwrap_client_output(text)
+    return MONITOR_HEADER in text or DEADLOCK_TITLE in text or bool(DEADLOCK_DETECTED.search(text))
+
+
 def unwrap_client_output(text: str) -> str:
     """Undo what the mysql client did to the status text: `\\n` escapes, table borders."""
     if "\r" in text:

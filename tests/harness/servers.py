@@ -231,13 +231,19 @@ REPO = Path(__file__).resolve().parents[2]
 
 @dataclass
 class ShopServer:
-    """The shop under gunicorn (its real config), with the given settings environment."""
+    """The shop under gunicorn (its real config), with the given settings environment.
+
+    `metrics_dir` False starts gunicorn as the README does, with PROMETHEUS_MULTIPROC_DIR
+    unset (gunicorn.conf.py then makes its own folder); True presets it, as the native stack
+    and the Dockerfile do.
+    """
 
     base_dir: Path
     env: dict[str, str]
     workers: int = 2
     threads: int = 4
     worker_class: str | None = None
+    metrics_dir: bool = True
     port: int = field(default_factory=free_port)
     host: str = LOOPBACK
     executor: HTTPExecutor | None = None
@@ -257,9 +263,11 @@ class ShopServer:
             "SHOP_WORKERS": str(self.workers),
             "SHOP_THREADS": str(self.threads),
             **({"SHOP_WORKER_CLASS": self.worker_class} if self.worker_class else {}),
-            "PROMETHEUS_MULTIPROC_DIR": str(self.base_dir / "metrics"),
             "SHOP_LOG_LEVEL": "warning",
         }
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        if self.metrics_dir:
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(self.base_dir / "metrics")
         args = [
             sys.executable, "-m", "gunicorn",
             "-c", str(REPO / "shop" / "gunicorn.conf.py"),
@@ -274,13 +282,36 @@ class ShopServer:
         self._wait_for_workers(timeout)
         return self
 
+    def worker_pids(self) -> list[int]:
+        """The gunicorn workers: the arbiter's children."""
+        import psutil
+
+        return [child.pid for child in psutil.Process(self.executor.process.pid).children()]
+
     def _wait_for_workers(self, timeout: float) -> None:
-        # A worker that has built the app has set its pool gauge, which writes its own file.
+        # Every worker has built the app once the pool capacities of all of them are summed
+        # on /metrics (one pool of threads + 2 overflow per worker, see gunicorn.conf.py).
+        import requests
+        from prometheus_client.parser import text_string_to_metric_families
+
+        want = self.workers * (self.threads + 2)
         deadline = time.monotonic() + timeout
-        while len(list((self.base_dir / "metrics").glob("gauge_livesum_*.db"))) < self.workers:
+        while True:
+            text = requests.get(f"{self.url}/metrics", timeout=5).text
+            capacity = [
+                s.value
+                for family in text_string_to_metric_families(text)
+                for s in family.samples
+                if s.name == "shop_db_pool_connections" and s.labels == {"state": "capacity"}
+            ]
+            if capacity == [want]:
+                return
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"only some of {self.workers} gunicorn workers booted")
+                raise RuntimeError(
+                    f"only some of {self.workers} gunicorn workers booted "
+                    f"(pool capacity {capacity}, want {want})"
+                )
             time.sleep(0.05)
 
     def stop(self) -> None:

@@ -1,89 +1,350 @@
-"""The shop under gunicorn with several workers: metrics summed over workers, clean shutdown."""
+"""The shop under gunicorn however it is started: metrics exact and summed over workers.
+
+gunicorn starts the way the README shows (PROMETHEUS_MULTIPROC_DIR unset) and the way the
+native stack and the Dockerfile do (preset), with one worker and with four.
+"""
 
 from __future__ import annotations
 
 import re
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine, text
 
 from shop.schema import metadata
 from shop.seed import seed_catalog
-from tests.harness.servers import ShopServer
+from tests.harness.servers import REPO, ShopServer
 
 pytestmark = pytest.mark.integration
 
+HOW = pytest.mark.parametrize(
+    "workers,metrics_dir",
+    [(1, False), (4, False), (4, True)],
+    ids=["w1-unset", "w4-unset", "w4-preset"],
+)
+
 
 def scrape(url: str) -> dict[tuple, float]:
-    text = requests.get(f"{url}/metrics", timeout=5).text
+    text_ = requests.get(f"{url}/metrics", timeout=5).text
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
+        for family in text_string_to_metric_families(text_)
         for s in family.samples
     }
 
 
-@pytest.fixture
-def shop_under_gunicorn(harness_root, mariadb, redis_server, mysql_database):
-    from sqlalchemy import create_engine
+def exported_names(url: str) -> set[str]:
+    """Metric family names (a histogram's base name) and sample names on /metrics."""
+    families = list(text_string_to_metric_families(requests.get(f"{url}/metrics", timeout=5).text))
+    return {f.name for f in families} | {s.name for f in families for s in f.samples}
 
+
+def shop_owned_metrics() -> set[str]:
+    """The metric names of docs/metrics.md's shop section."""
+    doc = (REPO / "docs" / "metrics.md").read_text()
+    section = doc.split("<!-- section: shop")[1].split("<!-- end section: shop -->")[0]
+    names = set()
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            names.update(re.findall(r"`([a-z_:]+)`", line.split("|")[1]))
+    return names
+
+
+@pytest.fixture
+def database(mariadb, mysql_database):
     engine = create_engine(mariadb.url(mysql_database))
     metadata.create_all(engine)
     seed_catalog(engine, users=10, products=5)
+    yield engine
     engine.dispose()
-    server = ShopServer(
-        harness_root / f"gunicorn-{mysql_database}",
-        env={
-            "SHOP_DATABASE_URL": mariadb.url(mysql_database),
-            "SHOP_REDIS_URL": redis_server.url(3),
-        },
-        workers=4,
-        threads=2,
-    ).start()
-    yield server
-    server.stop()  # raises unless gunicorn drained and exited 0
 
 
-def test_metrics_sum_over_four_workers(shop_under_gunicorn):
-    url = shop_under_gunicorn.url
-    n = 200
-    for _ in range(n):
-        # A new connection per request, so the workers share the load.
-        response = requests.get(f"{url}/api/products/1", headers={"Connection": "close"}, timeout=5)
+@pytest.fixture
+def start_shop(harness_root, mariadb, redis_server, mysql_database, database):
+    started = []
+
+    def start(workers: int, metrics_dir: bool, strategy: str = "safe", **env) -> ShopServer:
+        server = ShopServer(
+            harness_root / f"gunicorn-{mysql_database}-{len(started)}",
+            env={
+                "SHOP_DATABASE_URL": mariadb.url(mysql_database),
+                "SHOP_REDIS_URL": redis_server.url(3),
+                "SHOP_ORDER_STRATEGY": strategy,
+                # One connection at a time per worker: a parked request occupies its worker.
+                "SHOP_WORKER_CONNECTIONS": "1",
+                **env,
+            },
+            workers=workers,
+            threads=1,
+            metrics_dir=metrics_dir,
+        ).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()  # raises unless gunicorn drained and exited 0
+
+
+def order(url: str, user_id: int, product_id: int = 2) -> requests.Response:
+    return requests.post(
+        f"{url}/api/orders",
+        json={"user_id": user_id, "items": [{"product_id": product_id, "quantity": 1}]},
+        headers={"Connection": "close"},
+        timeout=30,
+    )
+
+
+def hold_user_then_release(database, workers: int, send) -> list[requests.Response]:
+    """`send()` from `workers` threads while a transaction holds user 1's row: every request
+    blocks inside a worker (one thread, one connection each), so each worker has one; then
+    the lock goes and all of them finish."""
+    with database.connect() as holder:
+        holder.execute(text("SELECT id FROM users WHERE id = 1 FOR UPDATE"))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(send) for _ in range(workers)]
+            _wait_for_lock_waits(database, workers)
+            holder.rollback()
+            return [f.result() for f in futures]
+
+
+def _wait_for_lock_waits(database, n: int, timeout: float = 20) -> None:
+    """Until `n` statements of this database are blocked in the server (the holder sleeps;
+    INNODB_TRX's cache is not a reliable witness of a wait this young)."""
+    import time
+
+    query = text(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST"
+        " WHERE DB = DATABASE() AND COMMAND = 'Query' AND ID <> CONNECTION_ID()"
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        with database.connect() as conn:
+            waiting = conn.execute(query).scalar()
+        if waiting >= n:
+            return
+        assert time.monotonic() < deadline, f"only {waiting} of {n} requests wait for the lock"
+        time.sleep(0.05)
+
+
+@HOW
+def test_requests_counted_exactly_however_gunicorn_starts(
+    start_shop, database, workers, metrics_dir
+):
+    shop = start_shop(workers, metrics_dir)
+    # One order parked in every worker at once: the sums below span all the workers.
+    parked = hold_user_then_release(database, workers, lambda: order(shop.url, 1))
+    assert [r.status_code for r in parked] == [201] * workers
+    n = 60
+    for i in range(n):
+        response = requests.get(
+            f"{shop.url}/api/products/{1 + i % 5}", headers={"Connection": "close"}, timeout=5
+        )
         assert response.status_code == 200
-    samples = scrape(url)
+    samples = scrape(shop.url)
+    by_product = (
+        "flask_http_request_duration_seconds_count",
+        (("method", "GET"), ("status", "200"), ("url_rule", "/api/products/<int:product_id>")),
+    )
+    assert samples[by_product] == n
+    orders = (
+        "flask_http_request_duration_seconds_count",
+        (("method", "POST"), ("status", "201"), ("url_rule", "/api/orders")),
+    )
+    assert samples[orders] == workers
+    assert samples[("shop_orders_total", (("result", "created"), ("strategy", "safe")))] == workers
+    assert samples[("shop_order_duration_seconds_count", (("strategy", "safe"),))] == workers
+    total = sum(v for (name, labels), v in samples.items() if name == "flask_http_request_total")
+    assert total == n + workers
+    # Each worker's pool: one thread + two overflow.
+    assert samples[("shop_db_pool_connections", (("state", "capacity"),))] == workers * 3
+    assert samples[("shop_db_pool_connections", (("state", "in_use"),))] == 0
+    assert samples[("process_cpu_seconds_total", ())] > 0
+    assert samples[("process_resident_memory_bytes", ())] > 0
+    missing = shop_owned_metrics() - exported_names(shop.url)
+    assert not missing, f"/metrics lacks {sorted(missing)}"
+
+
+def test_naive_deadlocks_counted_exactly_across_workers(start_shop, database, mariadb):
+    workers = 4
+    shop = start_shop(workers, metrics_dir=False, strategy="naive")
+
+    def server_deadlocks() -> int:
+        with mariadb.connect() as conn, conn.cursor() as cur:
+            cur.execute("SHOW GLOBAL STATUS LIKE 'Innodb_deadlocks'")
+            return int(cur.fetchone()[1])
+
+    before = server_deadlocks()
+    seen = Counter()
+    for _ in range(3):
+        # Released together, the parked orders all take the user's S lock through the foreign
+        # key and then all want it X: InnoDB must roll back all but one.
+        for r in hold_user_then_release(database, workers, lambda: order(shop.url, 1)):
+            seen[r.status_code if r.status_code == 201 else r.json()["error"]["code"]] += 1
+    assert seen["deadlock"] >= 3, seen
+    assert set(seen) <= {201, "deadlock"}, seen
+    samples = scrape(shop.url)
+    deadlocks = ("shop_db_errors_total", (("kind", "deadlock"), ("operation", "place_order")))
+    assert samples[deadlocks] == seen["deadlock"] == server_deadlocks() - before
+    assert (
+        samples[("shop_orders_total", (("result", "deadlock"), ("strategy", "naive")))]
+        == (seen["deadlock"])
+    )
+    assert (
+        samples[("shop_orders_total", (("result", "created"), ("strategy", "naive")))]
+        == (seen[201])
+    )
+
+
+def test_a_dead_workers_gauges_leave_the_sums(start_shop):
+    import os
+    import signal
+    import time
+
+    shop = start_shop(4, metrics_dir=False)
+    capacity = ("shop_db_pool_connections", (("state", "capacity"),))
+    victim = shop.worker_pids()[0]
+    os.kill(victim, signal.SIGKILL)
+    # gunicorn replaces the worker: its gauge files are marked dead, the new one's counted.
+    deadline = time.monotonic() + 20
+    while victim in shop.worker_pids() or len(shop.worker_pids()) < 4:
+        assert time.monotonic() < deadline, "gunicorn did not replace the killed worker"
+        time.sleep(0.1)
+    deadline = time.monotonic() + 20
+    while scrape(shop.url)[capacity] != 4 * 3:
+        assert time.monotonic() < deadline, scrape(shop.url)[capacity]
+        time.sleep(0.1)
+
+
+def test_two_shops_on_one_machine_keep_their_own_control_socket(start_shop, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    # No control socket unless one is asked for: neither takes ~/.gunicorn/gunicorn.ctl.
+    start_shop(1, metrics_dir=False, HOME=str(home))
+    start_shop(1, metrics_dir=False, HOME=str(home))
+    assert not (home / ".gunicorn").exists()
+    first, second = tmp_path / "a.ctl", tmp_path / "b.ctl"
+    start_shop(1, metrics_dir=False, SHOP_CONTROL_SOCKET=str(first))
+    start_shop(1, metrics_dir=False, SHOP_CONTROL_SOCKET=str(second))
+    assert first.is_socket() and second.is_socket()
+
+
+def test_readme_shop_commands_verbatim_give_every_shop_metric(
+    mariadb, redis_server, mysql_database, tmp_path
+):
+    """The README's "The shop" block, run as written (env var unset), on free ports."""
+    import os
+    import subprocess
+
+    from tests.harness.servers import free_port
+
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("## The shop")[1].split("```sh")[1].split("```")[0]
+    commands = [
+        line.split("#")[0].strip() for line in block.splitlines() if line.startswith(".venv/bin/")
+    ]
+    assert [c.split()[0] for c in commands] == [".venv/bin/flask"] * 2 + [".venv/bin/gunicorn"]
+    port = free_port()
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("PROMETHEUS_MULTIPROC_DIR", "VIRTUAL_ENV")
+    }
+    env |= {
+        "SHOP_DATABASE_URL": mariadb.url(mysql_database),
+        "SHOP_REDIS_URL": redis_server.url(4),
+        "SHOP_BIND": f"127.0.0.1:{port}",
+        "SHOP_WORKERS": "2",
+        "SHOP_LOG_LEVEL": "warning",
+    }
+    venv = Path(os.sys.executable).parent.parent
+    for command in commands[:2]:
+        argv = command.replace(".venv", str(venv), 1).split()
+        subprocess.run(argv, cwd=REPO, env=env, check=True, capture_output=True, timeout=120)
+    gunicorn = commands[2].replace(".venv", str(venv), 1).replace("'", "").split()
+    proc = subprocess.Popen(gunicorn, cwd=REPO, env=env, stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_http(f"{url}/readyz", proc)
+        for _ in range(10):
+            assert requests.get(f"{url}/api/products/popular", timeout=5).status_code == 200
+        assert order(url, 1).status_code == 201
+        missing = shop_owned_metrics() - exported_names(url)
+        assert not missing, f"/metrics lacks {sorted(missing)}"
+        samples = scrape(url)
+        popular = (
+            "flask_http_request_duration_seconds_count",
+            (("method", "GET"), ("status", "200"), ("url_rule", "/api/products/popular")),
+        )
+        assert samples[popular] == 10
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0, proc.stderr.read().decode()[-2000:]
+
+
+def _wait_http(url: str, proc, timeout: float = 30) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        assert time.monotonic() < deadline, f"{url} never answered 200"
+        time.sleep(0.1)
+
+
+def test_flask_run_exports_in_process_metrics(mariadb, redis_server, mysql_database, database):
+    """`flask run` (one process, no gunicorn): the in-memory registry, process metrics too."""
+    import os
+    import subprocess
+
+    from tests.harness.servers import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env |= {
+        "SHOP_DATABASE_URL": mariadb.url(mysql_database),
+        "SHOP_REDIS_URL": redis_server.url(5),
+    }
+    proc = subprocess.Popen(
+        [os.sys.executable, "-m", "flask", "--app", "shop", "run", "--port", str(port)],
+        cwd=REPO, env=env, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_http(f"{url}/readyz", proc)
+        assert order(url, 2).status_code == 201
+        missing = shop_owned_metrics() - exported_names(url)
+        assert not missing, f"/metrics lacks {sorted(missing)}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_threads_per_worker_still_sum(start_shop):
+    """Several threads in one worker update the same files: no lost increments."""
+    shop = start_shop(2, metrics_dir=False)
+    n, clients = 80, 8
+    barrier = threading.Barrier(clients)
+
+    def hammer(_):
+        barrier.wait()
+        with requests.Session() as session:
+            for _ in range(n // clients):
+                assert session.get(f"{shop.url}/api/products/3", timeout=5).status_code == 200
+
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(hammer, range(clients)))
     key = (
         "flask_http_request_duration_seconds_count",
         (("method", "GET"), ("status", "200"), ("url_rule", "/api/products/<int:product_id>")),
     )
-    assert samples[key] == n
-    total = sum(v for (name, labels), v in samples.items()
-                if name == "flask_http_request_total" and ("status", "200") in labels)  # fmt: skip
-    assert total >= n
-    # Every worker has written its own file: the sum really spans processes.
-    files = list((shop_under_gunicorn.base_dir / "metrics").glob("counter_*.db"))
-    assert len(files) >= 2, files
-    assert all(re.match(r"counter_\d+\.db", f.name) for f in files)
-
-
-def test_orders_counted_across_workers(shop_under_gunicorn):
-    url = shop_under_gunicorn.url
-    for user_id in range(1, 11):
-        for _ in range(3):
-            response = requests.post(
-                f"{url}/api/orders",
-                json={"user_id": user_id, "items": [{"product_id": 2, "quantity": 1}]},
-                headers={"Connection": "close"},
-                timeout=10,
-            )
-            assert response.status_code == 201
-    samples = scrape(url)
-    assert samples[("shop_orders_total", (("result", "created"), ("strategy", "safe")))] == 30
-    assert samples[("shop_order_duration_seconds_count", (("strategy", "safe"),))] == 30
-    pool = {
-        labels: v for (name, labels), v in samples.items() if name == "shop_db_pool_connections"
-    }
-    # Each worker's pool holds threads (2) + overflow (2): four live workers sum to 16.
-    assert pool[(("state", "capacity"),)] == 4 * (2 + 2)
-    assert pool[(("state", "in_use"),)] <= pool[(("state", "capacity"),)]
+    assert scrape(shop.url)[key] == n

@@ -71,6 +71,17 @@ def test_parse_without_a_deadlock_prints_an_empty_list_and_exits_0():
     assert (done.returncode, json.loads(done.stdout), done.stderr) == (0, {"deadlocks": []}, "")
 
 
+@pytest.mark.parametrize("text", ["root:x:0:0:root:/root:/bin/bash\n", ""], ids=["passwd", "empty"])
+def test_parse_of_a_file_without_any_innodb_status_says_so_and_exits_1(tmp_path, text):
+    path = tmp_path / "passwd"
+    path.write_text(text)
+    done = run("parse", str(path), "--format", "json")
+    assert done.returncode == 1
+    assert json.loads(done.stdout) == {"deadlocks": []}
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"innodb-exporter parse: {path}: no InnoDB status output")
+
+
 def test_parse_of_truncated_text_warns_on_stderr():
     name = "mariadb-10.11_show-engine-innodb-status_fk-deadlock.txt"
     text = (FIXTURES / name).read_text()
