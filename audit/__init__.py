@@ -1,0 +1,1 @@
+"""`make audit`: the books balance; every order the client saw acknowledged is stored."""

@@ -1,0 +1,1 @@
+"""`make capacity`: the highest rate that holds the SLO, and the resource that limits it."""

@@ -1,0 +1,120 @@
+"""The capacity search on a simulated shop: ramp, bisection, confirmation, budget, generator."""
+
+from __future__ import annotations
+
+import pytest
+
+from capacity.bottleneck import generator_saturated, rank_limits
+from capacity.search import Probe, SearchPlan, find_capacity
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def shop(limit: float, clock: Clock, seconds: float = 30, flaky: set[float] = frozenset()):
+    """A shop that holds every rate up to `limit` (and breaks at the rates in `flaky`)."""
+
+    def probe(rate: float, phase: str) -> Probe:
+        clock.now += seconds
+        return Probe(rate, held=rate <= limit and rate not in flaky, phase=phase)
+
+    return probe
+
+
+def test_ramp_then_bisection_lands_within_five_percent_and_confirms():
+    clock = Clock()
+    plan = SearchPlan(start=50, budget_s=3600, probe_s=30)
+    result = find_capacity(shop(437, clock), plan, clock)
+    assert result.confirmed and result.stopped == "converged"
+    assert 437 * 0.95 <= result.capacity <= 437
+    assert result.ceiling > 437
+    assert [p.phase for p in result.probes][:6] == ["ramp"] * 6  # 50, 75, 112.5, 168.8, 253, 380
+    assert result.probes[-1].phase == "confirm" and result.probes[-1].rate == result.capacity
+    assert plan.close_enough(result.capacity, result.ceiling)
+
+
+def test_a_start_that_already_breaks_ramps_down():
+    clock = Clock()
+    result = find_capacity(shop(30, clock), SearchPlan(start=200, budget_s=3600, probe_s=30), clock)
+    assert [p.rate for p in result.probes[:4]] == [200, 133.3, 88.9, 59.3]
+    assert 20 <= result.capacity <= 30 and result.confirmed
+
+
+def test_the_budget_bounds_the_search_and_says_so():
+    clock = Clock()
+    plan = SearchPlan(start=50, budget_s=100, probe_s=30)
+    result = find_capacity(shop(1000, clock), plan, clock)
+    assert len(result.probes) == 3  # 3 x 30 s fit in 100 s, a fourth would not
+    assert result.stopped == "budget" and not result.confirmed
+    assert result.capacity == 112.5 and result.ceiling is None
+
+
+def test_a_saturated_generator_stops_the_search():
+    clock = Clock()
+
+    def probe(rate, phase):
+        clock.now += 30
+        return Probe(rate, held=rate < 100, generator_saturated=rate >= 100, phase=phase)
+
+    result = find_capacity(probe, SearchPlan(start=50, budget_s=3600, probe_s=30), clock)
+    assert result.stopped == "generator"
+    assert result.capacity == 75 and result.first_break is None
+
+
+def test_a_winner_that_breaks_on_confirmation_steps_down_once():
+    clock = Clock()
+    plan = SearchPlan(start=100, budget_s=3600, probe_s=30, factor=2)
+    calls = []
+
+    def probe(rate, phase):
+        clock.now += 30
+        calls.append((rate, phase))
+        held = rate <= 200 and not (phase == "confirm" and rate == 200)
+        return Probe(rate, held=held, phase=phase)
+
+    result = find_capacity(probe, plan, clock)
+    assert calls[-2:] == [(200, "confirm"), (190, "confirm")]
+    assert result.capacity == 190 and result.ceiling == 200 and result.confirmed
+
+
+def test_plan_rejects_nonsense():
+    with pytest.raises(ValueError):
+        SearchPlan(start=0, budget_s=10, probe_s=1)
+    with pytest.raises(ValueError):
+        SearchPlan(start=10, budget_s=10, probe_s=1, factor=1)
+
+
+def test_cpu_at_the_cgroup_limit_ranks_first():
+    limits = rank_limits({
+        "shop_cpu_cores": 1.9, "shop_cpu_limit_cores": 2.0, "shop_throttled_ratio": 0.4,
+        "mysql_cpu_cores": 0.3, "mysql_cpu_limit_cores": 2.0, "pool_in_use": 3, "pool_capacity": 24,
+        "lock_waits_max": 0, "deadlocks": 0,
+    })  # fmt: skip
+    assert limits[0].resource == "shop_cpu" and limits[0].saturated
+    assert "1.90 of 2.00 cores" in limits[0].evidence and "40.0 %" in limits[0].evidence
+    assert not any(limit.saturated for limit in limits[1:])
+
+
+def test_deadlocks_make_row_locks_the_limit():
+    limits = rank_limits({"deadlocks": 12, "lock_waits_max": 2, "shop_cpu_cores": 0.5,
+                          "shop_cpu_limit_cores": 2})  # fmt: skip
+    assert limits[0].resource == "row_locks" and "12 deadlocks" in limits[0].evidence
+
+
+def test_absent_series_are_no_evidence():
+    assert rank_limits({}) == []
+
+
+def test_drops_with_an_idle_server_blame_the_generator():
+    idle = {"dropped_ratio": 0.05, "shop_cpu_cores": 0.2, "shop_cpu_limit_cores": 2}
+    assert "dropped" in generator_saturated(idle)
+    busy = {**idle, "shop_cpu_cores": 1.9}
+    assert generator_saturated(busy) is None
+    tool_cpu = {"dropped_ratio": 0.02, "generator_cpu_cores": 0.97, "generator_processes": 1,
+                "shop_cpu_cores": 1.9, "shop_cpu_limit_cores": 2}  # fmt: skip
+    assert "0.97 cores" in generator_saturated(tool_cpu)
