@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 .PHONY: help setup test test-unit test-integration lint fmt lock clean bench-shop bench-exporter load \
 	local-up local-down local-status local-reset demo up down prometheus-config \
 	alerts-test alerts-review alertmanager-config \
-	dashboards dashboards-check verify-dashboards audit
+	dashboards dashboards-check verify-dashboards audit fuzz
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,6 +61,10 @@ load: $(PY) ## Load test: TOOL=k6|locust SCENARIO=smoke|load|soak|stress|spike [
 audit: $(PY) ## The books balance and every 201 the client saw is stored [RUN=<testid>, default: newest]
 	@echo "audit: invariants of the shop's database, then the run's order log reconciled"
 	@$(PY) -m audit $(if $(RUN),--run $(RUN))
+
+fuzz: $(PY) ## Longer fuzzing: schemathesis on the OpenAPI contract (all checks, stateful) [FUZZ_EXAMPLES=300]
+	@echo "fuzz: schemathesis against the shop's /openapi.json, $(or $(FUZZ_EXAMPLES),300) examples per operation"
+	@FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),300) $(PY) -m pytest -q tests/integration/test_contract_fuzz.py
 
 bench-exporter: $(PY) ## Benchmark the InnoDB exporter: parser docs/s, scrape p50/p99 under load (<90 s)
 	@echo "bench-exporter: parser throughput, then own MariaDB + write load + exporter on loopback"

@@ -88,6 +88,10 @@ def register_error_handlers(app: Flask) -> None:
             message = f"request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"
         response = jsonify({"error": {"code": code, "message": message}})
         response.status_code = status
+        # The exception's own headers (Allow on a 405, as RFC 9110 requires) go along.
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
         return response
 
     @app.errorhandler(Exception)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
+import time
 from pathlib import Path
 
 from flask import Flask
@@ -171,7 +173,16 @@ class _GunicornMetrics(GunicornInternalPrometheusMetrics):
         if names:
             registry = registry.restricted_registry(names)
         encoder, content_type = choose_encoder(accept_header)
-        return encoder(registry).decode("utf-8"), content_type
+        # A booting worker creates its sample file empty, then sizes it: read in between, the
+        # file is too short to unpack. Read again rather than fail the scrape.
+        for attempt in range(5):
+            try:
+                return encoder(registry).decode("utf-8"), content_type
+            except struct.error:
+                if attempt == 4:
+                    raise
+                time.sleep(0.01)
+        raise AssertionError("not reached")
 
 
 def attach_metrics(app: Flask) -> ShopMetrics:

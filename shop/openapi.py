@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
+from shop.validation import MAX_ID
+
 
 def _ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -29,6 +31,8 @@ def _int_param(
     name: str, where: str, description: str, minimum: int = 1, maximum=None, default=None
 ) -> dict:
     schema = {"type": "integer", "minimum": minimum}
+    if maximum is None and where == "path":
+        maximum = MAX_ID  # ids are BIGINT
     if maximum is not None:
         schema["maximum"] = maximum
     if default is not None:
@@ -54,14 +58,19 @@ def spec(app: Flask | None = None) -> dict:
         },
         "required": ["id", "name", "price", "stock"],
     }
-    order_item = {
+    # What a client sends per line; the price is the shop's, only in what it answers.
+    order_line = {
         "type": "object",
         "properties": {
-            "product_id": {"type": "integer", "minimum": 1},
+            "product_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
             "quantity": {"type": "integer", "minimum": 1, "maximum": 1000},
-            "price": {"type": "integer"},
         },
         "required": ["product_id", "quantity"],
+    }
+    order_item = {
+        "type": "object",
+        "properties": {**order_line["properties"], "price": {"type": "integer"}},
+        "required": ["product_id", "quantity", "price"],
     }
     return {
         "openapi": "3.0.3",
@@ -158,6 +167,8 @@ def spec(app: Flask | None = None) -> dict:
             "/api/orders": {
                 "post": {
                     "summary": "Place and pay an order in one transaction",
+                    "description": "One line per product: an order naming a product twice is "
+                    "rejected with 400 `duplicate` (the field names the second line).",
                     "parameters": [
                         {
                             "name": "Idempotency-Key",
@@ -180,12 +191,16 @@ def spec(app: Flask | None = None) -> dict:
                                     "type": "object",
                                     "required": ["user_id", "items"],
                                     "properties": {
-                                        "user_id": {"type": "integer", "minimum": 1},
+                                        "user_id": {
+                                            "type": "integer",
+                                            "minimum": 1,
+                                            "maximum": MAX_ID,
+                                        },
                                         "items": {
                                             "type": "array",
                                             "minItems": 1,
                                             "maxItems": 50,
-                                            "items": order_item,
+                                            "items": order_line,
                                         },
                                     },
                                 }

@@ -297,13 +297,13 @@ class ShopServer:
         want = self.workers * (self.threads + 2)
         deadline = time.monotonic() + timeout
         while True:
-            text = requests.get(f"{self.url}/metrics", timeout=5).text
+            response = requests.get(f"{self.url}/metrics", timeout=5)
             capacity = [
                 s.value
-                for family in text_string_to_metric_families(text)
+                for family in text_string_to_metric_families(response.text)
                 for s in family.samples
                 if s.name == "shop_db_pool_connections" and s.labels == {"state": "capacity"}
-            ]
+            ] if response.status_code == 200 else []  # fmt: skip
             if capacity == [want]:
                 return
             if time.monotonic() > deadline:
