@@ -7,8 +7,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
-from loadtest.run import run
-from loadtest.scenarios import load_scenarios, resolve
+from loadtest.run import plan_of, run
 from loadtest.settings import LoadSettings, LoadSettingsError
 
 
@@ -18,10 +17,7 @@ def say(msg: str) -> None:
 
 def print_plan(s: LoadSettings, env: Mapping[str, str]) -> int:
     """The plan as JSON on stdout; TESTID and RESULTS_DIR as compose names them."""
-    plan = resolve(load_scenarios(), s.scenario, target_tps=s.target_tps, scale=s.scale,
-                   hot_users=s.hot_users, hot_ratio=s.hot_ratio, order_ratio=s.order_ratio,
-                   shop_url=s.shop_url, testid=env.get("TESTID", ""),
-                   results_dir=env.get("RESULTS_DIR", ""))  # fmt: skip
+    plan = plan_of(s, env.get("TESTID", ""), env.get("RESULTS_DIR", ""))
     print(plan.to_json())
     return 0
 

@@ -121,6 +121,13 @@ def _progress(plan, tool, prom, started, done: threading.Event, say: Say) -> Non
         say(line)
 
 
+def plan_of(s: LoadSettings, testid: str, results_dir: str) -> Plan:
+    """The settings' scenario resolved for run `testid`, writing to `results_dir`."""
+    return resolve(load_scenarios(), s.scenario, target_tps=s.target_tps, scale=s.scale,
+                   hot_users=s.hot_users, hot_ratio=s.hot_ratio, order_ratio=s.order_ratio,
+                   shop_url=s.shop_url, testid=testid, results_dir=results_dir)  # fmt: skip
+
+
 def _refused(s: LoadSettings, testid: str, message: str) -> RunResult:
     return RunResult(testid, s.tool, 2, Verdict(2, [], message))
 
@@ -149,9 +156,7 @@ def run(s: LoadSettings, say: Say = lambda _: None) -> RunResult:
     say(f"the shop runs the {running} order strategy")
     results = s.results_root / testid
     results.mkdir(parents=True, exist_ok=True)
-    plan = resolve(load_scenarios(), s.scenario, target_tps=s.target_tps, scale=s.scale,
-                   hot_users=s.hot_users, hot_ratio=s.hot_ratio, order_ratio=s.order_ratio,
-                   shop_url=s.shop_url, testid=testid, results_dir=str(results))  # fmt: skip
+    plan = plan_of(s, testid, str(results))
     (results / "plan.json").write_text(plan.to_json() + "\n")
     say(f"{s.tool} {s.scenario}: {plan.description}; TARGET_TPS {s.target_tps:g}, "
         f"SCALE {s.scale:g} (~{plan.seconds:.0f} s), HOT_USERS {s.hot_users}, "

@@ -10,6 +10,7 @@ import subprocess
 import pytest
 import yaml
 
+from loadtest.cli import main
 from loadtest.scenarios import Window, load_scenarios, plan_from_json, resolve, round_half_up
 from loadtest.tools import VENV_BIN
 from stack.settings import REPO
@@ -162,3 +163,16 @@ def test_neither_tool_parses_a_knob_of_its_own():
         assert f"__ENV.{knob}" not in model, f"k6 reads {knob} itself"
         assert f'"{knob}"' not in locustfile, f"Locust reads {knob} itself"
     assert "__ENV.LOAD_PLAN" in model and 'environ.get("LOAD_PLAN"' in locustfile
+
+
+def test_the_plan_command_prints_what_a_run_would_resolve(capsys):
+    env = {"SHOP_URL": "http://shop:8000", "LOCUST_METRICS_PORT": "9646", "TESTID": "my-run"}
+    assert main(["plan", "--scenario", "stress", "--scale", "0.25", "--target-tps", "30"], env) == 0
+    printed = plan_from_json(capsys.readouterr().out)
+    assert printed == resolve(SCENARIOS, "stress", target_tps=30, scale=0.25,
+                              shop_url="http://shop:8000", testid="my-run")  # fmt: skip
+
+
+def test_the_plan_command_refuses_a_bad_knob_in_one_line(capsys):
+    assert main(["plan", "--hot-users", "many"], {"SHOP_URL": "http://shop:8000"}) == 2
+    assert capsys.readouterr().err == "load: HOT_USERS='many' is not a whole number\n"
