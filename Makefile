@@ -103,9 +103,9 @@ dashboards: $(PY) ## Generate the Grafana dashboards (grafanalib) into provision
 dashboards-check: $(PY) ## Fail if the committed dashboard JSON differs from a fresh build
 	@$(PY) -m dashboards.build --check
 
-verify-dashboards: $(PY) ## Every panel's queries on Prometheus during a short naive k6 run (~80 s) [VERIFY_ARGS=]
-	@echo "verify-dashboards: own native stack on free ports (naive), a short load, every panel queried"
-	@$(PY) -m dashboards.verify $(VERIFY_ARGS)
+verify-dashboards: $(PY) ## Every panel's queries on Prometheus during short naive k6 and Locust runs (~3 min) [VERIFY_ARGS=]
+	@echo "verify-dashboards: own native stack on free ports (naive), a short k6 then Locust load, every panel queried"
+	@$(PY) -m e2e.verify $(VERIFY_ARGS)
 
 up: ## Start the Docker stack (compose.yml); needs a Docker engine and .env
 	@bash scripts/compose.sh up -d --build

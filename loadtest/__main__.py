@@ -1,5 +1,5 @@
-"""python -m loadtest --tool k6|locust --scenario smoke|load|soak|stress|spike [...]."""
+"""python -m loadtest [plan] --tool k6|locust --scenario smoke|load|soak|stress|spike [...]."""
 
-from loadtest.runner import main
+from loadtest.cli import main
 
 raise SystemExit(main())

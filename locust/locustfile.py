@@ -1,16 +1,17 @@
-"""The shop's traffic model in Locust: the same scenarios, knobs and thresholds as k6.
+"""The shop's traffic model in Locust: the same plan, thresholds and summary as k6.
 
 One user class per API (OrderUser, PopularUser), each with constant pacing of 1 s, so the
-number of users is the offered rate; ScenarioShape turns the scenario's arrival-rate stages
-(loadtest/scenarios.json, shared with k6) into user counts. The master (or the only process)
-exports Prometheus metrics fed by the `request` event; with `--processes N` or separate workers,
-each worker ships its counts to the master in `report_to_master`. At the end the run writes
-RESULTS_DIR/locust-summary.json (the shape of k6's) and exits 99 when a threshold failed,
-as k6 does.
+number of users is the offered rate; ScenarioShape turns the plan's arrival-rate stages into
+user counts. The master (or the only process) exports Prometheus metrics fed by the `request`
+event; with `--processes N` or separate workers, each worker ships its counts to the master in
+`report_to_master`. At the end the run writes <results_dir>/locust-summary.json (the shape of
+k6's) and exits 99 when a threshold failed, as k6 does.
 
-Knobs (environment): SHOP_URL (or --host), SCENARIO, TARGET_TPS, SCALE, HOT_USERS, HOT_RATIO,
-ORDER_RATIO, RESULTS_DIR, LOCUST_TESTID, LOCUST_METRICS_PORT (0: no metrics server),
-LOCUST_METRICS_ADDR (127.0.0.1).
+Every knob comes resolved in LOAD_PLAN (the plan's JSON, or the path of a file holding it), as
+`python -m loadtest` writes it (`python -m loadtest plan` prints one): stages in iterations/s
+and whole seconds, SLO numbers, hot users, ratios, the shop's URL, the testid. The process's
+own settings: LOCUST_METRICS_PORT (0: no metrics server), LOCUST_METRICS_ADDR (127.0.0.1),
+LOCUST_SCRAPE_WAIT (seconds); LOCUST_TESTID and RESULTS_DIR when the plan has none (compose).
 """
 
 from __future__ import annotations
@@ -33,91 +34,49 @@ from locust.runners import MasterRunner, WorkerRunner
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-SCENARIOS = json.loads(
-    (Path(__file__).resolve().parents[1] / "loadtest/scenarios.json").read_text()
-)
+# The repository (or compose's /shoplab): the plan's stage maths live in loadtest.scenarios.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from loadtest.scenarios import Plan, plan_from_json
+
 ORDERS, POPULAR = "POST /api/orders", "GET /api/products/popular"
 # Seconds; the same edges as the shop's own histogram where they overlap.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
 
 
-class KnobError(ValueError):
-    pass
+def read_plan(environ) -> Plan:
+    raw = environ.get("LOAD_PLAN", "").strip()
+    if not raw:
+        raise ValueError(
+            "LOAD_PLAN is not set: run through `make load` or `python -m loadtest plan`"
+        )
+    return plan_from_json(raw if raw.startswith("{") else Path(raw).read_text())
 
 
-def _number(name: str, default: float) -> float:
-    raw = os.environ.get(name, "")
-    if raw == "":
-        return default
+def _process_number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "") or str(default)
     try:
         value = float(raw)
     except ValueError:
-        raise KnobError(f"{name}={raw!r} is not a number") from None
+        raise ValueError(f"{name}={raw!r} is not a number") from None
     if not math.isfinite(value) or value < 0:
-        raise KnobError(f"{name}={raw!r} is not a non-negative number")
+        raise ValueError(f"{name}={raw!r} is not a non-negative number")
     return value
 
 
-def _knobs() -> dict:
-    scenario = os.environ.get("SCENARIO", "smoke")
-    if scenario not in SCENARIOS or scenario.startswith("_"):
-        raise KnobError(f"SCENARIO={scenario!r} is not one of smoke, load, soak, stress, spike")
-    knobs = {
-        "scenario": scenario,
-        "target_tps": _number("TARGET_TPS", 200),
-        "scale": _number("SCALE", 1),
-        "hot_users": int(_number("HOT_USERS", 0)),
-        "hot_ratio": _number("HOT_RATIO", 0.8),
-        "order_ratio": _number("ORDER_RATIO", 0.5),
-        "results_dir": os.environ.get("RESULTS_DIR", ""),
-        "testid": os.environ.get("LOCUST_TESTID")
-        or f"locust-{scenario}-{time.strftime('%Y%m%d-%H%M%S')}",
-        "metrics_port": int(_number("LOCUST_METRICS_PORT", 0)),
+try:
+    PLAN = read_plan(os.environ)
+    PROCESS = {
+        "metrics_port": int(_process_number("LOCUST_METRICS_PORT", 0)),
         "metrics_addr": os.environ.get("LOCUST_METRICS_ADDR", "127.0.0.1"),
         # Seconds to hold the load until Prometheus has scraped the master once (so counters
         # start from 0 in Prometheus), and to linger at the end for a last scrape.
-        "scrape_wait": _number("LOCUST_SCRAPE_WAIT", 0),
+        "scrape_wait": _process_number("LOCUST_SCRAPE_WAIT", 0),
     }
-    if knobs["scale"] <= 0 or knobs["target_tps"] <= 0:
-        raise KnobError("SCALE and TARGET_TPS must be positive")
-    if knobs["order_ratio"] > 1 or knobs["hot_ratio"] > 1:
-        raise KnobError("ORDER_RATIO and HOT_RATIO are shares between 0 and 1")
-    return knobs
-
-
-try:
-    KNOBS = _knobs()
-except KnobError as exc:
+except (ValueError, OSError, TypeError, KeyError) as exc:
     sys.stderr.write(f"locustfile: {exc}\n")
     sys.exit(2)
-SPEC = SCENARIOS[KNOBS["scenario"]]
-
-
-def rate(tps: float) -> float:
-    return tps if SPEC.get("absolute") else tps * KNOBS["target_tps"]
-
-
-def offered_requests(seconds: float) -> float:
-    """Requests the scenario offers in its first `seconds` (the rate integrated, 0.1 s steps)."""
-    total, t = 0.0, 0.05
-    while t < seconds:
-        total += (offered_rate(t) or 0.0) * 0.1
-        t += 0.1
-    return total
-
-
-def offered_rate(t: float) -> float | None:
-    """Requests/s the scenario asks for `t` seconds in (linear ramps); None once it is over."""
-    previous = rate(SPEC.get("start_tps", 0))
-    for stage in SPEC["stages"]:
-        # Rounded half up, at least 1 s: as k6 (Math.round) and the runner's windows do.
-        seconds = max(1, math.floor(stage["seconds"] * KNOBS["scale"] + 0.5))
-        target = rate(stage["tps"])
-        if t < seconds:
-            return previous + (target - previous) * t / seconds
-        t -= seconds
-        previous = target
-    return None
+TESTID = PLAN.testid or os.environ.get("LOCUST_TESTID") or f"locust-{PLAN.scenario}-compose"
+RESULTS_DIR = PLAN.results_dir or os.environ.get("RESULTS_DIR", "")
 
 
 # ---- ids: products 1..total, users 1..highest (bisection on the points API) ----------------
@@ -197,7 +156,7 @@ class Exporter:
 
     def collect(self):
         RUN["scrapes"] += 1
-        testid = KNOBS["testid"]
+        testid = TESTID
         hist = HistogramMetricFamily(
             "locust_request_duration_seconds", "Response time of each request.",
             labels=["testid", "method", "name"],
@@ -227,12 +186,17 @@ class Exporter:
         target = GaugeMetricFamily(
             "locust_target_tps", "The run's TARGET_TPS.", labels=["testid", "scenario"]
         )
-        target.add_metric([testid, KNOBS["scenario"]], KNOBS["target_tps"])
+        target.add_metric([testid, PLAN.scenario], PLAN.target_tps)
+        # The 1-based index of the plan's stage running now, for the dashboards' annotations.
+        stage = GaugeMetricFamily(
+            "locust_loadtest_stage", "The plan's stage running now (1-based).", labels=["testid"]
+        )
+        stage.add_metric([testid], PLAN.stage_at(time.time() - (RUN["started"] or time.time())))
         workers = GaugeMetricFamily(
             "locust_workers", "Workers connected to the master.", labels=["testid"]
         )
         workers.add_metric([testid], len(runner.clients) if isinstance(runner, MasterRunner) else 0)
-        yield from (users, target, workers)
+        yield from (users, target, workers, stage)
 
 
 # ---- the run's clock, thresholds and summary -------------------------------------------------
@@ -252,7 +216,7 @@ def endpoint_stats(environment, key: str) -> dict:
 
 
 def thresholds(environment, final: bool) -> list[dict]:
-    slo = SPEC["slo"]
+    slo = PLAN.slo
     out = []
     for key, limit in ((ORDERS, slo["orders_p95_ms"]), (POPULAR, slo["popular_p95_ms"])):
         e = endpoint_stats(environment, key)
@@ -266,14 +230,13 @@ def thresholds(environment, final: bool) -> list[dict]:
         # k6's dropped iterations is requests sent against the requests the shape offered.
         sent = environment.stats.total.num_requests
         out.append({"name": "requests sent >= 90 % of offered",
-                    "pass": sent >= 0.9 * offered_requests(run_seconds()) - 2})  # fmt: skip
+                    "pass": sent >= 0.9 * PLAN.offered_requests(run_seconds()) - 2})  # fmt: skip
     return out
 
 
 def watch_thresholds(environment) -> None:
     """abortOnFail: stop a load or soak run as soon as a threshold fails (after the ramp)."""
-    delay = max(5.0, SPEC["stages"][0]["seconds"] * KNOBS["scale"])
-    gevent.sleep(delay)
+    gevent.sleep(PLAN.abort_delay_s)
     while RUN["ended"] is None:
         failed = [t["name"] for t in thresholds(environment, final=False) if not t["pass"]]
         if failed:
@@ -295,12 +258,12 @@ def write_summary(environment) -> bool:
     total = environment.stats.total
     summary = {
         "tool": "locust",
-        "scenario": KNOBS["scenario"],
-        "testid": KNOBS["testid"],
-        "target_tps": KNOBS["target_tps"],
+        "scenario": PLAN.scenario,
+        "testid": TESTID,
+        "target_tps": PLAN.target_tps,
         # Achieved: successful requests per second (failed ones are sent, not achieved).
         "achieved_tps": (total.num_requests - total.num_failures) / seconds,
-        "offered_requests": round(offered_requests(seconds)),
+        "offered_requests": round(PLAN.offered_requests(seconds)),
         "duration_s": seconds,
         "started_at": RUN["started"],
         "requests": total.num_requests,
@@ -309,11 +272,14 @@ def write_summary(environment) -> bool:
         "dropped_iterations": 0,
         "endpoints": {key: endpoint_stats(environment, key) for key in (ORDERS, POPULAR)},
         "thresholds": results,
+        # What the shape ran, [seconds, iterations/s] per stage: the plan's, unchanged.
+        "start_rate": PLAN.start_rate,
+        "stages": [[stage.seconds, stage.rate] for stage in PLAN.stages],
         "aborted": RUN["aborted"],
         "passed": all(t["pass"] for t in results) and not RUN["aborted"],
     }
-    if KNOBS["results_dir"]:
-        path = Path(KNOBS["results_dir"]) / "locust-summary.json"
+    if RESULTS_DIR:
+        path = Path(RESULTS_DIR) / "locust-summary.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"locust: {summary['scenario']}: {summary['requests']} requests, "
@@ -338,12 +304,12 @@ def on_init(environment, **_kw) -> None:
         def receive(client_id, data, **_):
             COUNTS.merge(data.get("shoplab_counts", {}))
 
-    if KNOBS["metrics_port"]:
+    if PROCESS["metrics_port"]:
         for key in (ORDERS, POPULAR):  # series exist at 0 before the first request
             COUNTS.observe(key, 0, False, count=0)
         registry = CollectorRegistry()
         registry.register(Exporter(environment))
-        start_http_server(KNOBS["metrics_port"], addr=KNOBS["metrics_addr"], registry=registry)
+        start_http_server(PROCESS["metrics_port"], addr=PROCESS["metrics_addr"], registry=registry)
 
 
 @events.request.add_listener
@@ -358,7 +324,7 @@ def on_test_start(environment, **_kw) -> None:
         return
     if RUN["started"] is None:
         RUN["started"] = time.time()
-    host = (environment.host or os.environ.get("SHOP_URL") or "http://127.0.0.1:18000").rstrip("/")
+    host = (environment.host or PLAN.shop_url).rstrip("/")
     try:
         IDS.update(discover(host))
     except (RuntimeError, requests.RequestException, ValueError, KeyError) as exc:
@@ -381,8 +347,8 @@ def on_quitting(environment, **_kw) -> None:
         return
     RUN["ended"] = RUN["ended"] or time.time()
     passed = write_summary(environment)
-    if KNOBS["metrics_port"] and KNOBS["scrape_wait"]:
-        wait_for_scrape(KNOBS["scrape_wait"])
+    if PROCESS["metrics_port"] and PROCESS["scrape_wait"]:
+        wait_for_scrape(PROCESS["scrape_wait"])
     if environment.process_exit_code is None or environment.process_exit_code == 0:
         environment.process_exit_code = 0 if passed else 99
 
@@ -421,16 +387,16 @@ class PacedUser(FastHttpUser):
 
 def _user_id() -> int:
     users = IDS.get("users", 1)
-    if KNOBS["hot_users"] > 0 and random.random() < KNOBS["hot_ratio"]:
-        return random.randint(1, min(KNOBS["hot_users"], users))
+    if PLAN.hot_users > 0 and random.random() < PLAN.hot_ratio:
+        return random.randint(1, min(PLAN.hot_users, users))
     return random.randint(1, users)
 
 
 class OrderUser(PacedUser):
     """The order-payment API: one order a second, 1-3 products, hot users per HOT_USERS."""
 
-    weight = max(1, round(KNOBS["order_ratio"] * 100))
-    abstract = KNOBS["order_ratio"] == 0  # ORDER_RATIO=0: no orders at all, as in k6
+    weight = max(1, round(PLAN.order_ratio * 100))
+    abstract = PLAN.order_ratio == 0  # ORDER_RATIO=0: no orders at all, as in k6
 
     @task
     def order(self) -> None:
@@ -450,8 +416,8 @@ class OrderUser(PacedUser):
 class PopularUser(PacedUser):
     """The popular-products API: one read a second."""
 
-    weight = max(1, round((1 - KNOBS["order_ratio"]) * 100))
-    abstract = KNOBS["order_ratio"] == 1
+    weight = max(1, round((1 - PLAN.order_ratio) * 100))
+    abstract = PLAN.order_ratio == 1
 
     @task
     def popular(self) -> None:
@@ -470,18 +436,18 @@ class ScenarioShape(LoadTestShape):
 
     def tick(self):
         if not self.started:
-            waiting = KNOBS["metrics_port"] and KNOBS["scrape_wait"] and not RUN["scrapes"]
-            if waiting and self.get_run_time() < KNOBS["scrape_wait"]:
+            waiting = PROCESS["metrics_port"] and PROCESS["scrape_wait"] and not RUN["scrapes"]
+            if waiting and self.get_run_time() < PROCESS["scrape_wait"]:
                 return 0, 10.0  # hold until Prometheus has seen the counters at 0
             if waiting:
                 sys.stderr.write("locustfile: Prometheus has not scraped the master; going on\n")
             self.started = True
             self.reset_time()
             RUN["started"] = time.time()
-            if SPEC.get("abort_on_fail"):
+            if PLAN.abort_on_fail:
                 gevent.spawn(watch_thresholds, self.runner.environment)
         t = self.get_run_time()
-        wanted = offered_rate(t)
+        wanted = PLAN.offered_rate(t)
         if wanted is None:
             return None
         users = round(wanted)

@@ -1,55 +1,32 @@
-// The traffic model shared by every k6 script: knobs, scenarios (from loadtest/scenarios.json,
-// the same file Locust reads), id discovery, the two requests with their checks, thresholds
-// and the JSON summary. Knobs: SHOP_URL, SCENARIO, TARGET_TPS, SCALE, HOT_USERS, HOT_RATIO,
-// ORDER_RATIO, RESULTS_DIR.
+// The traffic model shared by every k6 script: the plan, id discovery, the two requests with
+// their checks, thresholds, the stage series and the JSON summary. Every knob comes resolved in
+// the plan the runner wrote (LOAD_PLAN: its JSON, or the path of a file holding it; see
+// `python -m loadtest plan`): stages in iterations/s and whole seconds, SLO numbers, hot users,
+// ratios, the shop's URL. Nothing is parsed or rounded here.
 import http from 'k6/http';
 import { check, fail } from 'k6';
 import exec from 'k6/execution';
 import { Gauge } from 'k6/metrics';
 
-const SCENARIOS = JSON.parse(open('../../loadtest/scenarios.json'));
-
-function num(name, fallback) {
-  const raw = __ENV[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < 0) fail(`${name}=${raw} is not a non-negative number`);
-  return value;
+function loadPlan() {
+  const raw = __ENV.LOAD_PLAN || '';
+  if (raw === '') throw new Error('LOAD_PLAN is not set: run through `make load` or `python -m loadtest plan`');
+  return JSON.parse(raw.trim().startsWith('{') ? raw : open(raw));
 }
 
-export const knobs = {
-  shopUrl: (__ENV.SHOP_URL || 'http://127.0.0.1:18000').replace(/\/$/, ''),
-  scenario: __ENV.SCENARIO || 'smoke',
-  targetTps: num('TARGET_TPS', 200),
-  scale: num('SCALE', 1),
-  hotUsers: Math.floor(num('HOT_USERS', 0)),
-  hotRatio: num('HOT_RATIO', 0.8),
-  orderRatio: num('ORDER_RATIO', 0.5),
-  resultsDir: __ENV.RESULTS_DIR || '',
-};
+export const plan = loadPlan();
+const resultsDir = plan.results_dir || __ENV.RESULTS_DIR || '';
 
-const scenario = SCENARIOS[knobs.scenario];
-if (!scenario || knobs.scenario.startsWith('_')) {
-  throw new Error(`SCENARIO=${knobs.scenario} is not one of smoke, load, soak, stress, spike`);
-}
-
-function rate(tps) {
-  return Math.max(0, Math.round(scenario.absolute ? tps : tps * knobs.targetTps));
-}
-
-// The stages in k6's terms: rates in iterations/s, durations scaled.
+// The stages in k6's terms, as the plan has them.
 export function stages() {
-  return scenario.stages.map((s) => ({
-    duration: `${Math.max(1, Math.round(s.seconds * knobs.scale))}s`,
-    target: rate(s.tps),
-  }));
+  return plan.stages.map((s) => ({ duration: `${s.seconds}s`, target: s.rate }));
 }
 
 function thresholds() {
-  const slo = scenario.slo;
-  const abort = scenario.abort_on_fail;
-  // Give the ramp 10 % of the run before an abort can trigger (warm-up noise).
-  const delay = `${Math.max(5, Math.round(scenario.stages[0].seconds * knobs.scale))}s`;
+  const slo = plan.slo;
+  const abort = plan.abort_on_fail;
+  // Give the ramp its time before an abort can trigger (warm-up noise).
+  const delay = `${plan.abort_delay_s}s`;
   const t = (expr) => (abort ? { threshold: expr, abortOnFail: true, delayAbortEval: delay } : expr);
   return {
     'http_req_duration{endpoint:orders}': [t(`p(95)<${slo.orders_p95_ms}`)],
@@ -62,15 +39,15 @@ function thresholds() {
 }
 
 export function options(extra = {}) {
-  const peak = Math.max(...stages().map((s) => s.target), rate(scenario.start_tps || 0), 1);
+  const peak = Math.max(plan.start_rate, 1, ...plan.stages.map((s) => s.rate));
   return {
     discardResponseBodies: false,
     summaryTrendStats: ['count', 'avg', 'med', 'p(90)', 'p(95)', 'p(99)', 'max'],
     thresholds: thresholds(),
     scenarios: {
-      [knobs.scenario]: {
+      [plan.scenario]: {
         executor: 'ramping-arrival-rate',
-        startRate: rate(scenario.start_tps || 0),
+        startRate: plan.start_rate,
         timeUnit: '1s',
         stages: stages(),
         // Enough VUs for the peak at 250 ms per request; beyond that k6 drops iterations
@@ -86,13 +63,13 @@ export function options(extra = {}) {
 
 // Ids come from the API: products 1..total, users 1..highest (found by bisection).
 export function discover() {
-  const products = http.get(`${knobs.shopUrl}/api/products?limit=1`, { tags: { endpoint: 'setup' } });
-  if (products.status !== 200) fail(`GET /api/products answered ${products.status}: is the shop up at ${knobs.shopUrl}?`);
+  const products = http.get(`${plan.shop_url}/api/products?limit=1`, { tags: { endpoint: 'setup' } });
+  if (products.status !== 200) fail(`GET /api/products answered ${products.status}: is the shop up at ${plan.shop_url}?`);
   const productCount = products.json('total');
   let lo = 1;
   let hi = 1;
   const probe = { tags: { endpoint: 'setup' }, responseCallback: http.expectedStatuses(200, 404) };
-  const exists = (id) => http.get(`${knobs.shopUrl}/api/users/${id}/points`, probe).status === 200;
+  const exists = (id) => http.get(`${plan.shop_url}/api/users/${id}/points`, probe).status === 200;
   if (!exists(1)) fail('user 1 does not exist: seed the shop first (flask --app shop seed)');
   while (exists(hi * 2) && hi < 1e9) hi *= 2;
   lo = hi;
@@ -118,16 +95,30 @@ function uuid() {
 
 // The run's TARGET_TPS as a series (k6_target_tps), so dashboards and alerts can compare.
 const targetTps = new Gauge('target_tps');
+// The 1-based index of the plan's stage running now (k6_loadtest_stage), for annotations:
+// every iteration samples it, and the remote write sends its last value every second.
+const loadtestStage = new Gauge('loadtest_stage');
+
+function stageNow() {
+  const t = (Date.now() - exec.scenario.startTime) / 1000; // setup() not counted
+  const stage = plan.stages.find((s) => t < s.start_s + s.seconds);
+  return stage ? stage.index : plan.stages[plan.stages.length - 1].index;
+}
+
+function mark() {
+  targetTps.add(plan.target_tps);
+  loadtestStage.add(stageNow());
+}
 
 export function order(ids) {
-  targetTps.add(knobs.targetTps);
-  const hot = knobs.hotUsers > 0 && Math.random() < knobs.hotRatio;
-  const userId = hot ? randInt(Math.min(knobs.hotUsers, ids.users)) : randInt(ids.users);
+  mark();
+  const hot = plan.hot_users > 0 && Math.random() < plan.hot_ratio;
+  const userId = hot ? randInt(Math.min(plan.hot_users, ids.users)) : randInt(ids.users);
   const lines = 1 + Math.floor(Math.random() * Math.min(3, ids.products));
   const chosen = new Set();
   while (chosen.size < lines) chosen.add(randInt(ids.products));
   const items = [...chosen].map((id) => ({ product_id: id, quantity: 1 + Math.floor(Math.random() * 2) }));
-  const res = http.post(`${knobs.shopUrl}/api/orders`, JSON.stringify({ user_id: userId, items }), {
+  const res = http.post(`${plan.shop_url}/api/orders`, JSON.stringify({ user_id: userId, items }), {
     headers: { 'Content-Type': 'application/json', 'Idempotency-Key': uuid() },
     tags: { endpoint: 'orders', name: 'POST /api/orders', hot: hot ? 'yes' : 'no' },
   });
@@ -139,8 +130,8 @@ export function order(ids) {
 }
 
 export function popular() {
-  targetTps.add(knobs.targetTps);
-  const res = http.get(`${knobs.shopUrl}/api/products/popular?days=3&limit=5`, {
+  mark();
+  const res = http.get(`${plan.shop_url}/api/products/popular?days=3&limit=5`, {
     tags: { endpoint: 'popular', name: 'GET /api/products/popular' },
   });
   check(res, {
@@ -151,7 +142,7 @@ export function popular() {
 }
 
 export function mixed(ids) {
-  return Math.random() < knobs.orderRatio ? order(ids) : popular();
+  return Math.random() < plan.order_ratio ? order(ids) : popular();
 }
 
 function metricValue(data, name, stat) {
@@ -179,8 +170,9 @@ export function summary(data, tool = 'k6') {
   });
   const out = {
     tool,
-    scenario: knobs.scenario,
-    target_tps: knobs.targetTps,
+    scenario: plan.scenario,
+    testid: plan.testid,
+    target_tps: plan.target_tps,
     // Achieved: successful requests per second (failed ones are sent, not achieved).
     achieved_tps: seconds > 0 ? (requests - failures) / seconds : 0,
     duration_s: seconds,
@@ -192,15 +184,18 @@ export function summary(data, tool = 'k6') {
     dropped_iterations: metricValue(data, 'dropped_iterations', 'count') || 0,
     endpoints: { 'POST /api/orders': endpoint('orders'), 'GET /api/products/popular': endpoint('popular') },
     thresholds: thresholdsOut,
+    // What k6 ran, [seconds, iterations/s] per stage: the plan's, unchanged.
+    start_rate: plan.start_rate,
+    stages: stages().map((s) => [parseInt(s.duration, 10), s.target]),
     passed: thresholdsOut.every((t) => t.pass),
   };
   const files = {
     stdout: `k6: ${out.scenario}: ${out.requests} requests, ${(out.achieved_tps || 0).toFixed(1)}/s, ` +
       `errors ${((out.error_rate || 0) * 100).toFixed(2)} %, thresholds ${out.passed ? 'passed' : 'FAILED'}\n`,
   };
-  if (knobs.resultsDir) {
-    files[`${knobs.resultsDir}/k6-summary.json`] = JSON.stringify(out, null, 2);
-    files[`${knobs.resultsDir}/k6-raw-summary.json`] = JSON.stringify(data, null, 2);
+  if (resultsDir) {
+    files[`${resultsDir}/k6-summary.json`] = JSON.stringify(out, null, 2);
+    files[`${resultsDir}/k6-raw-summary.json`] = JSON.stringify(data, null, 2);
   }
   return files;
 }

@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from loadtest.runner import Prometheus
+from loadtest.prometheus import Prometheus
 from stack.settings import DEFAULTS_FILE, ephemeral_env, read_env_file
 from tests.harness.servers import REPO, free_port
 

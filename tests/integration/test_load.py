@@ -14,6 +14,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine
 
+from loadtest.scenarios import load_scenarios, plan_from_json, resolve
 from shop.schema import metadata
 from shop.seed import seed_catalog
 from tests.harness.servers import REPO, ShopServer, free_port
@@ -36,6 +37,16 @@ def shop_requests(url: str) -> dict[str, float]:
 def query(prometheus_url: str, expr: str) -> list[dict]:
     res = requests.get(f"{prometheus_url}/api/v1/query", params={"query": expr}, timeout=5)
     return res.json()["data"]["result"]
+
+
+def ran_the_plan(results: Path, summary: dict) -> None:
+    """The tool ran the stages of the plan the runner resolved, second for second."""
+    plan = plan_from_json((results / "plan.json").read_text())
+    assert plan == resolve(load_scenarios(), "smoke", target_tps=200, scale=1,
+                           shop_url=plan.shop_url, testid=results.name,
+                           results_dir=str(results))  # fmt: skip
+    assert summary["stages"] == [[s.seconds, s.rate] for s in plan.stages] == [[5, 2]]
+    assert summary["start_rate"] == plan.start_rate
 
 
 def doc_metric_names(section: str) -> list[str]:
@@ -104,6 +115,7 @@ def test_locust_smoke(shop, prometheus, locust_port, tmp_path, processes):
     summary = json.loads((results / "locust-summary.json").read_text())
     testid = results.name
     assert summary["tool"] == "locust" and summary["testid"] == testid and summary["passed"]
+    ran_the_plan(results, summary)
     written = sorted(p.name for p in results.iterdir())
     for name in ("locust_stats.csv", "locust_failures.csv", "locust.html"):
         assert name in written and (results / name).stat().st_size > 0, (name, written, out)
@@ -136,7 +148,8 @@ def test_k6_smoke(shop, prometheus, tmp_path):
     assert rc == 0, out
     assert "verdict: PASS" in out
     summary = json.loads((results / "k6-summary.json").read_text())
-    assert summary["tool"] == "k6" and summary["passed"]
+    assert summary["tool"] == "k6" and summary["passed"] and summary["testid"] == results.name
+    ran_the_plan(results, summary)
     assert (results / "k6-raw-summary.json").stat().st_size > 0
     assert "<html" in (results / "k6-report.html").read_text()[:2000].lower()
     orders = summary["endpoints"]["POST /api/orders"]["count"]
@@ -146,6 +159,8 @@ def test_k6_smoke(shop, prometheus, tmp_path):
     assert after["/api/orders"] - before.get("/api/orders", 0) == orders
     assert after["/api/products/popular"] - before.get("/api/products/popular", 0) == popular
     testid = results.name
+    stage = query(prometheus.url, f'max_over_time(k6_loadtest_stage{{testid="{testid}"}}[2m])')
+    assert float(stage[0]["value"][1]) == 1  # smoke has one stage
     series = query(
         prometheus.url,
         f'sum by (endpoint) (max_over_time(k6_http_reqs_total{{testid="{testid}"}}[2m]))',
@@ -170,10 +185,13 @@ def test_strategy_mismatch_on_a_given_shop_is_refused(shop, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--scale", "abc"], "argument --scale: invalid float value: 'abc'"),
-        (["--scenario", "bogus"], "argument --scenario: invalid choice: 'bogus'"),
-        (["--target-tps", "0"], "--target-tps must be positive"),
-        (["--hot-ratio", "2"], "--hot-ratio must be a share between 0 and 1"),
+        (["--scale", "abc"], "load: SCALE='abc' is not a number"),
+        (
+            ["--scenario", "bogus"],
+            "SCENARIO='bogus' is not one of smoke, load, soak, stress, spike",
+        ),
+        (["--target-tps", "0"], "TARGET_TPS='0' must be a positive number below 1e6"),
+        (["--hot-ratio", "2"], "HOT_RATIO='2' must be a share between 0 and 1"),
         (["--shop-url", "http://127.0.0.1:9"], "the shop at http://127.0.0.1:9 is not ready"),
     ],
 )

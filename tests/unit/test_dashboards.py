@@ -14,8 +14,9 @@ import sys
 import pytest
 import yaml
 
-from dashboards import build, common, promql, verify
+from dashboards import build, common, promql
 from dashboards.common import REPO, UIDS
+from e2e import verify
 
 DASHBOARDS = {uid: json.loads(text) for uid, text in
               ((path.stem, text) for path, text in build.build().items())}  # fmt: skip

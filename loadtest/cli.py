@@ -1,0 +1,41 @@
+"""`python -m loadtest`: a thin shell over `loadtest.run` that prints progress and the verdict
+block; `python -m loadtest plan [flags]` prints the resolved plan the tools run (for compose)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+from loadtest.run import plan_of, run
+from loadtest.settings import LoadSettings, LoadSettingsError
+
+
+def say(msg: str) -> None:
+    print(f"load: {msg}", flush=True)
+
+
+def print_plan(s: LoadSettings, env: Mapping[str, str]) -> int:
+    """The plan as JSON on stdout; TESTID and RESULTS_DIR as compose names them."""
+    plan = plan_of(s, env.get("TESTID", ""), env.get("RESULTS_DIR", ""))
+    print(plan.to_json())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    plan_only = bool(argv) and argv[0] == "plan"
+    try:
+        settings = LoadSettings.from_args(argv[plan_only:], env)
+    except LoadSettingsError as exc:
+        print(f"load: {exc}", file=sys.stderr)
+        return 2
+    if plan_only:
+        return print_plan(settings, env)
+    result = run(settings, say)
+    if result.verdict.error:
+        say(result.verdict.error)
+    if result.verdict.lines:
+        print()
+        print("\n".join(result.verdict.lines), flush=True)
+    return result.exit_code

@@ -1,0 +1,190 @@
+"""One load run, start to verdict: `run(settings) -> RunResult`.
+
+Checks the shop (and switches the native stack's strategy in-process if asked), resolves the
+plan, runs the tool on it, reads back what Prometheus saw (`observe`) and judges it
+(`loadtest.verdict`). Progress goes to a `say` callback; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from loadtest import queries, tools
+from loadtest.prometheus import Prometheus
+from loadtest.scenarios import Plan, Window, load_scenarios, resolve
+from loadtest.settings import LoadSettings
+from loadtest.verdict import (
+    Observations,
+    Verdict,
+    fmt,
+    judge,
+    no_verdict,
+    pct,
+    spike_horizon,
+)
+
+Say = Callable[[str], None]
+PROGRESS_EVERY_S = 10
+# Seconds after the tool exits for its last remote write (k6) or scrape (Locust) to land.
+LAST_WRITE_S = 7
+# The window (seconds) of the series the spike's recovery is read from.
+RECOVERY_WINDOW_S = 5
+
+
+@dataclass(frozen=True)
+class RunResult:
+    testid: str
+    tool: str
+    exit_code: int  # 0 PASS or reported, 1 FAIL, 2 no verdict (shop down, tool failed, ...)
+    verdict: Verdict
+    plan: Plan | None = None
+    window: Window | None = None  # the load's (start, end), epoch seconds
+    summary: dict | None = None
+    results: Path | None = None
+    observations: Observations | None = None
+
+
+def shop_strategy(url: str) -> str | None:
+    """The order strategy of a ready shop; None when it is not ready."""
+    try:
+        res = requests.get(f"{url}/readyz", timeout=5)
+    except requests.RequestException:
+        return None
+    if res.status_code != 200:
+        return None
+    try:
+        return res.json().get("order_strategy", "unknown")
+    except ValueError:
+        return "unknown"  # ready, but not this shop's JSON
+
+
+def restart_native_stack(s: LoadSettings, strategy: str, say: Say) -> bool:
+    """local-down, then local-up with LOCAL_ORDER_STRATEGY (data and Prometheus history kept)."""
+    from stack import runner
+    from stack.settings import StackSettings
+
+    say(f"restarting the native stack with LOCAL_ORDER_STRATEGY={strategy} (data is kept)")
+    stack = StackSettings.from_env({**s.environ, "LOCAL_ORDER_STRATEGY": strategy})
+    for name, action in (("down", runner.down), ("up", runner.up)):
+        if action(stack) != 0:
+            say(f"the native stack's {name} failed (see above)")
+            return False
+    return True
+
+
+def client_window(prom: Prometheus, q: dict[str, str], start: float, end: float) -> dict:
+    """Each client signal over [start, end], read at `end`."""
+    seconds = max(1, int(end - start))
+    return {name: prom.value(queries.expand(expr, seconds), at=end) for name, expr in q.items()}
+
+
+def observe(plan: Plan, tool: str, prom: Prometheus, started: float, duration_s: float):
+    """What the verdict needs from Prometheus about a load that began at `started`."""
+    q = queries.client_queries(tool, plan.testid)
+    now = time.time()
+    obs = {"started": started, "ended": now,
+           "deadlocks": prom.value(queries.deadlocks(max(1, int(now - started))))}  # fmt: skip
+    hold = plan.hold_window(started)
+    if plan.report == "thresholds" and hold and started + duration_s >= hold[0].end:
+        obs["hold"] = client_window(prom, q, hold[0].start, hold[0].end)
+    if plan.report == "steps":
+        obs["steps"] = [client_window(prom, q, s.window.start, s.window.end)
+                        for s in plan.stress_steps(started)]  # fmt: skip
+    if plan.report == "recovery":
+        spike = plan.spike_window(started)
+        after = (spike.end, spike.end + spike_horizon(plan))
+        obs["spike"] = {
+            "baseline": client_window(prom, q, started + 10 * plan.scale, spike.start),
+            "during": client_window(prom, q, spike.start, spike.end),
+            **{name: prom.series(queries.expand(q[name], RECOVERY_WINDOW_S), *after, step=1)
+               for name in ("errors", "orders_p95")},
+        }  # fmt: skip
+    return Observations(**obs)
+
+
+def _progress(plan, tool, prom, started, done: threading.Event, say: Say) -> None:
+    q = queries.client_queries(tool, plan.testid)
+    while not done.wait(PROGRESS_EVERY_S):
+        elapsed = time.time() - started
+        line = f"{elapsed:5.0f}s / {plan.seconds:.0f}s"
+        if prom:
+            w = client_window(prom, q, max(started, time.time() - 10), time.time())
+            line += (f"  achieved {fmt(w['rate'], '/s')}  orders p95 {fmt(w['orders_p95'], ' ms')}"
+                     f"  errors {fmt(pct(w['errors']), ' %')}")  # fmt: skip
+        say(line)
+
+
+def plan_of(s: LoadSettings, testid: str, results_dir: str) -> Plan:
+    """The settings' scenario resolved for run `testid`, writing to `results_dir`."""
+    return resolve(load_scenarios(), s.scenario, target_tps=s.target_tps, scale=s.scale,
+                   hot_users=s.hot_users, hot_ratio=s.hot_ratio, order_ratio=s.order_ratio,
+                   shop_url=s.shop_url, testid=testid, results_dir=results_dir)  # fmt: skip
+
+
+def _refused(s: LoadSettings, testid: str, message: str) -> RunResult:
+    return RunResult(testid, s.tool, 2, Verdict(2, [], message))
+
+
+def run(s: LoadSettings, say: Say = lambda _: None) -> RunResult:
+    testid = f"{s.tool}-{s.scenario}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if s.prometheus_url and not Prometheus(s.prometheus_url).ready():
+        say(f"no Prometheus at {s.prometheus_url}: running without it (no remote write, no "
+            "step or recovery analysis)")  # fmt: skip
+        s = s.without_prometheus()
+    running = shop_strategy(s.shop_url)
+    if running is None:
+        return _refused(s, testid, f"the shop at {s.shop_url} is not ready: start it "
+                        "(make local-up) or set SHOP_URL")  # fmt: skip
+    if s.strategy and running != s.strategy:
+        if not s.native:
+            return _refused(
+                s,
+                testid,
+                f"the shop at {s.shop_url} runs the {running} strategy, "
+                f"not {s.strategy}: restart it with SHOP_ORDER_STRATEGY={s.strategy}",
+            )
+        if not restart_native_stack(s, s.strategy, say):
+            return _refused(s, testid, "could not restart the native stack")
+        running = shop_strategy(s.shop_url)
+    say(f"the shop runs the {running} order strategy")
+    results = s.results_root / testid
+    results.mkdir(parents=True, exist_ok=True)
+    plan = plan_of(s, testid, str(results))
+    (results / "plan.json").write_text(plan.to_json() + "\n")
+    say(f"{s.tool} {s.scenario}: {plan.description}; TARGET_TPS {s.target_tps:g}, "
+        f"SCALE {s.scale:g} (~{plan.seconds:.0f} s), HOT_USERS {s.hot_users}, "
+        f"testid {testid}")  # fmt: skip
+    say(f"results: {results}")
+    prom = Prometheus(s.prometheus_url) if s.prometheus_url else None
+    started = time.time()
+    done = threading.Event()
+    ticker = threading.Thread(target=_progress, args=(plan, s.tool, prom, started, done, say),
+                              daemon=True)  # fmt: skip
+    try:
+        tools.register_locust_target(s, True)
+        ticker.start()
+        tool = tools.run_tool(s, plan, results, say)
+        ended = time.time()
+        time.sleep(LAST_WRITE_S if prom else 0)
+    finally:
+        done.set()
+        tools.register_locust_target(s, False)
+    summary_file = results / f"{s.tool}-summary.json"
+    summary = json.loads(summary_file.read_text()) if summary_file.exists() else None
+    obs = None
+    if prom and not no_verdict(s.tool, summary, tool.exit_code, ""):
+        # The load itself started here (Locust may first wait for a scrape, k6 runs its setup).
+        started = summary.get("started_at") or started
+        obs = observe(plan, s.tool, prom, started, summary["duration_s"])
+        (results / "observations.json").write_text(json.dumps(obs.to_dict(), indent=2) + "\n")
+    verdict = judge(plan, s.tool, summary, tool.exit_code, obs, results=str(results),
+                    generator_cpu_s=tool.cpu_s, wall_s=ended - started)  # fmt: skip
+    return RunResult(testid, s.tool, verdict.exit_code, verdict, plan, Window(started, ended),
+                     summary, results, obs)  # fmt: skip

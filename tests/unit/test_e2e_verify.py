@@ -1,0 +1,41 @@
+"""The live check's bookkeeping across runs: a panel has data when any run gave it data."""
+
+from __future__ import annotations
+
+from e2e.verify import LoadRun, PanelResult, TargetResult, _dashboard_values
+
+
+def panel(*targets) -> PanelResult:
+    return PanelResult("d", "p", [TargetResult(*t) for t in targets])
+
+
+def test_a_panel_skipped_in_one_run_takes_the_other_runs_answer():
+    k6_run = panel(("A", 3), ("B", None, "Locust series: a k6 run"))
+    locust_run = panel(("A", 0), ("B", 2))
+    k6_run.merge(locust_run)
+    assert [(t.ref_id, t.series) for t in k6_run.targets] == [("A", 3), ("B", 2)]
+    assert k6_run.status == "data"
+
+
+def test_a_query_empty_in_every_run_stays_empty():
+    first = panel(("A", 0), ("B", None, "k6 series: a locust run"))
+    first.merge(panel(("A", 0), ("B", None, "Locust series: a k6 run")))
+    assert first.status == "EMPTY"
+
+
+def test_skipped_in_every_run_is_skipped():
+    first = panel(("A", None, "cAdvisor only"))
+    first.merge(panel(("A", None, "cAdvisor only")))
+    assert first.status == "skipped" and first.reason == "cAdvisor only"
+
+
+def test_a_tool_variable_gets_the_runs_tool_and_testid_its_run():
+    dashboard = {"title": "load", "templating": {"list": [
+        {"name": "datasource", "type": "datasource"},
+        {"name": "tool", "type": "custom"},
+        {"name": "testid", "type": "query", "definition": "label_values(testid)"},
+    ]}}  # fmt: skip
+    values = _dashboard_values(dashboard, LoadRun("locust", "locust-load-1", 0.0, 30.0, 0), 5)
+    assert values["tool"] == "locust" and values["testid"] == "locust-load-1"
+    without = {"title": "k6", "templating": {"list": dashboard["templating"]["list"][2:]}}
+    assert "tool" not in _dashboard_values(without, LoadRun("k6", "k6-1", 0.0, 30.0, 0), 5)
