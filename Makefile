@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 .PHONY: help setup test test-unit test-integration lint fmt lock clean bench-shop bench-exporter load \
 	local-up local-down local-status local-reset demo up down prometheus-config \
 	alerts-test alerts-review alertmanager-config \
-	dashboards dashboards-check verify-dashboards audit fuzz
+	dashboards dashboards-check verify-dashboards audit fuzz capacity
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -51,12 +51,16 @@ bench-shop: $(PY) ## Benchmark the shop: highest orders/s and popular/s held at 
 
 TOOL ?= k6
 SCENARIO ?= smoke
-LOAD_ARGS = --tool $(TOOL) --scenario $(SCENARIO) $(if $(TARGET_TPS),--target-tps $(TARGET_TPS)) \
+LOAD_ARGS_COMMON = --tool $(TOOL) $(if $(TARGET_TPS),--target-tps $(TARGET_TPS)) \
 	$(if $(SCALE),--scale $(SCALE)) $(if $(HOT_USERS),--hot-users $(HOT_USERS)) \
 	$(if $(PROCESSES),--locust-processes $(PROCESSES)) $(if $(STRATEGY),--strategy $(STRATEGY))
+LOAD_ARGS = --scenario $(SCENARIO) $(LOAD_ARGS_COMMON)
 
 load: $(PY) ## Load test: TOOL=k6|locust SCENARIO=smoke|load|soak|stress|spike [TARGET_TPS= SCALE= HOT_USERS= STRATEGY=]
 	@$(PY) -m loadtest $(LOAD_ARGS)
+
+capacity: $(PY) ## Highest rate holding the SLO, and what limits it [TOOL= STRATEGY= TARGET_TPS= SCALE= BUDGET=600]
+	@$(PY) -m capacity $(LOAD_ARGS_COMMON) $(if $(BUDGET),--budget $(BUDGET))
 
 audit: $(PY) ## The books balance and every 201 the client saw is stored [RUN=<testid>, default: newest]
 	@echo "audit: invariants of the shop's database, then the run's order log reconciled"

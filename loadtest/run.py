@@ -49,6 +49,7 @@ class RunResult:
     summary: dict | None = None
     results: Path | None = None
     observations: Observations | None = None
+    generator_cpu_s: float | None = None  # CPU seconds of the load tool's processes
 
 
 def shop_strategy(url: str) -> str | None:
@@ -187,4 +188,4 @@ def run(s: LoadSettings, say: Say = lambda _: None) -> RunResult:
     verdict = judge(plan, s.tool, summary, tool.exit_code, obs, results=str(results),
                     generator_cpu_s=tool.cpu_s, wall_s=ended - started)  # fmt: skip
     return RunResult(testid, s.tool, verdict.exit_code, verdict, plan, Window(started, ended),
-                     summary, results, obs)  # fmt: skip
+                     summary, results, obs, tool.cpu_s)  # fmt: skip

@@ -188,7 +188,7 @@ def test_strategy_mismatch_on_a_given_shop_is_refused(shop, tmp_path):
         (["--scale", "abc"], "load: SCALE='abc' is not a number"),
         (
             ["--scenario", "bogus"],
-            "SCENARIO='bogus' is not one of smoke, load, soak, stress, spike",
+            "SCENARIO='bogus' is not one of smoke, load, soak, stress, probe, spike",
         ),
         (["--target-tps", "0"], "TARGET_TPS='0' must be a positive number below 1e6"),
         (["--hot-ratio", "2"], "HOT_RATIO='2' must be a share between 0 and 1"),

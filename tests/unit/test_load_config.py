@@ -20,7 +20,7 @@ COMPOSE = yaml.safe_load((REPO / "compose.yml").read_text())["services"]
 PINS = dict(
     line.split("==") for line in (REPO / "constraints.txt").read_text().splitlines() if "==" in line
 )
-NAMES = ["smoke", "load", "soak", "stress", "spike"]
+NAMES = ["smoke", "load", "soak", "stress", "probe", "spike"]
 
 
 def k6_seconds(duration: str) -> int:
@@ -34,15 +34,16 @@ def plan_of(scenario: str, scale: float = 1, target_tps: float = 200):
     return resolve(SCENARIOS, scenario, target_tps=target_tps, scale=scale, testid="t")
 
 
-def test_the_five_scenarios_are_defined_once_with_their_slo():
+def test_the_scenarios_are_defined_once_with_their_slo():
     assert [k for k in SCENARIOS if not k.startswith("_")] == NAMES
     for name in NAMES:
         spec = SCENARIOS[name]
         assert spec["stages"] and all(s["seconds"] > 0 and s["tps"] >= 0 for s in spec["stages"])
         assert set(spec["slo"]) >= {"orders_p95_ms", "popular_p95_ms", "error_rate", "dropped"}
         assert spec["report"] in ("thresholds", "steps", "recovery")
-    # Load and soak stop early on a broken threshold; stress and spike run to the end to report.
-    assert [SCENARIOS[n]["abort_on_fail"] for n in NAMES] == [False, True, True, False, False]
+    # Load, soak and a capacity probe stop early on a broken threshold; stress and spike run to
+    # the end to report.
+    assert [SCENARIOS[n]["abort_on_fail"] for n in NAMES] == [False, True, True, False, True, False]
 
 
 def test_stress_holds_each_step_after_its_ramp():
