@@ -122,6 +122,34 @@ def _progress(plan, tool, prom, started, done: threading.Event, say: Say) -> Non
         say(line)
 
 
+def database_url(s: LoadSettings) -> str | None:
+    """The shop's database: the native stack's, or SHOP_DATABASE_URL for another shop."""
+    if s.environ.get("SHOP_DATABASE_URL"):
+        return s.environ["SHOP_DATABASE_URL"]
+    if s.native:
+        from stack.settings import StackSettings
+
+        return StackSettings.from_env(s.environ).database_url
+    return None
+
+
+def audit_run(s: LoadSettings, results: Path, say: Say) -> dict | None:
+    """The books and the run's order log, reconciled (results/<testid>/audit.json)."""
+    url = database_url(s)
+    if url is None:
+        return None
+    from audit.run import audit
+
+    try:
+        outcome = audit(url, results).as_dict()
+    except Exception as exc:  # the database is unreachable, the log torn: said, not hidden
+        say(f"audit: could not run: {str(exc).splitlines()[0]}")
+        outcome = {"passed": False, "broken_invariants": {"the audit could not run": 1},
+                   "reconciliation": None}  # fmt: skip
+    (results / "audit.json").write_text(json.dumps(outcome, indent=2) + "\n")
+    return outcome
+
+
 def plan_of(s: LoadSettings, testid: str, results_dir: str) -> Plan:
     """The settings' scenario resolved for run `testid`, writing to `results_dir`."""
     return resolve(load_scenarios(), s.scenario, target_tps=s.target_tps, scale=s.scale,
@@ -185,7 +213,8 @@ def run(s: LoadSettings, say: Say = lambda _: None) -> RunResult:
         started = summary.get("started_at") or started
         obs = observe(plan, s.tool, prom, started, summary["duration_s"])
         (results / "observations.json").write_text(json.dumps(obs.to_dict(), indent=2) + "\n")
+    books = audit_run(s, results, say) if summary else None
     verdict = judge(plan, s.tool, summary, tool.exit_code, obs, results=str(results),
-                    generator_cpu_s=tool.cpu_s, wall_s=ended - started)  # fmt: skip
+                    generator_cpu_s=tool.cpu_s, wall_s=ended - started, audit=books)  # fmt: skip
     return RunResult(testid, s.tool, verdict.exit_code, verdict, plan, Window(started, ended),
                      summary, results, obs, tool.cpu_s)  # fmt: skip

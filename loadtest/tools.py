@@ -32,9 +32,15 @@ class ToolRun:
     cpu_s: float  # user + system seconds of the tool's processes
 
 
+# Each tool writes one JSON line per order attempt here (what audit.reconcile reads).
+ORDER_LOG = "orders.jsonl"
+
+
 def command(s: LoadSettings, results: Path) -> list[str]:
     if s.tool == "k6":
-        cmd = [str(VENV_BIN / "k6"), "run", "--no-color", "--tag", f"testid={results.name}"]
+        cmd = [str(VENV_BIN / "k6"), "run", "--no-color", "--tag", f"testid={results.name}",
+               # console.log carries the order log only: one JSON line per order attempt.
+               f"--console-output={results / ORDER_LOG}", "--log-format=raw"]  # fmt: skip
         if s.prometheus_url:
             cmd += ["-o", "experimental-prometheus-rw"]
         return cmd + [str(REPO / "k6" / "mixed.js")]

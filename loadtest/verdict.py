@@ -169,9 +169,12 @@ def judge(
     results: str,
     generator_cpu_s: float | None = None,
     wall_s: float = 1.0,
+    audit: Mapping | None = None,
 ) -> Verdict:
     """The verdict block of a run; `obs` None when the run had no Prometheus. The generator's
-    CPU seconds are set against the `wall_s` seconds of the load."""
+    CPU seconds are set against the `wall_s` seconds of the load. `audit` (audit.run's
+    AuditResult.as_dict(), None when there was no database to audit): a broken book FAILs the
+    run whatever the latency."""
     error = no_verdict(tool, summary, rc, f"{results}/{tool}.log")
     if error:
         return Verdict(2, [], error)
@@ -199,13 +202,30 @@ def judge(
         out += [f"  {line}" for line in prometheus_lines(plan, summary, obs)]
     elif reports:
         out.append("  (step / recovery analysis needs Prometheus: run against make local-up)")
+    out += [f"  {line}" for line in audit_lines(audit)]
+    books_ok = audit is None or bool(audit["passed"])
     out.append(f"  results: {results}")
-    if reports:
+    if reports and books_ok:
         out.append("  verdict: REPORTED (stress and spike runs report; they do not pass or fail)")
         return Verdict(0, out)
-    passed = bool(summary["passed"])
-    out.append(f"  verdict: {'PASS' if passed else 'FAIL'}")
+    passed = bool(summary["passed"]) and books_ok
+    out.append(f"  verdict: {'PASS' if passed else 'FAIL'}" + ("" if books_ok else " (audit)"))
     return Verdict(0 if passed else 1, out, passed=passed)
+
+
+def audit_lines(audit: Mapping | None) -> list[str]:
+    if audit is None:
+        return ["audit: skipped (no database URL for this shop: set SHOP_DATABASE_URL)"]
+    out = [f"audit: FAIL {name} ({count})" for name, count in audit["broken_invariants"].items()]
+    if not audit["broken_invariants"]:
+        out.append("audit: the books balance (every invariant holds)")
+    r = audit.get("reconciliation")
+    if r:
+        state = "ok" if r["passed"] else "FAIL"
+        out.append(f"audit: reconciliation {state}: {r['acknowledged']} orders acknowledged, "
+                   f"{len(r['lost'])} lost, {len(r['double_charged'])} double-charged, "
+                   f"{r['unacknowledged']} stored but never acknowledged")  # fmt: skip
+    return out
 
 
 def prometheus_lines(plan: Plan, summary: Mapping, obs: Observations) -> list[str]:

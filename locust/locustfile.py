@@ -407,10 +407,28 @@ class OrderUser(PacedUser):
         headers = {"Idempotency-Key": uuid.uuid4().hex}
         with self.client.post("/api/orders", json=body, headers=headers, name="/api/orders",
                               catch_response=True) as res:  # fmt: skip
+            order_id = None
             if res.status_code != 201:
                 res.failure(f"status {res.status_code}")
-            elif not (res.json() or {}).get("order_id"):
+            elif not (order_id := (res.json() or {}).get("order_id")):
                 res.failure("no order_id in the answer")
+        log_order(headers["Idempotency-Key"], body["user_id"], res.status_code or 0, order_id)
+
+
+_ORDER_LOG: list = []
+
+
+def log_order(key: str, user_id: int, status: int, order_id) -> None:
+    """One line per order attempt in <results_dir>/orders.jsonl, what the audit reconciles
+    (the same file k6 writes). Workers append to it too: a line is one write, under O_APPEND."""
+    if not RESULTS_DIR:
+        return
+    if not _ORDER_LOG:
+        path = Path(RESULTS_DIR) / "orders.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _ORDER_LOG.append(open(path, "a", buffering=1, encoding="utf-8"))  # noqa: SIM115
+    line = {"key": key, "user_id": user_id, "status": status, "order_id": order_id}
+    _ORDER_LOG[0].write(json.dumps(line) + "\n")
 
 
 class PopularUser(PacedUser):

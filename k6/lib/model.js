@@ -118,10 +118,16 @@ export function order(ids) {
   const chosen = new Set();
   while (chosen.size < lines) chosen.add(randInt(ids.products));
   const items = [...chosen].map((id) => ({ product_id: id, quantity: 1 + Math.floor(Math.random() * 2) }));
+  const key = uuid();
   const res = http.post(`${plan.shop_url}/api/orders`, JSON.stringify({ user_id: userId, items }), {
-    headers: { 'Content-Type': 'application/json', 'Idempotency-Key': uuid() },
+    headers: { 'Content-Type': 'application/json', 'Idempotency-Key': key },
     tags: { endpoint: 'orders', name: 'POST /api/orders', hot: hot ? 'yes' : 'no' },
   });
+  // The order log the audit reconciles (audit/reconcile.py): the runner sends console output
+  // to <results>/orders.jsonl. Status 0: no answer came (timeout, connection refused).
+  console.log(JSON.stringify({
+    key, user_id: userId, status: res.status, order_id: res.status === 201 ? res.json('order_id') : null,
+  }));
   check(res, {
     'order: 201': (r) => r.status === 201,
     'order: has order_id': (r) => r.status === 201 && r.json('order_id') > 0,

@@ -5,6 +5,7 @@ summaries and reports are written, and the run's series reach Prometheus under i
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -58,6 +59,9 @@ def doc_metric_names(section: str) -> list[str]:
     return [name for name, rest in rows if "appears with the first" not in rest]
 
 
+LOAD_DB: list[str] = []  # the module's shop database, once the fixture made it
+
+
 @pytest.fixture(scope="module")
 def shop(harness_root, mariadb, redis_server):
     with mariadb.connect() as conn, conn.cursor() as cur:
@@ -66,6 +70,7 @@ def shop(harness_root, mariadb, redis_server):
     metadata.create_all(engine)
     seed_catalog(engine, users=37, products=12)
     engine.dispose()
+    LOAD_DB[:] = [mariadb.url("load_it")]
     server = ShopServer(
         harness_root / "load-shop",
         env={"SHOP_DATABASE_URL": mariadb.url("load_it"), "SHOP_REDIS_URL": redis_server.url(5)},
@@ -91,9 +96,11 @@ def prometheus(make_prometheus, locust_port):
 
 
 def run_load(args: list[str], results: Path, timeout: float = 120) -> tuple[int, str, Path | None]:
+    # The shop's database, so that the run audits its books and reconciles its orders.
+    env = {**os.environ, "SHOP_DATABASE_URL": LOAD_DB[0]} if LOAD_DB else None
     proc = subprocess.run(
         [sys.executable, "-m", "loadtest", *args, "--results", str(results)],
-        cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False,
+        cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False, env=env,
     )  # fmt: skip
     out = proc.stdout + proc.stderr
     runs = sorted(results.iterdir()) if results.exists() else []
@@ -112,6 +119,7 @@ def test_locust_smoke(shop, prometheus, locust_port, tmp_path, processes):
     )  # fmt: skip
     assert rc == 0, out
     assert "verdict: PASS" in out
+    assert_audited(out, results)
     summary = json.loads((results / "locust-summary.json").read_text())
     testid = results.name
     assert summary["tool"] == "locust" and summary["testid"] == testid and summary["passed"]
@@ -147,6 +155,7 @@ def test_k6_smoke(shop, prometheus, tmp_path):
     )  # fmt: skip
     assert rc == 0, out
     assert "verdict: PASS" in out
+    assert_audited(out, results)
     summary = json.loads((results / "k6-summary.json").read_text())
     assert summary["tool"] == "k6" and summary["passed"] and summary["testid"] == results.name
     ran_the_plan(results, summary)
@@ -203,3 +212,13 @@ def test_bad_input_is_one_clear_line(args, message, tmp_path):
     assert proc.returncode == 2
     assert message in proc.stderr + proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+def assert_audited(out: str, results: Path) -> None:
+    """The run audited the books and reconciled every order attempt it logged."""
+    assert "audit: the books balance (every invariant holds)" in out, out
+    attempts = [json.loads(line) for line in (results / "orders.jsonl").read_text().splitlines()]
+    acked = {a["key"] for a in attempts if a["status"] == 201}
+    audit = json.loads((results / "audit.json").read_text())
+    assert audit["passed"] and audit["reconciliation"]["acknowledged"] == len(acked) > 0
+    assert audit["reconciliation"]["lost"] == [] == audit["reconciliation"]["double_charged"]

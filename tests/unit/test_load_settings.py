@@ -43,7 +43,11 @@ def test_flags_win_over_the_environment_and_parse_the_same():
     ("knob", "raw", "message"),
     [
         ("TOOL", "jmeter", "TOOL='jmeter' is not one of k6, locust"),
-        ("SCENARIO", "bogus", "SCENARIO='bogus' is not one of smoke, load, soak, stress, probe, spike"),
+        (
+            "SCENARIO",
+            "bogus",
+            "SCENARIO='bogus' is not one of smoke, load, soak, stress, probe, spike",
+        ),
         ("TARGET_TPS", "0", "TARGET_TPS='0' must be a positive number below 1e6"),
         ("TARGET_TPS", "fast", "TARGET_TPS='fast' is not a number"),
         ("SCALE", "-1", "SCALE='-1' must be a positive number below 1e6"),

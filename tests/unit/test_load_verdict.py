@@ -120,3 +120,37 @@ def test_without_prometheus_stress_says_what_it_needs():
     plan, summary, _ = recorded("k6-stress")
     v = judge(plan, "k6", summary, 0, None, results="r")
     assert "  (step / recovery analysis needs Prometheus: run against make local-up)" in v.lines
+
+
+BROKEN_BOOKS = {
+    "passed": False,
+    "broken_invariants": {"stock sold = order item quantities, per product": 2},
+    "reconciliation": {"passed": True, "acknowledged": 12, "lost": [], "double_charged": [],
+                       "unacknowledged": 0},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["k6-load-naive", "k6-stress", "k6-spike"])
+def test_a_broken_book_fails_any_run_naming_the_invariant(name):
+    plan, summary, obs = recorded(name)
+    v = judge(plan, "k6", summary, 0, obs, results="r", audit=BROKEN_BOOKS)
+    assert v.exit_code == 1 and v.passed is False
+    text = "\n".join(v.lines)
+    assert "audit: FAIL stock sold = order item quantities, per product (2)" in text
+    assert v.lines[-1] == "  verdict: FAIL (audit)"
+
+
+def test_a_lost_order_fails_the_run_and_balanced_books_pass_it():
+    plan, summary, obs = recorded("k6-load-naive")
+    lost = {
+        **BROKEN_BOOKS,
+        "broken_invariants": {},
+        "reconciliation": {**BROKEN_BOOKS["reconciliation"], "passed": False, "lost": ["k"]},
+    }
+    v = judge(plan, "k6", summary, 0, obs, results="r", audit=lost)
+    assert v.exit_code == 1 and "reconciliation FAIL: 12 orders acknowledged, 1 lost" in "\n".join(
+        v.lines
+    )
+    ok = {**lost, "passed": True, "reconciliation": {**lost["reconciliation"], "passed": True,
+                                                      "lost": []}}  # fmt: skip
+    assert judge(plan, "k6", summary, 0, obs, results="r", audit=ok).exit_code == 0
