@@ -8,6 +8,7 @@ is at least 95 % of the offered one.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 
 from capacity.bottleneck import generator_saturated
@@ -41,6 +42,11 @@ def judge_probe(result: RunResult, rate: float, figures: dict, phase: str) -> Pr
     achieved = hold.get("rate")
     if achieved is not None and achieved < ACHIEVED_SHARE * rate:
         broken.append(f"achieved {achieved:.0f}/s < 95 % of {rate:.0f}/s")
+    audit_file = result.results / "audit.json" if result.results else None
+    if audit_file is not None and audit_file.exists():
+        audit = json.loads(audit_file.read_text())
+        if not audit["passed"]:
+            broken.append("audit: " + ", ".join(audit["broken_invariants"]) or "orders lost")
     if result.summary and summary.get("aborted"):
         broken.append("aborted early: " + "; ".join(summary["aborted"]))
     wall = (result.window.end - result.window.start) if result.window else 0.0
