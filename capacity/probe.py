@@ -46,7 +46,7 @@ def judge_probe(result: RunResult, rate: float, figures: dict, phase: str) -> Pr
     if audit_file is not None and audit_file.exists():
         audit = json.loads(audit_file.read_text())
         if not audit["passed"]:
-            broken.append("audit: " + ", ".join(audit["broken_invariants"]) or "orders lost")
+            broken.append("audit: " + (", ".join(audit["broken_invariants"]) or "orders lost"))
     if result.summary and summary.get("aborted"):
         broken.append("aborted early: " + "; ".join(summary["aborted"]))
     wall = (result.window.end - result.window.start) if result.window else 0.0
