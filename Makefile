@@ -54,7 +54,7 @@ SCENARIO ?= smoke
 LOAD_ARGS_COMMON = --tool $(TOOL) $(if $(TARGET_TPS),--target-tps $(TARGET_TPS)) \
 	$(if $(SCALE),--scale $(SCALE)) $(if $(HOT_USERS),--hot-users $(HOT_USERS)) \
 	$(if $(PROCESSES),--locust-processes $(PROCESSES)) $(if $(STRATEGY),--strategy $(STRATEGY))
-LOAD_ARGS = --scenario $(SCENARIO) $(LOAD_ARGS_COMMON)
+LOAD_ARGS = --scenario $(SCENARIO) $(LOAD_ARGS_COMMON) $(if $(WATCH),--watch $(WATCH))
 
 load: $(PY) ## Load test: TOOL=k6|locust SCENARIO=smoke|load|soak|stress|spike [TARGET_TPS= SCALE= HOT_USERS= STRATEGY=]
 	@$(PY) -m loadtest $(LOAD_ARGS)

@@ -42,6 +42,19 @@ def client_queries(tool: str, testid: str) -> dict[str, str]:
     }
 
 
+DRIFT_SIGNALS = ("shop_memory_bytes", "db_connections", "orders_p95_ms")
+
+
+def drift_queries(tool: str, testid: str) -> dict[str, str]:
+    """What a soak must keep flat, averaged over a window `{w}`: the shop's resident memory
+    (its processes summed), MariaDB's open connections, the client's orders p95 (ms)."""
+    return {
+        "shop_memory_bytes": 'sum(avg_over_time(process_resident_memory_bytes{job="shop"}[{w}]))',
+        "db_connections": "max(avg_over_time(mysql_global_status_threads_connected[{w}]))",
+        "orders_p95_ms": client_queries(tool, testid)["orders_p95"],
+    }
+
+
 def deadlocks(seconds: int) -> str:
     """InnoDB deadlocks over the last `seconds`; increase() copes with a counter reset (MariaDB
     restarted for another strategy)."""

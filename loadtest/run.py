@@ -95,6 +95,8 @@ def observe(plan: Plan, tool: str, prom: Prometheus, started: float, duration_s:
     hold = plan.hold_window(started)
     if plan.report == "thresholds" and hold and started + duration_s >= hold[0].end:
         obs["hold"] = client_window(prom, q, hold[0].start, hold[0].end)
+        if plan.slo.get("drift"):
+            obs["drift"] = drift_windows(prom, plan, tool, hold[0])
     if plan.report == "steps":
         obs["steps"] = [client_window(prom, q, s.window.start, s.window.end)
                         for s in plan.stress_steps(started)]  # fmt: skip
@@ -108,6 +110,16 @@ def observe(plan: Plan, tool: str, prom: Prometheus, started: float, duration_s:
                for name in ("errors", "orders_p95")},
         }  # fmt: skip
     return Observations(**obs)
+
+
+def drift_windows(prom: Prometheus, plan: Plan, tool: str, hold: Window) -> dict:
+    """The soak's drift measures over the first and the last tenth of its hold."""
+    tenth = max(5.0, hold.seconds / 10)
+    d = queries.drift_queries(tool, plan.testid)
+    return {
+        "first": client_window(prom, d, hold.start, hold.start + tenth),
+        "last": client_window(prom, d, hold.end - tenth, hold.end),
+    }
 
 
 def _progress(plan, tool, prom, started, done: threading.Event, say: Say) -> None:

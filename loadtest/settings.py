@@ -52,6 +52,8 @@ KNOBS: dict[str, tuple[str, str]] = {
         "Prometheus scraped it once (default 15 on the native stack, else 0)",
     ),
     "RESULTS_ROOT": ("--results", "where results/<testid>/ goes (default results/)"),
+    "WATCH": ("--watch", "1: k6's web dashboard or Locust's web UI on 127.0.0.1 for the run"),
+    "WATCH_PORT": ("--watch-port", "its port (default 5665 for k6, 8089 for Locust)"),
 }
 
 
@@ -118,6 +120,8 @@ class LoadSettings:
     native: bool
     file_sd: Path | None
     environ: Mapping[str, str]  # what the tools inherit and the stack is read from
+    watch: bool = False  # serve the tool's own live UI on 127.0.0.1 during the run
+    watch_port: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> LoadSettings:
@@ -161,6 +165,8 @@ class LoadSettings:
             native=native,
             file_sd=file_sd,
             environ=dict(env),
+            watch=_count(env, "WATCH", 0) > 0,
+            watch_port=_count(env, "WATCH_PORT", 0) or (5665 if tool == "k6" else 8089),
         )
 
     @classmethod

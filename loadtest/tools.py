@@ -44,9 +44,14 @@ def command(s: LoadSettings, results: Path) -> list[str]:
         if s.prometheus_url:
             cmd += ["-o", "experimental-prometheus-rw"]
         return cmd + [str(REPO / "k6" / "mixed.js")]
-    cmd = [str(VENV_BIN / "locust"), "-f", str(REPO / "locust" / "locustfile.py"), "--headless",
+    cmd = [str(VENV_BIN / "locust"), "-f", str(REPO / "locust" / "locustfile.py"),
            "--host", s.shop_url, "--csv", str(results / "locust"),
            "--html", str(results / "locust.html"), "--only-summary"]  # fmt: skip
+    if s.watch:  # the web UI on loopback, the run started at once and ended with the shape
+        cmd += ["--autostart", "--autoquit", "5", "--web-host", "127.0.0.1",
+                "--web-port", str(s.watch_port)]  # fmt: skip
+    else:
+        cmd.append("--headless")
     if s.locust_processes:
         cmd += ["--processes", str(s.locust_processes)]
     return cmd
@@ -58,7 +63,9 @@ def environment(s: LoadSettings, plan: Plan) -> dict[str, str]:
         results = plan.results_dir
         env.update({
             "K6_WEB_DASHBOARD": "true",
-            "K6_WEB_DASHBOARD_PORT": "-1",
+            # -1: no server, only the exported report; WATCH=1 serves it live on loopback.
+            "K6_WEB_DASHBOARD_PORT": str(s.watch_port) if s.watch else "-1",
+            "K6_WEB_DASHBOARD_HOST": "127.0.0.1",
             "K6_WEB_DASHBOARD_PERIOD": "1s",
             "K6_WEB_DASHBOARD_EXPORT": f"{results}/k6-report.html",
         })  # fmt: skip
@@ -73,6 +80,10 @@ def environment(s: LoadSettings, plan: Plan) -> dict[str, str]:
         # Prometheus scrapes the master: hold the load until a first scrape, linger for a last.
         env["LOCUST_SCRAPE_WAIT"] = f"{s.locust_scrape_wait:g}"
     return env
+
+
+def watch_url(s: LoadSettings) -> str:
+    return f"http://127.0.0.1:{s.watch_port}/"
 
 
 def time_limit(plan: Plan) -> float:
@@ -100,6 +111,9 @@ def run_tool(
     workers are processes of their own); its output goes to results/<tool>.log."""
     limit = time_limit(plan)
     before = _children_cpu()
+    if s.watch:
+        what = "k6's web dashboard" if s.tool == "k6" else "Locust's web UI"
+        say(f"watch live: {what} at {watch_url(s)} (for the run only)")
     with open(results / f"{s.tool}.log", "wb") as log:
         proc = subprocess.Popen(command(s, results), env=environment(s, plan), stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip

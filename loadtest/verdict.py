@@ -32,6 +32,7 @@ class Observations:
     hold: dict | None = None  # ClientWindow of the steady part of load and soak
     steps: list[dict] = field(default_factory=list)  # stress: a ClientWindow per step
     spike: dict | None = None  # baseline, during (ClientWindows), errors, orders_p95 (Series)
+    drift: dict | None = None  # soak: {"first": {...}, "last": {...}} tenths of the hold
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -202,15 +203,60 @@ def judge(
         out += [f"  {line}" for line in prometheus_lines(plan, summary, obs)]
     elif reports:
         out.append("  (step / recovery analysis needs Prometheus: run against make local-up)")
+    drifted = drift_failures(plan, obs)
+    out += [f"  {line}" for line in drift_lines(plan, obs, drifted)]
     out += [f"  {line}" for line in audit_lines(audit)]
     books_ok = audit is None or bool(audit["passed"])
     out.append(f"  results: {results}")
     if reports and books_ok:
         out.append("  verdict: REPORTED (stress and spike runs report; they do not pass or fail)")
         return Verdict(0, out)
-    passed = bool(summary["passed"]) and books_ok
-    out.append(f"  verdict: {'PASS' if passed else 'FAIL'}" + ("" if books_ok else " (audit)"))
+    passed = bool(summary["passed"]) and books_ok and not drifted
+    why = [w for w, bad in (("drift", drifted), ("audit", not books_ok)) if bad]
+    out.append(
+        f"  verdict: {'PASS' if passed else 'FAIL'}" + (f" ({', '.join(why)})" if why else "")
+    )
     return Verdict(0 if passed else 1, out, passed=passed)
+
+
+def drift_failures(plan: Plan, obs: Observations | None) -> list[str]:
+    """The soak's measures that rose, last tenth of the hold against the first, beyond the
+    tolerance of scenarios.json (`slo.drift`, a share; p95 also by at least a floor in ms)."""
+    tolerances = plan.slo.get("drift")
+    if not tolerances or obs is None or not obs.drift:
+        return []
+    first, last = obs.drift["first"], obs.drift["last"]
+    failed = []
+    for name, tolerance in tolerances.items():
+        if name.endswith("_floor_ms") or first.get(name) is None or last.get(name) is None:
+            continue
+        rise = last[name] - first[name]
+        floor = tolerances.get("orders_p95_floor_ms", 0) if name == "orders_p95_ms" else 0
+        if first[name] > 0 and rise / first[name] > tolerance and rise > floor:
+            failed.append(name)
+    return failed
+
+
+def drift_lines(plan: Plan, obs: Observations | None, failed: list[str]) -> list[str]:
+    tolerances = plan.slo.get("drift")
+    if not tolerances:
+        return []
+    if obs is None or not obs.drift:
+        return ["drift: not measured (needs Prometheus and a whole hold)"]
+    first, last = obs.drift["first"], obs.drift["last"]
+    out = []
+    for name, tolerance in tolerances.items():
+        if name.endswith("_floor_ms"):
+            continue
+        a, b = first.get(name), last.get(name)
+        if a is None or b is None:
+            out.append(f"drift: {name} n/a")
+            continue
+        rise = (b - a) / a * 100 if a else 0.0
+        state = "FAIL" if name in failed else "ok"
+        out.append(f"drift: {state} {name} {a:.4g} -> {b:.4g} ({rise:+.1f} %, "
+                   f"tolerance +{tolerance * 100:g} %), first vs last tenth")  # fmt: skip
+    return out
 
 
 def audit_lines(audit: Mapping | None) -> list[str]:
