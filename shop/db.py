@@ -185,7 +185,7 @@ class BatchResult:
 
 
 def run_batch(conn: Connection, batch: Batch) -> BatchResult:
-    """Send `batch` in one round trip inside `conn`'s transaction; every statement runs.
+    """Send `batch` in one round trip inside `conn`'s transaction; all run unless one fails.
 
     SQLAlchemy has no multi-statement execute, so this is the raw DBAPI cursor: its errors
     arrive unwrapped (run_transaction classifies both), and a dead connection must be
