@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy import text
 
-from shop import catalog, orders, points, validation
+from shop import catalog, db, orders, points, validation
 from shop.context import shop_context
 
 api = Blueprint("api", __name__)
@@ -93,8 +92,7 @@ def readyz():
     shop = shop_context()
     checks = {}
     try:
-        with shop.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        db.ping(shop.engine)
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"

@@ -13,11 +13,17 @@ import json
 import time
 from dataclasses import dataclass
 
-import pymysql
 from sqlalchemy import Connection, Engine, bindparam, text
-from sqlalchemy.exc import IntegrityError
 
-from shop.db import classify, error_code, run_read, run_transaction
+from shop.db import (
+    INSERTED_ID,
+    Batch,
+    DuplicateKey,
+    run_batch,
+    run_read,
+    run_transaction,
+    unavailable_for,
+)
 from shop.errors import (
     IdempotencyKeyReused,
     InsufficientPoints,
@@ -27,8 +33,6 @@ from shop.errors import (
     Unavailable,
 )
 from shop.metrics import ShopMetrics
-
-ER_DUP_ENTRY = 1062
 
 
 @dataclass(frozen=True)
@@ -43,10 +47,7 @@ class PlacedOrder:
     replayed: bool
 
 
-class _KeyTaken(Exception):
-    """Another request with the same Idempotency-Key committed first."""
-
-
+# Each statement once; both strategies run the ones they share, `safe` in batches (shop.db).
 _SELECT_PRICES = text("SELECT id, price FROM products WHERE id IN :ids").bindparams(
     bindparam("ids", expanding=True)
 )
@@ -123,50 +124,35 @@ def _out_of_stock(lines: list[OrderLine], product_id: int) -> OutOfStock:
     )
 
 
-def _write_order(
-    conn: Connection,
-    user_id: int,
-    lines: list[OrderLine],
-    prices: dict[int, int],
-    total: int,
-    key: str | None,
-    req_hash: str,
-) -> int:
-    try:
-        order_id = conn.execute(
-            _INSERT_ORDER, {"user_id": user_id, "total": total, "key": key, "hash": req_hash}
-        ).lastrowid
-    except IntegrityError as exc:
-        if key is not None and error_code(exc) == ER_DUP_ENTRY:
-            raise _KeyTaken from exc
-        raise
-    conn.execute(
-        _INSERT_ITEM,
-        [
-            {
-                "order_id": order_id,
-                "product_id": line.product_id,
-                "quantity": line.quantity,
-                "price": prices[line.product_id],
-            }
-            for line in lines
-        ],
-    )
-    return order_id
+def _order_row(user_id: int, total: int, key: str | None, req_hash: str) -> dict:
+    return {"user_id": user_id, "total": total, "key": key, "hash": req_hash}
 
 
-def _write_payment(
-    conn: Connection, order_id: int, user_id: int, total: int, lines: list[OrderLine]
-) -> None:
-    conn.execute(_INSERT_PAYMENT, {"order_id": order_id, "user_id": user_id, "amount": total})
-    conn.execute(_INSERT_POINT_USE, {"user_id": user_id, "amount": total, "order_id": order_id})
-    conn.execute(
-        _ADD_SALES,
+def _item_rows(order_id, lines: list[OrderLine], prices: dict[int, int]) -> list[dict]:
+    return [
+        {
+            "order_id": order_id,
+            "product_id": line.product_id,
+            "quantity": line.quantity,
+            "price": prices[line.product_id],
+        }
+        for line in lines
+    ]
+
+
+def _payment_rows(order_id, user_id: int, total: int, lines: list[OrderLine]) -> list[list[dict]]:
+    """Payment, point use and daily sales (in product id order), one row list per statement."""
+    return [
+        [{"order_id": order_id, "user_id": user_id, "amount": total}],
+        [{"user_id": user_id, "amount": total, "order_id": order_id}],
         [
             {"product_id": line.product_id, "quantity": line.quantity}
             for line in sorted(lines, key=lambda line: line.product_id)
         ],
-    )
+    ]
+
+
+_PAYMENT_STATEMENTS = (_INSERT_PAYMENT, _INSERT_POINT_USE, _ADD_SALES)
 
 
 def _place_safe(conn, user_id, lines, key, req_hash) -> dict:
@@ -178,82 +164,27 @@ def _place_safe(conn, user_id, lines, key, req_hash) -> dict:
     total = sum(prices[line.product_id] * line.quantity for line in lines)
     quantities = {line.product_id: line.quantity for line in lines}
     # Four round trips in all (prices, locks, writes, commit): the order path is bound by
-    # per-statement overhead, not by the database. Parameters are bound as everywhere else.
-    cur = conn.connection.dbapi_connection.cursor()
-    try:
-        # Lock order: the user (exclusive, by id, no S->X upgrade), then products by id.
-        sql = [_SQL_CHARGE_USER] + [_SQL_TAKE_STOCK] * len(ids)
-        args = [total, user_id, total]
-        for product_id in ids:
-            args += [quantities[product_id], product_id, quantities[product_id]]
-        cur.execute(";".join(sql), args)
-        if cur.rowcount != 1:
-            _drain(cur)
-            if conn.execute(_USER_EXISTS, {"user_id": user_id}).first() is None:
-                raise NotFound(f"user {user_id} does not exist", field="user_id")
-            raise InsufficientPoints(
-                f"user {user_id} has fewer than {total} points", field="user_id"
-            )
-        for product_id in ids:
-            cur.nextset()
-            if cur.rowcount != 1:
-                _drain(cur)
-                raise _out_of_stock(lines, product_id)
-        order_id = _write_all(cur, user_id, lines, prices, total, key, req_hash)
-    except pymysql.err.OperationalError as exc:
-        # Errors on the raw cursor bypass SQLAlchemy: a dead connection must not go back
-        # into the pool.
-        if classify(exc) == "disconnect":
-            conn.invalidate()
-        raise
-    finally:
-        cur.close()
+    # per-statement overhead, not by the database.
+    # Lock order: the user (exclusive, by id, no S->X upgrade), then products by id.
+    locks = Batch().add(_CHARGE_USER, {"total": total, "user_id": user_id})
+    for product_id in ids:
+        locks.add(_TAKE_STOCK, {"qty": quantities[product_id], "id": product_id})
+    charged, *taken = run_batch(conn, locks).rowcounts
+    if charged != 1:
+        if conn.execute(_USER_EXISTS, {"user_id": user_id}).first() is None:
+            raise NotFound(f"user {user_id} does not exist", field="user_id")
+        raise InsufficientPoints(f"user {user_id} has fewer than {total} points", field="user_id")
+    for product_id, count in zip(ids, taken, strict=True):
+        if count != 1:
+            raise _out_of_stock(lines, product_id)
+    writes = Batch().add(_INSERT_ORDER, _order_row(user_id, total, key, req_hash), keep_id=True)
+    writes.add(_INSERT_ITEM, *_item_rows(INSERTED_ID, lines, prices))
+    for statement, rows in zip(
+        _PAYMENT_STATEMENTS, _payment_rows(INSERTED_ID, user_id, total, lines), strict=True
+    ):
+        writes.add(statement, *rows)
+    order_id = run_batch(conn, writes).inserted_id
     return _order_body(order_id, user_id, total, lines, prices)
-
-
-def _drain(cur) -> None:
-    while cur.nextset():
-        pass
-
-
-_SQL_CHARGE_USER = "UPDATE users SET point = point - %s WHERE id = %s AND point >= %s"
-_SQL_TAKE_STOCK = "UPDATE products SET stock = stock - %s WHERE id = %s AND stock >= %s"
-
-
-def _write_all(cur, user_id, lines, prices, total, key, req_hash) -> int:
-    """Order, items, payment, point use and daily sales in one multi-statement round trip."""
-    by_id = sorted(lines, key=lambda line: line.product_id)
-    sql = [
-        "INSERT INTO orders (user_id, total, status, idempotency_key, request_hash) "
-        "VALUES (%s, %s, 'paid', %s, %s)",
-        "SET @shop_order_id = LAST_INSERT_ID()",
-        "INSERT INTO order_items (order_id, product_id, quantity, price) VALUES "
-        + ", ".join(["(@shop_order_id, %s, %s, %s)"] * len(lines)),
-        "INSERT INTO payments (order_id, user_id, amount) VALUES (@shop_order_id, %s, %s)",
-        "INSERT INTO point_history (user_id, kind, amount, order_id) "
-        "VALUES (%s, 'use', %s, @shop_order_id)",
-        "INSERT INTO product_sales_daily (day, product_id, quantity) VALUES "
-        + ", ".join(["(UTC_DATE(), %s, %s)"] * len(by_id))
-        + " ON DUPLICATE KEY UPDATE quantity = quantity + VALUES(quantity)",
-        "SELECT @shop_order_id",
-    ]
-    args: list = [user_id, total, key, req_hash]
-    for line in lines:
-        args += [line.product_id, line.quantity, prices[line.product_id]]
-    args += [user_id, total, user_id, total]
-    for line in by_id:
-        args += [line.product_id, line.quantity]
-    try:
-        cur.execute(";".join(sql), args)
-    except pymysql.err.IntegrityError as exc:
-        if key is not None and exc.args[0] == ER_DUP_ENTRY:
-            raise _KeyTaken from exc
-        raise
-    while cur.description is None:
-        cur.nextset()
-    order_id = int(cur.fetchone()[0])
-    _drain(cur)
-    return order_id
 
 
 def _place_naive(conn, user_id, lines, key, req_hash) -> dict:
@@ -268,7 +199,8 @@ def _place_naive(conn, user_id, lines, key, req_hash) -> dict:
         prices[line.product_id] = row.price
     total = sum(prices[line.product_id] * line.quantity for line in lines)
     # The order insert comes first: its foreign key check share-locks the users row...
-    order_id = _write_order(conn, user_id, lines, prices, total, key, req_hash)
+    order_id = conn.execute(_INSERT_ORDER, _order_row(user_id, total, key, req_hash)).lastrowid
+    conn.execute(_INSERT_ITEM, _item_rows(order_id, lines, prices))
     for line in lines:  # stock in request order, as the ORM walked the cart
         if conn.execute(_TAKE_STOCK, {"qty": line.quantity, "id": line.product_id}).rowcount != 1:
             raise _out_of_stock(lines, line.product_id)
@@ -286,7 +218,10 @@ def _place_naive(conn, user_id, lines, key, req_hash) -> dict:
             "id": user_id,
         },
     )
-    _write_payment(conn, order_id, user_id, total, lines)
+    for statement, rows in zip(
+        _PAYMENT_STATEMENTS, _payment_rows(order_id, user_id, total, lines), strict=True
+    ):
+        conn.execute(statement, rows)
     return _order_body(order_id, user_id, total, lines, prices)
 
 
@@ -376,7 +311,9 @@ def place_order(
                 metrics=metrics,
                 retries=retries if strategy == "safe" else 0,
             )
-        except _KeyTaken:
+        except DuplicateKey as exc:
+            if idempotency_key is None:
+                raise unavailable_for("other", "place_order") from exc
             # Lost the race for this key: the winner's order is the answer (nothing was charged).
             replay = _replay(engine, metrics, user_id, idempotency_key, req_hash)
             result = "replayed"

@@ -5,3 +5,26 @@ on sys.path (tests/ is a package), so `pytest` and `python -m pytest` both find 
 """
 
 pytest_plugins = ["pytester", "tests.harness.plugin"]
+
+
+def pytest_configure(config) -> None:
+    """Hypothesis profiles: `ci` (default) is short and derandomized, so `make test` is
+    deterministic; HYPOTHESIS_PROFILE=fuzz searches long and remembers what it found."""
+    import os
+
+    from hypothesis import HealthCheck, settings
+
+    # A deadline far above a healthy example's time on a loaded machine: it catches a hang
+    # (a backtracking regex), not a slow core.
+    settings.register_profile(
+        "ci",
+        max_examples=60,
+        derandomize=True,
+        database=None,
+        deadline=3000,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    settings.register_profile(
+        "fuzz", max_examples=5000, deadline=3000, suppress_health_check=[HealthCheck.too_slow]
+    )
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -11,6 +11,9 @@ from typing import BinaryIO
 log = logging.getLogger("exporters.innodb")
 
 MAX_READ_BYTES = 8 * 1024 * 1024  # per call; the rest waits for the next scrape
+# The last bytes read, checked again before reading on: a copytruncate followed by more writes
+# than there were before leaves the size above our offset, but not these bytes where they were.
+TAIL_BYTES = 64
 
 
 @dataclass(frozen=True)
@@ -27,8 +30,9 @@ class LogFollower:
 
     Starts at the end of the file (what is there already happened before we were watching),
     unless `from_start`. Rotation (the path now names another inode) is handled by reading the old
-    file to its end, then the new one from its start; truncation in place (copytruncate, the size
-    dropped below our offset) by starting over at 0. A file missing for a while is waited for.
+    file to its end, then the new one from its start; truncation in place (copytruncate: the size
+    dropped below our offset, or the bytes just before it changed) by starting over at 0. A file
+    missing for a while is waited for.
     """
 
     def __init__(self, path: Path | str, *, from_start: bool = False):
@@ -39,6 +43,7 @@ class LogFollower:
         self._identity: tuple[int, int] | None = None
         self._offset = 0
         self._partial = b""
+        self._tail = b""
         self._reported_missing = False
 
     def read(self) -> Chunk:
@@ -72,15 +77,16 @@ class LogFollower:
             if not self._open(at_end=False):
                 return self._chunk(data, rotated, truncated)
             log.info("error log %s was rotated; following the new file", self.path)
-        elif stat.st_size < self._offset:
+        elif stat.st_size < self._offset or not self._tail_still_there():
             truncated = True
             self._file.seek(0)
             self._offset = 0
-            self._partial = b""
+            self._partial = self._tail = b""
             log.info("error log %s was truncated; reading it from the start", self.path)
         if self._file is not None:
             more = self._file.read(MAX_READ_BYTES - len(data))
             self._offset += len(more)
+            self._tail = (self._tail + more)[-TAIL_BYTES:]
             data += more
         self.readable = True
         return self._chunk(data, rotated, truncated)
@@ -103,9 +109,17 @@ class LogFollower:
         stat = os.fstat(handle.fileno())
         self._file, self._identity = handle, (stat.st_dev, stat.st_ino)
         self._offset = stat.st_size if at_end else 0
-        handle.seek(self._offset)
+        handle.seek(max(0, self._offset - TAIL_BYTES))
+        self._tail = handle.read(self._offset - handle.tell())
         self._reported_missing = False
         return True
+
+    def _tail_still_there(self) -> bool:
+        assert self._file is not None
+        if not self._tail:
+            return True
+        start = self._offset - len(self._tail)
+        return os.pread(self._file.fileno(), len(self._tail), start) == self._tail
 
     def _close(self) -> None:
         if self._file is not None:

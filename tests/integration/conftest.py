@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -131,3 +132,21 @@ def sample(app: Flask, name: str, labels: dict | None = None) -> float:
     """A metric's current value from the app's own registry (0 when never touched)."""
     registry = app.extensions["shop"].metrics.registry
     return registry.get_sample_value(name, labels or {}) or 0.0
+
+
+def wait_for_blocked_queries(engine: Engine, n: int, timeout: float = 20) -> list[int]:
+    """Until `n` statements of this database run in the server (blocked behind a lock the test
+    holds: its holder sleeps; INNODB_TRX's cache is not a reliable witness of a wait this
+    young); their connection ids."""
+    query = text(
+        "SELECT ID FROM information_schema.PROCESSLIST"
+        " WHERE DB = DATABASE() AND COMMAND = 'Query' AND ID <> CONNECTION_ID()"
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        with engine.connect() as conn:
+            ids = list(conn.execute(query).scalars())
+        if len(ids) >= n:
+            return ids
+        assert time.monotonic() < deadline, f"only {len(ids)} of {n} statements wait for a lock"
+        time.sleep(0.05)

@@ -413,3 +413,56 @@ def test_deadlock_seen_in_status_and_error_log_counts_once(make_exporter, connec
         for source in ("status", "error_log")
     }
     assert sum(after.values()) - sum(before.values()) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Literals stay in the server.
+
+SECRET = "hunter2-S3cr3t-Literal"
+SECRET_UPDATES = Scenario(
+    "secret-literal-deadlock",
+    setup=(
+        "CREATE TABLE logins (id INT PRIMARY KEY, password VARCHAR(64) NOT NULL) ENGINE=InnoDB",
+        "INSERT INTO logins VALUES (1, 'a'), (2, 'b')",
+    ),
+    transactions=tuple(
+        (
+            (f"UPDATE logins SET password = '{SECRET}-{first}' WHERE id = {first}",),
+            (f"UPDATE logins SET password = '{SECRET}' WHERE id = {second} AND password <> "
+             f"'{SECRET}-old'",),
+        )
+        for first, second in ((1, 2), (2, 1))
+    ),
+)  # fmt: skip
+
+
+def test_a_password_literal_reaches_no_label_and_not_deadlocks(make_exporter, connect, mariadb):
+    import json
+    import urllib.request
+
+    from exporters.innodb.server import ExporterServer
+
+    exporter = make_exporter(error_log=True)
+    before = value(exporter.registry, "innodb_deadlocks_captured_total", source="error_log")
+    set_up(connect, SECRET_UPDATES)
+    (outcome,) = provoke(connect, SECRET_UPDATES)
+    assert len(outcome.victims) == 1
+    assert mariadb.error_log.read_text().count(SECRET) >= 2  # the server itself wrote it down
+    scrape_until(
+        exporter.registry, "innodb_deadlocks_captured_total", {"source": "error_log"}, before + 1
+    )
+    server = ExporterServer(exporter.collector, "127.0.0.1", 0).start()
+    try:
+        with urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as response:
+            metrics = response.read().decode()
+        with urllib.request.urlopen(f"{server.url}/deadlocks", timeout=10) as response:
+            deadlocks = response.read().decode()
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()
+    statements = "update logins set password = ? where id = ? and password <> ?"
+    assert statements in metrics  # the deadlock is there, its statements fingerprinted
+    assert statements in json.dumps(json.loads(deadlocks))
+    assert SECRET not in metrics
+    assert SECRET.lower() not in metrics.lower()
+    assert SECRET.lower() not in deadlocks.lower()

@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 from shop.schema import metadata
 from shop.seed import seed_catalog
 from tests.harness.servers import REPO, ShopServer
+from tests.integration.conftest import wait_for_blocked_queries
 
 pytestmark = pytest.mark.integration
 
@@ -109,28 +110,9 @@ def hold_user_then_release(database, workers: int, send) -> list[requests.Respon
         holder.execute(text("SELECT id FROM users WHERE id = 1 FOR UPDATE"))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(send) for _ in range(workers)]
-            _wait_for_lock_waits(database, workers)
+            wait_for_blocked_queries(database, workers)
             holder.rollback()
             return [f.result() for f in futures]
-
-
-def _wait_for_lock_waits(database, n: int, timeout: float = 20) -> None:
-    """Until `n` statements of this database are blocked in the server (the holder sleeps;
-    INNODB_TRX's cache is not a reliable witness of a wait this young)."""
-    import time
-
-    query = text(
-        "SELECT COUNT(*) FROM information_schema.PROCESSLIST"
-        " WHERE DB = DATABASE() AND COMMAND = 'Query' AND ID <> CONNECTION_ID()"
-    )
-    deadline = time.monotonic() + timeout
-    while True:
-        with database.connect() as conn:
-            waiting = conn.execute(query).scalar()
-        if waiting >= n:
-            return
-        assert time.monotonic() < deadline, f"only {waiting} of {n} requests wait for the lock"
-        time.sleep(0.05)
 
 
 @HOW
