@@ -66,9 +66,10 @@ audit: $(PY) ## The books balance and every 201 the client saw is stored [RUN=<t
 	@echo "audit: invariants of the shop's database, then the run's order log reconciled"
 	@$(PY) -m audit $(if $(RUN),--run $(RUN))
 
-fuzz: $(PY) ## Longer fuzzing: schemathesis on the OpenAPI contract (all checks, stateful) [FUZZ_EXAMPLES=300]
-	@echo "fuzz: schemathesis against the shop's /openapi.json, $(or $(FUZZ_EXAMPLES),300) examples per operation"
+fuzz: $(PY) ## Longer fuzzing: schemathesis on the OpenAPI contract (all checks, stateful), hypothesis on the InnoDB parser [FUZZ_EXAMPLES=300]
+	@echo "fuzz: schemathesis against the shop's /openapi.json ($(or $(FUZZ_EXAMPLES),300) examples per operation), then the parser (hypothesis profile fuzz)"
 	@FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),300) $(PY) -m pytest -q tests/integration/test_contract_fuzz.py
+	@HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q tests/unit/test_innodb_parser_fuzz.py
 
 bench-exporter: $(PY) ## Benchmark the InnoDB exporter: parser docs/s, scrape p50/p99 under load (<90 s)
 	@echo "bench-exporter: parser throughput, then own MariaDB + write load + exporter on loopback"
