@@ -334,7 +334,7 @@ def _node_exporter(t: Target) -> list[str]:
 
 def _cgroup_exporter(t: Target) -> list[str]:
     groups = [f"{name}={t.settings.cgroup(name)}" for name in limited()]
-    return ["-m", "stack", "cgroup-exporter", "--listen", t.listen("cgroup-exporter"), *groups]
+    return ["--listen", t.listen("cgroup-exporter"), *groups]
 
 
 def _prometheus(t: Target) -> list[str]:
@@ -357,8 +357,6 @@ def _prometheus(t: Target) -> list[str]:
 
 def _webhook(t: Target) -> list[str]:
     return [
-        "-m",
-        "stack.webhook",
         "--listen",
         t.listen("alert-webhook"),
         "--out",
@@ -469,10 +467,10 @@ _ROWS = [
     Service(
         "innodb-exporter",
         env=_innodb_env,
-        args=lambda t: ["-m", "exporters.innodb", "serve"] if t.native else ["serve"],
+        args=lambda t: ["serve"],
         port=Port("LOCAL_INNODB_EXPORTER_PORT", 9105, "INNODB_EXPORTER_PORT"),
         health=Health("/healthz", probe="python"),
-        program=("python",),
+        program=("python", "-m", "exporters.innodb"),  # the image's entrypoint
         compose={
             "build": {"context": ".", "dockerfile": "exporters/innodb/Dockerfile"},
             "image": "shoplab/innodb-exporter:local",
@@ -545,7 +543,7 @@ _ROWS = [
         _cgroup_exporter,
         port=Port("LOCAL_CGROUP_EXPORTER_PORT"),
         health=Health("/metrics"),
-        program=("python",),
+        program=("python", "-m", "stack", "cgroup-exporter"),
         compose=None,
         open_path="/metrics",
     ),
@@ -569,7 +567,7 @@ _ROWS = [
         _webhook,
         port=Port("LOCAL_ALERT_WEBHOOK_PORT"),
         health=Health("/healthz"),
-        program=("python",),
+        program=("python", "-m", "stack.webhook"),
         compose=None,  # compose's Alertmanager sends to Slack/email (make alertmanager-config)
         open_path="/healthz",
     ),
@@ -726,7 +724,8 @@ def native_command(row: Service, s: StackSettings) -> list[str]:
             s.cgroup(row.name),
             "--",
         ]
-    program = [sys.executable if p == "python" else tool(p) for p in row.program]
+    first, *rest = row.program
+    program = [sys.executable if first == "python" else tool(first), *rest]
     return [*prefix, *program, *row.args(t)]
 
 
