@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
@@ -190,12 +190,16 @@ def _wait_ready(
     return list(pending)
 
 
-def up(s: StackSettings, timeout: float = 90) -> int:
+def up(s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None = None) -> int:
+    """Start the stack of `s`; 0 when every process is ready. `environ` (default: this process's)
+    holds the ALERTMANAGER_* notification settings."""
     if _running_pid(s):
         say(f"already running (honcho pid {_running_pid(s)}); `make local-status`")
         return 0
     try:
-        alerting = alertmanager_config.AlertmanagerSettings.from_env(os.environ)
+        alerting = alertmanager_config.AlertmanagerSettings.from_env(
+            os.environ if environ is None else environ
+        )
     except StackSettingsError as exc:
         say(f"configuration error: {exc}")
         return 2
@@ -299,11 +303,13 @@ class StackStartError(RuntimeError):
 
 
 @contextmanager
-def running(s: StackSettings, timeout: float = 90) -> Iterator[StackSettings]:
+def running(
+    s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None = None
+) -> Iterator[StackSettings]:
     """The native stack of `s`, up for the body of a `with`, and always down after it (also when
-    it did not come up: `down` stops whatever part of it started)."""
+    it did not come up: `down` stops whatever part of it started). `environ` as for `up`."""
     try:
-        if up(s, timeout) != 0:
+        if up(s, timeout, environ) != 0:
             raise StackStartError(f"the native stack in {s.state_dir} did not come up")
         yield s
     finally:
