@@ -812,7 +812,7 @@ def _comment(text: str, indent: str) -> str:
 def render_compose(defaults: Mapping[str, str] | None = None) -> str:
     """compose.yml's text: every service of the table that runs in compose."""
     defaults = read_env_file(DEFAULTS_FILE) if defaults is None else defaults
-    parts = [HEADER, "name: shoplab\n\nservices:\n"]
+    parts = [HEADER, "name: shoplab\n\nservices:"]
     for row in _ROWS:
         if row.compose is None:
             continue
@@ -823,7 +823,7 @@ def render_compose(defaults: Mapping[str, str] | None = None) -> str:
             default_flow_style=False,
         )
         parts.append("\n" + (_comment(row.note, "  ") if row.note else ""))
-        parts.append("".join(f"  {line}\n" for line in body.splitlines()))
+        parts.append("\n".join(f"  {line}" for line in body.splitlines()) + "\n")
     parts.append("\nvolumes:\n" + "".join(f"  {name}: {{}}\n" for name in VOLUMES))
     return "".join(parts)
 

@@ -187,6 +187,7 @@ def flags(argv: list[str]) -> dict[str, str]:
             name, eq, value = arg.partition("=")
             if not eq and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
                 value, i = argv[i + 1], i + 1
+            assert name not in out, f"{name} given twice: the last one wins, hiding drift"
             out[name] = value
         i += 1
     return out
