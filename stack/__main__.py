@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def compose_file(check: bool) -> int:
-    from stack.services import COMPOSE_FILE, render_compose, write_compose
+    from stack.compose_file import COMPOSE_FILE, render_compose, write_compose
 
     if not check:
         print(f"compose: wrote {write_compose()} from stack/services.py")

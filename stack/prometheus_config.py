@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from stack.services import Compose, Native, read_env_file
-from stack.settings import DEFAULTS_FILE, REPO, StackSettings
+from stack.services import Compose, Native
+from stack.settings import DEFAULTS_FILE, REPO, StackSettings, read_env_file
 
 JOBS_FILE = REPO / "provisioning" / "prometheus" / "jobs.yml"
 COMPOSE_CONFIG = REPO / "provisioning" / "prometheus" / "prometheus.yml"

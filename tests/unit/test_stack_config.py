@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from stack import services
+from stack.compose_file import render_compose
 from stack.prometheus_config import COMPOSE_CONFIG, dump, render
 from stack.runner import components
 from stack.settings import DEFAULTS_FILE, REPO, StackSettings, StackSettingsError, read_env_file
@@ -219,7 +220,7 @@ BOTH = [r.name for r in services.native_services() if r.compose is not None]
 
 
 def test_committed_compose_file_is_fresh():
-    assert (REPO / "compose.yml").read_text() == services.render_compose(), (
+    assert (REPO / "compose.yml").read_text() == render_compose(), (
         "compose.yml is stale: run `make compose-config`"
     )
 
