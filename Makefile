@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 .PHONY: help setup test test-unit test-integration lint fmt lock clean bench-shop bench-exporter load \
-	local-up local-down local-status local-reset demo up down prometheus-config \
+	local-up local-down local-status local-reset demo up down prometheus-config compose-config \
 	alerts-test alerts-review alertmanager-config \
 	dashboards dashboards-check verify-dashboards audit fuzz capacity
 
@@ -92,6 +92,9 @@ demo: $(PY) ## local-up, a short k6 run against the shop, then what to look at
 
 prometheus-config: $(PY) ## Render provisioning/prometheus/prometheus.yml (compose) from jobs.yml
 	@$(PY) -m stack prometheus-config
+
+compose-config: $(PY) ## Render compose.yml from the service table (stack/services.py)
+	@$(PY) -m stack compose
 
 alerts-test: $(PY) ## promtool check + unit tests of the alert rules; firing/silent cases per alert
 	@$(PY) -m stack.alert_rules test

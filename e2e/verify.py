@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,33 +120,11 @@ def own_stack_env(state_dir: Path, base: Mapping[str, str] = os.environ) -> dict
     return ephemeral_env(state_dir, free_port, base, LOCAL_ORDER_STRATEGY="naive")
 
 
-def _reap(settings: StackSettings) -> None:
-    """Wait for the stack's supervisor in a thread: started in-process it is our child, and
-    unreaped it would linger as a zombie that `down` takes for a live process group."""
-    try:
-        pid = int((settings.state_dir / "honcho.pid").read_text())
-    except (OSError, ValueError):
-        return
-
-    def wait() -> None:
-        with suppress(ChildProcessError):  # not ours, or already reaped
-            os.waitpid(pid, 0)
-
-    threading.Thread(target=wait, daemon=True).start()
-
-
 @contextmanager
 def native_stack(env: Mapping[str, str]) -> Iterator[StackSettings]:
     """`make local-up` for `env`'s settings, in-process, always followed by `make local-down`."""
-    settings = StackSettings.from_env(env)
-    try:
-        if runner.up(settings) != 0:
-            raise RuntimeError("the native stack did not come up (see its logs above)")
-        _reap(settings)
+    with runner.running(StackSettings.from_env(env), environ=env) as settings:
         yield settings
-    finally:
-        if runner.down(settings) != 0:
-            say("the native stack did not stop cleanly (see above)")
 
 
 def run_load(env: Mapping[str, str], results: Path, *, tool: str, scale: float) -> LoadRun:

@@ -16,6 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("up", "down", "status", "reset", "urls", "demo"):
         sub.add_parser(name)
     sub.add_parser("prometheus-config", help="write the compose prometheus.yml from jobs.yml")
+    compose = sub.add_parser("compose", help="write compose.yml from the service table")
+    compose.add_argument("--check", action="store_true", help="fail if compose.yml is stale")
     cg = sub.add_parser("cgroup-exec", help="enter a cgroup with limits, then exec a command")
     cg.add_argument("--cpus", type=float, required=True)
     cg.add_argument("--memory", required=True)
@@ -34,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         if not all(groups.values()):
             parser.error("cgroup-exporter groups are SERVICE=CGROUP")
         return cgroup_exporter(args.listen, groups)
+    if args.command == "compose":
+        return compose_file(args.check)
     if args.command == "prometheus-config":
         from stack.prometheus_config import write_compose_config
 
@@ -55,6 +59,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     return {"up": runner.up, "down": runner.down, "status": runner.status,
             "reset": runner.reset}[args.command](settings)  # fmt: skip
+
+
+def compose_file(check: bool) -> int:
+    from stack.compose_file import COMPOSE_FILE, render_compose, write_compose
+
+    if not check:
+        print(f"compose: wrote {write_compose()} from stack/services.py")
+        return 0
+    if COMPOSE_FILE.read_text() != render_compose():
+        print("compose: compose.yml differs from stack/services.py; run `make compose-config`")
+        return 1
+    print("compose: compose.yml is fresh")
+    return 0
 
 
 def cgroup_exec(args) -> int:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from stack.settings import REPO, StackSettings
+from stack.services import Compose, Native
+from stack.settings import DEFAULTS_FILE, REPO, StackSettings, read_env_file
 
 JOBS_FILE = REPO / "provisioning" / "prometheus" / "jobs.yml"
 COMPOSE_CONFIG = REPO / "provisioning" / "prometheus" / "prometheus.yml"
@@ -22,27 +23,25 @@ def load_jobs() -> dict:
 def render(kind: str, settings: StackSettings | None = None, rules_dir: str = "rules") -> dict:
     """The Prometheus config for `kind` ("compose" or "native")."""
     source = load_jobs()
+    where = Compose(read_env_file(DEFAULTS_FILE)) if kind == "compose" else Native(settings)
+
+    def target(entry: dict) -> str:
+        service = entry["service"] if kind == "compose" else entry.get("native_service")
+        return where.addr(service or entry["service"])
+
     scrape_configs = []
     for job in source["jobs"]:
         config: dict = {"job_name": job["name"]}
         if "file_sd" in job:
             config["file_sd_configs"] = [{"files": [job["file_sd"]], "refresh_interval": "5s"}]
-        elif kind == "compose":
-            config["static_configs"] = [{"targets": [job["compose"]]}]
         else:
-            port = settings.port(job["native_port"])
-            config["static_configs"] = [{"targets": [f"127.0.0.1:{port}"]}]
+            config["static_configs"] = [{"targets": [target(job)]}]
         scrape_configs.append(config)
-    alerting = source["alerting"]
-    target = (
-        alerting["compose"]
-        if kind == "compose"
-        else f"127.0.0.1:{settings.port(alerting['native_port'])}"
-    )
+    alertmanager = target(source["alerting"])
     return {
         "global": dict(source["global"], external_labels={"stack": kind}),
         "rule_files": [f"{rules_dir}/{Path(p).name}" for p in source["rule_files"]],
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [target]}]}]},
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]},
         "scrape_configs": scrape_configs,
     }
 

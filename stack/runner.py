@@ -11,20 +11,20 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import requests
 
-from stack import alert_rules, alertmanager_config, cgroups
+from stack import alert_rules, alertmanager_config, cgroups, services
 from stack.prometheus_config import dump, render
+from stack.services import ALERTS_FILE, tool
 from stack.settings import REPO, StackSettings, StackSettingsError, parse_bytes
 
-VENV_BIN = Path(sys.executable).parent
-CGROUP_NAMES = ("shop", "mysql")
-# Under the state dir: what Alertmanager sent the webhook, one JSON line per alert.
-ALERTS_FILE = "alerts.jsonl"
+CGROUP_NAMES = tuple(services.limited())
 # The exporters' least-privilege account (loopback only, a local stack's password).
 EXPORTER_USER = "exporter"
 EXPORTER_PASSWORD = "exporter"
@@ -36,13 +36,6 @@ EXPORTER_GRANTS = (
 
 def say(msg: str) -> None:
     print(f"local: {msg}", flush=True)
-
-
-def _tool(name: str) -> str:
-    for candidate in (VENV_BIN / name, shutil.which(name), shutil.which(name, path="/usr/sbin")):
-        if candidate and Path(candidate).exists():
-            return str(candidate)
-    raise SystemExit(f"local: {name} not found: run `make setup`")
 
 
 @dataclass(frozen=True)
@@ -68,219 +61,25 @@ def _tcp_ok(port: int) -> bool:
 
 
 def components(s: StackSettings) -> list[Component]:
-    state = s.state_dir
-    py = sys.executable
-    port = s.port
+    """The native stack's processes, in start order: the rows of `stack.services` that run here."""
+    out = []
+    for row in services.native_services():
+        health = row.health
+        if health.path:
+            ready = partial(_http_url_ok, key=row.port.local, path=health.path)
+        else:
+            ready = partial(_tcp_key_ok, key=row.port.local)
+        out.append(Component(row.name, row.port.local, services.native_command(row, s), ready,
+                             row.open_path))  # fmt: skip
+    return out
 
-    def cg(name: str, cpus_key: str, mem_key: str) -> list[str]:
-        return [
-            py,
-            "-m",
-            "stack",
-            "cgroup-exec",
-            "--cpus",
-            s.values[cpus_key],
-            "--memory",
-            s.values[mem_key],
-            s.cgroup(name),
-            "--",
-        ]
 
-    shop_env = [
-        "env",
-        f"SHOP_DATABASE_URL={s.database_url}",
-        f"SHOP_REDIS_URL={s.redis_url}",
-        f"SHOP_ORDER_STRATEGY={s.values['LOCAL_ORDER_STRATEGY']}",
-        f"SHOP_WORKERS={s.values['LOCAL_SHOP_WORKERS']}",
-        f"SHOP_THREADS={s.values['LOCAL_SHOP_THREADS']}",
-        f"PROMETHEUS_MULTIPROC_DIR={state / 'shop-metrics'}",
-    ]
-    return [
-        Component(
-            "mysql",
-            "LOCAL_MARIADB_PORT",
-            cg("mysql", "LOCAL_MYSQL_CPUS", "LOCAL_MYSQL_MEMORY")
-            + [
-                _tool("mariadbd"),
-                "--no-defaults",
-                f"--datadir={state / 'mariadb'}",
-                f"--socket={state / 'mariadb.sock'}",
-                f"--pid-file={state / 'mariadb.pid'}",
-                f"--port={port('LOCAL_MARIADB_PORT')}",
-                "--bind-address=127.0.0.1",
-                f"--log-error={state / 'logs' / 'mariadb-error.log'}",
-                "--user=root",
-                "--skip-name-resolve",
-                "--skip-log-bin",
-                "--innodb-print-all-deadlocks=ON",
-                "--innodb-buffer-pool-size=512M",
-                "--innodb-flush-log-at-trx-commit=2",
-                "--max-connections=500",
-                "--character-set-server=utf8mb4",
-            ],
-            lambda s: _tcp_ok(s.port("LOCAL_MARIADB_PORT")),
-        ),
-        Component(
-            "redis",
-            "LOCAL_REDIS_PORT",
-            [
-                _tool("redis-server"),
-                "--port",
-                str(port("LOCAL_REDIS_PORT")),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(state / "redis"),
-            ],
-            lambda s: _tcp_ok(s.port("LOCAL_REDIS_PORT")),
-        ),
-        Component(
-            "shop",
-            "LOCAL_SHOP_PORT",
-            shop_env
-            + cg("shop", "LOCAL_SHOP_CPUS", "LOCAL_SHOP_MEMORY")
-            + [
-                _tool("gunicorn"),
-                "-c",
-                str(REPO / "shop" / "gunicorn.conf.py"),
-                "-b",
-                f"127.0.0.1:{port('LOCAL_SHOP_PORT')}",
-                "shop:create_app()",
-            ],
-            lambda s: _http_ok(s.url("LOCAL_SHOP_PORT", "/readyz")),
-            "/api/products/popular",
-        ),
-        Component(
-            "innodb-exporter",
-            "LOCAL_INNODB_EXPORTER_PORT",
-            [
-                py,
-                "-m",
-                "exporters.innodb",
-                "serve",
-                "--dsn",
-                f"mysql://root@127.0.0.1:{port('LOCAL_MARIADB_PORT')}/",
-                "--listen",
-                f"127.0.0.1:{port('LOCAL_INNODB_EXPORTER_PORT')}",
-                "--error-log",
-                str(state / "logs" / "mariadb-error.log"),
-            ],
-            lambda s: _http_ok(s.url("LOCAL_INNODB_EXPORTER_PORT", "/metrics")),
-            "/deadlocks",
-        ),
-        Component(
-            "mysqld-exporter",
-            "LOCAL_MYSQLD_EXPORTER_PORT",
-            [
-                _tool("prometheus-mysqld-exporter"),
-                f"--config.my-cnf={state / 'mysqld-exporter.cnf'}",
-                f"--web.listen-address=127.0.0.1:{port('LOCAL_MYSQLD_EXPORTER_PORT')}",
-                "--collect.info_schema.innodb_metrics",
-                "--collect.engine_innodb_status",
-                "--collect.info_schema.processlist",
-                "--collect.global_status",
-                "--collect.global_variables",
-            ],
-            lambda s: _http_ok(s.url("LOCAL_MYSQLD_EXPORTER_PORT", "/metrics")),
-            "/metrics",
-        ),
-        Component(
-            "redis-exporter",
-            "LOCAL_REDIS_EXPORTER_PORT",
-            [
-                _tool("prometheus-redis-exporter"),
-                "-redis.addr",
-                f"redis://127.0.0.1:{port('LOCAL_REDIS_PORT')}",
-                "-web.listen-address",
-                f"127.0.0.1:{port('LOCAL_REDIS_EXPORTER_PORT')}",
-            ],
-            lambda s: _http_ok(s.url("LOCAL_REDIS_EXPORTER_PORT", "/metrics")),
-            "/metrics",
-        ),
-        Component(
-            "node-exporter",
-            "LOCAL_NODE_EXPORTER_PORT",
-            [
-                _tool("prometheus-node-exporter"),
-                f"--web.listen-address=127.0.0.1:{port('LOCAL_NODE_EXPORTER_PORT')}",
-                "--collector.disable-defaults",
-                "--collector.cpu",
-                "--collector.meminfo",
-                "--collector.loadavg",
-                "--collector.netdev",
-                "--collector.diskstats",
-                "--collector.filesystem",
-                "--collector.pressure",
-                "--collector.stat",
-            ],
-            lambda s: _http_ok(s.url("LOCAL_NODE_EXPORTER_PORT", "/metrics")),
-            "/metrics",
-        ),
-        Component(
-            "cgroup-exporter",
-            "LOCAL_CGROUP_EXPORTER_PORT",
-            [
-                py,
-                "-m",
-                "stack",
-                "cgroup-exporter",
-                "--listen",
-                f"127.0.0.1:{port('LOCAL_CGROUP_EXPORTER_PORT')}",
-                *[f"{name}={s.cgroup(name)}" for name in CGROUP_NAMES],
-            ],
-            lambda s: _http_ok(s.url("LOCAL_CGROUP_EXPORTER_PORT", "/metrics")),
-            "/metrics",
-        ),
-        Component(
-            "prometheus",
-            "LOCAL_PROMETHEUS_PORT",
-            [
-                _tool("prometheus"),
-                f"--config.file={state / 'prometheus.yml'}",
-                f"--storage.tsdb.path={state / 'prometheus'}",
-                f"--web.listen-address=127.0.0.1:{port('LOCAL_PROMETHEUS_PORT')}",
-                "--web.enable-remote-write-receiver",
-                "--enable-feature=native-histograms",
-                "--web.enable-lifecycle",
-                "--log.level=warn",
-            ],
-            lambda s: _http_ok(s.url("LOCAL_PROMETHEUS_PORT", "/-/ready")),
-            "/targets",
-        ),
-        Component(
-            "alert-webhook",
-            "LOCAL_ALERT_WEBHOOK_PORT",
-            [
-                py,
-                "-m",
-                "stack.webhook",
-                "--listen",
-                f"127.0.0.1:{port('LOCAL_ALERT_WEBHOOK_PORT')}",
-                "--out",
-                str(state / ALERTS_FILE),
-            ],
-            lambda s: _http_ok(s.url("LOCAL_ALERT_WEBHOOK_PORT", "/healthz")),
-            "/healthz",
-        ),
-        Component(
-            "alertmanager",
-            "LOCAL_ALERTMANAGER_PORT",
-            [
-                _tool("prometheus-alertmanager"),
-                f"--config.file={state / 'alertmanager.yml'}",
-                f"--storage.path={state / 'alertmanager'}",
-                f"--web.listen-address=127.0.0.1:{port('LOCAL_ALERTMANAGER_PORT')}",
-                "--cluster.listen-address=",
-                "--log.level=warn",
-            ],
-            lambda s: _http_ok(s.url("LOCAL_ALERTMANAGER_PORT", "/-/ready")),
-            "/",
-        ),
-    ]
+def _http_url_ok(s: StackSettings, key: str, path: str) -> bool:
+    return _http_ok(s.url(key, path))
+
+
+def _tcp_key_ok(s: StackSettings, key: str) -> bool:
+    return _tcp_ok(s.port(key))
 
 
 def _pid_file(s: StackSettings) -> Path:
@@ -323,7 +122,7 @@ def _prepare(s: StackSettings, alerting: alertmanager_config.AlertmanagerSetting
         (state / "mariadb").mkdir(parents=True, exist_ok=True)
         subprocess.run(
             [
-                _tool("mariadb-install-db"),
+                tool("mariadb-install-db"),
                 "--no-defaults",
                 f"--datadir={state / 'mariadb'}",
                 "--user=root",
@@ -366,15 +165,7 @@ def _seed(s: StackSettings) -> None:
     orders = "0" if have_orders else s.values["LOCAL_SEED_ORDERS"]
     out = subprocess.run(
         flask
-        + [
-            "seed",
-            "--users",
-            s.values["LOCAL_SEED_USERS"],
-            "--products",
-            s.values["LOCAL_SEED_PRODUCTS"],
-            "--orders",
-            orders,
-        ],
+        + services.seed_args(s.values["LOCAL_SEED_USERS"], s.values["LOCAL_SEED_PRODUCTS"], orders),
         env=env,
         check=True,
         capture_output=True,
@@ -399,12 +190,16 @@ def _wait_ready(
     return list(pending)
 
 
-def up(s: StackSettings, timeout: float = 90) -> int:
+def up(s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None = None) -> int:
+    """Start the stack of `s`; 0 when every process is ready. `environ` (default: this process's)
+    holds the ALERTMANAGER_* notification settings."""
     if _running_pid(s):
         say(f"already running (honcho pid {_running_pid(s)}); `make local-status`")
         return 0
     try:
-        alerting = alertmanager_config.AlertmanagerSettings.from_env(os.environ)
+        alerting = alertmanager_config.AlertmanagerSettings.from_env(
+            os.environ if environ is None else environ
+        )
     except StackSettingsError as exc:
         say(f"configuration error: {exc}")
         return 2
@@ -412,11 +207,10 @@ def up(s: StackSettings, timeout: float = 90) -> int:
     if reason:
         say(f"container limits off: {reason}; shop and MariaDB run without cgroups")
     else:
-        for name, cpus, mem in (
-            ("shop", "LOCAL_SHOP_CPUS", "LOCAL_SHOP_MEMORY"),
-            ("mysql", "LOCAL_MYSQL_CPUS", "LOCAL_MYSQL_MEMORY"),
-        ):
-            cgroups.create(s.cgroup(name), s.number(cpus), parse_bytes(mem, s.values[mem]))
+        for name in CGROUP_NAMES:
+            limits = services.SERVICES[name].limits
+            cgroups.create(s.cgroup(name), s.number(limits.cpus),
+                           parse_bytes(limits.memory, s.values[limits.memory]))  # fmt: skip
         names = " and ".join(f"shoplab/{s.cgroup(n)}" for n in CGROUP_NAMES)
         say(f"container limits on: cgroups {names} (cgroup v1)")
     _prepare(s, alerting)
@@ -424,7 +218,7 @@ def up(s: StackSettings, timeout: float = 90) -> int:
     say(f"starting {len(components(s))} processes under honcho (logs: {s.state_dir / 'logs'})")
     with open(s.state_dir / "logs" / "honcho.log", "ab") as log:
         proc = subprocess.Popen(
-            [_tool("honcho"), "start", "-f", str(procfile), "-d", str(REPO)],
+            [tool("honcho"), "start", "-f", str(procfile), "-d", str(REPO)],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -473,6 +267,7 @@ def down(s: StackSettings, timeout: float = 30) -> int:
         os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and _group_alive(pid):
+            _reap(pid)
             time.sleep(0.2)
         if _group_alive(pid):
             say("some processes ignored SIGTERM: killing them")
@@ -487,12 +282,38 @@ def down(s: StackSettings, timeout: float = 30) -> int:
     return 0
 
 
+def _reap(pid: int) -> None:
+    """Collect honcho's exit status when `up` ran in this process: until then it is a zombie
+    that keeps its process group alive."""
+    # Started by another process (`make local-up`): its parent reaps it.
+    with suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
         return True
     except ProcessLookupError:
         return False
+
+
+class StackStartError(RuntimeError):
+    """The native stack did not come up; `up` said why, with the logs to read."""
+
+
+@contextmanager
+def running(
+    s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None = None
+) -> Iterator[StackSettings]:
+    """The native stack of `s`, up for the body of a `with`, and always down after it (also when
+    it did not come up: `down` stops whatever part of it started). `environ` as for `up`."""
+    try:
+        if up(s, timeout, environ) != 0:
+            raise StackStartError(f"the native stack in {s.state_dir} did not come up")
+        yield s
+    finally:
+        down(s)
 
 
 def reset(s: StackSettings) -> int:

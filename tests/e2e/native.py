@@ -1,5 +1,6 @@
-"""The native stack for end-to-end tests: `make local-up` on free ports, and `make local-down`
-proven clean (no listening port, no process of the stack left) when the test is done."""
+"""The native stack for end-to-end tests on free ports: started in-process (`stack.runner.running`)
+or as the README says (`make local-up`), and proven clean when the test is done (no listening
+port, no process of the stack left)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import psutil
 import pytest
 
 from loadtest.prometheus import Prometheus
-from stack.settings import DEFAULTS_FILE, ephemeral_env, read_env_file
+from stack.runner import running
+from stack.settings import DEFAULTS_FILE, StackSettings, ephemeral_env, read_env_file
 from tests.harness.servers import REPO, free_port
 
 PORT_KEYS = [k for k in read_env_file(DEFAULTS_FILE) if k.endswith("_PORT")]
@@ -50,18 +52,27 @@ def eventually(check, timeout: float, what: str):
 
 
 @contextmanager
-def native_stack(state: Path, **overrides: str) -> Iterator[tuple[dict, dict, Path]]:
+def native_stack(
+    state: Path, *, via_make: bool = False, **overrides: str
+) -> Iterator[tuple[dict, dict, Path]]:
     """(env, ports, state) of a running native stack; LOCAL_* `overrides` on top of the
-    small shop of `stack.settings.SMALL_STACK`."""
+    small shop of `stack.settings.SMALL_STACK`. `via_make`: `make local-up` / `make local-down`
+    as a user types them, else the same functions in this process."""
     env = ephemeral_env(state, free_port, os.environ, **overrides)
     ports = {key: int(env[key]) for key in PORT_KEYS}
-    up = make("local-up", env)
     try:
-        assert up.returncode == 0, up.stdout + up.stderr
-        yield env, ports, state
+        if via_make:
+            up = make("local-up", env)
+            try:
+                assert up.returncode == 0, up.stdout + up.stderr
+                yield env, ports, state
+            finally:
+                down = make("local-down", env)
+                assert down.returncode == 0, down.stdout + down.stderr
+        else:
+            with running(StackSettings.from_env(env), environ=env):
+                yield env, ports, state
     finally:
-        down = make("local-down", env)
-        assert down.returncode == 0, down.stdout + down.stderr
         assert [k for k, p in ports.items() if listening(p)] == []
         leftovers = [
             p.info["pid"]

@@ -1,7 +1,13 @@
-"""`make local-up` on free ports: all targets healthy, the shop and a deadlock in Prometheus
-within 15 s, and `make local-down` leaves no process and no listening port behind."""
+"""`make local-up` on free ports, as the README says: all targets healthy, the shop and a
+deadlock in Prometheus within 15 s, the shop's own gunicorn control socket answering, and
+`make local-down` leaves no process and no listening port behind."""
 
 from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import requests
@@ -16,12 +22,13 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def stack(harness_root):
-    with native_stack(harness_root / "local-stack", LOCAL_ORDER_STRATEGY="naive") as running:
+    with native_stack(harness_root / "local-stack", via_make=True,
+                      LOCAL_ORDER_STRATEGY="naive") as running:  # fmt: skip
         yield running
 
 
-def test_local_stack_up_observed_and_down(stack):
-    _env, ports, _state = stack
+def test_local_stack_up_observed_controlled_and_down(stack):
+    env, ports, state = stack
     prometheus = f"http://127.0.0.1:{ports['LOCAL_PROMETHEUS_PORT']}"
     shop = f"http://127.0.0.1:{ports['LOCAL_SHOP_PORT']}"
 
@@ -50,7 +57,16 @@ def test_local_stack_up_observed_and_down(stack):
         assert query(prometheus, 'container_spec_cpu_quota{name="shop"}') == 200_000
         assert query(prometheus, 'container_spec_memory_limit_bytes{name="shop"}') == 4 * 2**30
         # Its own cgroup, not the default stack's: the shop's workers are in it.
-        group = StackSettings.from_env(_env).cgroup("shop")
+        group = StackSettings.from_env(env).cgroup("shop")
         assert group != "shop"
         procs = (cgroups.ROOT / "cpu" / cgroups.GROUP / group / "cgroup.procs").read_text().split()
         assert len(procs) >= 3  # gunicorn's arbiter and its workers
+
+    # gunicornc reaches this stack's shop on its own socket, not the per-user default.
+    gunicornc = Path(sys.executable).parent / "gunicornc"
+    answer = subprocess.run(
+        [str(gunicornc), "-s", str(state / "shop.ctl"), "-c", "show stats", "-j"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert answer.returncode == 0, answer.stdout + answer.stderr
+    assert json.loads(answer.stdout)["workers_current"] == int(env["LOCAL_SHOP_WORKERS"])

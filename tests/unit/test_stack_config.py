@@ -1,17 +1,24 @@
-"""One source of Prometheus jobs for both stacks; compose.yml's structure."""
+"""One service table and one list of Prometheus jobs for both stacks; compose.yml's structure."""
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
 import shutil
 import subprocess
+from importlib import resources
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 
-from stack.prometheus_config import COMPOSE_CONFIG, dump, load_jobs, render
-from stack.settings import REPO, StackSettings, StackSettingsError
+from stack import services
+from stack.compose_file import render_compose
+from stack.prometheus_config import COMPOSE_CONFIG, dump, render
+from stack.runner import components
+from stack.settings import DEFAULTS_FILE, REPO, StackSettings, StackSettingsError, read_env_file
 
 COMPOSE = yaml.safe_load((REPO / "compose.yml").read_text())
 SERVICES = COMPOSE["services"]
@@ -67,13 +74,15 @@ def test_promtool_accepts_the_config(tmp_path, kind):
 
 
 def test_every_compose_scrape_target_is_a_service_port():
-    for job in load_jobs()["jobs"]:
-        if "compose" not in job:
-            continue
-        host, port = job["compose"].split(":")
-        assert host in SERVICES, job
+    config = render("compose")
+    targets = [t for job in config["scrape_configs"] for sc in job.get("static_configs", [])
+               for t in sc["targets"]]  # fmt: skip
+    targets += config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    for target in targets:
+        host, port = target.split(":")
+        assert host in SERVICES, target
         published = {p.rsplit(":", 1)[1] for p in SERVICES[host].get("ports", [])}
-        assert port in published, f"{job['name']}: {host} does not expose {port}"
+        assert port in published, f"{host} does not expose {port}"
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
@@ -153,3 +162,150 @@ def test_each_stack_has_its_own_cgroups(tmp_path):
     assert other.cgroup("shop") == StackSettings.from_env(
         {"LOCAL_STATE_DIR": str(tmp_path / "stack")}
     ).cgroup("shop")  # stable: down finds what up created
+
+
+# --- one service table -------------------------------------------------------------------------
+# Flags that only one stack has, each for a reason that is not drift.
+NATIVE_ONLY = {
+    "--no-defaults", "--datadir", "--socket", "--pid-file",  # mariadbd's own files
+    "--port", "--bind-address", "--bind", "--dir",  # the image's defaults in compose
+    "--user",  # mariadbd runs as root natively only
+    "--config.my-cnf",  # Debian's mysqld_exporter 0.14 reads its account from a file
+}  # fmt: skip
+COMPOSE_ONLY = {
+    "--log-error-verbosity",  # MySQL 8 only; MariaDB has no such option
+    "--path.rootfs",  # node_exporter sees the host through a mount
+    "--mysqld.address", "--mysqld.username",  # mysqld_exporter 0.15's way to the server
+}  # fmt: skip
+
+
+def flags(argv: list[str]) -> dict[str, str]:
+    """{flag: value} of a command line: `--k=v`, `--k v`, `-k v`, or a bare `--k`."""
+    out, i = {}, 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("-"):
+            name, eq, value = arg.partition("=")
+            if not eq and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+                value, i = argv[i + 1], i + 1
+            assert name not in out, f"{name} given twice: the last one wins, hiding drift"
+            out[name] = value
+        i += 1
+    return out
+
+
+def is_place(value: str) -> bool:
+    """A path or an address: what legitimately differs between a container and this machine."""
+    return "/" in value or ":" in value
+
+
+def native_command(name: str) -> list[str]:
+    [component] = [c for c in components(native_settings()) if c.name == name]
+    return component.command
+
+
+def native_program_args(name: str) -> list[str]:
+    """The native command after its program: env, cgroup wrapper and executable stripped."""
+    command = native_command(name)
+    row = services.SERVICES[name]
+    program = row.program[1:]
+    start = next(i for i, part in enumerate(command)
+                 if Path(part).name == Path(row.program[0]).name
+                 or (row.program[0] == "python" and part.endswith("python")
+                     and command[i + 1 : i + 1 + len(program)] == list(program)))  # fmt: skip
+    return command[start + 1 + len(program) :]
+
+
+BOTH = [r.name for r in services.native_services() if r.compose is not None]
+
+
+def test_committed_compose_file_is_fresh():
+    assert (REPO / "compose.yml").read_text() == render_compose(), (
+        "compose.yml is stale: run `make compose-config`"
+    )
+
+
+def test_compose_file_follows_the_compose_spec():
+    schema_file = resources.files("check_jsonschema") / "builtin_schemas/vendor/compose-spec.json"
+    schema = json.loads(schema_file.read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(COMPOSE)]
+    assert errors == []
+
+
+def test_every_process_of_both_stacks_is_a_row_of_the_table():
+    assert [c.name for c in components(native_settings())] == [
+        r.name for r in services.native_services()
+    ]
+    assert set(SERVICES) == {name for name, r in services.SERVICES.items() if r.compose is not None}
+    assert set(BOTH) >= {"mysql", "redis", "shop", "prometheus", "alertmanager"}
+
+
+@pytest.mark.parametrize("name", BOTH)
+def test_a_service_has_the_same_flags_in_both_stacks(name):
+    compose = SERVICES[name].get("command", [])
+    row = services.SERVICES[name]
+    compose_flags = flags(compose[len(row.entry) :])
+    native_flags = flags(native_program_args(name))
+    for flag in compose_flags.keys() & native_flags.keys():
+        here, there = native_flags[flag], compose_flags[flag]
+        assert here == there or (is_place(here) and is_place(there)), f"{name} {flag}"
+    assert native_flags.keys() - compose_flags.keys() <= NATIVE_ONLY, name
+    assert compose_flags.keys() - native_flags.keys() <= COMPOSE_ONLY, name
+
+
+@pytest.mark.parametrize("name", BOTH)
+def test_a_compose_knob_defaults_to_the_native_value(name):
+    """`${SHOP_WORKERS:-4}` in compose, 4 natively: one default, from stack/local.env."""
+    native = dict(
+        part.split("=", 1) for part in native_command(name)[1:] if "=" in part and "/" not in part
+    ) if native_command(name)[0] == "env" else {}  # fmt: skip
+    for key, value in SERVICES[name].get("environment", {}).items():
+        knob = re.fullmatch(r"\$\{(\w+):-([^}]*)\}", value)
+        if knob and key in native:
+            assert native[key] == knob[2], f"{name} {key}"
+
+
+def test_buffer_pool_is_the_same_in_both_stacks():
+    compose = flags(SERVICES["mysql"]["command"])["--innodb-buffer-pool-size"]
+    native = flags(native_program_args("mysql"))["--innodb-buffer-pool-size"]
+    assert compose == native == services.INNODB_BUFFER_POOL == "512M"
+
+
+@pytest.mark.parametrize("name", ["shop", "mysql"])
+def test_limits_are_the_same_in_both_stacks(name):
+    command = native_command(name)
+    wrapper = command[command.index("cgroup-exec") :]
+    native = flags(wrapper[: wrapper.index("--")])
+    assert (SERVICES[name]["cpus"], SERVICES[name]["mem_limit"]) == (
+        float(native["--cpus"]), native["--memory"],
+    )  # fmt: skip
+
+
+def test_native_ports_are_stack_settings_and_compose_ports_the_services_own():
+    local = read_env_file(DEFAULTS_FILE)
+    for row in services.native_services():
+        assert row.port.local in local, row.name
+    for row in services.SERVICES.values():
+        if row.compose is not None and row.port and row.port.publish:
+            assert SERVICES[row.name]["ports"] == [
+                f"127.0.0.1:${{{row.port.publish}:-{row.port.container}}}:{row.port.container}"
+            ]
+
+
+def test_native_shop_has_its_own_control_socket(tmp_path):
+    settings = StackSettings.from_env({"LOCAL_STATE_DIR": str(tmp_path)})
+    [shop] = [c for c in components(settings) if c.name == "shop"]
+    assert f"SHOP_CONTROL_SOCKET={tmp_path / 'shop.ctl'}" in shop.command
+    assert "SHOP_CONTROL_SOCKET" not in SERVICES["shop"]["environment"]
+
+
+def test_procfile_lines_run_the_table_commands(tmp_path):
+    from stack.runner import _procfile
+
+    settings = StackSettings.from_env({"LOCAL_STATE_DIR": str(tmp_path)})
+    (tmp_path / "logs").mkdir()
+    lines = dict(line.split(": ", 1) for line in _procfile(settings).read_text().splitlines())
+    for component in components(settings):
+        words = shlex.split(lines[component.name])
+        assert words[0] == "exec" and words[1 : 1 + len(component.command)] == component.command

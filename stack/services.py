@@ -1,0 +1,726 @@
+"""The stack's one service table: command lines, ports, limits, environment and health checks,
+for compose.yml (`stack.compose_file`) and the native stack's processes (`native_command`)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stack.settings import REPO, StackSettings
+
+VENV_BIN = Path(sys.executable).parent
+# Measured on the default seed (10k users, 1k products, 20k orders): the shop's tables hold
+# 11.7 MB, about 0.5 KB per order with its items and payment. A one-hour soak at 80 % of
+# 200 TPS adds at most 576k orders (~290 MB), so 512M keeps the whole data set in memory
+# through the longest scenario, while 1G would take a quarter of the 2-CPU / 4 GB box from the
+# shop, Redis and Prometheus for pages never read. (The test harness's 256M holds a load run.)
+INNODB_BUFFER_POOL = "512M"
+# Under the state dir: what Alertmanager sent the webhook, one JSON line per alert.
+ALERTS_FILE = "alerts.jsonl"
+
+
+def tool(name: str) -> str:
+    """The path of an executable of the native stack: the venv's first, then the system's."""
+    for candidate in (VENV_BIN / name, shutil.which(name), shutil.which(name, path="/usr/sbin")):
+        if candidate and Path(candidate).exists():
+            return str(candidate)
+    raise SystemExit(f"local: {name} not found: run `make setup`")
+
+
+@dataclass(frozen=True)
+class Port:
+    """Where a service listens: `container` inside compose's network (published on 127.0.0.1
+    as ${publish:-container}), the LOCAL_* key of stack/local.env natively."""
+
+    local: str
+    container: int | None = None  # None: a native-only service
+    publish: str = ""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """CPUs and memory, as the LOCAL_* keys holding them: compose writes their defaults, the
+    native stack applies their current values with a cgroup."""
+
+    cpus: str
+    memory: str
+
+
+@dataclass(frozen=True)
+class Health:
+    """Ready when `path` answers 200 over HTTP (TCP accepts a connection when no path).
+
+    compose runs `test` if given, else fetches `path` with `probe`: wget (upstream images) or
+    python (ours); an image with neither (probe "") gets no healthcheck."""
+
+    path: str = ""
+    probe: str = "wget"
+    test: tuple[str, ...] = ()
+    interval: str = "10s"
+    retries: int = 5
+    start_period: str = ""
+
+
+class Target:
+    """Where a command line is rendered for: compose (`Compose`) or this machine (`Native`)."""
+
+    native: bool
+
+    def addr(self, name: str) -> str:
+        raise NotImplementedError
+
+    def listen(self, name: str) -> str:
+        raise NotImplementedError
+
+    def knob(self, compose_var: str, local_key: str) -> str:
+        raise NotImplementedError
+
+    @property
+    def database_url(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def redis_url(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def mysql_error_log(self) -> str:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Compose(Target):
+    """Inside compose's network: services by name on their own ports; knobs from .env, with
+    stack/local.env's values as defaults."""
+
+    defaults: Mapping[str, str]
+    native = False
+
+    def addr(self, name: str) -> str:
+        return f"{name}:{SERVICES[name].port.container}"
+
+    def listen(self, name: str) -> str:
+        return f"0.0.0.0:{SERVICES[name].port.container}"
+
+    def knob(self, compose_var: str, local_key: str) -> str:
+        return f"${{{compose_var}:-{self.defaults[local_key]}}}"
+
+    @property
+    def database_url(self) -> str:
+        return f"mysql+pymysql://shop:shop@{self.addr('mysql')}/shop"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://{self.addr('redis')}/0"
+
+    @property
+    def mysql_error_log(self) -> str:
+        return "/var/log/mysql/error.log"
+
+
+@dataclass(frozen=True)
+class Native(Target):
+    """This machine: every service on 127.0.0.1 at its LOCAL_* port, state under the state dir."""
+
+    settings: StackSettings
+    native = True
+
+    @property
+    def state(self) -> Path:
+        return self.settings.state_dir
+
+    def addr(self, name: str) -> str:
+        return f"127.0.0.1:{self.settings.port(SERVICES[name].port.local)}"
+
+    listen = addr
+
+    def knob(self, compose_var: str, local_key: str) -> str:
+        return self.settings.values[local_key]
+
+    @property
+    def database_url(self) -> str:
+        return self.settings.database_url
+
+    @property
+    def redis_url(self) -> str:
+        return self.settings.redis_url
+
+    @property
+    def mysql_error_log(self) -> str:
+        return str(self.state / "logs" / "mariadb-error.log")
+
+
+def _none(_t: Target) -> list[str]:
+    return []
+
+
+def _no_env(_t: Target) -> dict[str, str]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Service:
+    """One row of the table. `args` and `env` are written once for both targets; where the two
+    legitimately differ (paths, addresses, an engine's own flag) they branch on `t.native`."""
+
+    name: str
+    args: Callable[[Target], list[str]] = _none
+    env: Callable[[Target], dict[str, str]] = _no_env
+    port: Port | None = None
+    health: Health | None = None
+    limits: Limits | None = None
+    # Natively: the executable (a tool name; "python" is this interpreter).
+    program: tuple[str, ...] = ()
+    # In compose: what `command:` starts with before `args` (empty: the image's entrypoint
+    # is the program).
+    entry: tuple[str, ...] = ()
+    # compose-only keys (image, volumes, depends_on, ...); None: the service is native only.
+    compose: dict | None = field(default_factory=dict)
+    in_native: bool = True
+    open_path: str = ""  # what a person opens natively
+    note: str = ""  # the comment above the service in compose.yml
+
+
+# --- the command lines -------------------------------------------------------------------------
+
+
+def seed_args(users: str, products: str, orders: str) -> list[str]:
+    return ["seed", "--users", users, "--products", products, "--orders", orders]
+
+
+def _mysql(t: Target) -> list[str]:
+    if t.native:
+        place = [
+            "--no-defaults",
+            f"--datadir={t.state / 'mariadb'}",
+            f"--socket={t.state / 'mariadb.sock'}",
+            f"--pid-file={t.state / 'mariadb.pid'}",
+            f"--port={t.settings.port('LOCAL_MARIADB_PORT')}",
+            "--bind-address=127.0.0.1",
+            "--user=root",  # mariadbd refuses to run as root without it
+        ]
+    else:
+        # MySQL 8 writes the deadlock dumps as Notes: without verbosity 3 they never reach the
+        # log. MariaDB has no such option (it logs them at its default level).
+        place = ["--log-error-verbosity=3"]
+    return [
+        *place,
+        f"--log-error={t.mysql_error_log}",
+        "--innodb-print-all-deadlocks=ON",
+        f"--innodb-buffer-pool-size={INNODB_BUFFER_POOL}",
+        # A lab, not a bank: the redo log is flushed once a second, as in most load-test setups.
+        "--innodb-flush-log-at-trx-commit=2",
+        "--max-connections=500",
+        "--character-set-server=utf8mb4",
+        "--skip-name-resolve",
+        "--skip-log-bin",
+    ]
+
+
+def _mysql_env(t: Target) -> dict[str, str]:
+    # The image's first start creates these; natively `make local-up` does (stack.runner).
+    if t.native:
+        return {}
+    return {"MYSQL_ROOT_PASSWORD": "${MYSQL_ROOT_PASSWORD:-shoplab}", "MYSQL_DATABASE": "shop"}
+
+
+def _redis(t: Target) -> list[str]:
+    place = []
+    if t.native:
+        place = [
+            "--port",
+            str(t.settings.port("LOCAL_REDIS_PORT")),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(t.state / "redis"),
+        ]
+    # A cache: nothing to keep across restarts.
+    return [*place, "--save", "", "--appendonly", "no"]
+
+
+def _shop_init(t: Target) -> list[str]:
+    seed = seed_args(
+        t.knob("SEED_USERS", "LOCAL_SEED_USERS"),
+        t.knob("SEED_PRODUCTS", "LOCAL_SEED_PRODUCTS"),
+        t.knob("SEED_ORDERS", "LOCAL_SEED_ORDERS"),
+    )
+    return ["-c", f"flask --app shop init-db && flask --app shop {' '.join(seed)}"]
+
+
+def _shop(t: Target) -> list[str]:
+    conf = str(REPO / "shop" / "gunicorn.conf.py") if t.native else "shop/gunicorn.conf.py"
+    return ["-c", conf, "-b", t.listen("shop"), "shop:create_app()"]
+
+
+def _shop_env(t: Target) -> dict[str, str]:
+    env = {
+        "SHOP_DATABASE_URL": t.database_url,
+        "SHOP_REDIS_URL": t.redis_url,
+        "SHOP_ORDER_STRATEGY": t.knob("SHOP_ORDER_STRATEGY", "LOCAL_ORDER_STRATEGY"),
+        "SHOP_WORKERS": t.knob("SHOP_WORKERS", "LOCAL_SHOP_WORKERS"),
+        "SHOP_THREADS": t.knob("SHOP_THREADS", "LOCAL_SHOP_THREADS"),
+    }
+    if t.native:
+        # The image sets PROMETHEUS_MULTIPROC_DIR itself; natively each stack has its own, and
+        # its own control socket (`gunicornc -s <state>/shop.ctl`), never the per-user default.
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(t.state / "shop-metrics")
+        env["SHOP_CONTROL_SOCKET"] = str(t.state / "shop.ctl")
+    return env
+
+
+def _innodb_env(t: Target) -> dict[str, str]:
+    account = "root" if t.native else "exporter:${MYSQL_EXPORTER_PASSWORD:-exporter}"
+    return {
+        "INNODB_EXPORTER_DSN": f"mysql://{account}@{t.addr('mysql')}/",
+        "INNODB_EXPORTER_LISTEN": t.listen("innodb-exporter"),
+        "INNODB_EXPORTER_ERROR_LOG": t.mysql_error_log,
+    }
+
+
+def _mysqld_exporter(t: Target) -> list[str]:
+    if t.native:
+        # Debian's mysqld_exporter (0.14) takes its account from a my.cnf only.
+        account = [f"--config.my-cnf={t.state / 'mysqld-exporter.cnf'}"]
+    else:
+        account = [f"--mysqld.address={t.addr('mysql')}", "--mysqld.username=exporter"]
+    return [
+        *account,
+        f"--web.listen-address={t.listen('mysqld-exporter')}",
+        "--collect.info_schema.innodb_metrics",
+        "--collect.engine_innodb_status",
+        "--collect.info_schema.processlist",
+        "--collect.global_status",
+        "--collect.global_variables",
+    ]
+
+
+def _mysqld_exporter_env(t: Target) -> dict[str, str]:
+    return {} if t.native else {"MYSQLD_EXPORTER_PASSWORD": "${MYSQL_EXPORTER_PASSWORD:-exporter}"}
+
+
+def _redis_exporter(t: Target) -> list[str]:
+    return [
+        "-redis.addr",
+        f"redis://{t.addr('redis')}",
+        "-web.listen-address",
+        t.listen("redis-exporter"),
+    ]
+
+
+def _node_exporter(t: Target) -> list[str]:
+    place = [] if t.native else ["--path.rootfs=/host"]
+    return [
+        *place,
+        f"--web.listen-address={t.listen('node-exporter')}",
+        # What the dashboards and rules read, and no more: a scrape stays cheap under load.
+        "--collector.disable-defaults",
+        "--collector.cpu",
+        "--collector.meminfo",
+        "--collector.loadavg",
+        "--collector.netdev",
+        "--collector.diskstats",
+        "--collector.filesystem",
+        "--collector.pressure",
+        "--collector.stat",
+    ]
+
+
+def _cgroup_exporter(t: Target) -> list[str]:
+    groups = [f"{name}={t.settings.cgroup(name)}" for name in limited()]
+    return ["--listen", t.listen("cgroup-exporter"), *groups]
+
+
+def _prometheus(t: Target) -> list[str]:
+    if t.native:
+        place = [
+            f"--config.file={t.state / 'prometheus.yml'}",
+            f"--storage.tsdb.path={t.state / 'prometheus'}",
+        ]
+    else:
+        place = ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]
+    return [
+        *place,
+        f"--web.listen-address={t.listen('prometheus')}",
+        "--web.enable-remote-write-receiver",  # k6's output
+        "--enable-feature=native-histograms",
+        "--web.enable-lifecycle",
+        "--log.level=warn",
+    ]
+
+
+def _webhook(t: Target) -> list[str]:
+    return [
+        "--listen",
+        t.listen("alert-webhook"),
+        "--out",
+        str(t.state / ALERTS_FILE),
+    ]
+
+
+def _alertmanager(t: Target) -> list[str]:
+    if t.native:
+        place = [
+            f"--config.file={t.state / 'alertmanager.yml'}",
+            f"--storage.path={t.state / 'alertmanager'}",
+        ]
+    else:
+        place = [
+            "--config.file=/etc/alertmanager/${ALERTMANAGER_CONFIG_FILE:-alertmanager.yml}",
+            "--storage.path=/alertmanager",
+        ]
+    return [
+        *place,
+        f"--web.listen-address={t.listen('alertmanager')}",
+        "--cluster.listen-address=",  # one instance: no gossip port
+        "--log.level=warn",
+    ]
+
+
+_LOAD_ON = {
+    "shop": {"condition": "service_healthy"},
+    "prometheus": {"condition": "service_healthy"},
+}
+
+# --- the table ---------------------------------------------------------------------------------
+
+_ROWS = [
+    Service(
+        "mysql",
+        _mysql,
+        env=_mysql_env,
+        port=Port("LOCAL_MARIADB_PORT", 3306, "MYSQL_PORT"),
+        health=Health(
+            test=(
+                "mysqladmin",
+                "ping",
+                "-h",
+                "127.0.0.1",
+                "-uroot",
+                "-p${MYSQL_ROOT_PASSWORD:-shoplab}",
+            ),
+            interval="5s",
+            retries=30,
+            start_period="20s",
+        ),
+        limits=Limits("LOCAL_MYSQL_CPUS", "LOCAL_MYSQL_MEMORY"),
+        program=("mariadbd",),
+        compose={
+            "image": "mysql:8.4.3",
+            "volumes": [
+                "mysql-data:/var/lib/mysql",
+                "mysql-log:/var/log/mysql",
+                "./provisioning/mysql/init:/docker-entrypoint-initdb.d:ro",
+            ],
+        },
+        note="MySQL 8.4 in compose, MariaDB natively: the same InnoDB flags and limits.",
+    ),
+    Service(
+        "redis",
+        _redis,
+        port=Port("LOCAL_REDIS_PORT", 6379, "REDIS_PORT"),
+        health=Health(test=("redis-cli", "ping"), interval="5s", retries=30),
+        program=("redis-server",),
+        entry=("redis-server",),
+        compose={"image": "redis:7.4.1"},
+    ),
+    Service(
+        "shop-init",
+        _shop_init,
+        env=_shop_env,
+        entry=("sh",),
+        in_native=False,  # natively `make local-up` seeds in-process (stack.runner)
+        compose={
+            "build": {"context": ".", "dockerfile": "shop/Dockerfile"},
+            "image": "shoplab/shop:local",
+            "depends_on": {
+                "mysql": {"condition": "service_healthy"},
+                "redis": {"condition": "service_healthy"},
+            },
+        },
+        note="One-shot: schema and seed data, then exits; the shop starts after it succeeded.",
+    ),
+    Service(
+        "shop",
+        _shop,
+        env=_shop_env,
+        port=Port("LOCAL_SHOP_PORT", 8000, "SHOP_PORT"),
+        health=Health("/readyz", probe="python", interval="5s", retries=10),
+        limits=Limits("LOCAL_SHOP_CPUS", "LOCAL_SHOP_MEMORY"),
+        program=("gunicorn",),
+        entry=("gunicorn",),
+        compose={
+            "build": {"context": ".", "dockerfile": "shop/Dockerfile"},
+            "image": "shoplab/shop:local",
+            "stop_grace_period": "25s",
+            "depends_on": {"shop-init": {"condition": "service_completed_successfully"}},
+        },
+        open_path="/api/products/popular",
+        note="The mission's container: 2 CPUs, 4 GB (stack/local.env's LOCAL_SHOP_*).",
+    ),
+    Service(
+        "innodb-exporter",
+        env=_innodb_env,
+        args=lambda t: ["serve"],
+        port=Port("LOCAL_INNODB_EXPORTER_PORT", 9105, "INNODB_EXPORTER_PORT"),
+        health=Health("/healthz", probe="python"),
+        program=("python", "-m", "exporters.innodb"),  # the image's entrypoint
+        compose={
+            "build": {"context": ".", "dockerfile": "exporters/innodb/Dockerfile"},
+            "image": "shoplab/innodb-exporter:local",
+            "group_add": ["999"],
+            "volumes": ["mysql-log:/var/log/mysql:ro"],
+            "depends_on": {"mysql": {"condition": "service_healthy"}},
+        },
+        open_path="/deadlocks",
+        note="Follows MySQL's error log: the image's log is group-readable by mysql (gid 999).",
+    ),
+    Service(
+        "mysqld-exporter",
+        _mysqld_exporter,
+        env=_mysqld_exporter_env,
+        port=Port("LOCAL_MYSQLD_EXPORTER_PORT", 9104, "MYSQLD_EXPORTER_PORT"),
+        health=Health("/metrics"),
+        program=("prometheus-mysqld-exporter",),
+        compose={
+            "image": "prom/mysqld-exporter:v0.15.1",
+            "depends_on": {"mysql": {"condition": "service_healthy"}},
+        },
+        open_path="/metrics",
+    ),
+    Service(
+        "redis-exporter",
+        _redis_exporter,
+        port=Port("LOCAL_REDIS_EXPORTER_PORT", 9121, "REDIS_EXPORTER_PORT"),
+        # Built FROM scratch: nothing inside the image can make a request.
+        health=Health("/metrics", probe=""),
+        program=("prometheus-redis-exporter",),
+        compose={
+            "image": "oliver006/redis_exporter:v1.66.0",
+            "depends_on": {"redis": {"condition": "service_healthy"}},
+        },
+        open_path="/metrics",
+    ),
+    Service(
+        "node-exporter",
+        _node_exporter,
+        port=Port("LOCAL_NODE_EXPORTER_PORT", 9100, "NODE_EXPORTER_PORT"),
+        health=Health("/metrics"),
+        program=("prometheus-node-exporter",),
+        compose={
+            "image": "prom/node-exporter:v1.8.2",
+            "pid": "host",
+            "volumes": ["/:/host:ro,rslave"],
+        },
+        open_path="/metrics",
+    ),
+    Service(
+        "cadvisor",
+        port=Port("LOCAL_CGROUP_EXPORTER_PORT", 8080, "CADVISOR_PORT"),
+        health=Health("/healthz"),
+        in_native=False,  # natively: cgroup-exporter, the same names for the same services
+        compose={
+            "image": "gcr.io/cadvisor/cadvisor:v0.49.1",
+            "privileged": True,
+            "devices": ["/dev/kmsg:/dev/kmsg"],  # container_oom_events_total reads the kernel log
+            "volumes": [
+                "/:/rootfs:ro",
+                "/var/run:/var/run:ro",
+                "/sys:/sys:ro",
+                "/var/lib/docker/:/var/lib/docker:ro",
+                "/dev/disk/:/dev/disk:ro",
+            ],
+        },
+    ),
+    Service(
+        "cgroup-exporter",
+        _cgroup_exporter,
+        port=Port("LOCAL_CGROUP_EXPORTER_PORT"),
+        health=Health("/metrics"),
+        program=("python", "-m", "stack", "cgroup-exporter"),
+        compose=None,
+        open_path="/metrics",
+    ),
+    Service(
+        "prometheus",
+        _prometheus,
+        port=Port("LOCAL_PROMETHEUS_PORT", 9090, "PROMETHEUS_PORT"),
+        health=Health("/-/ready", interval="5s", retries=20),
+        program=("prometheus",),
+        compose={
+            "image": "prom/prometheus:v2.54.1",
+            "volumes": [
+                "./provisioning/prometheus:/etc/prometheus:ro",
+                "prometheus-data:/prometheus",
+            ],
+        },
+        open_path="/targets",
+    ),
+    Service(
+        "alert-webhook",
+        _webhook,
+        port=Port("LOCAL_ALERT_WEBHOOK_PORT"),
+        health=Health("/healthz"),
+        program=("python", "-m", "stack.webhook"),
+        compose=None,  # compose's Alertmanager sends to Slack/email (make alertmanager-config)
+        open_path="/healthz",
+    ),
+    Service(
+        "alertmanager",
+        _alertmanager,
+        port=Port("LOCAL_ALERTMANAGER_PORT", 9093, "ALERTMANAGER_PORT"),
+        health=Health("/-/ready", interval="5s", retries=20),
+        program=("prometheus-alertmanager",),
+        compose={
+            "image": "prom/alertmanager:v0.27.0",
+            "volumes": ["./provisioning/alertmanager:/etc/alertmanager:ro"],
+        },
+        open_path="/",
+        note="Routes by severity; sends nothing until Slack/email are set up: `make "
+        "alertmanager-config` renders alertmanager.local.yml from .env, "
+        "ALERTMANAGER_CONFIG_FILE selects it.",
+    ),
+    Service(
+        "grafana",
+        env=lambda t: {
+            "GF_SECURITY_ADMIN_USER": "${GRAFANA_ADMIN_USER:-admin}",
+            "GF_SECURITY_ADMIN_PASSWORD": "${GRAFANA_ADMIN_PASSWORD:?set GRAFANA_ADMIN_PASSWORD "
+            "in .env}",
+            "GF_AUTH_ANONYMOUS_ENABLED": "false",
+            "GF_USERS_ALLOW_SIGN_UP": "false",
+        },
+        port=Port("", 3000, "GRAFANA_PORT"),
+        health=Health("/api/health", interval="5s", retries=20),
+        in_native=False,
+        compose={
+            "image": "grafana/grafana:11.3.0",
+            "volumes": [
+                "./provisioning/grafana:/etc/grafana/provisioning:ro",
+                "grafana-data:/var/lib/grafana",
+            ],
+            "depends_on": {
+                "prometheus": {"condition": "service_healthy"},
+                "alertmanager": {"condition": "service_healthy"},
+            },
+        },
+    ),
+    Service(
+        "k6",
+        args=lambda t: [
+            "run",
+            "--tag",
+            "testid=${TESTID:-compose-k6}",
+            "-o",
+            "experimental-prometheus-rw",
+            "/shoplab/k6/mixed.js",
+        ],
+        env=lambda t: {
+            "SHOP_URL": f"http://{t.addr('shop')}",
+            "SCENARIO": "${SCENARIO:-smoke}",
+            "TARGET_TPS": "${TARGET_TPS:-200}",
+            "SCALE": "${SCALE:-1}",
+            "HOT_USERS": "${HOT_USERS:-0}",
+            "RESULTS_DIR": "/shoplab/results",
+            "K6_NO_USAGE_REPORT": "true",  # no traffic beyond the stack
+            "K6_PROMETHEUS_RW_SERVER_URL": f"http://{t.addr('prometheus')}/api/v1/write",
+            "K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM": "true",
+            "K6_WEB_DASHBOARD": "true",
+            "K6_WEB_DASHBOARD_PORT": "-1",
+            "K6_WEB_DASHBOARD_EXPORT": "/shoplab/results/k6-report.html",
+        },
+        in_native=False,  # natively `make load` runs k6 (loadtest/)
+        compose={
+            "image": "grafana/k6:1.1.0",
+            "profiles": ["k6"],
+            "volumes": [
+                "./k6:/shoplab/k6:ro",
+                "./loadtest:/shoplab/loadtest:ro",
+                "./results:/shoplab/results",
+            ],
+            "depends_on": _LOAD_ON,
+        },
+        note="The same scripts and scenarios as `make load`: SCENARIO, TARGET_TPS, SCALE, "
+        "HOT_USERS and TESTID from .env or the command line; results in ./results.",
+    ),
+    Service(
+        "locust",
+        args=lambda t: [
+            "-f",
+            "/shoplab/locust/locustfile.py",
+            "--headless",
+            "--host",
+            f"http://{t.addr('shop')}",
+            "--csv",
+            "/shoplab/results/locust",
+            "--html",
+            "/shoplab/results/locust.html",
+            "--only-summary",
+        ],
+        env=lambda t: {
+            "SCENARIO": "${SCENARIO:-smoke}",
+            "TARGET_TPS": "${TARGET_TPS:-200}",
+            "SCALE": "${SCALE:-1}",
+            "HOT_USERS": "${HOT_USERS:-0}",
+            "RESULTS_DIR": "/shoplab/results",
+            "LOCUST_TESTID": "${TESTID:-compose-locust}",
+            "LOCUST_METRICS_PORT": "9646",
+            "LOCUST_METRICS_ADDR": "0.0.0.0",
+            "LOCUST_SCRAPE_WAIT": "15",
+        },
+        in_native=False,
+        compose={
+            "build": {"context": "./locust"},
+            "image": "shoplab/locust:2.47.0",
+            "profiles": ["locust"],
+            "volumes": [
+                "./locust:/shoplab/locust:ro",
+                "./loadtest:/shoplab/loadtest:ro",
+                "./results:/shoplab/results",
+            ],
+            "depends_on": _LOAD_ON,
+        },
+        note="Headless Locust with the scenario's shape; the master exports metrics on 9646 for "
+        "the `locust` job. The image adds prometheus-client to the official one "
+        "(locust/Dockerfile).",
+    ),
+]
+SERVICES: dict[str, Service] = {row.name: row for row in _ROWS}
+VOLUMES = ("mysql-data", "mysql-log", "prometheus-data", "grafana-data")
+
+
+def limited() -> list[str]:
+    """The services that run with CPU and memory limits (a cgroup each, natively)."""
+    return [row.name for row in _ROWS if row.limits and row.in_native]
+
+
+# --- native ------------------------------------------------------------------------------------
+
+
+def native_services() -> list[Service]:
+    return [row for row in _ROWS if row.in_native]
+
+
+def native_command(row: Service, s: StackSettings) -> list[str]:
+    """The row's process on this machine: `env K=V ...`, the cgroup, then the program."""
+    t = Native(s)
+    env = row.env(t)
+    prefix = ["env", *(f"{k}={v}" for k, v in env.items())] if env else []
+    if row.limits:
+        prefix += [
+            sys.executable,
+            "-m",
+            "stack",
+            "cgroup-exec",
+            "--cpus",
+            s.values[row.limits.cpus],
+            "--memory",
+            s.values[row.limits.memory],
+            s.cgroup(row.name),
+            "--",
+        ]
+    first, *rest = row.program
+    program = [sys.executable if first == "python" else tool(first), *rest]
+    return [*prefix, *program, *row.args(t)]
