@@ -11,6 +11,7 @@ import yaml
 
 from dashboards.common import UIDS as DASHBOARD_UIDS
 from dashboards.promql import listed_metrics, metric_names, unlisted
+from signals.catalog import CATALOG
 from stack.alert_rules import (
     REVIEW_DOC,
     RULES_DIR,
@@ -23,7 +24,6 @@ from stack.alert_rules import (
     rule_files,
     rule_test_files,
 )
-from signals.catalog import CATALOG
 from stack.settings import REPO
 
 RULES = load_rules()
