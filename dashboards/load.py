@@ -81,21 +81,19 @@ def _panels() -> list:
         thresholds=upper_limit(SLO_ERROR_RATE, warn=SLO_ERROR_RATE / 2),
         links=panel_links("shop"),
     )
-    orders_p95 = stat(
-        "Orders p95, worst minute",
-        "Highest 1-minute p95 of POST /api/orders in the time range, as the tool timed it. Red "
-        f"above the SLO of {SLO_ORDERS_P95_S * 1000:.0f} ms.",
-        [Query(worst_p95("orders"), instant=True)],
-        "s",
-        thresholds=upper_limit(SLO_ORDERS_P95_S, warn=SLO_ORDERS_P95_S * 0.75),
-    )
-    popular_p95 = stat(
-        "Popular p95, worst minute",
-        "Highest 1-minute p95 of GET /api/products/popular in the time range. Red above the "
-        f"SLO of {SLO_POPULAR_P95_S * 1000:.0f} ms.",
-        [Query(worst_p95("popular"), instant=True)],
-        "s",
-        thresholds=upper_limit(SLO_POPULAR_P95_S, warn=SLO_POPULAR_P95_S * 0.75),
+    orders_p95, popular_p95 = (
+        stat(
+            f"{endpoint.capitalize()} p95, worst minute",
+            f"Highest 1-minute p95 of {request} in the time range, as the tool timed it. Red "
+            f"above the SLO of {slo_s * 1000:.0f} ms.",
+            [Query(worst_p95(endpoint), instant=True)],
+            "s",
+            thresholds=upper_limit(slo_s, warn=slo_s * 0.75),
+        )
+        for endpoint, request, slo_s in (
+            ("orders", "POST /api/orders", SLO_ORDERS_P95_S),
+            ("popular", "GET /api/products/popular", SLO_POPULAR_P95_S),
+        )
     )
     achieved = stat(
         "Achieved /s (1m)",
