@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 .PHONY: help setup test test-unit test-integration lint fmt lock clean bench-shop bench-exporter load \
 	local-up local-down local-status local-reset demo up down prometheus-config compose-config \
 	alerts-test alerts-review alertmanager-config \
-	dashboards dashboards-check verify-dashboards audit fuzz capacity
+	dashboards dashboards-check verify-dashboards audit fuzz capacity generate check rules rules-check
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -104,6 +104,26 @@ alerts-review: $(PY) ## Render docs/alerts.md from the rule files (group, severi
 
 alertmanager-config: $(PY) ## Render compose's alertmanager.local.yml with Slack/email from .env
 	@$(PY) -m stack.alertmanager_config
+
+generate: $(PY) ## Regenerate every generated file: recording rules, dashboards, compose.yml and its prometheus.yml, docs/alerts.md
+	@echo "generate: rules, dashboards, compose.yml, prometheus config, docs/alerts.md"
+	@$(PY) -m signals.build && $(PY) -m dashboards.build && $(PY) -m stack prometheus-config \
+	  && $(PY) -m stack compose && $(PY) -m stack.alert_rules review
+
+check: $(PY) ## Fail if any generated file is stale (rules, dashboards, compose.yml, prometheus.yml, docs/alerts.md)
+	@echo "check: every generated file against a fresh build"
+	@$(PY) -m signals.build --check && $(PY) -m dashboards.build --check \
+	  && $(PY) -m stack compose --check \
+	  && $(PY) -m stack.alert_rules review --check \
+	  && $(PY) -c "from stack.prometheus_config import COMPOSE_CONFIG as c, dump, render; \
+	    raise SystemExit(0 if c.read_text() == dump(render('compose')) else 'check: prometheus.yml stale')" \
+	  && echo "check: every generated file is fresh"
+
+rules: $(PY) ## Generate the recording rules from the signal catalog (signals/catalog.py)
+	@$(PY) -m signals.build
+
+rules-check: $(PY) ## Fail if a generated recording rule file differs from a fresh build
+	@$(PY) -m signals.build --check
 
 dashboards: $(PY) ## Generate the Grafana dashboards (grafanalib) into provisioning/grafana/dashboards/
 	@$(PY) -m dashboards.build

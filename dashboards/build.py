@@ -6,15 +6,14 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from importlib import import_module
 from pathlib import Path
 
 from grafanalib._gen import DashboardEncoder
 
 from dashboards.common import REPO, UIDS
+from signals import generated
 
 OUT = REPO / "provisioning" / "grafana" / "dashboards"
 
@@ -38,38 +37,13 @@ def build() -> dict[Path, str]:
 
 def stale(out: Path = OUT) -> list[str]:
     """Files that differ from a fresh build, are missing, or are no longer built."""
-    fresh = build()
-    problems = [
-        f"{path.relative_to(REPO)}: {'missing' if not path.exists() else 'out of date'}"
-        for path, text in fresh.items()
-        if not path.exists() or path.read_text() != text
-    ]
-    problems += [
-        f"{path.relative_to(REPO)}: not built by any module (delete it)"
-        for path in sorted(out.glob("*.json"))
-        if path not in fresh
-    ]
-    return problems
+    return generated.stale(build(), out.glob("*.json"))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dashboards.build", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="compare, write nothing")
-    args = parser.parse_args(argv)
-    if args.check:
-        problems = stale()
-        for line in problems:
-            print(f"dashboards-check: {line}", file=sys.stderr)
-        if problems:
-            print("dashboards-check: FAIL: run `make dashboards` and commit the JSON",
-                  file=sys.stderr)  # fmt: skip
-            return 1
-        print(f"dashboards-check: {len(UIDS)} dashboards up to date")
-        return 0
-    for path, text in build().items():
-        path.write_text(text)
-        print(f"dashboards: wrote {path.relative_to(REPO)}")
-    return 0
+    return generated.main(argv, prog="python -m dashboards.build", doc=__doc__,
+                          what="dashboards", fix="make dashboards", build=build,
+                          problems=stale)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dashboards import containers, k6, locust, mysql_locks
+from dashboards import containers, mysql_locks
 from dashboards.common import (
     API_ROUTES,
     BAD,
-    LOCUST_ORDERS,
-    LOCUST_POPULAR,
     OK,
     ORDERS_ROUTE,
     POPULAR_ROUTE,
@@ -21,9 +19,7 @@ from dashboards.common import (
     limit_line,
     override,
     panel_links,
-    route_quantile,
     row,
-    share,
     stat,
     steps,
     testid_variable,
@@ -35,42 +31,20 @@ RUN = 'testid=~"$testid"'
 WINDOW = "$__rate_interval"
 
 # Load: what the tool offered, what the shop answered, and the run's TARGET_TPS.
-OFFERED_K6 = (
-    f"sum(rate(k6_iterations_total{{{RUN}}}[{WINDOW}]))"
-    f" + (sum(rate(k6_dropped_iterations_total{{{RUN}}}[{WINDOW}])) or vector(0))"
-)
-OFFERED_LOCUST = f"sum(locust_users{{{RUN}}})"  # constant pacing: one request/s per user
-ANSWERED = (
-    f'sum(rate(flask_http_request_duration_seconds_count{{url_rule=~"{API_ROUTES}"}}[{WINDOW}]))'
-)
-ANSWERED_2XX = (
-    "sum(rate(flask_http_request_duration_seconds_count"
-    f'{{url_rule=~"{API_ROUTES}",status=~"2.."}}[{WINDOW}]))'
-)
-RUN_TARGET = f"max(k6_target_tps{{{RUN}}}) or max(locust_target_tps{{{RUN}}})"
-ANSWERED_1M = f'sum(shop:http_requests:rate1m{{url_rule=~"{API_ROUTES}"}})'
+OFFERED = f"load:offered_tps:rate1m{{{RUN}}}"
+ANSWERED = f'sum(shop:http_requests:rate1m{{url_rule=~"{API_ROUTES}"}})'
+ANSWERED_2XX = f'sum(shop:http_requests_2xx:rate1m{{url_rule=~"{API_ROUTES}"}})'
+RUN_TARGET = f"max(load:target_tps{{{RUN}}})"
 
-# Latency: the shop's own histogram (every tool) and each tool's client-side view.
+# Latency: the shop's own histogram (every tool) and the tool's client-side view.
 P95_1M = "shop:http_request_duration_seconds:p95_1m"
+SHOP_5XX_RATIO = "shop:api_5xx_ratio:rate1m"
+TOOL_FAILED_RATIO = f"load:error_ratio:rate1m{{{RUN}}}"
 
 
-def shop_5xx_ratio(window: str) -> str:
-    """5xx answers of the two routes as a share of all their answers."""
-    count = "flask_http_request_duration_seconds_count"
-    return share(
-        f'rate({count}{{url_rule=~"{API_ROUTES}",status=~"5.."}}[{window}])',
-        f'rate({count}{{url_rule=~"{API_ROUTES}"}}[{window}])',
-    )
+def route_quantile(q: float, route: str) -> str:
+    return f'shop:http_request_duration_seconds:p{q * 100:g}_1m{{url_rule="{route}"}}'
 
-
-# Errors: what k6 and Locust counted as failed.
-K6_FAILED_RATIO = share(
-    f"rate({k6.FAILED}[{WINDOW}])", f"rate(k6_http_reqs_total{{{k6.API}}}[{WINDOW}])"
-)
-LOCUST_FAILED_RATIO = share(
-    f"rate(locust_failures_total{{{RUN}}}[{WINDOW}])",
-    f"rate(locust_requests_total{{{RUN}}}[{WINDOW}])",
-)
 
 # Locks: the shop's view of deadlocks next to the server's (the rest as on the locks dashboard).
 SHOP_DEADLOCK_ERRORS_PER_MIN = f'sum(rate(shop_db_errors_total{{kind="deadlock"}}[{WINDOW}])) * 60'
@@ -85,12 +59,12 @@ FIRING = (
 )
 
 
-def _shop_and_client_p95(route: str, endpoint: str, request: str) -> list[Query]:
+def _shop_and_client_p95(route: str, endpoint: str) -> list[Query]:
+    client = f'load:request_duration_seconds:p95_1m{{{RUN},endpoint="{endpoint}"}}'
     return [
         Query(route_quantile(0.95, route), "shop p95"),
         Query(route_quantile(0.99, route), "shop p99"),
-        Query(k6.quantile(0.95, endpoint, by=""), "k6 p95"),
-        Query(locust.quantile(0.95, request), "Locust p95"),
+        Query(client, "{{tool}} p95"),
     ]
 
 
@@ -100,7 +74,7 @@ def _panels() -> list:
         "Requests per second the shop answered on its two load-tested routes over the last "
         "minute, any status. Compare with the run's target below: when it stays under the "
         "offered rate the shop is saturated; look at locks, errors and CPU further down.",
-        [Query(ANSWERED_1M)],
+        [Query(ANSWERED)],
         "reqps",
     )
     orders_p95 = stat(
@@ -128,7 +102,7 @@ def _panels() -> list:
         "Share of the two routes' answers that were 5xx over the last minute. Red above the "
         f"SLO of {SLO_ERROR_RATE:.0%}: on the naive strategy these are mostly deadlock victims "
         "(503); otherwise read the DB errors by kind on the shop dashboard.",
-        [Query(shop_5xx_ratio("1m"))],
+        [Query(SHOP_5XX_RATIO)],
         "percentunit",
         thresholds=upper_limit(SLO_ERROR_RATE, warn=SLO_ERROR_RATE / 2),
         links=panel_links("shop"),
@@ -161,21 +135,20 @@ def _panels() -> list:
         "iterations on the k6 dashboard). Answered below offered: the shop cannot keep up; "
         "check latency, locks and CPU below.",
         [
-            Query(OFFERED_K6, "offered (k6)"),
-            Query(OFFERED_LOCUST, "offered (Locust)"),
+            Query(OFFERED, "offered ({{tool}})"),
             Query(ANSWERED, "answered"),
             Query(ANSWERED_2XX, "answered 2xx"),
             Query(RUN_TARGET, "target"),
         ],
         "reqps",
         overrides=[limit_line("target")],
-        links=panel_links("k6", "locust"),
+        links=panel_links("load", "k6", "locust"),
     )
     orders_latency = latency(
         "Orders latency vs SLO",
         f"POST {ORDERS_ROUTE}: p95 and p99 as the shop measures them and p95 as the load tool "
         "sees it (client side: network and queueing included).",
-        _shop_and_client_p95(ORDERS_ROUTE, "orders", LOCUST_ORDERS),
+        _shop_and_client_p95(ORDERS_ROUTE, "orders"),
         SLO_ORDERS_P95_S,
         "Above it: lock waits and deadlocks first, then CPU throttling.",
         links=panel_links("shop", "mysql_locks"),
@@ -184,7 +157,7 @@ def _panels() -> list:
         "Popular latency vs SLO",
         f"GET {POPULAR_ROUTE}: p95 and p99 as the shop measures them and p95 as the load tool "
         "sees it.",
-        _shop_and_client_p95(POPULAR_ROUTE, "popular", LOCUST_POPULAR),
+        _shop_and_client_p95(POPULAR_ROUTE, "popular"),
         SLO_POPULAR_P95_S,
         "Above it: a cold or failing cache (shop dashboard) or a CPU-starved shop.",
         links=panel_links("shop"),
@@ -196,9 +169,8 @@ def _panels() -> list:
         f"{SLO_ERROR_RATE:.0%}. Above it: read the DB errors by kind on the shop dashboard; "
         "deadlocks point to the naive order strategy on hot users.",
         [
-            Query(shop_5xx_ratio(WINDOW), "shop 5xx"),
-            Query(K6_FAILED_RATIO, "k6 failed"),
-            Query(LOCUST_FAILED_RATIO, "Locust failed"),
+            Query(SHOP_5XX_RATIO, "shop 5xx"),
+            Query(TOOL_FAILED_RATIO, "{{tool}} failed"),
         ],
         "percentunit",
         thresholds=upper_limit(SLO_ERROR_RATE),
@@ -275,7 +247,7 @@ dashboard = dashboard(
     "The one screen during a load run: offered vs answered TPS against the target, latency "
     "and errors against the SLO, deadlocks and lock waits, CPU and memory against the limits.",
     _panels(),
-    variables=(testid_variable(None),),
+    variables=(testid_variable("load:requests_total:sum"),),
     refresh="5s",
     since="now-15m",
 )

@@ -7,7 +7,6 @@ annotation, schema version) in one place so the six stay alike.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +26,14 @@ from grafanalib.core import (
     TimeSeries,
 )
 
+from signals.catalog import API_ROUTES, ORDERS_ROUTE, POPULAR_ROUTE, RUN_EVENTS, deadlocks_increase
+from signals.load import LOCUST_NAMES
+from signals.promql import share
+from signals.slo import LOAD_SLO
+
 REPO = Path(__file__).resolve().parents[1]
+# Names the dashboard modules take from here, though signals/ defines them.
+__all__ = ["API_ROUTES", "ORDERS_ROUTE", "POPULAR_ROUTE", "share"]
 
 # provisioning/grafana/datasources/datasources.yml: the Prometheus datasource's fixed uid.
 DATASOURCE_UID = "prometheus"
@@ -40,6 +46,7 @@ MAX_DATA_POINTS = 1000
 # Each dashboard's key (its module), uid (alert runbooks link to /d/<uid>) and title.
 UIDS = {
     "cockpit": "shoplab-cockpit",
+    "load": "shoplab-load",
     "k6": "shoplab-k6",
     "locust": "shoplab-locust",
     "shop": "shoplab-shop",
@@ -48,6 +55,7 @@ UIDS = {
 }
 TITLES = {
     "cockpit": "cockpit",
+    "load": "load",
     "k6": "k6",
     "locust": "Locust",
     "shop": "shop",
@@ -56,39 +64,12 @@ TITLES = {
 }
 
 
-def _slo() -> dict:
-    """The load scenario's pass criteria: the same numbers k6 and Locust judge a run by."""
-    scenarios = json.loads((REPO / "loadtest" / "scenarios.json").read_text())
-    return scenarios["load"]["slo"]
-
-
-_LOAD_SLO = _slo()
-SLO_ORDERS_P95_S = _LOAD_SLO["orders_p95_ms"] / 1000
-SLO_POPULAR_P95_S = _LOAD_SLO["popular_p95_ms"] / 1000
-SLO_ERROR_RATE = _LOAD_SLO["error_rate"]
-
-# The shop's two load-tested routes (flask `url_rule` label) and their SLOs.
-ORDERS_ROUTE = "/api/orders"
-POPULAR_ROUTE = "/api/products/popular"
-API_ROUTES = f"{ORDERS_ROUTE}|{POPULAR_ROUTE}"
-# The same two requests as the load tools name them.
-LOCUST_ORDERS = "POST /api/orders"
-LOCUST_POPULAR = "GET /api/products/popular"
-
-
-def route_quantile(q: float, route: str, window: str = "$__rate_interval") -> str:
-    """A quantile of one shop route's latency, from prometheus-flask-exporter's histogram."""
-    return (
-        f"histogram_quantile({q}, sum by (le) (rate(flask_http_request_duration_seconds_bucket"
-        f'{{url_rule="{route}"}}[{window}])))'
-    )
-
-
-def share(part: str, whole: str, by: str = "") -> str:
-    """sum(part) / sum(whole), grouped `by`; 0 rather than no data while `part` has no series
-    (a counter of failures appears only with the first failure)."""
-    total = f"sum by ({by})" if by else "sum"
-    return f"({total} ({part}) or {total} ({whole}) * 0) / {total} ({whole})"
+# The load scenario's pass criteria: the same numbers k6 and Locust judge a run by.
+SLO_ORDERS_P95_S = LOAD_SLO.orders_p95_s
+SLO_POPULAR_P95_S = LOAD_SLO.popular_p95_s
+SLO_ERROR_RATE = LOAD_SLO.error_ratio
+LOCUST_ORDERS = LOCUST_NAMES["orders"]
+LOCUST_POPULAR = LOCUST_NAMES["popular"]
 
 
 # Colours: Grafana's named palette.
@@ -408,19 +389,36 @@ def testid_variable(metric: str | None) -> dict:
 
 
 # The InnoDB exporter carries the server's own counter: one mark per deadlock interval.
-DEADLOCK_ANNOTATION = {
-    "name": "InnoDB deadlocks",
-    "datasource": DATASOURCE,
-    "enable": True,
-    "hide": False,
-    "iconColor": BAD,
-    "expr": "sum(increase(innodb_deadlocks_total[30s])) > 0",
-    "step": "15s",
-    "titleFormat": "InnoDB deadlock",
-    "textFormat": "deadlocks counted by the server in the 30 s before this mark",
-    "tagKeys": "",
-    "useValueForTime": False,
-}
+def _annotation(name: str, expr: str, colour: str, title: str, text: str, **extra) -> dict:
+    return {
+        "name": name,
+        "datasource": DATASOURCE,
+        "enable": True,
+        "hide": False,
+        "iconColor": colour,
+        "expr": expr,
+        "step": "15s",
+        "titleFormat": title,
+        "textFormat": text,
+        "tagKeys": "",
+        "useValueForTime": False,
+        **extra,
+    }
+
+
+DEADLOCK_ANNOTATION = _annotation(
+    "InnoDB deadlocks", f"{deadlocks_increase('30s')} > 0", BAD, "InnoDB deadlock",
+    "deadlocks counted by the server in the 30 s before this mark",
+)  # fmt: skip
+# Each load run's start, stage changes and end, from the tools' stage gauge (load:stage).
+RUN_ANNOTATIONS = [
+    _annotation(
+        f"Load {event}", expr, NEUTRAL, f"{{{{tool}}}} {event}",
+        f"load run {{{{testid}}}} ({{{{tool}}}}): {event}; the stage now running is the value",
+        step="5s", tagKeys="tool,testid",
+    )
+    for event, expr in RUN_EVENTS.items()
+]  # fmt: skip
 
 
 def dashboard(
@@ -440,7 +438,7 @@ def dashboard(
         tags=[TAG],
         panels=panels,
         templating=Templating(list=[datasource_variable(), *variables]),
-        annotations=Annotations(list=[DEADLOCK_ANNOTATION]),
+        annotations=Annotations(list=[DEADLOCK_ANNOTATION, *RUN_ANNOTATIONS]),
         links=[
             DashboardLink(
                 title="shoplab",

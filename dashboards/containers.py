@@ -19,38 +19,33 @@ WINDOW = "$__rate_interval"
 SERVICE = 'name=~"$service"'
 
 
+# Per service (`name`), `services` a label matcher on name; the recording rules of
+# signals/catalog.py (container group) say how each is computed.
+
+
 def cpu_used(services: str) -> str:
-    """CPU cores used per service (`name`), `services` a label matcher on name."""
-    return f"sum by (name) (rate(container_cpu_usage_seconds_total{{{services}}}[{WINDOW}]))"
+    return f"container:cpu_usage_cores:rate1m{{{services}}}"
 
 
 def cpu_limit(services: str) -> str:
-    """CPU limit in cores per service: quota over period (absent without a limit)."""
-    return (
-        f"max by (name) (container_spec_cpu_quota{{{services}}}"
-        f" / container_spec_cpu_period{{{services}}})"
-    )
+    return f"container:cpu_limit_cores{{{services}}}"
 
 
 def memory_used(services: str) -> str:
-    return f"max by (name) (container_memory_working_set_bytes{{{services}}})"
+    return f"container:memory_working_set_bytes:max{{{services}}}"
 
 
 def memory_limit(services: str) -> str:
-    return f"max by (name) (container_spec_memory_limit_bytes{{{services}}})"
+    return f"container:memory_limit_bytes:max{{{services}}}"
 
 
 CPU_USED = cpu_used(SERVICE)
 CPU_LIMIT = cpu_limit(SERVICE)
-CPU_OF_LIMIT = f"{CPU_USED} / {CPU_LIMIT}"
-THROTTLED_RATIO = (
-    f"sum by (name) (rate(container_cpu_cfs_throttled_periods_total{{{SERVICE}}}[{WINDOW}]))"
-    f" / sum by (name) (rate(container_cpu_cfs_periods_total{{{SERVICE}}}[{WINDOW}]))"
-)
+CPU_OF_LIMIT = f"container:cpu_of_limit:ratio_rate1m{{{SERVICE}}}"
+THROTTLED_RATIO = f"container:cpu_cfs_throttled:ratio_rate1m{{{SERVICE}}}"
 MEMORY_USED = memory_used(SERVICE)
 MEMORY_LIMIT = memory_limit(SERVICE)
-# Without a limit cAdvisor reports 0 (or, on cgroup v1, a huge number): only real limits count.
-MEMORY_OF_LIMIT = f"{MEMORY_USED} / ({MEMORY_LIMIT} > 0 < 2^50)"
+MEMORY_OF_LIMIT = f"container:memory_of_limit:ratio{{{SERVICE}}}"
 OOM_KILLS = f"sum by (name) (increase(container_oom_events_total{{{SERVICE}}}[{WINDOW}]))"
 NET_RECEIVED = f"sum by (name) (rate(container_network_receive_bytes_total{{{SERVICE}}}[{WINDOW}]))"
 NET_SENT = f"sum by (name) (rate(container_network_transmit_bytes_total{{{SERVICE}}}[{WINDOW}]))"

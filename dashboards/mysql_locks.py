@@ -18,14 +18,15 @@ from dashboards.common import (
     timeseries,
     upper_limit,
 )
+from signals.catalog import deadlocks_increase
 
 WINDOW = "$__rate_interval"
 
 # Deadlocks: the server's exact counter against what the exporter captured with details.
-DEADLOCKS_IN_RANGE = "sum(increase(innodb_deadlocks_total[$__range]))"
+DEADLOCKS_IN_RANGE = deadlocks_increase("$__range")
 DEADLOCKS_MISSED = "max(innodb_deadlocks_missed)"
 LAST_DEADLOCK_MS = "max(innodb_deadlock_last_timestamp_seconds) * 1000"
-DEADLOCKS_PER_MIN = f"sum(rate(innodb_deadlocks_total[{WINDOW}])) * 60"
+DEADLOCKS_PER_MIN = "mysql:innodb_deadlocks:rate1m * 60"
 CAPTURED_PER_MIN = f"sum by (source) (rate(innodb_deadlocks_captured_total[{WINDOW}])) * 60"
 WAITING_LOCKS_PER_MIN = (
     "sum by (table, index, lock_mode) "
@@ -36,8 +37,8 @@ LOCKS_TABLE = "sum by (table, index, lock_mode, role) (innodb_deadlock_locks_tot
 STATEMENTS_TABLE = "sum by (statements) (innodb_deadlock_statements_total)"
 
 # Lock waits now.
-LOCK_WAITS = "sum(innodb_lock_waits)"
-OLDEST_WAIT = "max(innodb_lock_wait_seconds_max)"
+LOCK_WAITS = "mysql:innodb_lock_waits:sum"
+OLDEST_WAIT = "mysql:innodb_lock_wait_seconds:max"
 WAITS_BY_TABLE = "sum by (table) (innodb_lock_waits_by_table)"
 WAIT_CHAINS = (
     "max by (waiting_thread, blocking_thread, table, index, lock_mode) "

@@ -23,7 +23,7 @@ TESTS_DIR = REPO / "provisioning" / "prometheus" / "tests"
 REVIEW_DOC = REPO / "docs" / "alerts.md"
 SEVERITIES = ("critical", "warning")
 # The shop first, then what it stands on, then the load generator; other files after, by name.
-FILE_ORDER = ("shop", "slo", "mysql", "platform", "loadtest")
+FILE_ORDER = ("shop", "slo", "mysql", "container", "platform", "load", "loadtest")
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-import requests
-
+from signals.catalog import ORDERS_ROUTE, POPULAR_ROUTE
+from signals.client import Prometheus
 from stack.runner import say, up
 from stack.settings import REPO, StackSettings
 
@@ -30,20 +30,17 @@ def _k6(s: StackSettings, endpoint: str, rate: int, duration: str, testid: str) 
         "K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM": "true",
     }
     k6 = str(Path(sys.executable).parent / "k6")
+    # The endpoint tag puts the step's requests into the load vocabulary (load:* series).
     say(f"k6: {endpoint} at {rate}/s for {duration} (testid {testid})")
     subprocess.run(
         [k6, "run", "--quiet", "--no-summary", "-o", "experimental-prometheus-rw",
-         "--tag", f"testid={testid}", str(STEP_SCRIPT)],
+         "--tag", f"testid={testid}", "--tag", f"endpoint={endpoint}", str(STEP_SCRIPT)],
         env=env, check=False, timeout=300,
     )  # fmt: skip
 
 
-def _query(s: StackSettings, expr: str) -> float | None:
-    response = requests.get(
-        s.url("LOCAL_PROMETHEUS_PORT", "/api/v1/query"), params={"query": expr}, timeout=5
-    )
-    result = response.json()["data"]["result"]
-    return float(result[0]["value"][1]) if result else None
+def _p95_ms(route: str) -> str:
+    return f'shop:http_request_duration_seconds:p95_1m{{url_rule="{route}"}} * 1000'
 
 
 def demo(s: StackSettings) -> int:
@@ -52,27 +49,25 @@ def demo(s: StackSettings) -> int:
     testid = f"demo-{int(time.time())}"
     _k6(s, "orders", 50, "20s", testid)
     _k6(s, "popular", 100, "10s", testid)
-    time.sleep(6)  # one more scrape of everything
+    prometheus = Prometheus(s.url("LOCAL_PROMETHEUS_PORT"))
+    sent = f'sum(load:requests_total:sum{{tool="k6",testid="{testid}"}})'
+    try:  # the last requests' scrape and rule evaluation are in
+        prometheus.wait_for(f"{sent} > 0", timeout=30)
+    except TimeoutError as exc:
+        say(str(exc))
     rows = [
         ("orders created (last 1m, per s)", "shop:orders_created:rate1m", "{:.1f}"),
-        ("POST /api/orders p95 (ms)",
-         'histogram_quantile(0.95, sum by (le) (rate(flask_http_request_duration_seconds_bucket'
-         '{url_rule="/api/orders"}[1m]))) * 1000', "{:.1f}"),
-        ("popular p95 (ms)",
-         'histogram_quantile(0.95, sum by (le) (rate(flask_http_request_duration_seconds_bucket'
-         '{url_rule="/api/products/popular"}[1m]))) * 1000', "{:.1f}"),
-        ("popular cache hit ratio",
-         'sum(rate(shop_cache_requests_total{result="hit"}[1m])) / '
-         "sum(rate(shop_cache_requests_total[1m]))", "{:.2f}"),
-        ("k6 requests sent", f'sum(k6_http_reqs_total{{testid="{testid}"}})', "{:.0f}"),
+        (f"POST {ORDERS_ROUTE} p95 (ms)", _p95_ms(ORDERS_ROUTE), "{:.1f}"),
+        ("popular p95 (ms)", _p95_ms(POPULAR_ROUTE), "{:.1f}"),
+        ("popular cache hit ratio", "shop:cache_hit:ratio_rate1m", "{:.2f}"),
+        ("k6 requests sent", sent, "{:.0f}"),
         ("InnoDB deadlocks (server counter)", "innodb_deadlocks_total", "{:.0f}"),
-        ("shop CPU (cores, cgroup)", 'rate(container_cpu_usage_seconds_total{name="shop"}[1m])',
-         "{:.2f}"),
+        ("shop CPU (cores, cgroup)", 'container:cpu_usage_cores:rate1m{name="shop"}', "{:.2f}"),
     ]  # fmt: skip
     print()
     print(f"demo: strategy {s.values['LOCAL_ORDER_STRATEGY']}, testid {testid}")
     for label, expr, fmt in rows:
-        value = _query(s, expr)
+        value = prometheus.value(expr)
         print(f"  {label:36s} {fmt.format(value) if value is not None else 'no data'}")
     print()
     print(f"  Prometheus  {s.url('LOCAL_PROMETHEUS_PORT', '/graph')}")

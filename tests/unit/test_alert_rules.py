@@ -11,6 +11,7 @@ import yaml
 
 from dashboards.common import UIDS as DASHBOARD_UIDS
 from dashboards.promql import listed_metrics, metric_names, unlisted
+from signals.catalog import CATALOG
 from stack.alert_rules import (
     REVIEW_DOC,
     RULES_DIR,
@@ -109,6 +110,20 @@ def test_rules_read_only_series_listed_in_docs_metrics_md():
     for rule in RULES:
         used |= metric_names(rule.body["expr"])  # a real PromQL parser: every rule parses
     assert unlisted(used, listed_metrics((REPO / "docs/metrics.md").read_text())) == set()
+
+
+def test_alerts_read_only_recorded_series_that_the_catalog_names():
+    recorded = set().union(*(metric_names(r.body["expr"]) for r in ALERTS))
+    recorded = {name for name in recorded if ":" in name}
+    assert recorded
+    assert recorded - set(CATALOG) == set()
+
+
+def test_recording_rules_are_exactly_the_catalog():
+    assert [r.name for r in RULES if not r.is_alert] == [
+        r.name for r in RULES if not r.is_alert and r.name in CATALOG
+    ]
+    assert {r.name for r in RULES if not r.is_alert} == set(CATALOG)
 
 
 def test_dashboards_recording_rules_keep_their_names():

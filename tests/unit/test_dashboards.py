@@ -17,6 +17,7 @@ import yaml
 from dashboards import build, common, promql
 from dashboards.common import REPO, UIDS
 from e2e import verify
+from signals.catalog import CATALOG
 
 DASHBOARDS = {uid: json.loads(text) for uid, text in
               ((path.stem, text) for path, text in build.build().items())}  # fmt: skip
@@ -124,12 +125,15 @@ def test_every_panel_says_what_it_shows_and_in_which_unit(uid):
 
 
 @params
-def test_dashboards_link_to_each_other_and_mark_deadlocks(uid):
+def test_dashboards_link_to_each_other_and_mark_deadlocks_and_runs(uid):
     dashboard = DASHBOARDS[uid]
     assert common.TAG in dashboard["tags"]
     assert {"type": "dashboards", "tags": [common.TAG]}.items() <= dashboard["links"][0].items()
-    (annotation,) = dashboard["annotations"]["list"]
-    assert promql.metric_names(annotation["expr"]) == {"innodb_deadlocks_total"}
+    deadlocks, *runs = dashboard["annotations"]["list"]
+    assert promql.metric_names(deadlocks["expr"]) == {"innodb_deadlocks_total"}
+    assert [a["name"] for a in runs] == ["Load run start", "Load stage change", "Load run end"]
+    for annotation in runs:
+        assert promql.metric_names(annotation["expr"]) == {"load:stage"}
     for panel in promql.panels(dashboard):
         for link in panel["links"]:
             target = link["url"].removeprefix("/d/").split("?")[0]
@@ -151,6 +155,24 @@ def test_panels_that_name_the_slo_draw_it():
     assert len(named) >= 15
     for title, values in named:
         assert values & levels, f"{title!r} names the SLO but draws none of {levels}"
+
+
+@params
+def test_every_recorded_series_a_dashboard_reads_is_in_the_catalog(uid):
+    recorded = {name for name in promql.used_metrics(DASHBOARDS[uid]) if ":" in name}
+    assert recorded - set(CATALOG) == set()
+
+
+def test_load_dashboard_serves_both_tools_and_the_cockpit_reads_only_the_vocabulary():
+    load = DASHBOARDS["shoplab-load"]
+    assert {"tool", "testid"} <= {v["name"] for v in promql.variables(load)}
+    for uid in ("shoplab-load", "shoplab-cockpit"):
+        tool_series = {
+            name
+            for name in promql.used_metrics(DASHBOARDS[uid])
+            if name.startswith(("k6_", "locust_"))
+        }
+        assert tool_series == set(), uid
 
 
 def test_cockpit_refreshes_every_5s_and_follows_one_run():

@@ -1,0 +1,1 @@
+"""One vocabulary: every signal of shoplab named once, with its PromQL (see `signals.catalog`)."""

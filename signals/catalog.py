@@ -1,0 +1,201 @@
+"""The catalog: every recorded signal once (name, PromQL, unit, help), grouped into the rule
+files `python -m signals.build` writes, and the readers that need a window of their own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from signals import load
+from signals.promql import share
+from signals.slo import LOAD_SLO
+
+ORDERS_ROUTE = "/api/orders"
+POPULAR_ROUTE = "/api/products/popular"
+ROUTES = {"orders": ORDERS_ROUTE, "popular": POPULAR_ROUTE}
+API_ROUTES = f"{ORDERS_ROUTE}|{POPULAR_ROUTE}"
+SHOP_QUANTILES = (0.5, 0.95, 0.99)
+# Windows of the latency SLO's burn-rate alerts (Google SRE workbook, multi-window).
+SLO_WINDOWS = ("5m", "30m", "1h", "6h")
+
+
+@dataclass(frozen=True)
+class Signal:
+    record: str  # level:metric:operations
+    expr: str
+    unit: str  # a Grafana unit id
+    help: str
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RuleGroup:
+    file: str  # provisioning/prometheus/rules/<file>.rules.yml
+    name: str
+    about: str  # the file's header comment
+    signals: tuple[Signal, ...]
+    interval: str | None = None  # None: the global evaluation_interval
+
+
+_COUNT = "flask_http_request_duration_seconds_count"
+
+
+def _route_quantile(q: float) -> str:
+    return (
+        f"histogram_quantile({q},\n  sum by (url_rule, le) "
+        "(rate(flask_http_request_duration_seconds_bucket[1m])))"
+    )
+
+
+def _slow_ratio(window: str) -> str:
+    """Share of the two routes' requests slower than their p95 SLO (histogram bucket bounds)."""
+    fast = "\nor\n".join(
+        f"  sum by (url_rule) (rate(flask_http_request_duration_seconds_bucket"
+        f'{{url_rule="{route}", le="{LOAD_SLO.p95_s(endpoint):g}"}}[{window}]))'
+        for endpoint, route in ROUTES.items()
+    )
+    return (
+        f"1 - (\n{fast}\n)\n/\n"
+        f'sum by (url_rule) (rate({_COUNT}{{url_rule=~"{API_ROUTES}"}}[{window}]))'
+    )
+
+
+def cfs_throttled_ratio(window: str) -> str:
+    return (
+        f'sum by (name) (rate(container_cpu_cfs_throttled_periods_total{{name!=""}}[{window}]))\n'
+        f'/ sum by (name) (rate(container_cpu_cfs_periods_total{{name!=""}}[{window}]))'
+    )
+
+
+def deadlocks_increase(window: str) -> str:
+    """Deadlocks the server counted in `window` (increase() copes with a server restart)."""
+    return f"sum(increase(innodb_deadlocks_total[{window}]))"
+
+
+SLO_P95 = "\nor\n".join(
+    f'label_replace(vector({LOAD_SLO.p95_s(endpoint):g}), "url_rule", "{route}", "", "")'
+    for endpoint, route in ROUTES.items()
+)
+
+SHOP = RuleGroup(
+    "shop",
+    "shop-recording",
+    "The shop's own view: rate, errors and duration per route, orders, cache, pool.",
+    (
+        Signal("shop:orders_created:rate1m",
+               'sum(rate(shop_orders_total{result=~"created|replayed"}[1m]))', "reqps",
+               "orders created (or replayed) per second: the shop's achieved order TPS"),
+        Signal("shop:http_requests:rate1m", f"sum by (url_rule) (rate({_COUNT}[1m]))", "reqps",
+               "requests per second by route", ("url_rule",)),
+        Signal("shop:http_requests_2xx:rate1m",
+               f'sum by (url_rule) (rate({_COUNT}{{status=~"2.."}}[1m]))', "reqps",
+               "requests per second answered 2xx, by route", ("url_rule",)),
+        Signal("shop:http_5xx_ratio:rate1m",
+               share(f'rate({_COUNT}{{status=~"5.."}}[1m])', f"rate({_COUNT}[1m])", "url_rule"),
+               "percentunit", "share of a route's requests answered 5xx (0 while none)",
+               ("url_rule",)),
+        Signal("shop:api_5xx_ratio:rate1m",
+               share(f'rate({_COUNT}{{url_rule=~"{API_ROUTES}",status=~"5.."}}[1m])',
+                     f'rate({_COUNT}{{url_rule=~"{API_ROUTES}"}}[1m])'),
+               "percentunit", "share of the two load-tested routes' requests answered 5xx"),
+        *(
+            Signal(f"shop:http_request_duration_seconds:p{q * 100:g}_1m", _route_quantile(q),
+                   "s", f"p{q * 100:g} latency by route, from the histogram", ("url_rule",))
+            for q in SHOP_QUANTILES
+        ),
+        Signal("shop:cache_hit:ratio_rate1m",
+               'sum(rate(shop_cache_requests_total{result="hit"}[1m]))\n'
+               "/ sum(rate(shop_cache_requests_total[1m]))", "percentunit",
+               "share of popular-list lookups answered from Redis"),
+        Signal("shop:db_pool_in_use:ratio",
+               'sum(shop_db_pool_connections{state="in_use"})\n'
+               '/ sum(shop_db_pool_connections{state="capacity"})', "percentunit",
+               "share of the SQLAlchemy pool (size + overflow, all workers) checked out"),
+    ),
+    interval="5s",
+)  # fmt: skip
+
+SLO = RuleGroup(
+    "slo",
+    "shop-slo-recording",
+    "Latency SLO of the two load-tested routes, from loadtest/scenarios.json (load): 95 % of "
+    "requests within the route's p95 objective, so the error budget is 5 %. A slow ratio is "
+    "NaN (never alerts) while the route had no traffic in its window.",
+    (
+        Signal("shop:slo_p95_seconds", SLO_P95, "s",
+               "the route's p95 latency objective (the load scenario's SLO)", ("url_rule",)),
+        *(
+            Signal(f"shop:slo_requests_slow:ratio_rate{window}", _slow_ratio(window),
+                   "percentunit", f"share of requests slower than the route's SLO over {window}",
+                   ("url_rule",))
+            for window in SLO_WINDOWS
+        ),
+    ),
+    interval="30s",
+)  # fmt: skip
+
+LOAD = RuleGroup(
+    "load",
+    "load-recording",
+    "What the load tool was asked for and what it got, per run, for either tool: `tool` is k6 "
+    "or locust, `testid` names the run, `endpoint` orders or popular, `outcome` ok or error.",
+    tuple(Signal(*fields) for fields in load.LOAD_RECORDS),
+)
+
+MYSQL = RuleGroup(
+    "mysql",
+    "mysql-recording",
+    "The database's locks: the server's deadlock counter and the lock waits now.",
+    (
+        Signal("mysql:innodb_deadlocks:rate1m", "sum(rate(innodb_deadlocks_total[1m]))", "short",
+               "deadlocks per second by the server's own counter"),
+        Signal("mysql:innodb_lock_waits:sum", "sum(innodb_lock_waits)", "short",
+               "transactions waiting for a row or table lock now"),
+        Signal("mysql:innodb_lock_wait_seconds:max", "max(innodb_lock_wait_seconds_max)", "s",
+               "age of the oldest lock wait now"),
+    ),
+)  # fmt: skip
+
+CONTAINER = RuleGroup(
+    "container",
+    "container-recording",
+    "Each service's CPU and memory against its limits (cAdvisor in compose; natively the cgroup "
+    "exporter emits the same names for `shop` and `mysql`).",
+    (
+        Signal("container:cpu_usage_cores:rate1m",
+               'sum by (name) (rate(container_cpu_usage_seconds_total{name!=""}[1m]))', "short",
+               "CPU cores the service uses", ("name",)),
+        Signal("container:cpu_limit_cores",
+               'max by (name) (container_spec_cpu_quota{name!=""}'
+               ' / container_spec_cpu_period{name!=""})', "short",
+               "the service's CPU limit in cores (absent without one)", ("name",)),
+        Signal("container:cpu_of_limit:ratio_rate1m",
+               "container:cpu_usage_cores:rate1m / container:cpu_limit_cores", "percentunit",
+               "CPU used as a share of the limit", ("name",)),
+        *(
+            Signal(f"container:cpu_cfs_throttled:ratio_rate{window}", cfs_throttled_ratio(window),
+                   "percentunit", f"share of CFS periods throttled over {window}", ("name",))
+            for window in ("1m", "5m")
+        ),
+        Signal("container:memory_working_set_bytes:max",
+               'max by (name) (container_memory_working_set_bytes{name!=""})', "bytes",
+               "working-set memory of the service", ("name",)),
+        # Without a limit cAdvisor reports 0 (or, on cgroup v1, a huge number): only real ones.
+        Signal("container:memory_limit_bytes:max",
+               'max by (name) (container_spec_memory_limit_bytes{name!=""} > 0 < 2^50)', "bytes",
+               "the service's memory limit (absent without one)", ("name",)),
+        Signal("container:memory_of_limit:ratio",
+               "container:memory_working_set_bytes:max / container:memory_limit_bytes:max",
+               "percentunit", "working set as a share of the memory limit", ("name",)),
+    ),
+)  # fmt: skip
+
+GROUPS = (SHOP, SLO, LOAD, MYSQL, CONTAINER)
+CATALOG = {signal.record: signal for group in GROUPS for signal in group.signals}
+
+# Run annotations from `load:stage`: a stage that appears, changes, or disappears. 15 s is three
+# evaluations: enough to bridge a missed one, short enough to tell stages apart.
+RUN_EVENTS = {
+    "run start": "load:stage unless load:stage offset 15s",
+    "stage change": "load:stage != load:stage offset 15s",
+    "run end": "load:stage offset 15s unless load:stage",
+}

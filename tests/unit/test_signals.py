@@ -1,0 +1,137 @@
+"""The vocabulary: each signal's PromQL stands in one place (its generated rule, written from
+the catalog), the generated rules are fresh and parse, the SLO comes from scenarios.json, and
+the verdict's window queries carry the runner's semantics for both tools."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import subprocess
+
+import promql_parser
+import pytest
+import yaml
+
+from signals import build, load
+from signals.catalog import CATALOG, GROUPS
+from signals.slo import LOAD_SLO, REPO, SCENARIOS_FILE, read_slo
+
+SOURCE_SUFFIXES = (".py", ".yml", ".yaml", ".js", ".json")
+GENERATED = set(build.build())
+
+
+def normalised(text: str) -> str:
+    """Whitespace dropped and every range `[...]` emptied: a copy with another window (a
+    dashboard's `$__rate_interval`) is still the same expression."""
+    return re.sub(r"\[[^\]]*\]", "[]", re.sub(r"\s+", "", text))
+
+
+def _strings(node) -> list[str]:
+    if isinstance(node, dict):
+        return [s for value in node.values() for s in _strings(value)]
+    if isinstance(node, list):
+        return [s for item in node for s in _strings(item)]
+    return [node] if isinstance(node, str) else []
+
+
+def _sources() -> dict:
+    tracked = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    texts = {}
+    for name in tracked.split():
+        path = REPO / name
+        if not name.endswith(SOURCE_SUFFIXES) or not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        if name.endswith(".json"):  # expressions sit in JSON strings, quotes escaped
+            with contextlib.suppress(ValueError):
+                text = "\n".join(_strings(json.loads(text)))
+        texts[path] = normalised(text)
+    return texts
+
+
+SOURCES = _sources()
+
+
+@pytest.mark.parametrize("record", list(CATALOG))
+def test_each_signal_expression_stands_in_exactly_one_source_file(record):
+    expr = normalised(CATALOG[record].expr)
+    holders = {path for path, text in SOURCES.items() if expr in text}
+    generated = holders & GENERATED
+    written = holders - GENERATED
+    assert len(generated) == 1, "its one generated rule"
+    # Written out whole at most once, in signals/ (short literals); longer ones are built there.
+    assert len(written) <= 1 and all(p.parent == REPO / "signals" for p in written), written
+
+
+def test_generated_rules_are_fresh():
+    assert build.stale() == [], "run `make generate`"
+
+
+def test_generated_rules_say_so_parse_and_keep_catalog_order():
+    for group in GROUPS:
+        path = build.RULES_DIR / f"{group.file}.rules.yml"
+        text = path.read_text()
+        assert text.startswith(build.HEADER)
+        (loaded,) = yaml.safe_load(text)["groups"]
+        assert loaded["name"] == group.name
+        assert [r["record"] for r in loaded["rules"]] == [s.record for s in group.signals]
+        for rule, signal in zip(loaded["rules"], group.signals, strict=True):
+            assert rule["expr"] == signal.expr
+            promql_parser.parse(rule["expr"])
+
+
+def test_check_fails_on_a_stale_or_stray_rule_file(tmp_path):
+    for path, text in build.build(tmp_path).items():
+        path.write_text(text)
+    assert build.stale(tmp_path) == []
+    first = sorted(tmp_path.glob("*.rules.yml"))[0]
+    first.write_text(first.read_text() + "# edited\n")
+    (tmp_path / "old.rules.yml").write_text("groups: []\n")
+    problems = build.stale(tmp_path)
+    assert len(problems) == 2
+    assert any("out of date" in p for p in problems)
+    assert any("old.rules.yml" in p and "built by nothing" in p for p in problems)
+
+
+def test_every_signal_has_a_conventional_name_a_unit_and_help():
+    for record, signal in CATALOG.items():
+        assert re.fullmatch(r"[a-z]+:[a-z0-9_]+(:[a-z0-9_]+)?", record), record
+        assert signal.unit and len(signal.help) > 15, record
+
+
+def test_slo_thresholds_come_from_the_load_scenario():
+    slo = json.loads(SCENARIOS_FILE.read_text())["load"]["slo"]
+    assert read_slo(SCENARIOS_FILE.read_text()) == LOAD_SLO
+    assert (LOAD_SLO.orders_p95_s, LOAD_SLO.popular_p95_s, LOAD_SLO.error_ratio) == (
+        slo["orders_p95_ms"] / 1000, slo["popular_p95_ms"] / 1000, slo["error_rate"])  # fmt: skip
+    slow = CATALOG["shop:slo_requests_slow:ratio_rate5m"].expr
+    assert f'le="{LOAD_SLO.orders_p95_s:g}"' in slow
+    assert f'le="{LOAD_SLO.popular_p95_s:g}"' in slow
+    edited = json.loads(SCENARIOS_FILE.read_text())
+    edited["load"]["slo"]["orders_p95_ms"] = 300
+    assert read_slo(json.dumps(edited)).p95_s("orders") == 0.3
+
+
+@pytest.mark.parametrize("tool", load.TOOLS)
+def test_verdict_queries_cover_the_runner_figures_for_one_run(tool):
+    queries = load.verdict_queries(tool, "run-1", 120)
+    assert set(queries) == {"rate", "errors", "orders_p95", "popular_p95", "dropped"}
+    for name, expr in queries.items():
+        promql_parser.parse(expr)
+        if name != "dropped" or tool == "k6":
+            assert 'testid="run-1"' in expr, name
+            assert "[120s]" in expr or "offset 120s" in expr, name
+    assert queries["rate"].endswith("/ 120")
+    assert queries["orders_p95"].endswith("* 1000")
+    if tool == "k6":
+        assert "offset 120s or" in queries["dropped"]
+    else:
+        assert queries["dropped"] == "vector(0)"
+        assert 'job="locust"' in queries["rate"]
