@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 .PHONY: help setup test test-unit test-integration lint fmt lock clean bench-shop bench-exporter load \
 	local-up local-down local-status local-reset demo up down prometheus-config \
 	alerts-test alerts-review alertmanager-config \
-	dashboards dashboards-check verify-dashboards
+	dashboards dashboards-check verify-dashboards report
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -57,6 +57,11 @@ LOAD_ARGS = --tool $(TOOL) --scenario $(SCENARIO) $(if $(TARGET_TPS),--target-tp
 
 load: $(PY) ## Load test: TOOL=k6|locust SCENARIO=smoke|load|soak|stress|spike [TARGET_TPS= SCALE= HOT_USERS= STRATEGY=]
 	@$(PY) -m loadtest $(LOAD_ARGS)
+
+report: $(PY) ## The deck of a run: RUN=<testid> [BASELINE=<testid>] -> results/<RUN>/report.html, .md, .json, .png
+	@if [ -z "$(RUN)" ]; then echo "report: set RUN=<testid> (a folder under results/)" >&2; exit 2; fi
+	@echo "report: $(RUN)$(if $(BASELINE), against $(BASELINE)) from the native stack's Prometheus"
+	@$(PY) -m report $(RUN) $(if $(BASELINE),--baseline $(BASELINE)) $(REPORT_ARGS)
 
 bench-exporter: $(PY) ## Benchmark the InnoDB exporter: parser docs/s, scrape p50/p99 under load (<90 s)
 	@echo "bench-exporter: parser throughput, then own MariaDB + write load + exporter on loopback"
