@@ -75,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
         native = StackSettings.from_env(os.environ)
     except StackSettingsError as exc:
         parser.error(str(exc))
+    try:  # the folder first: a typo in RUN needs no Prometheus to be said
+        for testid in filter(None, (args.run, args.baseline)):
+            read_run(Path(args.results) / testid)
+    except RunError as exc:
+        print(f"report: {exc}", file=sys.stderr)
+        return 2
     prom = Prometheus(args.prometheus_url or native.url("LOCAL_PROMETHEUS_PORT"))
     if not prom.ready():
         print(

@@ -172,7 +172,8 @@ def _panel(panel: Panel, markers: list[Marker], figures: list[dict]) -> str:
         return f'<div class="panel">{title}<table><tr>{head}</tr>{body}</table></div>'
     if panel.kind != "timeseries":
         stats = "".join(
-            f'<div class="stat">{escape(v["name"])}<b>'
+            f'<div class="stat" style="border-left:6px solid {_stat_colour(panel, v["value"])}">'
+            f"{escape(v['name'])}<b>"
             f"{escape(units.fmt(v['value'], panel.unit, panel.decimals))}"
             "</b></div>"
             for v in panel.values
@@ -181,6 +182,15 @@ def _panel(panel: Panel, markers: list[Marker], figures: list[dict]) -> str:
     fig_id = f"fig{len(figures)}"
     figures.append(figure(panel, markers, fig_id))
     return f'<div class="panel">{title}<div class="graph" id="{fig_id}" data-graph="1"></div></div>'
+
+
+def _stat_colour(panel: Panel, value: float) -> str:
+    """Grafana colours a stat by the highest threshold step its value reaches (base: green)."""
+    colour = panel.base_colour
+    for step in panel.thresholds:
+        if value >= step["value"]:
+            colour = step["color"]
+    return COLOURS.get(colour, colour)
 
 
 def _cell(v, unit: str) -> str:

@@ -83,6 +83,7 @@ class Panel:
     stacked: bool = False
     bars: bool = False
     decimals: int | None = None
+    base_colour: str = "green"  # the thresholds' first step (no value)
     traces: list[Trace] = field(default_factory=list)
     values: list[dict] = field(default_factory=list)  # stat: [{name, value}]
     rows: list[dict] = field(default_factory=list)  # table: one dict per row
@@ -194,6 +195,7 @@ def _shape(dashboard: Mapping, raw: Mapping, values: Mapping[str, str]) -> Panel
         stacked=custom.get("stacking", {}).get("mode", "none") != "none",
         bars=custom.get("drawStyle") == "bars",
         decimals=defaults.get("decimals"),
+        base_colour=next((s["color"] for s in steps if s.get("value") is None), "green"),
     )
 
 

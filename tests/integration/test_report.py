@@ -20,7 +20,7 @@ from exporters.innodb.collector import InnoDBCollector
 from exporters.innodb.config import Settings
 from exporters.innodb.server import ExporterServer
 from loadtest.provoke import provoke_deadlock
-from report.__main__ import READY, make_report
+from report.__main__ import READY, main, make_report
 from report.browser import chromium, find_chromium
 from report.prometheus import Prometheus
 from shop.schema import metadata
@@ -171,3 +171,23 @@ def test_report_loads_offline_in_chromium_and_draws_every_graph(stack, runs):
     png = result.paths["png"]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 50_000
     assert time.monotonic() - started < 60
+
+
+def test_the_cli_writes_the_deck_beside_the_run_and_says_where(stack, runs, capsys):
+    results, testids = runs
+    rc = main([testids["safe"], "--baseline", testids["naive"], "--results", str(results),
+               "--prometheus-url", stack.prometheus.url, "--exporter-url", stack.exporter_url,
+               "--no-screenshot"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    for fmt in ("html", "md", "json"):
+        path = results / testids["safe"] / f"report.{fmt}"
+        assert f"report: {fmt}: {path}" in out and path.stat().st_size > 0
+    assert out.splitlines()[0].startswith(f"report: {testids['safe']}: client ")
+
+
+def test_the_cli_names_a_missing_run_in_one_line(tmp_path, capsys):
+    assert main(["k6-load-nope", "--results", str(tmp_path)]) == 2
+    assert (
+        capsys.readouterr().err.strip() == f"report: no results folder {tmp_path / 'k6-load-nope'}"
+    )
