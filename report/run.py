@@ -87,21 +87,13 @@ def tool_versions() -> dict[str, str]:
 
 def git_commit(repo: Path = REPO) -> str | None:
     """The checkout's commit (with `+dirty` when files differ), or None outside git."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()  # fmt: skip
+
     try:
-        head = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-        dirty = subprocess.run(
-            ["git", "-C", str(repo), "status", "--porcelain", "-uno"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
+        head, dirty = git("rev-parse", "--short=12", "HEAD"), git("status", "--porcelain", "-uno")
     except (OSError, subprocess.SubprocessError):
         return None
-    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    return head + ("+dirty" if dirty else "")
