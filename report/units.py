@@ -58,6 +58,6 @@ def fmt(v: float | None, unit: str = "short", decimals: int | None = None) -> st
         return f"{v:.1f} /s"
     if unit == "opm":
         return f"{v:.1f} /min"
-    if unit == "dateTimeFromNow":
-        return time.strftime("%H:%M:%S", time.localtime(v)) if v > 1e9 else "never"
+    if unit == "dateTimeFromNow":  # Grafana's time units read epoch milliseconds
+        return time.strftime("%H:%M:%S", time.localtime(v / 1000)) if v > 1e12 else "never"
     return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"

@@ -29,6 +29,7 @@ from report.server import Resource, RouteView, ServerView, Span, grown
         (12.34, "reqps", "12.3 /s"),
         (None, "s", "n/a"),
         (3.21, "short", "3.21"),
+        (0, "dateTimeFromNow", "never"),
     ],
 )
 def test_values_read_in_their_grafana_unit(value, unit, text):
