@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 .PHONY: help setup test test-unit test-integration lint fmt lock clean bench-shop bench-exporter load \
 	local-up local-down local-status local-reset demo up down prometheus-config compose-config \
 	alerts-test alerts-review alertmanager-config \
-	dashboards dashboards-check verify-dashboards audit fuzz capacity generate check rules rules-check
+	dashboards dashboards-check verify-dashboards audit fuzz capacity generate check rules rules-check report
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -70,6 +70,11 @@ fuzz: $(PY) ## Longer fuzzing: schemathesis on the OpenAPI contract (all checks,
 	@echo "fuzz: schemathesis against the shop's /openapi.json ($(or $(FUZZ_EXAMPLES),300) examples per operation), then the parser (hypothesis profile fuzz)"
 	@FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),300) $(PY) -m pytest -q tests/integration/test_contract_fuzz.py
 	@HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q tests/unit/test_innodb_parser_fuzz.py
+
+report: $(PY) ## The deck of a run: RUN=<testid> [BASELINE=<testid>] -> results/<RUN>/report.html, .md, .json, .png
+	@if [ -z "$(RUN)" ]; then echo "report: set RUN=<testid> (a folder under results/)" >&2; exit 2; fi
+	@echo "report: $(RUN)$(if $(BASELINE), against $(BASELINE)) from the native stack's Prometheus"
+	@$(PY) -m report $(RUN) $(if $(BASELINE),--baseline $(BASELINE)) $(REPORT_ARGS)
 
 bench-exporter: $(PY) ## Benchmark the InnoDB exporter: parser docs/s, scrape p50/p99 under load (<90 s)
 	@echo "bench-exporter: parser throughput, then own MariaDB + write load + exporter on loopback"

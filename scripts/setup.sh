@@ -9,11 +9,12 @@ PYTHON=${PYTHON:-python3}
 APT_PACKAGES=(
   mariadb-server mariadb-client redis-server prometheus prometheus-alertmanager
   prometheus-mysqld-exporter prometheus-redis-exporter prometheus-node-exporter
+  chromium
 )
 # Debian names the binaries differently from upstream; these are what the project calls.
 REQUIRED_COMMANDS=(mariadbd mariadb-install-db mariadb redis-server prometheus promtool
   prometheus-alertmanager amtool prometheus-mysqld-exporter prometheus-redis-exporter
-  prometheus-node-exporter)
+  prometheus-node-exporter chromium)
 # Debian installs its own services for these packages; shoplab runs its own copies on other
 # ports, so the packaged ones must not be running or enabled.
 PACKAGED_SERVICES=(mariadb redis-server prometheus prometheus-alertmanager
@@ -61,7 +62,7 @@ install_system_packages() {
     if command -v apt-get >/dev/null 2>&1; then
       die "run as root, or install them first: sudo apt-get install -y $missing"
     fi
-    die "this is not Debian/Ubuntu: install MariaDB >= 10.6, Redis >= 7, Prometheus >= 2.42 (with promtool), Alertmanager, mysqld_exporter, redis_exporter and node_exporter, with their binaries named as in Debian ($(missing_commands | tr '\n' ' '))"
+    die "this is not Debian/Ubuntu: install MariaDB >= 10.6, Redis >= 7, Prometheus >= 2.42 (with promtool), Alertmanager, mysqld_exporter, redis_exporter, node_exporter and Chromium (the report test), with their binaries named as in Debian ($(missing_commands | tr '\n' ' '))"
   fi
   say "installing system packages: $missing"
   # policy-rc.d exit 101 tells invoke-rc.d not to start services during the install.

@@ -1,0 +1,63 @@
+"""Grafana's units as the report writes them: numbers in tables and text, axes of graphs."""
+
+from __future__ import annotations
+
+import time
+
+# Grafana unit -> (d3 tick format, suffix) for a plotly axis: `~s` is SI (0.2 s -> 200ms).
+AXES = {
+    "s": ("~s", "s"),
+    "ms": ("~s", " ms"),
+    "percentunit": (".1~%", ""),
+    "percent": ("~s", " %"),
+    "reqps": ("~s", " req/s"),
+    "opm": ("~s", " /min"),
+    "ops": ("~s", " /s"),
+    "bytes": ("~s", "B"),
+    "decbytes": ("~s", "B"),
+    "Bps": ("~s", "B/s"),
+    "dateTimeFromNow": ("", ""),
+}
+_IEC = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def axis(unit: str) -> dict:
+    fmt, suffix = AXES.get(unit, ("~s", ""))
+    out = {"ticksuffix": suffix, "rangemode": "tozero"}
+    if fmt:
+        out["tickformat"] = fmt
+    return out
+
+
+def _bytes(v: float) -> str:
+    i = 0
+    while abs(v) >= 1024 and i < len(_IEC) - 1:
+        v, i = v / 1024, i + 1
+    return f"{v:.1f} {_IEC[i]}" if i else f"{v:.0f} B"
+
+
+def fmt(v: float | None, unit: str = "short", decimals: int | None = None) -> str:
+    """A value the way the panel's unit reads it (Grafana's conventions, our precision)."""
+    if v is None:
+        return "n/a"
+    if decimals is not None and unit in ("short", "none"):
+        return f"{v:.{decimals}f}"
+    if unit == "s":
+        return f"{v * 1000:.1f} ms" if abs(v) < 1 else f"{v:.2f} s"
+    if unit == "ms":
+        return f"{v:.1f} ms"
+    if unit == "percentunit":
+        return f"{v * 100:.2f} %"
+    if unit == "percent":
+        return f"{v:.1f} %"
+    if unit in ("bytes", "decbytes"):
+        return _bytes(v)
+    if unit == "Bps":
+        return _bytes(v) + "/s"
+    if unit in ("reqps", "ops"):
+        return f"{v:.1f} /s"
+    if unit == "opm":
+        return f"{v:.1f} /min"
+    if unit == "dateTimeFromNow":  # Grafana's time units read epoch milliseconds
+        return time.strftime("%H:%M:%S", time.localtime(v / 1000)) if v > 1e12 else "never"
+    return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"

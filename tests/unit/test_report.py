@@ -1,0 +1,206 @@
+"""The report's pure parts: units, legends, variables, panels read from the generated JSON,
+rules over a deck's figures, the page's CSP, the run read from a results folder."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+
+import pytest
+
+from report import findings, panels, units
+from report.deadlocks import Deadlocks
+from report.deck import Deck, compare
+from report.html import render_html
+from report.render import render_json, render_markdown
+from report.run import RunError, read_run
+from report.server import Resource, RouteView, ServerView, Span, grown
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "text"),
+    [
+        (0.2, "s", "200.0 ms"),
+        (1.5, "s", "1.50 s"),
+        (0.0123, "percentunit", "1.23 %"),
+        (3 * 1024**3, "bytes", "3.0 GiB"),
+        (12.34, "reqps", "12.3 /s"),
+        (None, "s", "n/a"),
+        (3.21, "short", "3.21"),
+        (0, "dateTimeFromNow", "never"),
+    ],
+)
+def test_values_read_in_their_grafana_unit(value, unit, text):
+    assert units.fmt(value, unit) == text
+
+
+def test_stat_decimals_round_a_count_as_the_panel_asks():
+    assert units.fmt(3.21, "short", 0) == "3"
+
+
+def test_legend_fills_grafana_placeholders_and_falls_back_to_labels():
+    assert panels.legend("{{name}} used", {"name": "shop"}, "A") == "shop used"
+    assert panels.legend("", {"__name__": "up", "job": "shop"}, "A") == '{job="shop"}'
+    assert panels.legend("", {}, "B") == "B"
+
+
+def _dashboards(tool: str) -> dict[str, dict]:
+    return {d["uid"]: d for d in panels.select_dashboards(tool)}
+
+
+def test_the_deck_shows_the_runs_tool_dashboard_not_the_other():
+    chosen = _dashboards("locust")
+    assert "shoplab-locust" in chosen and "shoplab-k6" not in chosen
+    assert {"shoplab-cockpit", "shoplab-shop", "shoplab-mysql-locks"} <= set(chosen)
+
+
+def test_a_merged_load_dashboard_replaces_both_tool_dashboards(tmp_path):
+    for uid in ("shoplab-cockpit", "shoplab-k6", "shoplab-locust", "shoplab-load"):
+        (tmp_path / f"{uid}.json").write_text(json.dumps({"uid": uid}))
+    chosen = [d["uid"] for d in panels.select_dashboards("k6", tmp_path)]
+    assert chosen == ["shoplab-cockpit", "shoplab-load"]
+
+
+def test_variables_are_filled_like_grafana_with_the_runs_tool():
+    window = panels.Window(1000, 1060, scrape_s=5)
+    dashboard = {
+        "title": "load",
+        "templating": {"list": [
+            {"name": "datasource", "type": "datasource"},
+            {"name": "testid", "type": "query"},
+            {"name": "tool", "type": "query"},
+        ]},
+    }  # fmt: skip
+    values = panels.fill_values(dashboard, "k6-load-1", "locust", window)
+    assert values["testid"] == "k6-load-1" and values["tool"] == "locust"
+    assert values["__rate_interval"] == "20s"  # max(step 5 + scrape 5, 4 x scrape 5)
+
+
+def test_panel_shape_keeps_unit_slo_line_and_dashed_limit_series():
+    cockpit = _dashboards("k6")["shoplab-cockpit"]
+    raw = {p["title"]: p for p in panels.promql.panels(cockpit)}
+    window = panels.Window(1000, 1060, scrape_s=5)
+    values = panels.fill_values(cockpit, "k6-load-1", "k6", window)
+    latency = panels._shape(cockpit, raw["Orders latency vs SLO"], values)
+    assert latency.unit == "s" and latency.thresholds_drawn
+    assert [t["value"] for t in latency.thresholds] == [0.2]
+    assert all("$" not in q.expr for q in latency.queries)
+    assert any('testid=~"k6-load-1"' in q.expr for q in latency.queries)
+    assert panels._overrides(raw["Offered vs answered TPS"])["target"]["dashed"] is True
+
+
+def test_grown_counts_a_series_born_inside_the_window_from_zero():
+    assert grown("x_total", 60, "name") == (
+        "sum by (name) (x_total - (x_total offset 60s or x_total * 0))"
+    )
+
+
+def test_the_runs_span_leaves_out_the_graphs_margins():
+    span = Span.of_run(1000, 1020, scrape_s=1)
+    assert (span.start, span.end, span.run_seconds) == (999, 1022, 20)
+
+
+def _endpoint(name: str, p95_ms: float) -> dict:
+    figures = ("tps", "p50_ms", "p99_ms", "errors", "server_tps", "server_p50_ms",
+               "server_p99_ms", "server_5xx")  # fmt: skip
+    return {"endpoint": name, "requests": 50, "p95_ms": p95_ms, "server_p95_ms": p95_ms,
+            **dict.fromkeys(figures, 1.0)}  # fmt: skip
+
+
+def _deck(**server) -> Deck:
+    view = ServerView(
+        routes=[RouteView("/api/orders", 100, 10, 5, 50, 90, 0.0)],
+        **{"deadlocks": 0.0, **server},
+    )
+    return Deck(
+        run={"strategy": "naive", "tool": "k6", "testid": "k6-load-1", "target_tps": 10,
+             "scenario": "load", "description": "d", "scale": None, "hot_users": None,
+             "limits": {}, "versions": {"k6": "1"}, "git_commit": "abc", "started": "s",
+             "ended": "e", "duration_s": 10.0},
+        summary={"thresholds": [{"name": "p95", "pass": True}], "achieved_tps": 10,
+                 "error_rate": 0, "dropped_iterations": 0, "requests": 100, "failures": 0},
+        client_verdict={"thresholds": [{"name": "p95", "pass": True}], "passed": True,
+                        "aborted": []},
+        server_verdict={"checks": [{"name": "p95", "value": 50, "pass": True,
+                                    "evidence": "ok"}], "passed": True},
+        endpoints=[_endpoint("POST /api/orders", 50), _endpoint("GET /api/products/popular", 5)],
+        server=view,
+        deadlocks=Deadlocks("none"),
+        boards=[],
+        window={"start": 990, "end": 1030, "step_s": 1, "scrape_s": 1},
+    )  # fmt: skip
+
+
+def test_deadlocks_on_users_under_naive_propose_the_safe_strategy():
+    deck = _deck(deadlocks=4.0)
+    deck.deadlocks = Deadlocks("exporter /deadlocks", count=4, tables={"shop.users": 4})
+    (finding,) = findings.derive(deck)
+    assert finding.rule == "deadlock-users-naive"
+    assert "4 deadlock(s)" in finding.evidence and "shop.users (4)" in finding.evidence
+    assert "SHOP_ORDER_STRATEGY=safe" in finding.proposal
+
+
+def test_no_deadlock_no_saturation_no_finding():
+    assert findings.derive(_deck()) == []
+
+
+def test_cpu_throttled_at_the_limit_proposes_scaling():
+    deck = _deck(resources=[Resource("shop", cpu_cores=1.95, cpu_limit=2, throttled=0.3)])
+    (finding,) = findings.derive(deck)
+    assert finding.rule == "cpu-limit-shop" and "1.95 cores" in finding.evidence
+    assert "30.0 %" in finding.evidence and "Scale out" in finding.proposal
+
+
+def test_drops_while_the_server_idles_blame_the_generator():
+    deck = _deck(resources=[Resource("shop", cpu_cores=0.2, cpu_limit=2)])
+    deck.summary["dropped_iterations"] = 12
+    (finding,) = findings.derive(deck)
+    assert finding.rule == "generator-saturated" and "12 dropped" in finding.evidence
+
+
+def test_pool_and_cache_rules_cite_their_numbers():
+    deck = _deck(pool_in_use_max=19, pool_capacity=20, cache_lookups=100, cache_hits=40)
+    rules = {f.rule: f for f in findings.derive(deck)}
+    assert "19 of 20" in rules["db-pool-saturated"].evidence
+    assert "40.0 % hits of 100" in rules["cache-hit-low"].evidence
+
+
+def test_the_page_fetches_nothing_and_allows_only_its_own_scripts():
+    page = render_html(_deck())
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page)[1]
+    assert "default-src 'none'" in csp
+    scripts = re.findall(r"<script>(.*?)</script>", page, re.S)
+    hashes = {"'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'"
+              for s in scripts}  # fmt: skip
+    assert len(scripts) == 2 and all(h in csp for h in hashes)
+    # Outside the scripts (plotly.js names its website in strings), nothing links out.
+    markup = re.sub(r"<script>.*?</script>", "", page, flags=re.S)
+    assert not re.search(r"""(src|href)=["']https?:""", markup)
+
+
+def test_markdown_and_json_carry_the_comparison():
+    run, base = _deck(deadlocks=3.0), _deck()
+    base.run = {**base.run, "strategy": "safe", "testid": "k6-load-0"}
+    rows = compare(run, base)
+    deadlocks = next(r for r in rows if r["figure"] == "InnoDB deadlocks")
+    assert deadlocks["delta"] == 3.0
+    assert "| InnoDB deadlocks | 0.00 | 3.00 | +3.00 |" in render_markdown(run, base, rows)
+    body = json.loads(render_json(run, base, rows))
+    assert body["baseline"]["run"]["strategy"] == "safe" and body["compared"] == rows
+
+
+def test_a_folder_without_a_summary_is_one_clear_error(tmp_path):
+    with pytest.raises(RunError, match=r"has no k6-summary\.json or locust-summary\.json"):
+        read_run(tmp_path)
+
+
+def test_the_run_window_comes_from_the_summary(tmp_path):
+    summary = {"tool": "k6", "scenario": "smoke", "target_tps": 2, "started_at": 1000.5,
+               "duration_s": 6.0, "thresholds": []}  # fmt: skip
+    (tmp_path / "k6-summary.json").write_text(json.dumps(summary))
+    (tmp_path / "run.json").write_text(json.dumps({"strategy": "naive", "other": 1}))
+    run = read_run(tmp_path)
+    assert (run.tool, run.started_at, run.ended_at) == ("k6", 1000.5, 1006.5)
+    assert run.recorded == {"strategy": "naive"} and run.slo["error_rate"] == 0.0
