@@ -6,6 +6,7 @@ import os
 import sys
 
 from capacity.run import CapacitySettings, find, probe_row
+from loadtest.cli import write_report
 from loadtest.settings import LoadSettings, LoadSettingsError
 
 
@@ -43,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {mark:>9}  {limit.title}: {limit.evidence}")
     print(f"  results: {result.results / 'capacity.json'}")
     print(f"  answer: {result.answer()}")
+    # The deck: the winner's confirmation run, with the first break above it as its baseline.
+    held = [p for p in result.search.probes if p.held]
+    if held:
+        above = result.search.break_above_capacity
+        write_report(load, held[-1].testid, above.testid if above else None)
     return 0 if result.search.capacity is not None else 1
 
 

@@ -7,7 +7,7 @@ and from the native stack's cgroup exporter.
 
 from __future__ import annotations
 
-from loadtest.prometheus import Prometheus
+from signals.client import Prometheus
 
 
 def _queries(w: str) -> dict[str, str]:

@@ -14,9 +14,9 @@ import time
 from capacity.bottleneck import generator_saturated
 from capacity.evidence import read_figures
 from capacity.search import Probe
-from loadtest.prometheus import Prometheus
 from loadtest.run import RunResult, run
 from loadtest.settings import LoadSettings
+from signals.client import Prometheus
 
 DROPPED_TOLERANCE = 0.01  # share of the offered iterations
 ACHIEVED_SHARE = 0.95

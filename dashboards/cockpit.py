@@ -19,6 +19,7 @@ from dashboards.common import (
     limit_line,
     override,
     panel_links,
+    route_quantile,
     row,
     stat,
     steps,
@@ -40,10 +41,6 @@ RUN_TARGET = f"max(load:target_tps{{{RUN}}})"
 P95_1M = "shop:http_request_duration_seconds:p95_1m"
 SHOP_5XX_RATIO = "shop:api_5xx_ratio:rate1m"
 TOOL_FAILED_RATIO = f"load:error_ratio:rate1m{{{RUN}}}"
-
-
-def route_quantile(q: float, route: str) -> str:
-    return f'shop:http_request_duration_seconds:p{q * 100:g}_1m{{url_rule="{route}"}}'
 
 
 # Locks: the shop's view of deadlocks next to the server's (the rest as on the locks dashboard).

@@ -72,6 +72,11 @@ LOCUST_ORDERS = LOCUST_NAMES["orders"]
 LOCUST_POPULAR = LOCUST_NAMES["popular"]
 
 
+def route_quantile(q: float, route: str) -> str:
+    """A quantile of one shop route's latency over the last minute (recording rule)."""
+    return f'shop:http_request_duration_seconds:p{q * 100:g}_1m{{url_rule="{route}"}}'
+
+
 # Colours: Grafana's named palette.
 OK, WARN, BAD, NEUTRAL = "green", "orange", "red", "blue"
 

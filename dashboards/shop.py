@@ -19,6 +19,7 @@ from dashboards.common import (
     override,
     panel_links,
     percentiles,
+    route_quantile,
     row,
     stat,
     timeseries,
@@ -33,11 +34,6 @@ REQUESTS_BY_ROUTE = "shop:http_requests:rate1m"
 STATUS_BY_ROUTE = f"sum by (url_rule, status) (rate({COUNT}[{WINDOW}]))"
 ERROR_RATIO_BY_ROUTE = "shop:http_5xx_ratio:rate1m"
 P95_BY_ROUTE = "shop:http_request_duration_seconds:p95_1m"
-
-
-def route_quantile(q: float, route: str) -> str:
-    """A quantile of one route's latency over the last minute (recording rule)."""
-    return f'shop:http_request_duration_seconds:p{q * 100:g}_1m{{url_rule="{route}"}}'
 
 
 API_REQUESTS_1M = f'sum(shop:http_requests:rate1m{{url_rule=~"{API_ROUTES}"}})'

@@ -30,9 +30,9 @@ import requests
 import loadtest
 from dashboards import build, promql
 from dashboards.common import UIDS
-from loadtest.prometheus import Prometheus, PrometheusError
 from loadtest.provoke import provoke_deadlock
 from loadtest.settings import TOOLS, LoadSettings, LoadSettingsError
+from signals.client import Prometheus, PrometheusError
 from stack import cgroups, runner
 from stack.settings import StackSettings, StackSettingsError, ephemeral_env
 
@@ -381,7 +381,8 @@ def main(argv: list[str] | None = None) -> int:
         env = dict(os.environ) if args.running else own_stack_env(workdir / "stack")
         try:
             outcome = verify(env, workdir, scale=args.scale, own_stack=not args.running)
-        except (RuntimeError, StackSettingsError, LoadSettingsError, PrometheusError) as exc:
+        except (RuntimeError, StackSettingsError, LoadSettingsError, PrometheusError,
+                TimeoutError) as exc:  # fmt: skip
             say(f"FAIL: {exc}")
             return 2
         except requests.RequestException as exc:

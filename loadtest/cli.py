@@ -8,6 +8,7 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from loadtest.run import plan_of, run
+from report.prometheus import Prometheus as ReportPrometheus
 from loadtest.settings import LoadSettings, LoadSettingsError
 
 
@@ -38,4 +39,24 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ)
     if result.verdict.lines:
         print()
         print("\n".join(result.verdict.lines), flush=True)
+        write_report(settings, result.testid)
     return result.exit_code
+
+
+def write_report(s: LoadSettings, testid: str, baseline: str | None = None) -> None:
+    """The run's deck (report.html, .md, .json, .png beside its results); a report that cannot
+    be made is said, and does not change the run's verdict."""
+    if not s.prometheus_url:
+        say("report: skipped (no Prometheus to draw the run's graphs from)")
+        return
+    from report.__main__ import make_report
+    from report.prometheus import PrometheusError
+
+    try:
+        made = make_report(
+            s.results_root, testid, ReportPrometheus(s.prometheus_url), baseline=baseline
+        )
+    except (PrometheusError, OSError, ValueError) as exc:
+        say(f"report: not written: {str(exc).splitlines()[0]}")
+        return
+    say(f"report: {made.paths['html']}")

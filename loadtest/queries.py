@@ -1,66 +1,44 @@
-"""All PromQL the load runner sends: the load tool's own view of a run, and the deadlocks.
+"""What the load runner asks Prometheus, as functions of a window in seconds.
 
-A query with `{w}` is a template over a window: `expand` fills the range (`60s`) and `{ws}` the
-same in seconds. `rate` is the achieved rate: successful requests per second.
+The client's figures and the deadlock count are the vocabulary's (`signals`): named once there,
+used here. What only a soak's drift check reads stands here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from signals.catalog import deadlocks_increase
+from signals.load import verdict_queries
+
 CLIENT_SIGNALS = ("rate", "errors", "orders_p95", "popular_p95", "dropped")
-
-
-def client_queries(tool: str, testid: str) -> dict[str, str]:
-    """The load generator's view of run `testid`, one template per CLIENT_SIGNALS name."""
-    if tool == "k6":
-        sel = f'testid="{testid}"'
-        reqs = f'k6_http_reqs_total{{{sel},endpoint=~"orders|popular"}}'
-        ok = f'k6_http_reqs_total{{{sel},endpoint=~"orders|popular",expected_response="true"}}'
-        return {
-            "rate": f"(sum(increase({ok}[{{w}}])) or vector(0)) / {{ws}}",
-            "errors": f'(sum(increase(k6_http_reqs_total{{{sel},endpoint=~"orders|popular",'
-            f'expected_response="false"}}[{{w}}])) or vector(0)) / sum(increase({reqs}[{{w}}]))',
-            "orders_p95": "histogram_quantile(0.95, sum(rate(k6_http_req_duration_seconds"
-            f'{{{sel},endpoint="orders"}}[{{w}}]))) * 1000',
-            "popular_p95": "histogram_quantile(0.95, sum(rate(k6_http_req_duration_seconds"
-            f'{{{sel},endpoint="popular"}}[{{w}}]))) * 1000',
-            # Appears with the first drop: a missing value at the window's start counts as 0.
-            "dropped": f"sum(k6_dropped_iterations_total{{{sel}}} - "
-            f"(k6_dropped_iterations_total{{{sel}}} offset {{w}} "
-            f"or k6_dropped_iterations_total{{{sel}}} * 0))",
-        }
-    sel = f'job="locust",testid="{testid}"'
-    return {
-        "rate": f"(sum(increase(locust_requests_total{{{sel}}}[{{w}}])) - "
-        f"(sum(increase(locust_failures_total{{{sel}}}[{{w}}])) or vector(0))) / {{ws}}",
-        "errors": f"(sum(increase(locust_failures_total{{{sel}}}[{{w}}])) or vector(0)) / "
-        f"sum(increase(locust_requests_total{{{sel}}}[{{w}}]))",
-        "orders_p95": "histogram_quantile(0.95, sum by (le) (rate(locust_request_duration_seconds"
-        f'_bucket{{{sel},name="POST /api/orders"}}[{{w}}]))) * 1000',
-        "popular_p95": "histogram_quantile(0.95, sum by (le) (rate(locust_request_duration_seconds"
-        f'_bucket{{{sel},name="GET /api/products/popular"}}[{{w}}]))) * 1000',
-        "dropped": "vector(0)",
-    }
-
-
 DRIFT_SIGNALS = ("shop_memory_bytes", "db_connections", "orders_p95_ms")
 
+# A set of queries over a window: seconds -> {name: PromQL}.
+Queries = Callable[[int], dict[str, str]]
 
-def drift_queries(tool: str, testid: str) -> dict[str, str]:
-    """What a soak must keep flat, averaged over a window `{w}`: the shop's resident memory
-    (its processes summed), MariaDB's open connections, the client's orders p95 (ms)."""
-    return {
-        "shop_memory_bytes": 'sum(avg_over_time(process_resident_memory_bytes{job="shop"}[{w}]))',
-        "db_connections": "max(avg_over_time(mysql_global_status_threads_connected[{w}]))",
-        "orders_p95_ms": client_queries(tool, testid)["orders_p95"],
-    }
+
+def client_queries(tool: str, testid: str) -> Queries:
+    """The load generator's view of run `testid`, one query per CLIENT_SIGNALS name."""
+    return lambda seconds: verdict_queries(tool, testid, seconds)
+
+
+def drift_queries(tool: str, testid: str) -> Queries:
+    """What a soak must keep flat, averaged over the window: the shop's resident memory (its
+    processes summed), MariaDB's open connections, the client's orders p95 (ms)."""
+
+    def over(seconds: int) -> dict[str, str]:
+        w = f"{seconds}s"
+        return {
+            "shop_memory_bytes": "sum(avg_over_time("
+            f'process_resident_memory_bytes{{job="shop"}}[{w}]))',
+            "db_connections": f"max(avg_over_time(mysql_global_status_threads_connected[{w}]))",
+            "orders_p95_ms": verdict_queries(tool, testid, seconds)["orders_p95"],
+        }
+
+    return over
 
 
 def deadlocks(seconds: int) -> str:
-    """InnoDB deadlocks over the last `seconds`; increase() copes with a counter reset (MariaDB
-    restarted for another strategy)."""
-    return f"sum(increase(innodb_deadlocks_total[{seconds}s]))"
-
-
-def expand(template: str, seconds: int) -> str:
-    """Fill a query's window: `{w}` the range (e.g. 60s), `{ws}` the same in seconds."""
-    return template.replace("{w}", f"{seconds}s").replace("{ws}", str(seconds))
+    """InnoDB deadlocks over the last `seconds`."""
+    return deadlocks_increase(f"{seconds}s")

@@ -17,7 +17,6 @@ from pathlib import Path
 import requests
 
 from loadtest import queries, tools
-from loadtest.prometheus import Prometheus
 from loadtest.scenarios import Plan, Window, load_scenarios, resolve
 from loadtest.settings import LoadSettings
 from loadtest.verdict import (
@@ -29,6 +28,7 @@ from loadtest.verdict import (
     pct,
     spike_horizon,
 )
+from signals.client import Prometheus
 
 Say = Callable[[str], None]
 PROGRESS_EVERY_S = 10
@@ -80,10 +80,10 @@ def restart_native_stack(s: LoadSettings, strategy: str, say: Say) -> bool:
     return True
 
 
-def client_window(prom: Prometheus, q: dict[str, str], start: float, end: float) -> dict:
+def client_window(prom: Prometheus, q: queries.Queries, start: float, end: float) -> dict:
     """Each client signal over [start, end], read at `end`."""
     seconds = max(1, int(end - start))
-    return {name: prom.value(queries.expand(expr, seconds), at=end) for name, expr in q.items()}
+    return {name: prom.value(expr, at=end) for name, expr in q(seconds).items()}
 
 
 def observe(plan: Plan, tool: str, prom: Prometheus, started: float, duration_s: float):
@@ -106,7 +106,7 @@ def observe(plan: Plan, tool: str, prom: Prometheus, started: float, duration_s:
         obs["spike"] = {
             "baseline": client_window(prom, q, started + 10 * plan.scale, spike.start),
             "during": client_window(prom, q, spike.start, spike.end),
-            **{name: prom.series(queries.expand(q[name], RECOVERY_WINDOW_S), *after, step=1)
+            **{name: prom.series(q(RECOVERY_WINDOW_S)[name], *after, step=1)
                for name in ("errors", "orders_p95")},
         }  # fmt: skip
     return Observations(**obs)
@@ -132,6 +132,32 @@ def _progress(plan, tool, prom, started, done: threading.Event, say: Say) -> Non
             line += (f"  achieved {fmt(w['rate'], '/s')}  orders p95 {fmt(w['orders_p95'], ' ms')}"
                      f"  errors {fmt(pct(w['errors']), ' %')}")  # fmt: skip
         say(line)
+
+
+def write_run_record(s: LoadSettings, results: Path, strategy: str | None) -> None:
+    """What ran beyond the tool's summary, for the run report (results/<testid>/run.json)."""
+    from report.run import git_commit
+
+    record = {
+        "strategy": strategy,
+        "scale": s.scale,
+        "hot_users": s.hot_users,
+        "hot_ratio": s.hot_ratio,
+        "order_ratio": s.order_ratio,
+        "git_commit": git_commit(),
+    }
+    if s.native:
+        from stack.settings import StackSettings, parse_bytes
+
+        stack = StackSettings.from_env(s.environ)
+        record["limits"] = {}
+        for name, key in (("shop", "SHOP"), ("mysql", "MYSQL")):
+            memory = f"LOCAL_{key}_MEMORY"
+            record["limits"][name] = {
+                "cpus": stack.number(f"LOCAL_{key}_CPUS"),
+                "memory_bytes": parse_bytes(memory, stack.values[memory]),
+            }
+    (results / "run.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
 def database_url(s: LoadSettings) -> str | None:
@@ -203,6 +229,7 @@ def run(s: LoadSettings, say: Say = lambda _: None) -> RunResult:
         f"SCALE {s.scale:g} (~{plan.seconds:.0f} s), HOT_USERS {s.hot_users}, "
         f"testid {testid}")  # fmt: skip
     say(f"results: {results}")
+    write_run_record(s, results, running)
     prom = Prometheus(s.prometheus_url) if s.prometheus_url else None
     started = time.time()
     done = threading.Event()

@@ -104,15 +104,13 @@ class Marker:
 def select_dashboards(tool: str, directory: Path = DASHBOARDS) -> list[dict]:
     """The dashboards the deck shows for a run of `tool`, in reading order."""
     found = {p.stem: p for p in directory.glob("*.json")}
-    chosen = [uid for uid in ORDER if uid in found]
-    if "shoplab-load" in found:
-        chosen = [uid for uid in chosen if uid not in TOOL_DASHBOARDS.values()]
-    else:
-        chosen = [
-            uid
-            for uid in chosen
-            if uid == TOOL_DASHBOARDS[tool] or uid not in TOOL_DASHBOARDS.values()
-        ]
+    # The tool-neutral load dashboard, and the run's own tool's detail (VUs, dropped, users);
+    # never the other tool's, whose panels would be empty for this run.
+    chosen = [
+        uid
+        for uid in ORDER
+        if uid in found and (uid == TOOL_DASHBOARDS[tool] or uid not in TOOL_DASHBOARDS.values())
+    ]
     return [json.loads(found[uid].read_text()) for uid in chosen]
 
 

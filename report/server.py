@@ -12,8 +12,9 @@ import contextlib
 import math
 from dataclasses import dataclass, field
 
-from dashboards.common import ORDERS_ROUTE, POPULAR_ROUTE, QUANTILES, route_quantile
+from dashboards.common import ORDERS_ROUTE, POPULAR_ROUTE, QUANTILES
 from report.prometheus import Prometheus, PrometheusError
+from signals.catalog import route_quantile
 
 ROUTES = {ORDERS_ROUTE: "orders_p95_ms", POPULAR_ROUTE: "popular_p95_ms"}
 # The load tools' names for the shop's two routes.

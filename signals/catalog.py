@@ -46,6 +46,14 @@ def _route_quantile(q: float) -> str:
     )
 
 
+def route_quantile(q: float, route: str, window: str) -> str:
+    """A quantile of one shop route's latency over any window (the run report's figures)."""
+    return (
+        f"histogram_quantile({q}, sum by (le) (rate(flask_http_request_duration_seconds_bucket"
+        f'{{url_rule="{route}"}}[{window}])))'
+    )
+
+
 def _slow_ratio(window: str) -> str:
     """Share of the two routes' requests slower than their p95 SLO (histogram bucket bounds)."""
     fast = "\nor\n".join(

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from loadtest.prometheus import Prometheus
+from signals.client import Prometheus
 from stack.runner import running
 from stack.settings import DEFAULTS_FILE, StackSettings, ephemeral_env, read_env_file
 from tests.harness.servers import REPO, free_port
