@@ -8,8 +8,8 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from loadtest.run import plan_of, run
-from report.prometheus import Prometheus as ReportPrometheus
 from loadtest.settings import LoadSettings, LoadSettingsError
+from report.prometheus import Prometheus as ReportPrometheus
 
 
 def say(msg: str) -> None:
