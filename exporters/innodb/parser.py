@@ -216,8 +216,10 @@ PARTITION_SUFFIX = re.compile(r"#[Pp]#.*$")
 # 2025-11-10T08:52:25.728850+08:00 0 [Note] [MY-012469] [InnoDB]  *** (1) TRANSACTION:
 # 2014-10-16 18:36:30 7fc2a95c1700 InnoDB: Transactions deadlock detected, dumping detailed ...
 # 2026-11-24 16:29:26 6 [Warning] Aborted connection 6 to db: 'shop' user: 'root' host: ...
+# 2026-12-02  0:21:33 7 [Note] InnoDB: Transactions deadlock detected, dumping detailed ...
+#   (MariaDB pads the hour with a space before 10:00: two spaces after the date)
 LOG_EVENT = re.compile(
-    r"^(?P<ts>\d{4}-\d\d-\d\d[ T]\d{1,2}:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?"
+    r"^(?P<ts>\d{4}-\d\d-\d\d(?:T| +)\d{1,2}:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?"
     r"|\d{6} [ \d]\d:\d\d:\d\d)"
     r"\s+(?:[0-9a-fA-Fx]+\s*)?(?:\[(?P<level>[A-Za-z]+)\]\s*)?(?:\[MY-\d+\]\s*)?"
     r"(?P<innodb>\[InnoDB\]|InnoDB:)?\s*(?P<msg>.*)$"

@@ -287,6 +287,16 @@ def test_error_log_with_many_deadlocks_gives_each_in_order():
     assert consumed == len(fixture("error-log_burst-20-deadlocks"))
 
 
+def test_error_log_written_before_ten_in_the_morning_is_read_too():
+    # MariaDB pads the hour with a space: "2026-11-24  6:46:51" (found at 00:20 UTC, when
+    # every error-log deadlock went missing). The same burst, five hours earlier in the day.
+    text = fixture("error-log_burst-20-deadlocks").replace("2026-11-24 16:", "2026-11-24  6:")
+    result, consumed = parse_error_log(text)
+    assert result.errors == [] and len(result.deadlocks) == 20 and consumed == len(text)
+    first = result.deadlocks[0].timestamp
+    assert first is not None and first.hour == 6
+
+
 def test_error_log_dump_still_being_written_is_left_for_the_next_read():
     text = fixture("error-log_burst-20-deadlocks")
     cut = text.index("CONFLICTING WITH", text.index("deadlock detected", 100))
