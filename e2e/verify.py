@@ -33,10 +33,14 @@ from dashboards.common import UIDS
 from loadtest.provoke import provoke_deadlock
 from loadtest.settings import TOOLS, LoadSettings, LoadSettingsError
 from signals.client import Prometheus, PrometheusError
+from signals.load import K6_FRESH_S
 from stack import cgroups, runner
 from stack.settings import StackSettings, StackSettingsError, ephemeral_env
 
 SCRAPE_S = 5  # jobs.yml's scrape_interval; Grafana's datasource timeInterval
+# How long after a run its end annotation may come: the stage series outlives k6's last push by
+# K6_FRESH_S, the end mark compares with 15 s before, plus a rule evaluation and a scrape.
+ANNOTATION_TAIL_S = K6_FRESH_S + 15 + 2 * SCRAPE_S
 # Metrics that are absent from a healthy naive run by design; an empty query on one of
 # them does not fail its panel as long as another query of the panel shows data.
 SPARSE = {
@@ -286,8 +290,8 @@ def _annotations(prometheus, dashboard, run, absent) -> dict[str, bool]:
         names = promql.metric_names(expr)
         if names and all(skip_reason(n, absent) for n in names):
             continue
-        marks[annotation["name"]] = bool(series_count(prometheus, expr, run.start, run.end,
-                                                      SCRAPE_S))  # fmt: skip
+        end = run.end + ANNOTATION_TAIL_S  # a run's end is marked after it
+        marks[annotation["name"]] = bool(series_count(prometheus, expr, run.start, end, SCRAPE_S))
     return marks
 
 
@@ -359,6 +363,12 @@ def verify(env: Mapping[str, str], workdir: Path, *, scale: float, own_stack: bo
             lock_wait.join(timeout=30)
             # The first run's window reaches back to the deadlock and the lock wait.
             runs.append(run if runs else LoadRun(**{**run.__dict__, "start": window_start}))
+        # A run's end is marked once its stage series is gone (k6's after K6_FRESH_S without a
+        # push): wait until the last run's end mark can exist.
+        wait = runs[-1].end + ANNOTATION_TAIL_S - time.time()
+        if wait > 0:
+            say(f"waiting {wait:.0f} s for the last run's end to be marked")
+            time.sleep(wait)
         results, problems = check(prometheus, runs, cgroup_reason)
     return Verification(results, problems, runs)
 
