@@ -14,8 +14,11 @@ from capacity.search import Probe, SearchPlan, SearchResult, find_capacity
 from loadtest.scenarios import load_scenarios, scaled_seconds
 from loadtest.settings import LoadSettings
 
-# Per probe besides its stages: k6 set-up and id discovery, the last remote write, the reads.
-PROBE_OVERHEAD_S = 15
+# Per probe besides its stages: k6 set-up and id discovery, the last remote write, the reads,
+# the audit, and the pause before the next probe.
+PROBE_OVERHEAD_S = 20
+COOLDOWN_S = 3
+COOLDOWN_BROKEN_S = 15
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class CapacityResult:
             lowest = min((p.rate for p in s.probes), default=0)
             return f"no rate held the SLO (lowest tried {lowest:g}/s)"
         tail = "" if s.confirmed else " (not confirmed: the budget ran out or it wavered)"
+        if s.stopped == "unstable":
+            tail = " (unstable above it: a higher rate held once, then broke on confirmation)"
         bracket = f", broke at {s.ceiling:g}/s" if s.ceiling else " (no break found)"
         why = ""
         if self.limit is not None and s.ceiling:
@@ -105,10 +110,17 @@ def find(settings: CapacitySettings, say: Callable[[str], None] = lambda _: None
     )
     count = [0]
 
+    last: list[Probe] = []
+
     def probe(rate: float, phase: str) -> Probe:
+        if last:
+            # An overloaded shop drains its queue after the tool stops: a probe started into
+            # that backlog would break on the last one's debt, not on its own rate.
+            time.sleep(COOLDOWN_BROKEN_S if not last[-1].held else COOLDOWN_S)
         count[0] += 1
         say(f"probe {count[0]} ({phase}): {rate:g}/s ...")
-        return run_probe(load, rate, phase)
+        last.append(run_probe(load, rate, phase))
+        return last[-1]
 
     def progress(p: Probe, so_far: SearchResult) -> None:
         say(probe_row(p))

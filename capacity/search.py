@@ -141,7 +141,11 @@ def find_capacity(
         if second.held:
             lo = below
         else:
-            lo, result.stopped = None, "unstable"
+            # Unstable at the top: the answer falls back to the highest rate below both
+            # confirmations that held, said as unconfirmed.
+            result.stopped = "unstable"
+            held = [p.rate for p in result.probes if p.held and p.rate < below]
+            lo = max(held, default=None)
     return _finish(result, lo, hi)
 
 

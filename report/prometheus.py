@@ -1,16 +1,18 @@
-"""Prometheus's HTTP API as the report reads it: range and instant queries, the scrape interval."""
+"""The report's view of Prometheus: the one client (signals.client), answering Series.
+
+The report draws what it gets, so its reads return finite points only (NaN and Inf are
+Prometheus's "no answer here", a quantile of no requests: nothing to draw).
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 
-import requests
-import yaml
+from signals import client
+from signals.client import PrometheusError
 
-
-class PrometheusError(RuntimeError):
-    """Prometheus refused a query or could not be reached; the message says which."""
+__all__ = ["Prometheus", "PrometheusError", "Series"]
 
 
 @dataclass(frozen=True)
@@ -25,76 +27,35 @@ class Series:
         return self.points[-1][1] if self.points else None
 
 
-def _finite(values: list) -> list[tuple[float, float]]:
-    # NaN and ±Inf are Prometheus's "no answer here" (a quantile of no requests): nothing to draw.
-    points = [(float(t), float(v)) for t, v in values]
-    return [(t, v) for t, v in points if math.isfinite(v)]
+def _finite(points) -> list[tuple[float, float]]:
+    return [(float(t), float(v)) for t, v in points if math.isfinite(float(v))]
 
 
 class Prometheus:
-    def __init__(self, url: str, timeout: float = 30):
-        self.url = url.rstrip("/")
-        self.timeout = timeout
+    """signals.client.Prometheus with the report's shapes; it answers `ready()` before use."""
 
-    def _get(self, path: str, params: dict) -> dict:
-        try:
-            # POST: a panel's query can outgrow a URL; the status endpoints answer GET only.
-            if params:
-                res = requests.post(f"{self.url}{path}", data=params, timeout=self.timeout)
-            else:
-                res = requests.get(f"{self.url}{path}", timeout=self.timeout)
-            body = res.json()
-        except requests.RequestException as exc:
-            raise PrometheusError(f"no Prometheus at {self.url} ({type(exc).__name__})") from exc
-        except ValueError as exc:
-            raise PrometheusError(f"{self.url}{path} did not answer JSON") from exc
-        if body.get("status") != "success":
-            raise PrometheusError(
-                f"Prometheus refused {params.get('query')!r}: {body.get('error')}"
-            )
-        return body["data"]
+    def __init__(self, url: str, timeout: float = 30):
+        self.client = client.Prometheus(url, timeout)
+        self.url = self.client.url
+
+    def ready(self) -> bool:
+        return self.client.ready()
+
+    def scrape_interval(self, default: float = 5) -> float:
+        return self.client.scrape_interval(default)
 
     def query_range(self, expr: str, start: float, end: float, step: float) -> list[Series]:
-        params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
-        result = self._get("/api/v1/query_range", params)["result"]
-        series = [Series(dict(s["metric"]), _finite(s.get("values", []))) for s in result]
+        result = self.client.query_range(expr, start, end, step)
+        series = [Series(dict(s["metric"]), _finite(s["values"])) for s in result]
         return [s for s in series if s.points]
 
     def query(self, expr: str, at: float) -> list[Series]:
-        data = self._get("/api/v1/query", {"query": expr, "time": f"{at:.3f}"})
-        if data["resultType"] == "scalar":
-            return [Series({}, _finite([data["result"]]))]
-        series = [Series(dict(s["metric"]), _finite([s["value"]])) for s in data["result"]]
+        series = [
+            Series(dict(s["metric"]), _finite([s["value"]])) for s in self.client.query(expr, at)
+        ]
         return [s for s in series if s.points]
 
     def value(self, expr: str, at: float) -> float | None:
         """The first series' value at `at`; None when the query returns nothing."""
         series = self.query(expr, at)
         return series[0].last if series else None
-
-    def scrape_interval(self, default: float = 5) -> float:
-        """The global scrape interval of the running config: Grafana's $__rate_interval needs it."""
-        try:
-            config = yaml.safe_load(self._get("/api/v1/status/config", {})["yaml"]) or {}
-        except (PrometheusError, yaml.YAMLError):
-            return default
-        return _seconds(config.get("global", {}).get("scrape_interval"), default)
-
-    def ready(self) -> bool:
-        try:
-            return requests.get(f"{self.url}/-/ready", timeout=5).status_code == 200
-        except requests.RequestException:
-            return False
-
-
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-
-
-def _seconds(text: str | None, default: float) -> float:
-    """A Prometheus duration as the config prints it (`5s`, `1m`, `500ms`) in seconds."""
-    if not text:
-        return default
-    for suffix in ("ms", "s", "m", "h"):
-        if text.endswith(suffix) and text[: -len(suffix)].isdigit():
-            return int(text[: -len(suffix)]) * _UNITS[suffix]
-    return default

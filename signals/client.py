@@ -1,5 +1,5 @@
-"""The one Prometheus HTTP client every reader uses (runner verdict, live dashboard check, demo,
-tests): instant values, range series, label values, readiness.
+"""The one Prometheus HTTP client every reader uses (runner verdict, capacity, live dashboard check,
+demo, run report, tests): instant values and vectors, range series, label values, readiness.
 
 Reads answer "no data" (None, an empty list) when Prometheus is gone or the query has no
 result, so a report says n/a rather than crash; a query Prometheus refuses is an error.
@@ -59,6 +59,38 @@ class Prometheus:
             }
             for s in data["result"]
         ]
+
+    def query(self, expr: str, at: float | None = None) -> list[dict]:
+        """Every series of an instant query: `metric` (labels) and `value` (t, v); a scalar
+        answers one series without labels."""
+        params = {"query": expr, **({"time": f"{at:.3f}"} if at is not None else {})}
+        data = self._get("/api/v1/query", params)
+        if not data:
+            return []
+        if data["resultType"] == "scalar":
+            t, v = data["result"]
+            return [{"metric": {}, "value": (float(t), float(v))}]
+        return [
+            {"metric": s["metric"], "value": (float(s["value"][0]), float(s["value"][1]))}
+            for s in data["result"]
+            if "value" in s
+        ]
+
+    def scrape_interval(self, default: float = 5) -> float:
+        """The running config's global scrape interval in seconds (Grafana's $__rate_interval
+        needs it); `default` when it cannot be read."""
+        import yaml
+
+        try:
+            response = requests.get(f"{self.url}/api/v1/status/config", timeout=self.timeout)
+            config = yaml.safe_load(response.json()["data"]["yaml"]) or {}
+        except (requests.RequestException, ValueError, KeyError, yaml.YAMLError):
+            return default
+        text = str(config.get("global", {}).get("scrape_interval") or "")
+        for suffix, seconds in (("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)):
+            if text.endswith(suffix) and text[: -len(suffix)].isdigit():
+                return int(text[: -len(suffix)]) * seconds
+        return default
 
     def series(self, expr: str, start: float, end: float, step: float = 1) -> list[tuple]:
         """The first series of a range query as [(t, v)]; [] without one."""

@@ -118,3 +118,16 @@ def test_drops_with_an_idle_server_blame_the_generator():
     tool_cpu = {"dropped_ratio": 0.02, "generator_cpu_cores": 0.97, "generator_processes": 1,
                 "shop_cpu_cores": 1.9, "shop_cpu_limit_cores": 2}  # fmt: skip
     assert "0.97 cores" in generator_saturated(tool_cpu)
+
+
+def test_a_top_that_breaks_twice_on_confirmation_falls_back_to_a_rate_held_below():
+    clock = Clock()
+    plan = SearchPlan(start=100, budget_s=3600, probe_s=30, factor=2)
+
+    def probe(rate, phase):
+        clock.now += 30
+        return Probe(rate, held=rate <= 200 and phase != "confirm", phase=phase)
+
+    result = find_capacity(probe, plan, clock)
+    assert result.stopped == "unstable" and not result.confirmed
+    assert result.capacity == 100 and result.ceiling == 200
