@@ -53,6 +53,6 @@ def _queries(w: str) -> dict[str, str]:
 
 
 def read_figures(prom: Prometheus, start: float, end: float) -> dict[str, float | None]:
-    # At least 20 s: a short probe's hold still spans a few scrapes of every exporter.
-    seconds = max(20, int(end - start))
+    # At least 10 s: a short window still spans two scrapes of every exporter (5 s apart).
+    seconds = max(10, int(end - start))
     return {name: prom.value(expr, at=end) for name, expr in _queries(f"{seconds}s").items()}

@@ -83,7 +83,11 @@ def run_probe(settings: LoadSettings, rate: float, phase: str, say=lambda _: Non
     result = run(s, say)
     figures: dict = {}
     if s.prometheus_url and result.plan and result.window:
+        # The hold, cut at the tool's stop (a probe aborts on its first broken threshold): what
+        # the server did under the probe's load, not in the quiet after it.
         hold = result.plan.hold_window(result.window.start)
         start, end = (hold[0].start, hold[0].end) if hold else result.window
-        figures = read_figures(Prometheus(s.prometheus_url), start, min(end, time.time()))
+        end = min(end, result.window.end, time.time())
+        start = min(start, end - 5)
+        figures = read_figures(Prometheus(s.prometheus_url), start, end)
     return judge_probe(result, rate, figures, phase)
