@@ -23,8 +23,11 @@ K6_ENDPOINTS = {ORDERS_ROUTE: "orders", POPULAR_ROUTE: "popular"}
 
 
 def grown(selector: str, seconds: int, by: str = "") -> str:
-    """sum by (`by`) of how much each counter series grew over the last `seconds`."""
-    return f"sum by ({by}) ({selector} - ({selector} offset {seconds}s or {selector} * 0))"
+    """sum by (`by`) of how much each counter series grew over the last `seconds`: exactly (the
+    difference, a series born in the window counted from 0), or where a restart reset the
+    counter (a strategy switch restarts MariaDB and the shop) by increase(), never negative."""
+    exact = f"({selector} - ({selector} offset {seconds}s or {selector} * 0)) >= 0"
+    return f"sum by ({by}) ({exact} or increase({selector}[{seconds}s]))"
 
 
 @dataclass(frozen=True)

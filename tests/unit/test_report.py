@@ -93,7 +93,8 @@ def test_panel_shape_keeps_unit_slo_line_and_dashed_limit_series():
 
 def test_grown_counts_a_series_born_inside_the_window_from_zero():
     assert grown("x_total", 60, "name") == (
-        "sum by (name) (x_total - (x_total offset 60s or x_total * 0))"
+        "sum by (name) ((x_total - (x_total offset 60s or x_total * 0)) >= 0"
+        " or increase(x_total[60s]))"
     )
 
 
