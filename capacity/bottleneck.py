@@ -50,79 +50,62 @@ def _ratio(used: float | None, limit: float | None) -> float | None:
     return used / limit
 
 
-def rank_limits(figures: Mapping[str, float | None]) -> list[Limit]:
-    """Every resource with a score, most saturated first."""
-    f = {name: figures.get(name) for name in FIGURES}
-    limits: list[Limit] = []
+def _scores(f: Mapping[str, float | None]) -> dict[str, float | None]:
+    """Each resource's use divided by the use at which it saturates (None: not measured)."""
 
-    def add(resource: str, title: str, score: float | None, evidence: str) -> None:
-        if score is not None:
-            limits.append(Limit(resource, title, round(score, 3), evidence))
+    def over(value: float | None, saturation: float) -> float | None:
+        return None if value is None else value / saturation
 
     cpu = _ratio(f["shop_cpu_cores"], f["shop_cpu_limit_cores"])
     throttled = f["shop_throttled_ratio"]
-    if cpu is not None or throttled is not None:
-        # At 85 % of its quota a gunicorn box queues; 20 % of periods throttled is saturation.
-        score = max((cpu or 0) / 0.85, (throttled or 0) / 0.2)
-        add(
-            "shop_cpu",
-            "the shop's CPU (its cgroup limit)",
-            score,
-            f"shop CPU {_num(f['shop_cpu_cores'])} of {_num(f['shop_cpu_limit_cores'])} cores, "
-            f"{_pct(throttled)} of periods throttled",
-        )
-    mysql = _ratio(f["mysql_cpu_cores"], f["mysql_cpu_limit_cores"])
-    add(
-        "mysql_cpu",
-        "MariaDB's CPU",
-        None if mysql is None else mysql / 0.85,
-        f"MariaDB CPU {_num(f['mysql_cpu_cores'])} of {_num(f['mysql_cpu_limit_cores'])} cores",
-    )
-    busy = f["machine_cpu_busy_ratio"]
-    add(
-        "machine_cpu",
-        "the machine's CPU (shop, database and load tool share it)",
-        None if busy is None else busy / 0.9,
-        f"machine CPU {_pct(busy)} busy",
-    )
-    memory = _ratio(f["shop_memory_bytes"], f["shop_memory_limit_bytes"])
-    add(
-        "shop_memory",
-        "the shop's memory limit",
-        None if memory is None else memory / 0.9,
-        f"shop memory {_mib(f['shop_memory_bytes'])} of {_mib(f['shop_memory_limit_bytes'])}",
-    )
-    pool = _ratio(f["pool_in_use"], f["pool_capacity"])
-    add(
-        "db_pool",
-        "the database connection pool",
-        None if pool is None else pool / 0.95,
-        f"pool {_num(f['pool_in_use'])} of {_num(f['pool_capacity'])} connections in use",
-    )
     waits, deadlocks = f["lock_waits_max"], f["deadlocks"]
-    if waits is not None or deadlocks is not None:
+    return {
+        # At 85 % of its quota a gunicorn box queues; 20 % of periods throttled is saturation.
+        "shop_cpu": None if cpu is None and throttled is None
+        else max((cpu or 0) / 0.85, (throttled or 0) / 0.2),
+        "mysql_cpu": over(_ratio(f["mysql_cpu_cores"], f["mysql_cpu_limit_cores"]), 0.85),
+        "machine_cpu": over(f["machine_cpu_busy_ratio"], 0.9),
+        "shop_memory": over(_ratio(f["shop_memory_bytes"], f["shop_memory_limit_bytes"]), 0.9),
+        "db_pool": over(_ratio(f["pool_in_use"], f["pool_capacity"]), 0.95),
         # A deadlock is a failed order (503): any is a limit; lock waits matter from a handful.
-        score = max(1.0 if (deadlocks or 0) > 0 else 0.0, (waits or 0) / 5)
-        add(
-            "row_locks",
-            "InnoDB row locks (lock waits, deadlocks)",
-            score,
-            f"{_num(deadlocks, 0)} deadlocks, up to {_num(waits, 0)} lock waits at once",
-        )
-    cache = f["cache_error_ratio"]
-    add(
-        "redis",
-        "Redis (the popular-list cache)",
-        None if cache is None else cache / 0.01,
-        f"{_pct(cache)} of cache lookups failed",
-    )
-    errors = f["http_5xx_ratio"]
-    add(
-        "shop_errors",
-        "the shop's 5xx answers",
-        None if errors is None else errors / 0.01,
-        f"{_pct(errors)} of shop responses 5xx",
-    )
+        "row_locks": None if waits is None and deadlocks is None
+        else max(1.0 if (deadlocks or 0) > 0 else 0.0, (waits or 0) / 5),
+        "redis": over(f["cache_error_ratio"], 0.01),
+        "shop_errors": over(f["http_5xx_ratio"], 0.01),
+    }  # fmt: skip
+
+
+# Each resource: what a person reads, and the numbers its score rests on.
+_TITLES = {
+    "shop_cpu": ("the shop's CPU (its cgroup limit)", lambda f: (
+        f"shop CPU {_num(f['shop_cpu_cores'])} of {_num(f['shop_cpu_limit_cores'])} cores, "
+        f"{_pct(f['shop_throttled_ratio'])} of periods throttled")),
+    "mysql_cpu": ("MariaDB's CPU", lambda f: (
+        f"MariaDB CPU {_num(f['mysql_cpu_cores'])} of {_num(f['mysql_cpu_limit_cores'])} cores")),
+    "machine_cpu": ("the machine's CPU (shop, database and load tool share it)",
+                    lambda f: f"machine CPU {_pct(f['machine_cpu_busy_ratio'])} busy"),
+    "shop_memory": ("the shop's memory limit", lambda f: (
+        f"shop memory {_mib(f['shop_memory_bytes'])} of {_mib(f['shop_memory_limit_bytes'])}")),
+    "db_pool": ("the database connection pool", lambda f: (
+        f"pool {_num(f['pool_in_use'])} of {_num(f['pool_capacity'])} connections in use")),
+    "row_locks": ("InnoDB row locks (lock waits, deadlocks)", lambda f: (
+        f"{_num(f['deadlocks'], 0)} deadlocks, up to {_num(f['lock_waits_max'], 0)} lock waits "
+        "at once")),
+    "redis": ("Redis (the popular-list cache)",
+              lambda f: f"{_pct(f['cache_error_ratio'])} of cache lookups failed"),
+    "shop_errors": ("the shop's 5xx answers",
+                    lambda f: f"{_pct(f['http_5xx_ratio'])} of shop responses 5xx"),
+}  # fmt: skip
+
+
+def rank_limits(figures: Mapping[str, float | None]) -> list[Limit]:
+    """Every resource with a score, most saturated first."""
+    f = {name: figures.get(name) for name in FIGURES}
+    limits = [
+        Limit(resource, _TITLES[resource][0], round(score, 3), _TITLES[resource][1](f))
+        for resource, score in _scores(f).items()
+        if score is not None
+    ]
     return sorted(limits, key=lambda limit: limit.score, reverse=True)
 
 

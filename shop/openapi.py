@@ -15,6 +15,12 @@ def _json(schema: dict, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _body(required: list[str], properties: dict) -> dict:
+    """A required JSON object body: `properties` by name, `required` among them."""
+    schema = {"type": "object", "required": required, "properties": properties}
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
 def _errors(*statuses: int) -> dict:
     meaning = {
         400: "malformed or invalid input (the field is named)",
@@ -140,24 +146,10 @@ def spec(app: Flask | None = None) -> dict:
                 "post": {
                     "summary": "Add points to a user's balance",
                     "parameters": [_int_param("user_id", "path", "user id")],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["amount"],
-                                    "properties": {
-                                        "amount": {
-                                            "type": "integer",
-                                            "minimum": 1,
-                                            "maximum": max_charge,
-                                        }
-                                    },
-                                }
-                            }
-                        },
-                    },
+                    "requestBody": _body(
+                        ["amount"],
+                        {"amount": {"type": "integer", "minimum": 1, "maximum": max_charge}},
+                    ),
                     "responses": {
                         "200": _json(_ref("Points"), "the new balance"),
                         **_errors(400, 404, 413, 415, 503),
@@ -183,30 +175,18 @@ def spec(app: Flask | None = None) -> dict:
                             "order and never charges twice",
                         }
                     ],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["user_id", "items"],
-                                    "properties": {
-                                        "user_id": {
-                                            "type": "integer",
-                                            "minimum": 1,
-                                            "maximum": MAX_ID,
-                                        },
-                                        "items": {
-                                            "type": "array",
-                                            "minItems": 1,
-                                            "maxItems": 50,
-                                            "items": order_line,
-                                        },
-                                    },
-                                }
-                            }
+                    "requestBody": _body(
+                        ["user_id", "items"],
+                        {
+                            "user_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                            "items": {
+                                "type": "array",
+                                "minItems": 1,
+                                "maxItems": 50,
+                                "items": order_line,
+                            },
                         },
-                    },
+                    ),
                     "responses": {
                         "201": _json(_ref("Order"), "the order, paid (also a replay)"),
                         **_errors(400, 404, 409, 413, 415, 503),

@@ -387,6 +387,40 @@ _LOAD_ON = {
 
 # --- the table ---------------------------------------------------------------------------------
 
+
+def _exporter(
+    name: str,
+    args: Callable[[Target], list[str]],
+    port: int,
+    image: str,
+    *,
+    env: Callable[[Target], dict[str, str]] = _no_env,
+    health: Health = Health("/metrics"),
+    after: str = "",
+    **compose,
+) -> Service:
+    """A Debian-packaged Prometheus exporter (`prometheus-<name>` natively, `image` in compose):
+    its port knobs are named after it, its page is /metrics, `after` the service it scrapes."""
+    knob = name.upper().replace("-", "_") + "_PORT"
+    if after:
+        compose["depends_on"] = {after: {"condition": "service_healthy"}}
+    return Service(
+        name, args, env=env, port=Port("LOCAL_" + knob, port, knob), health=health,
+        program=(f"prometheus-{name}",), compose={"image": image, **compose},
+        open_path="/metrics",
+    )  # fmt: skip
+
+
+_EXPORTERS = (
+    _exporter("mysqld-exporter", _mysqld_exporter, 9104, "prom/mysqld-exporter:v0.15.1",
+              env=_mysqld_exporter_env, after="mysql"),
+    # Built FROM scratch: nothing inside the image can make a request.
+    _exporter("redis-exporter", _redis_exporter, 9121, "oliver006/redis_exporter:v1.66.0",
+              health=Health("/metrics", probe=""), after="redis"),
+    _exporter("node-exporter", _node_exporter, 9100, "prom/node-exporter:v1.8.2",
+              pid="host", volumes=["/:/host:ro,rslave"]),
+)  # fmt: skip
+
 _ROWS = [
     Service(
         "mysql",
@@ -478,45 +512,7 @@ _ROWS = [
         open_path="/deadlocks",
         note="Follows MySQL's error log: the image's log is group-readable by mysql (gid 999).",
     ),
-    Service(
-        "mysqld-exporter",
-        _mysqld_exporter,
-        env=_mysqld_exporter_env,
-        port=Port("LOCAL_MYSQLD_EXPORTER_PORT", 9104, "MYSQLD_EXPORTER_PORT"),
-        health=Health("/metrics"),
-        program=("prometheus-mysqld-exporter",),
-        compose={
-            "image": "prom/mysqld-exporter:v0.15.1",
-            "depends_on": {"mysql": {"condition": "service_healthy"}},
-        },
-        open_path="/metrics",
-    ),
-    Service(
-        "redis-exporter",
-        _redis_exporter,
-        port=Port("LOCAL_REDIS_EXPORTER_PORT", 9121, "REDIS_EXPORTER_PORT"),
-        # Built FROM scratch: nothing inside the image can make a request.
-        health=Health("/metrics", probe=""),
-        program=("prometheus-redis-exporter",),
-        compose={
-            "image": "oliver006/redis_exporter:v1.66.0",
-            "depends_on": {"redis": {"condition": "service_healthy"}},
-        },
-        open_path="/metrics",
-    ),
-    Service(
-        "node-exporter",
-        _node_exporter,
-        port=Port("LOCAL_NODE_EXPORTER_PORT", 9100, "NODE_EXPORTER_PORT"),
-        health=Health("/metrics"),
-        program=("prometheus-node-exporter",),
-        compose={
-            "image": "prom/node-exporter:v1.8.2",
-            "pid": "host",
-            "volumes": ["/:/host:ro,rslave"],
-        },
-        open_path="/metrics",
-    ),
+    *_EXPORTERS,
     Service(
         "cadvisor",
         port=Port("LOCAL_CGROUP_EXPORTER_PORT", 8080, "CADVISOR_PORT"),

@@ -42,9 +42,8 @@ def harness_root() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def mariadb(harness_root: Path) -> Iterator[MariaDB]:
     """A MariaDB started for this session, `innodb_print_all_deadlocks=ON`, see `.error_log`."""
-    server = MariaDB(harness_root / "mariadb").start()
-    yield server
-    server.stop()
+    with MariaDB(harness_root / "mariadb").start() as server:
+        yield server
 
 
 @pytest.fixture
@@ -61,9 +60,8 @@ def mysql_database(mariadb: MariaDB) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def redis_server(harness_root: Path) -> Iterator[Redis]:
     """A Redis started for this session."""
-    server = Redis(harness_root / "redis").start()
-    yield server
-    server.stop()
+    with Redis(harness_root / "redis").start() as server:
+        yield server
 
 
 @pytest.fixture

@@ -37,8 +37,25 @@ def find_binary(*names: str) -> str:
     raise FileNotFoundError(f"none of {', '.join(names)} found: run `make setup`")
 
 
+class _Server:
+    """A server run by a mirakuru executor; stopping it twice is harmless."""
+
+    executor = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self.executor is not None:
+            executor, self.executor = self.executor, None
+            executor.stop()
+
+
 @dataclass
-class MariaDB:
+class MariaDB(_Server):
     """A MariaDB server with its own datadir, on a loopback port, root without password."""
 
     base_dir: Path
@@ -145,14 +162,9 @@ class MariaDB:
                     raise
                 time.sleep(0.1)
 
-    def stop(self) -> None:
-        if self.executor is not None:
-            self.executor.stop()
-            self.executor = None
-
 
 @dataclass
-class Redis:
+class Redis(_Server):
     """A Redis server on a loopback port, data in its own dir, nothing persisted."""
 
     base_dir: Path
@@ -178,14 +190,9 @@ class Redis:
         self.executor.start()
         return self
 
-    def stop(self) -> None:
-        if self.executor is not None:
-            self.executor.stop()
-            self.executor = None
-
 
 @dataclass
-class Prometheus:
+class Prometheus(_Server):
     """A Prometheus server given a config (a mapping), with the remote-write receiver on."""
 
     base_dir: Path
@@ -219,11 +226,6 @@ class Prometheus:
         self.executor = HTTPExecutor(args, url=f"{self.url}/-/ready", status="200", timeout=timeout)
         self.executor.start()
         return self
-
-    def stop(self) -> None:
-        if self.executor is not None:
-            self.executor.stop()
-            self.executor = None
 
 
 REPO = Path(__file__).resolve().parents[2]
