@@ -6,26 +6,18 @@ from dashboards import containers, mysql_locks
 from dashboards.common import (
     API_ROUTES,
     BAD,
+    LOAD_SLO,
     OK,
-    ORDERS_ROUTE,
-    POPULAR_ROUTE,
-    SLO_ERROR_RATE,
-    SLO_ORDERS_P95_S,
-    SLO_POPULAR_P95_S,
+    ROUTES,
+    Panels,
     Query,
-    dashboard,
-    latency,
     layout,
     limit_line,
     override,
-    panel_links,
     route_quantile,
     row,
-    stat,
     steps,
     testid_variable,
-    timeseries,
-    upper_limit,
 )
 
 RUN = 'testid=~"$testid"'
@@ -37,8 +29,7 @@ ANSWERED = f'sum(shop:http_requests:rate1m{{url_rule=~"{API_ROUTES}"}})'
 ANSWERED_2XX = f'sum(shop:http_requests_2xx:rate1m{{url_rule=~"{API_ROUTES}"}})'
 RUN_TARGET = f"max(load:target_tps{{{RUN}}})"
 
-# Latency: the shop's own histogram (every tool) and the tool's client-side view.
-P95_1M = "shop:http_request_duration_seconds:p95_1m"
+# Errors: the shop's own 5xx share (every tool) and the tool's client-side view.
 SHOP_5XX_RATIO = "shop:api_5xx_ratio:rate1m"
 TOOL_FAILED_RATIO = f"load:error_ratio:rate1m{{{RUN}}}"
 
@@ -56,81 +47,50 @@ FIRING = (
 )
 
 
-def _shop_and_client_p95(route: str, endpoint: str) -> list[Query]:
+panels = Panels("cockpit")
+# Where to look when an endpoint is slow: its p95 and latency panels link there.
+CAUSES = {"orders": ("shop", "mysql_locks"), "popular": ("shop",)}
+
+
+def _p95_now(endpoint: str):
+    return panels.latency_stat(
+        f"{endpoint.capitalize()} p95 (1m)",
+        [Query(route_quantile(0.95, ROUTES[endpoint]))],
+        LOAD_SLO.p95_s(endpoint),
+        links=CAUSES[endpoint],
+    )
+
+
+def _latency(endpoint: str):
+    route = ROUTES[endpoint]
     client = f'load:request_duration_seconds:p95_1m{{{RUN},endpoint="{endpoint}"}}'
-    return [
-        Query(route_quantile(0.95, route), "shop p95"),
-        Query(route_quantile(0.99, route), "shop p99"),
-        Query(client, "{{tool}} p95"),
-    ]
+    return panels.latency(
+        f"{endpoint.capitalize()} latency vs SLO",
+        [
+            Query(route_quantile(0.95, route), "shop p95"),
+            Query(route_quantile(0.99, route), "shop p99"),
+            Query(client, "{{tool}} p95"),
+        ],
+        LOAD_SLO.p95_s(endpoint),
+        links=CAUSES[endpoint],
+    )
 
 
 def _panels() -> list:
-    answered = stat(
-        "Answered /s (1m)",
-        "Requests per second the shop answered on its two load-tested routes over the last "
-        "minute, any status. Compare with the run's target below: when it stays under the "
-        "offered rate the shop is saturated; look at locks, errors and CPU further down.",
-        [Query(ANSWERED)],
-        "reqps",
-    )
-    orders_p95 = stat(
-        "Orders p95 (1m)",
-        f"95th percentile of POST {ORDERS_ROUTE} measured by the shop over the last minute. "
-        f"Red above the SLO of {SLO_ORDERS_P95_S * 1000:.0f} ms: look for lock waits and "
-        "deadlocks (MySQL InnoDB locks) or CPU throttling (containers).",
-        [Query(f'{P95_1M}{{url_rule="{ORDERS_ROUTE}"}}')],
-        "s",
-        thresholds=upper_limit(SLO_ORDERS_P95_S, warn=SLO_ORDERS_P95_S * 0.75),
-        links=panel_links("shop", "mysql_locks"),
-    )
-    popular_p95 = stat(
-        "Popular p95 (1m)",
-        f"95th percentile of GET {POPULAR_ROUTE} measured by the shop over the last minute. "
-        f"Red above the SLO of {SLO_POPULAR_P95_S * 1000:.0f} ms: check the cache hit ratio "
-        "and the shop's CPU.",
-        [Query(f'{P95_1M}{{url_rule="{POPULAR_ROUTE}"}}')],
-        "s",
-        thresholds=upper_limit(SLO_POPULAR_P95_S, warn=SLO_POPULAR_P95_S * 0.75),
-        links=panel_links("shop"),
-    )
-    errors = stat(
-        "5xx ratio (1m)",
-        "Share of the two routes' answers that were 5xx over the last minute. Red above the "
-        f"SLO of {SLO_ERROR_RATE:.0%}: on the naive strategy these are mostly deadlock victims "
-        "(503); otherwise read the DB errors by kind on the shop dashboard.",
-        [Query(SHOP_5XX_RATIO)],
-        "percentunit",
-        thresholds=upper_limit(SLO_ERROR_RATE, warn=SLO_ERROR_RATE / 2),
-        links=panel_links("shop"),
-    )
-    deadlocks = stat(
+    answered = panels.stat("Answered /s (1m)", [Query(ANSWERED)], "reqps")
+    errors = panels.error_ratio_stat("5xx ratio (1m)", [Query(SHOP_5XX_RATIO)], links=("shop",))
+    deadlocks = panels.count_stat(
         "Deadlocks in range",
-        "InnoDB deadlocks the server counted over the time range shown. Any is red: open the "
-        "MySQL InnoDB locks dashboard to see the tables, indexes and statements involved.",
         [Query(mysql_locks.DEADLOCKS_IN_RANGE, instant=True)],
-        "short",
-        thresholds=upper_limit(1),
-        decimals=0,
-        links=panel_links("mysql_locks"),
+        links=("mysql_locks",),
     )
-    alerts = stat(
+    alerts = panels.count_stat(
         "Firing alerts",
-        "Prometheus alerts firing now, one value per alert name ('none' when quiet). Red "
-        "means an alert fires: its runbook link in Alertmanager says what to do.",
         [Query(FIRING, "{{alertname}}", instant=True)],
-        "short",
-        thresholds=upper_limit(1),
         text_mode="value_and_name",
-        decimals=0,
     )
-    tps = timeseries(
+    tps = panels.timeseries(
         "Offered vs answered TPS",
-        "What the load tool offered (k6: iterations started plus dropped; Locust: users, one "
-        "request per second each), what the shop answered (all and 2xx) and the run's "
-        "TARGET_TPS (dashed). Offered below target: the generator lacks VUs (dropped "
-        "iterations on the k6 dashboard). Answered below offered: the shop cannot keep up; "
-        "check latency, locks and CPU below.",
         [
             Query(OFFERED, "offered ({{tool}})"),
             Query(ANSWERED, "answered"),
@@ -139,99 +99,53 @@ def _panels() -> list:
         ],
         "reqps",
         overrides=[limit_line("target")],
-        links=panel_links("load", "k6", "locust"),
+        links=("load", "k6", "locust"),
     )
-    orders_latency = latency(
-        "Orders latency vs SLO",
-        f"POST {ORDERS_ROUTE}: p95 and p99 as the shop measures them and p95 as the load tool "
-        "sees it (client side: network and queueing included).",
-        _shop_and_client_p95(ORDERS_ROUTE, "orders"),
-        SLO_ORDERS_P95_S,
-        "Above it: lock waits and deadlocks first, then CPU throttling.",
-        links=panel_links("shop", "mysql_locks"),
-    )
-    popular_latency = latency(
-        "Popular latency vs SLO",
-        f"GET {POPULAR_ROUTE}: p95 and p99 as the shop measures them and p95 as the load tool "
-        "sees it.",
-        _shop_and_client_p95(POPULAR_ROUTE, "popular"),
-        SLO_POPULAR_P95_S,
-        "Above it: a cold or failing cache (shop dashboard) or a CPU-starved shop.",
-        links=panel_links("shop"),
-    )
-    error_rate = timeseries(
+    error_rate = panels.error_ratio(
         "Error rate vs SLO",
-        "Share of failed requests: 5xx answers counted by the shop, and failures counted by "
-        "the load tool (unexpected status, no answer). Dashed: the SLO of "
-        f"{SLO_ERROR_RATE:.0%}. Above it: read the DB errors by kind on the shop dashboard; "
-        "deadlocks point to the naive order strategy on hot users.",
-        [
-            Query(SHOP_5XX_RATIO, "shop 5xx"),
-            Query(TOOL_FAILED_RATIO, "{{tool}} failed"),
-        ],
-        "percentunit",
-        thresholds=upper_limit(SLO_ERROR_RATE),
-        links=panel_links("shop"),
+        [Query(SHOP_5XX_RATIO, "shop 5xx"), Query(TOOL_FAILED_RATIO, "{{tool}} failed")],
+        links=("shop",),
     )
-    deadlock_rate = timeseries(
+    deadlock_rate = panels.timeseries(
         "Deadlocks per minute",
-        "InnoDB deadlocks per minute by the server's own counter, and the orders the shop saw "
-        "fail with a deadlock. Any deadlock is a red flag for the order path: the MySQL "
-        "InnoDB locks dashboard shows which tables, indexes and statements collide.",
         [
             Query(mysql_locks.DEADLOCKS_PER_MIN, "server counter"),
             Query(SHOP_DEADLOCK_ERRORS_PER_MIN, "shop deadlock errors"),
         ],
         "opm",
         thresholds=steps((None, OK), (0.5, BAD)),
-        links=panel_links("mysql_locks"),
+        links=("mysql_locks",),
     )
-    lock_waits = timeseries(
+    lock_waits = panels.timeseries(
         "Lock waits now",
-        "Transactions waiting for a row or table lock at each scrape, and the age of the "
-        "oldest wait (right axis). Waits that pile up or grow old serialise the order path; "
-        "one that reaches innodb_lock_wait_timeout ends as a 503. The MySQL InnoDB locks "
-        "dashboard shows who blocks whom.",
         [
             Query(mysql_locks.LOCK_WAITS, "waiting transactions"),
             Query(mysql_locks.OLDEST_WAIT, "oldest wait"),
         ],
         "short",
         overrides=[override("oldest wait", unit="s", axis="right")],
-        links=panel_links("mysql_locks"),
+        links=("mysql_locks",),
     )
-    cpu = timeseries(
+    cpu = panels.timeseries(
         "Shop and MySQL CPU vs limit",
-        "CPU cores used by the shop and MySQL containers and their CPU limit (dashed: the "
-        "compose file's cpus). Used at the limit means the container is throttled and "
-        "latency climbs: add CPUs or instances, or cut the work per request.",
-        [
-            Query(containers.cpu_used(SERVICES), "{{name}} used"),
-            Query(containers.cpu_limit(SERVICES), "{{name}} limit"),
-        ],
+        containers.cpu_vs_limit(SERVICES),
         "short",
         axis_label="cores",
-        overrides=[limit_line("shop limit"), limit_line("mysql limit")],
-        links=panel_links("containers"),
+        overrides=containers.LIMIT_LINES,
+        links=("containers",),
     )
-    memory = timeseries(
+    memory = panels.timeseries(
         "Shop and MySQL memory vs limit",
-        "Working-set memory of the shop and MySQL containers and their memory limit "
-        "(dashed). Near the limit the kernel reclaims cache, then kills (OOM): check the "
-        "containers dashboard's OOM events and the pool sizes.",
-        [
-            Query(containers.memory_used(SERVICES), "{{name}} used"),
-            Query(containers.memory_limit(SERVICES), "{{name}} limit"),
-        ],
+        containers.memory_vs_limit(SERVICES),
         "bytes",
-        overrides=[limit_line("shop limit"), limit_line("mysql limit")],
-        links=panel_links("containers"),
+        overrides=containers.LIMIT_LINES,
+        links=("containers",),
     )
     return layout(
-        (4, [(4, answered), (4, orders_p95), (4, popular_p95), (4, errors), (4, deadlocks),
-             (4, alerts)]),
+        (4, [(4, answered), (4, _p95_now("orders")), (4, _p95_now("popular")), (4, errors),
+             (4, deadlocks), (4, alerts)]),
         row("Load and latency"),
-        (9, [(12, tps), (6, orders_latency), (6, popular_latency)]),
+        (9, [(12, tps), (6, _latency("orders")), (6, _latency("popular"))]),
         row("Errors and locks"),
         (8, [(8, error_rate), (8, deadlock_rate), (8, lock_waits)]),
         row("Resources against their limits"),
@@ -239,8 +153,7 @@ def _panels() -> list:
     )  # fmt: skip
 
 
-dashboard = dashboard(
-    "cockpit",
+dashboard = panels.dashboard(
     "The one screen during a load run: offered vs answered TPS against the target, latency "
     "and errors against the SLO, deadlocks and lock waits, CPU and memory against the limits.",
     _panels(),

@@ -1,6 +1,7 @@
 """What every shoplab dashboard shares: variables, panel builders, SLO lines, links, the grid.
 
-Each dashboard module holds its PromQL as constants and lays its panels out with `layout`;
+Each dashboard module holds its PromQL as constants, builds its panels with its `Panels` (which
+reads each panel's description from panels.yaml) and lays them out with `layout`;
 `dashboard()` applies the house defaults (uid, title prefix, tags, links, the deadlock
 annotation, schema version) in one place so the six stay alike.
 """
@@ -8,9 +9,11 @@ annotation, schema version) in one place so the six stay alike.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import attr
+import yaml
 from grafanalib.core import (
     Annotations,
     Dashboard,
@@ -26,14 +29,21 @@ from grafanalib.core import (
     TimeSeries,
 )
 
-from signals.catalog import API_ROUTES, ORDERS_ROUTE, POPULAR_ROUTE, RUN_EVENTS, deadlocks_increase
+from signals.catalog import (
+    API_ROUTES,
+    ORDERS_ROUTE,
+    POPULAR_ROUTE,
+    ROUTES,
+    RUN_EVENTS,
+    deadlocks_increase,
+)
 from signals.load import LOCUST_NAMES
 from signals.promql import share
 from signals.slo import LOAD_SLO
 
 REPO = Path(__file__).resolve().parents[1]
 # Names the dashboard modules take from here, though signals/ defines them.
-__all__ = ["API_ROUTES", "ORDERS_ROUTE", "POPULAR_ROUTE", "share"]
+__all__ = ["API_ROUTES", "LOAD_SLO", "ORDERS_ROUTE", "POPULAR_ROUTE", "ROUTES", "share"]
 
 # provisioning/grafana/datasources/datasources.yml: the Prometheus datasource's fixed uid.
 DATASOURCE_UID = "prometheus"
@@ -70,6 +80,16 @@ SLO_POPULAR_P95_S = LOAD_SLO.popular_p95_s
 SLO_ERROR_RATE = LOAD_SLO.error_ratio
 LOCUST_ORDERS = LOCUST_NAMES["orders"]
 LOCUST_POPULAR = LOCUST_NAMES["popular"]
+# What the descriptions in panels.yaml may name, as {name} or {name:spec} (str.format).
+DESCRIPTION_FIELDS = {
+    "orders_route": ORDERS_ROUTE,
+    "popular_route": POPULAR_ROUTE,
+    "orders_slo_ms": SLO_ORDERS_P95_S * 1000,
+    "popular_slo_ms": SLO_POPULAR_P95_S * 1000,
+    "error_slo": SLO_ERROR_RATE,
+    "success_slo": 1 - SLO_ERROR_RATE,
+}
+PANEL_TEXT = Path(__file__).with_name("panels.yaml")
 
 
 def route_quantile(q: float, route: str) -> str:
@@ -176,6 +196,18 @@ def panel_links(*keys: str) -> list[dict]:
     ]
 
 
+def _panel_fields(title: str, description: str, queries: list[Query], thresholds) -> dict:
+    """What every panel has: its text, the one datasource, its targets, a base threshold."""
+    return {
+        "title": title,
+        "description": description,
+        "dataSource": DATASOURCE,
+        "targets": _targets(queries),
+        "thresholds": thresholds or NO_LIMIT,
+        "maxDataPoints": MAX_DATA_POINTS,
+    }
+
+
 def timeseries(
     title: str,
     description: str,
@@ -186,18 +218,14 @@ def timeseries(
     overrides: list[dict] | None = None,
     stacked: bool = False,
     bars: bool = False,
-    links: list[dict] | None = None,
+    links: tuple[str, ...] = (),
     axis_label: str = "",
 ) -> TimeSeries:
-    """A time series; `thresholds` are drawn as dashed lines (SLOs, limits)."""
+    """A time series; `thresholds` are drawn as dashed lines (SLOs, limits), `links` are keys."""
     return TimeSeries(
-        title=title,
-        description=description,
-        dataSource=DATASOURCE,
-        targets=_targets(queries),
+        **_panel_fields(title, description, queries, thresholds),
         unit=unit,
         axisLabel=axis_label,
-        thresholds=thresholds or NO_LIMIT,
         thresholdsStyleMode="dashed" if thresholds else "off",
         overrides=overrides or [],
         stacking={"mode": "normal", "group": "A"} if stacked else {"mode": "none", "group": "A"},
@@ -209,28 +237,7 @@ def timeseries(
         legendDisplayMode="list",
         tooltipMode="multi",
         tooltipSort="desc",
-        maxDataPoints=MAX_DATA_POINTS,
-        links=links or [],
-    )
-
-
-def latency(
-    title: str,
-    shows: str,
-    queries: list[Query],
-    slo_s: float,
-    advice: str,
-    *,
-    links: list[dict] | None = None,
-) -> TimeSeries:
-    """Latency in seconds with its SLO drawn dashed, and said in the description."""
-    return timeseries(
-        title,
-        f"{shows} Dashed: the SLO, p95 < {slo_s * 1000:.0f} ms. {advice}",
-        queries,
-        "s",
-        thresholds=upper_limit(slo_s),
-        links=links,
+        links=panel_links(*links),
     )
 
 
@@ -243,19 +250,15 @@ def stat(
     thresholds: list[dict] | None = None,
     reduce: str = "lastNotNull",
     mappings: list[dict] | None = None,
-    links: list[dict] | None = None,
+    links: tuple[str, ...] = (),
     decimals: int | None = None,
     text_mode: str = "auto",
 ) -> Stat:
-    """One number per series, coloured by its thresholds (background)."""
+    """One number per series, coloured by its thresholds (background); `links` are keys."""
     return Stat(
-        title=title,
-        description=description,
-        dataSource=DATASOURCE,
-        targets=_targets(queries),
+        **_panel_fields(title, description, queries, thresholds),
         format=unit,
         color={"mode": "thresholds"},
-        thresholds=thresholds or NO_LIMIT,
         reduceCalc=reduce,
         colorMode="background",
         graphMode="area",
@@ -263,32 +266,26 @@ def stat(
         mappings=mappings or [],
         decimals=decimals,
         noValue="no data",
-        maxDataPoints=MAX_DATA_POINTS,
-        links=links or [],
+        links=panel_links(*links),
     )
 
 
 def table(
     title: str,
     description: str,
-    queries: list[Query],
+    expr: str,
     unit: str,
     *,
     value_title: str,
     hide: tuple[str, ...] = ("Time",),
     thresholds: list[dict] | None = None,
 ) -> Table:
-    """An instant table of label sets and their value, largest value first."""
+    """An instant table of the label sets `expr` gives and their value, largest value first."""
     return Table(
-        title=title,
-        description=description,
-        dataSource=DATASOURCE,
-        targets=_targets(queries),
+        **_panel_fields(title, description, [Query(expr, table=True)], thresholds),
         unit=unit,
-        thresholds=thresholds or NO_LIMIT,
         displayMode="color-text",
         filterable=True,
-        maxDataPoints=MAX_DATA_POINTS,
         transformations=[
             {
                 "id": "organize",
@@ -461,3 +458,74 @@ def dashboard(
         schemaVersion=SCHEMA_VERSION,
         editable=True,
     )
+
+
+@cache
+def descriptions() -> dict[str, dict[str, str]]:
+    """panels.yaml, placeholders filled: dashboard key -> panel title -> description."""
+    entries = yaml.safe_load(PANEL_TEXT.read_text())
+    if unknown := set(entries) - set(UIDS):
+        raise ValueError(f"{PANEL_TEXT.name}: {sorted(unknown)} are not dashboards (UIDS)")
+    filled: dict[str, dict[str, str]] = {}
+    for key, texts in entries.items():
+        for title, text in texts.items():
+            where = f"{PANEL_TEXT.name}: {key} / {title!r}"
+            try:
+                filled.setdefault(key, {})[title] = text.format(**DESCRIPTION_FIELDS)
+            except KeyError as error:
+                raise ValueError(f"{where}: no field {error} in DESCRIPTION_FIELDS") from None
+            except (IndexError, ValueError) as error:
+                raise ValueError(f"{where}: {error}") from None
+    return filled
+
+
+class Panels:
+    """One dashboard's panel builders: a panel's description is its entry in panels.yaml."""
+
+    def __init__(self, key: str):
+        self.key = key
+        self.texts = descriptions().get(key, {})
+
+    def describe(self, title: str) -> str:
+        if title not in self.texts:
+            raise ValueError(f"{PANEL_TEXT.name}: {self.key} has no description for {title!r}")
+        return self.texts[title]
+
+    def timeseries(self, title: str, queries: list[Query], unit: str, **options) -> TimeSeries:
+        return timeseries(title, self.describe(title), queries, unit, **options)
+
+    def stat(self, title: str, queries: list[Query], unit: str, **options) -> Stat:
+        return stat(title, self.describe(title), queries, unit, **options)
+
+    def table(self, title: str, expr: str, unit: str, **options) -> Table:
+        return table(title, self.describe(title), expr, unit, **options)
+
+    def latency(self, title: str, queries: list[Query], slo_s: float, **options) -> TimeSeries:
+        """Latency in seconds with its SLO drawn dashed."""
+        return self.timeseries(title, queries, "s", thresholds=upper_limit(slo_s), **options)
+
+    def latency_stat(self, title: str, queries: list[Query], slo_s: float, **options) -> Stat:
+        """A latency against its SLO: orange from three quarters of it, red above it."""
+        limit = upper_limit(slo_s, warn=slo_s * 0.75)
+        return self.stat(title, queries, "s", thresholds=limit, **options)
+
+    def error_ratio(self, title: str, queries: list[Query], **options) -> TimeSeries:
+        """A share of failed requests with the error SLO drawn dashed."""
+        limit = upper_limit(SLO_ERROR_RATE)
+        return self.timeseries(title, queries, "percentunit", thresholds=limit, **options)
+
+    def error_ratio_stat(self, title: str, queries: list[Query], **options) -> Stat:
+        """A share of failed requests: orange from half the error SLO, red above it."""
+        limit = upper_limit(SLO_ERROR_RATE, warn=SLO_ERROR_RATE / 2)
+        return self.stat(title, queries, "percentunit", thresholds=limit, **options)
+
+    def count_stat(self, title: str, queries: list[Query], **options) -> Stat:
+        """A count of things that should not happen: any is red."""
+        return self.stat(title, queries, "short", thresholds=upper_limit(1), decimals=0, **options)
+
+    def dashboard(self, description: str, panels: list, **options) -> Dashboard:
+        """The dashboard of these panels; an entry in panels.yaml that none shows is an error."""
+        shown = {panel.title for panel in panels if not isinstance(panel, RowPanel)}
+        if unused := [title for title in self.texts if title not in shown]:
+            raise ValueError(f"{PANEL_TEXT.name}: {self.key} has no panel titled {unused}")
+        return dashboard(self.key, description, panels, **options)

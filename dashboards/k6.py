@@ -5,17 +5,13 @@ from __future__ import annotations
 
 from dashboards.common import (
     SLO_ERROR_RATE,
+    Panels,
     Query,
-    dashboard,
     layout,
     limit_line,
     lower_limit,
-    panel_links,
     row,
-    stat,
     testid_variable,
-    timeseries,
-    upper_limit,
 )
 
 RUN = 'testid=~"$testid"'
@@ -37,68 +33,37 @@ SENT = f"sum(rate(k6_data_sent_total{{{RUN}}}[{WINDOW}]))"
 RECEIVED = f"sum(rate(k6_data_received_total{{{RUN}}}[{WINDOW}]))"
 
 
+panels = Panels("k6")
+
+
 def _panels() -> list:
-    dropped = stat(
-        "Dropped iterations",
-        "Iterations the arrival-rate executor could not start for lack of a free VU. Any is "
-        "red: the offered load was lower than planned, so the result understates the load; "
-        "raise maxVUs or use a bigger load generator.",
-        [Query(DROPPED_IN_RUN, instant=True)],
-        "short",
-        thresholds=upper_limit(1),
-        decimals=0,
-        links=panel_links("load"),
+    dropped = panels.count_stat(
+        "Dropped iterations", [Query(DROPPED_IN_RUN, instant=True)], links=("load",)
     )
-    peak_vus = stat(
-        "Peak VUs",
-        "Most virtual users busy at once. Near the allocated maximum (VUs panel) the "
-        "executor is about to drop iterations: the shop answers too slowly for the rate.",
-        [Query(PEAK_VUS, instant=True)],
-        "short",
-        decimals=0,
-    )
-    vus = timeseries(
+    peak_vus = panels.stat("Peak VUs", [Query(PEAK_VUS, instant=True)], "short", decimals=0)
+    vus = panels.timeseries(
         "VUs",
-        "Virtual users busy and allocated. With an arrival-rate executor busy VUs grow when "
-        "answers slow down (Little's law); reaching the allocated maximum means dropped "
-        "iterations.",
         [Query(VUS, "busy"), Query(VUS_MAX, "allocated")],
         "short",
         overrides=[limit_line("allocated")],
     )
-    statuses = timeseries(
-        "Responses by status",
-        "Requests per second by endpoint and HTTP status. 201/200 are success; 409 is a "
-        "business refusal (out of stock, points); 503 is a deadlock or lock-wait timeout "
-        "the shop gave up on.",
-        [Query(STATUSES, "{{endpoint}} {{status}}")],
-        "reqps",
-        stacked=True,
+    statuses = panels.timeseries(
+        "Responses by status", [Query(STATUSES, "{{endpoint}} {{status}}")], "reqps", stacked=True
     )
-    checks = timeseries(
+    checks = panels.timeseries(
         "Checks passed",
-        "Share of k6 checks passed per check since the run started (k6 writes a running "
-        f"rate). Red below {1 - SLO_ERROR_RATE:.0%}: the answers are wrong, not only slow; "
-        "read k6's log in the run's results folder.",
         [Query(CHECKS, "{{check}}")],
         "percentunit",
         thresholds=lower_limit(1 - SLO_ERROR_RATE),
     )
-    iterations = timeseries(
+    iterations = panels.timeseries(
         "Iterations started and dropped",
-        "Iterations per second started and dropped by the arrival-rate executor. Any dropped "
-        "iteration means the offered load fell short of the plan: raise maxVUs or the "
-        "generator's resources.",
         [Query(ITERATIONS, "{{scenario}} started"), Query(DROPPED, "{{scenario}} dropped")],
         "short",
         axis_label="per second",
     )
-    data = timeseries(
-        "Data sent and received",
-        "Bytes per second k6 sent and received. Received flat while requests grow: answers "
-        "got smaller (errors) or the network is the limit.",
-        [Query(SENT, "sent"), Query(RECEIVED, "received")],
-        "Bps",
+    data = panels.timeseries(
+        "Data sent and received", [Query(SENT, "sent"), Query(RECEIVED, "received")], "Bps"
     )
     return layout(
         (4, [(6, dropped), (6, peak_vus)]),
@@ -109,8 +74,7 @@ def _panels() -> list:
     )
 
 
-dashboard = dashboard(
-    "k6",
+dashboard = panels.dashboard(
     "One k6 run (pick its testid): what only k6 has (VUs, dropped iterations, checks, "
     "statuses, iterations and data); requests, latency and failures are on the load dashboard.",
     _panels(),

@@ -3,17 +3,7 @@ Requests, latency and failures of a Locust run are on the load dashboard (tool l
 
 from __future__ import annotations
 
-from dashboards.common import (
-    Query,
-    dashboard,
-    layout,
-    limit_line,
-    panel_links,
-    row,
-    stat,
-    testid_variable,
-    timeseries,
-)
+from dashboards.common import Panels, Query, layout, limit_line, row, testid_variable
 
 RUN = 'testid=~"$testid"'
 
@@ -23,33 +13,20 @@ TARGET = f'max(load:target_tps{{tool="locust",{RUN}}})'
 WORKERS = f"sum(locust_workers{{{RUN}}})"
 
 
+panels = Panels("locust")
+
+
 def _panels() -> list:
-    peak_users = stat(
-        "Peak users",
-        "Most users running at once; with 1 s constant pacing this is the peak offered "
-        "requests per second.",
-        [Query(PEAK_USERS, instant=True)],
-        "short",
-        decimals=0,
-        links=panel_links("load"),
+    peak_users = panels.stat(
+        "Peak users", [Query(PEAK_USERS, instant=True)], "short", decimals=0, links=("load",)
     )
-    workers = stat(
-        "Workers now",
-        "Locust worker processes connected to the master (0 when it runs alone). Fewer than "
-        "asked (--processes): a worker died and the offered rate dropped with it.",
-        [Query(WORKERS)],
-        "short",
-        decimals=0,
-    )
-    users = timeseries(
+    workers = panels.stat("Workers now", [Query(WORKERS)], "short", decimals=0)
+    users = panels.timeseries(
         "Users (offered rate) vs target",
-        "Users running (each offers one request per second), the run's TARGET_TPS (dashed) "
-        "and the connected workers. Users below target: the shape is still ramping or the "
-        "generator is short of CPU (add --processes).",
         [Query(USERS, "users"), Query(TARGET, "target"), Query(WORKERS, "workers")],
         "short",
         overrides=[limit_line("target")],
-        links=panel_links("cockpit", "load"),
+        links=("cockpit", "load"),
     )
     return layout(
         (4, [(12, peak_users), (12, workers)]),
@@ -58,8 +35,7 @@ def _panels() -> list:
     )
 
 
-dashboard = dashboard(
-    "locust",
+dashboard = panels.dashboard(
     "One Locust run (pick its testid): what only Locust has (users against the target, "
     "workers); requests, latency and failures are on the load dashboard.",
     _panels(),
