@@ -20,7 +20,7 @@ class Probe:
     broken: tuple[str, ...] = ()  # the checks that failed, readable
     generator_saturated: bool = False  # the load tool, not the shop, could not keep up
     seconds: float = 0.0
-    phase: str = ""  # ramp, bisect, confirm
+    phase: str = ""  # ramp, bisect, recheck (a break run again), confirm
     testid: str = ""
     evidence: dict = field(default_factory=dict)  # server-side figures during the hold
 
@@ -34,6 +34,9 @@ class SearchPlan:
     rel_tolerance: float = 0.05  # bisection stops within 5 % ...
     abs_tolerance: float = 10.0  # ... or 10 iterations/s, whichever is larger
     max_rate: float = 100_000.0
+    # A break on a shared machine may be a neighbour's burst: a ramp or bisection probe that
+    # breaks is run once more, and believed only if it breaks again.
+    recheck: bool = True
 
     def __post_init__(self) -> None:
         if self.start <= 0 or self.factor <= 1 or self.budget_s <= 0 or self.probe_s <= 0:
@@ -52,14 +55,19 @@ class SearchResult:
     stopped: str  # why the search ended: converged, budget, generator, no_rate_held, max_rate
 
     @property
+    def breaks(self) -> list[Probe]:
+        """The failed probes, but those whose rate held when run again (a neighbour's burst)."""
+        held = {p.rate for p in self.probes if p.held}
+        return [p for p in self.probes if not (p.held or p.generator_saturated or p.rate in held)]
+
+    @property
     def first_break(self) -> Probe | None:
-        return next((p for p in self.probes if not p.held and not p.generator_saturated), None)
+        return next(iter(self.breaks), None)
 
     @property
     def break_above_capacity(self) -> Probe | None:
         """The failed probe closest above the capacity: where the limit shows."""
-        failed = [p for p in self.probes if not p.held and not p.generator_saturated]
-        above = [p for p in failed if self.capacity is None or p.rate > self.capacity]
+        above = [p for p in self.breaks if self.capacity is None or p.rate > self.capacity]
         return min(above, key=lambda p: p.rate, default=None)
 
 
@@ -91,6 +99,8 @@ def find_capacity(
         if outcome.generator_saturated:
             result.stopped = "generator"
             return None
+        if not outcome.held and plan.recheck and phase in ("ramp", "bisect"):
+            return run(rate, "recheck")
         return outcome
 
     # Ramp: up from the start while rates hold; down from it if the start already breaks.

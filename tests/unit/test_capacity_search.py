@@ -41,7 +41,8 @@ def test_ramp_then_bisection_lands_within_five_percent_and_confirms():
 def test_a_start_that_already_breaks_ramps_down():
     clock = Clock()
     result = find_capacity(shop(30, clock), SearchPlan(start=200, budget_s=3600, probe_s=30), clock)
-    assert [p.rate for p in result.probes[:4]] == [200, 133.3, 88.9, 59.3]
+    ramp = [p.rate for p in result.probes if p.phase == "ramp"]
+    assert ramp[:4] == [200, 133.3, 88.9, 59.3]
     assert 20 <= result.capacity <= 30 and result.confirmed
 
 
@@ -131,3 +132,32 @@ def test_a_top_that_breaks_twice_on_confirmation_falls_back_to_a_rate_held_below
     result = find_capacity(probe, plan, clock)
     assert result.stopped == "unstable" and not result.confirmed
     assert result.capacity == 100 and result.ceiling == 200
+
+
+def test_a_break_is_believed_only_when_it_repeats():
+    clock = Clock()
+    plan = SearchPlan(start=50, budget_s=3600, probe_s=30)
+    steady = find_capacity(shop(437, clock), plan, clock)
+    seen: set[float] = set()
+
+    def noisy(rate: float, phase: str) -> Probe:
+        """The same shop with a neighbour's burst on the first try of 253.1 and 400 /s."""
+        clock.now += 30
+        first = rate not in seen
+        seen.add(rate)
+        return Probe(rate, held=rate <= 437 and not (first and rate in (253.1, 400.0)), phase=phase)
+
+    result = find_capacity(noisy, plan, clock)
+    assert result.capacity == steady.capacity and result.ceiling == steady.ceiling
+    rechecks = [(p.rate, p.held) for p in result.probes if p.phase == "recheck"]
+    assert (253.1, True) in rechecks and all(rate > 437 or held for rate, held in rechecks)
+    assert result.first_break.rate > 437  # the bursts are not the break the deck compares with
+
+
+def test_a_repeated_break_costs_one_probe_and_counts():
+    clock = Clock()
+    plan = SearchPlan(start=100, budget_s=3600, probe_s=30, factor=2)
+    result = find_capacity(shop(150, clock), plan, clock)
+    phases = [(p.rate, p.phase, p.held) for p in result.probes]
+    assert phases[:3] == [(100, "ramp", True), (200, "ramp", False), (200, "recheck", False)]
+    assert result.ceiling < 200 and 140 <= result.capacity <= 150
