@@ -9,7 +9,8 @@ PYTEST_ARGS ?=
 .PHONY: help setup test test-unit test-integration lint fmt lock clean bench-shop bench-exporter load \
 	local-up local-down local-status local-reset demo up down prometheus-config compose-config \
 	alerts-test alerts-review alertmanager-config \
-	dashboards dashboards-check verify-dashboards audit fuzz capacity generate check rules rules-check report
+	dashboards dashboards-check verify-dashboards audit fuzz capacity generate check rules rules-check report \
+	k8s-plan
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,9 +32,13 @@ test-integration: $(PY) ## Integration and end-to-end tests (real servers, the n
 	@echo "test-integration: pytest tests/integration tests/e2e"
 	@$(PY) -m pytest -q tests/integration tests/e2e $(PYTEST_ARGS)
 
-lint: $(PY) ## ruff check and format check
-	@echo "lint: ruff check + ruff format --check"
-	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check --quiet . && echo "lint: clean"
+lint: $(PY) ## ruff check and format check; deploy/k8s/ rendered and validated offline
+	@echo "lint: ruff check + ruff format --check + deploy/k8s (kustomize, schemas)"
+	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check --quiet . \
+	  && $(PY) -m deploy.check && echo "lint: clean"
+
+k8s-plan: $(PY) ## Write deploy/k8s/load/plan.json (the load overlay's plan) from loadtest/scenarios.json
+	@$(PY) -m deploy.check --write-plan
 
 fmt: $(PY) ## Apply ruff fixes and formatting
 	@$(VENV)/bin/ruff check --fix . ; $(VENV)/bin/ruff format .
@@ -110,10 +115,10 @@ alerts-review: $(PY) ## Render docs/alerts.md from the rule files (group, severi
 alertmanager-config: $(PY) ## Render compose's alertmanager.local.yml with Slack/email from .env
 	@$(PY) -m stack.alertmanager_config
 
-generate: $(PY) ## Regenerate every generated file: recording rules, dashboards, compose.yml and its prometheus.yml, docs/alerts.md
-	@echo "generate: rules, dashboards, compose.yml, prometheus config, docs/alerts.md"
+generate: $(PY) ## Regenerate every generated file: recording rules, dashboards, compose.yml and its prometheus.yml, docs/alerts.md, the k8s plan
+	@echo "generate: rules, dashboards, compose.yml, prometheus config, docs/alerts.md, k8s plan"
 	@$(PY) -m signals.build && $(PY) -m dashboards.build && $(PY) -m stack prometheus-config \
-	  && $(PY) -m stack compose && $(PY) -m stack.alert_rules review
+	  && $(PY) -m stack compose && $(PY) -m stack.alert_rules review && $(PY) -m deploy.check --write-plan
 
 check: $(PY) ## Fail if any generated file is stale (rules, dashboards, compose.yml, prometheus.yml, docs/alerts.md)
 	@echo "check: every generated file against a fresh build"

@@ -1,0 +1,1 @@
+"""Deployment beyond compose: Kubernetes manifests (k8s/) and their offline check."""
