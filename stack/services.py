@@ -384,6 +384,9 @@ _LOAD_ON = {
     "shop": {"condition": "service_healthy"},
     "prometheus": {"condition": "service_healthy"},
 }
+_PLAN_ON = {**_LOAD_ON, "load-plan": {"condition": "service_completed_successfully"}}
+# What the load tools' containers import of this repo (loadtest and what it imports).
+_LOAD_CODE = [f"./{package}:/shoplab/{package}:ro" for package in ("loadtest", "signals", "report")]
 
 # --- the table ---------------------------------------------------------------------------------
 
@@ -604,22 +607,41 @@ _ROWS = [
         },
     ),
     Service(
-        "k6",
-        args=lambda t: [
-            "run",
-            "--tag",
-            "testid=${TESTID:-compose-k6}",
-            "-o",
-            "experimental-prometheus-rw",
-            "/shoplab/k6/mixed.js",
-        ],
+        "load-plan",
+        args=lambda t: ["-c", "python -m loadtest plan > /shoplab/results/plan.json"],
         env=lambda t: {
             "SHOP_URL": f"http://{t.addr('shop')}",
             "SCENARIO": "${SCENARIO:-smoke}",
             "TARGET_TPS": "${TARGET_TPS:-200}",
             "SCALE": "${SCALE:-1}",
             "HOT_USERS": "${HOT_USERS:-0}",
+            "TESTID": "${TESTID:-compose}",
             "RESULTS_DIR": "/shoplab/results",
+        },
+        in_native=False,  # natively the runner resolves the plan itself
+        compose={
+            "image": "shoplab/locust:2.47.0",
+            "build": {"context": "./locust"},
+            "profiles": ["k6", "locust"],
+            "entrypoint": ["sh"],
+            "working_dir": "/shoplab",
+            "volumes": [*_LOAD_CODE, "./results:/shoplab/results"],
+        },
+        note="Resolves SCENARIO, TARGET_TPS, SCALE, HOT_USERS and TESTID (from .env or the "
+        "command line) into results/plan.json once: k6 and Locust read that plan, as natively.",
+    ),
+    Service(
+        "k6",
+        args=lambda t: [
+            "run",
+            "--tag",
+            "testid=${TESTID:-compose}",
+            "-o",
+            "experimental-prometheus-rw",
+            "/shoplab/k6/mixed.js",
+        ],
+        env=lambda t: {
+            "LOAD_PLAN": "/shoplab/results/plan.json",
             "K6_NO_USAGE_REPORT": "true",  # no traffic beyond the stack
             "K6_PROMETHEUS_RW_SERVER_URL": f"http://{t.addr('prometheus')}/api/v1/write",
             "K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM": "true",
@@ -633,10 +655,9 @@ _ROWS = [
             "profiles": ["k6"],
             "volumes": [
                 "./k6:/shoplab/k6:ro",
-                "./loadtest:/shoplab/loadtest:ro",
                 "./results:/shoplab/results",
             ],
-            "depends_on": _LOAD_ON,
+            "depends_on": _PLAN_ON,
         },
         note="The same scripts and scenarios as `make load`: SCENARIO, TARGET_TPS, SCALE, "
         "HOT_USERS and TESTID from .env or the command line; results in ./results.",
@@ -656,12 +677,7 @@ _ROWS = [
             "--only-summary",
         ],
         env=lambda t: {
-            "SCENARIO": "${SCENARIO:-smoke}",
-            "TARGET_TPS": "${TARGET_TPS:-200}",
-            "SCALE": "${SCALE:-1}",
-            "HOT_USERS": "${HOT_USERS:-0}",
-            "RESULTS_DIR": "/shoplab/results",
-            "LOCUST_TESTID": "${TESTID:-compose-locust}",
+            "LOAD_PLAN": "/shoplab/results/plan.json",
             "LOCUST_METRICS_PORT": "9646",
             "LOCUST_METRICS_ADDR": "0.0.0.0",
             "LOCUST_SCRAPE_WAIT": "15",
@@ -673,10 +689,10 @@ _ROWS = [
             "profiles": ["locust"],
             "volumes": [
                 "./locust:/shoplab/locust:ro",
-                "./loadtest:/shoplab/loadtest:ro",
+                *_LOAD_CODE,
                 "./results:/shoplab/results",
             ],
-            "depends_on": _LOAD_ON,
+            "depends_on": _PLAN_ON,
         },
         note="Headless Locust with the scenario's shape; the master exports metrics on 9646 for "
         "the `locust` job. The image adds prometheus-client to the official one "

@@ -7,6 +7,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -25,6 +26,7 @@ SERVICES = COMPOSE["services"]
 # Images without a shell or HTTP client inside, or one-shot jobs: no healthcheck possible.
 NO_HEALTHCHECK = {
     "shop-init": "one-shot job, gated by service_completed_successfully",
+    "load-plan": "one-shot job, gated by service_completed_successfully",
     "redis-exporter": "built FROM scratch: nothing inside can make a request",
     "k6": "load generator run on demand",
     "locust": "load generator run on demand",
@@ -309,3 +311,27 @@ def test_procfile_lines_run_the_table_commands(tmp_path):
     for component in components(settings):
         words = shlex.split(lines[component.name])
         assert words[0] == "exec" and words[1 : 1 + len(component.command)] == component.command
+
+
+def test_compose_load_tools_read_the_plan_the_runner_code_resolves(tmp_path):
+    """k6 and Locust in compose parse no knob: both read results/plan.json, written once by
+    `load-plan` with `python -m loadtest plan`, whose imports the containers mount."""
+    services = COMPOSE["services"]
+    plan = services["load-plan"]
+    for tool in ("k6", "locust"):
+        assert services[tool]["environment"]["LOAD_PLAN"] == "/shoplab/results/plan.json"
+        assert services[tool]["depends_on"]["load-plan"] == {
+            "condition": "service_completed_successfully"
+        }
+    assert "python -m loadtest plan > /shoplab/results/plan.json" in plan["command"]
+    mounted = {v.split(":")[0].removeprefix("./") for v in plan["volumes"]}
+    # What `python -m loadtest plan` imports of this repo, measured in a fresh interpreter.
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys, loadtest.cli; print(' '.join(sorted({m.split('.')[0] "
+         "for m in sys.modules})))"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    ours = {name for name in probe if (REPO / name / "__init__.py").exists()}
+    assert ours <= mounted, ours - mounted
+    locust_mounts = {v.split(":")[0].removeprefix("./") for v in services["locust"]["volumes"]}
+    assert ours <= locust_mounts
