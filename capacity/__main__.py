@@ -34,7 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     except LoadSettingsError as exc:
         print(f"capacity: {exc}", file=sys.stderr)
         return 2
-    result = find(CapacitySettings(load, budget_s), say)
+    try:
+        result = find(CapacitySettings(load, budget_s), say)
+    except KeyboardInterrupt:
+        print("capacity: interrupted; the probes run so far are under results/", file=sys.stderr)
+        return 130
     print()
     print(f"===== capacity ({result.testid}) =====")
     for p in result.search.probes:
