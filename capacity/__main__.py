@@ -16,7 +16,7 @@ def say(msg: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    budget = os.environ.get("BUDGET", "600")
+    budget = os.environ.get("BUDGET", str(int(CapacitySettings.budget_s)))
     if "--budget" in argv:
         i = argv.index("--budget")
         budget = argv[i + 1] if i + 1 < len(argv) else ""

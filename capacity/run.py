@@ -24,7 +24,7 @@ COOLDOWN_BROKEN_S = 15
 @dataclass(frozen=True)
 class CapacitySettings:
     load: LoadSettings  # TOOL, STRATEGY, TARGET_TPS (the first rate), SCALE, HOT_USERS ...
-    budget_s: float = 600.0
+    budget_s: float = 900.0
 
     @property
     def probe_s(self) -> float:
