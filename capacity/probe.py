@@ -17,8 +17,8 @@ from capacity.search import Probe
 from loadtest.run import RunResult, run
 from loadtest.settings import LoadSettings
 from signals.client import Prometheus
+from signals.slo import GENERATOR_DROPPED_SHARE
 
-DROPPED_TOLERANCE = 0.01  # share of the offered iterations
 ACHIEVED_SHARE = 0.95
 
 
@@ -37,7 +37,7 @@ def judge_probe(result: RunResult, rate: float, figures: dict, phase: str) -> Pr
     offered = rate * max(1.0, hold_s)
     dropped = hold.get("dropped") or 0.0
     dropped_ratio = dropped / offered if offered else 0.0
-    if dropped_ratio > DROPPED_TOLERANCE:
+    if dropped_ratio > GENERATOR_DROPPED_SHARE:
         broken.append(f"{dropped:.0f} iterations dropped ({dropped_ratio * 100:.1f} %)")
     achieved = hold.get("rate")
     if achieved is not None and achieved < ACHIEVED_SHARE * rate:

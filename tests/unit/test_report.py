@@ -161,6 +161,13 @@ def test_drops_while_the_server_idles_blame_the_generator():
     assert finding.rule == "generator-saturated" and "12 dropped" in finding.evidence
 
 
+def test_a_handful_of_drops_at_the_knee_is_not_the_generator():
+    """4 of 3,658 (a probe aborted at the knee): the shop slowed down; k6 was not short of VUs."""
+    deck = _deck(resources=[Resource("shop", cpu_cores=0.2, cpu_limit=2)])
+    deck.summary.update(dropped_iterations=4, requests=3654)
+    assert [f.rule for f in findings.derive(deck)] == []
+
+
 def test_pool_and_cache_rules_cite_their_numbers():
     deck = _deck(pool_in_use_max=19, pool_capacity=20, cache_lookups=100, cache_hits=40)
     rules = {f.rule: f for f in findings.derive(deck)}
