@@ -5,12 +5,12 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 start=$(date +%s)
 
-echo "test: lint (ruff)"
-lint_out=$("$VENV/bin/ruff" check . 2>&1 && "$VENV/bin/ruff" format --check --quiet . 2>&1)
+echo "test: lint (make lint)"
+lint_out=$(make --no-print-directory lint 2>&1)
 lint_rc=$?
 if [ $lint_rc -ne 0 ]; then
   echo "$lint_out"
-  echo "test: FAIL: lint (run 'make fmt' or fix what ruff says above)"
+  echo "test: FAIL: lint (run 'make fmt' or fix what it says above)"
   exit 1
 fi
 echo "test: lint clean"

@@ -130,16 +130,21 @@ def test_k6_runs_the_stages_of_the_plan_it_gets(scenario, scale, tps):
 def test_compose_load_services_run_the_repository_scripts(service, script):
     spec = COMPOSE[service]
     mounts = {v.split(":")[0]: v.split(":")[1] for v in spec["volumes"]}
-    # The scripts read ../loadtest/scenarios.json: both folders are mounted side by side.
-    assert {"./loadtest", f"./{script.split('/')[0]}", "./results"} <= set(mounts)
-    base = mounts["./loadtest"].rsplit("/", 1)[0]
-    assert mounts[f"./{script.split('/')[0]}"] == f"{base}/{script.split('/')[0]}"
+    folder = script.split("/")[0]
+    assert {f"./{folder}", "./results"} <= set(mounts)
+    base = mounts["./results"].rsplit("/", 1)[0]
+    assert mounts[f"./{folder}"] == f"{base}/{folder}"
     assert f"{base}/{script}" in spec["command"]
     assert (REPO / script).exists()
+    # The knobs are resolved once, by load-plan, into the plan both tools read.
+    plan_job = COMPOSE["load-plan"]
+    assert spec["environment"]["LOAD_PLAN"] == f"{mounts['./results']}/plan.json"
+    assert f"> {mounts['./results']}/plan.json" in " ".join(plan_job["command"])
     assert {"SCENARIO", "TARGET_TPS", "SCALE", "HOT_USERS", "RESULTS_DIR"} <= set(
-        spec["environment"]
+        plan_job["environment"]
     )
-    assert spec["environment"]["RESULTS_DIR"] == mounts["./results"]
+    assert plan_job["environment"]["RESULTS_DIR"] == mounts["./results"]
+    assert not {"SCENARIO", "TARGET_TPS", "SCALE"} & set(spec["environment"])
 
 
 def test_compose_load_images_match_the_pinned_versions():
