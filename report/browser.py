@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,7 +142,11 @@ def chromium(binary: str | None = None, timeout: float = 30):
     binary = binary or find_chromium()
     if binary is None:
         raise BrowserError("no chromium on PATH (Debian: apt-get install chromium; make setup)")
-    with tempfile.TemporaryDirectory(prefix="shoplab-chromium-") as profile:
+    # Chromium's helpers (crashpad, utility processes) outlive the browser for a moment and
+    # still write to the profile: the group is killed whole before the profile is removed.
+    with tempfile.TemporaryDirectory(
+        prefix="shoplab-chromium-", ignore_cleanup_errors=True
+    ) as profile:
         args = [
             binary,
             "--headless",
@@ -155,7 +161,9 @@ def chromium(binary: str | None = None, timeout: float = 30):
             "--disable-sync",
             "about:blank",
         ]
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         ws = None
         try:
             ws_url = _devtools_url(Path(profile), proc, timeout)
@@ -170,12 +178,16 @@ def chromium(binary: str | None = None, timeout: float = 30):
         finally:
             if ws is not None:
                 ws.close()
-            proc.terminate()
-            try:
+            _signal_group(proc.pid, signal.SIGTERM)
+            with suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
 
 
 def _devtools_url(profile: Path, proc: subprocess.Popen, timeout: float) -> str:
