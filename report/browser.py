@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import websocket
+
+from loadtest.tools import stop_group
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 WIDTH = 1500
@@ -178,16 +178,7 @@ def chromium(binary: str | None = None, timeout: float = 30):
         finally:
             if ws is not None:
                 ws.close()
-            _signal_group(proc.pid, signal.SIGTERM)
-            with suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
-            _signal_group(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    with suppress(ProcessLookupError):
-        os.killpg(pgid, sig)
+            stop_group(proc)
 
 
 def _devtools_url(profile: Path, proc: subprocess.Popen, timeout: float) -> str:
