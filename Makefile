@@ -64,7 +64,7 @@ LOAD_ARGS = --scenario $(SCENARIO) $(LOAD_ARGS_COMMON) $(if $(WATCH),--watch $(W
 load: $(PY) ## Load test: TOOL=k6|locust SCENARIO=smoke|load|soak|stress|spike [TARGET_TPS= SCALE= HOT_USERS= STRATEGY=]
 	@$(PY) -m loadtest $(LOAD_ARGS)
 
-capacity: $(PY) ## Highest rate holding the SLO, and what limits it [TOOL= STRATEGY= TARGET_TPS= SCALE= BUDGET=900]
+capacity: $(PY) ## Highest rate holding the SLO, and what limits it [TOOL= STRATEGY= TARGET_TPS= SCALE= BUDGET=600]
 	@$(PY) -m capacity $(LOAD_ARGS_COMMON) $(if $(BUDGET),--budget $(BUDGET))
 
 audit: $(PY) ## The books balance and every 201 the client saw is stored [RUN=<testid>, default: newest]

@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("capacity: interrupted; the probes run so far are under results/", file=sys.stderr)
         return 130
+    if result.search.stopped == "no_verdict":
+        print(f"capacity: {result.answer()}", file=sys.stderr)
+        return 2
     print()
     print(f"===== capacity ({result.testid}) =====")
     for p in result.search.probes:

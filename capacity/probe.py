@@ -64,6 +64,7 @@ def judge_probe(result: RunResult, rate: float, figures: dict, phase: str) -> Pr
         held=not broken,
         broken=tuple(broken) + ((f"load generator: {saturated}",) if saturated else ()),
         generator_saturated=saturated is not None,
+        no_verdict=result.exit_code == 2 and not summary,
         seconds=wall,
         phase=phase,
         testid=result.testid,

@@ -24,7 +24,7 @@ COOLDOWN_BROKEN_S = 15
 @dataclass(frozen=True)
 class CapacitySettings:
     load: LoadSettings  # TOOL, STRATEGY, TARGET_TPS (the first rate), SCALE, HOT_USERS ...
-    budget_s: float = 900.0
+    budget_s: float = 600.0
 
     @property
     def probe_s(self) -> float:
@@ -47,6 +47,8 @@ class CapacityResult:
 
     def answer(self) -> str:
         s = self.search
+        if s.stopped == "no_verdict":
+            return f"no verdict: {s.probes[-1].broken[0].removeprefix('no verdict: ')}"
         if s.stopped == "generator":
             last = s.probes[-1]
             return (

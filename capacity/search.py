@@ -19,6 +19,7 @@ class Probe:
     held: bool  # every SLO check passed
     broken: tuple[str, ...] = ()  # the checks that failed, readable
     generator_saturated: bool = False  # the load tool, not the shop, could not keep up
+    no_verdict: bool = False  # the run did not happen (shop not ready, tool failed): no figure
     seconds: float = 0.0
     phase: str = ""  # ramp, bisect, recheck (a break run again), confirm
     testid: str = ""
@@ -52,13 +53,18 @@ class SearchResult:
     capacity: float | None  # the highest held and confirmed rate; None if none held
     ceiling: float | None  # the lowest rate that broke the SLO
     confirmed: bool
-    stopped: str  # why the search ended: converged, budget, generator, no_rate_held, max_rate
+    stopped: str  # why the search ended: converged, budget, generator, no_rate_held, max_rate,
+    # unstable, no_verdict
 
     @property
     def breaks(self) -> list[Probe]:
         """The failed probes, but those whose rate held when run again (a neighbour's burst)."""
         held = {p.rate for p in self.probes if p.held}
-        return [p for p in self.probes if not (p.held or p.generator_saturated or p.rate in held)]
+        return [
+            p
+            for p in self.probes
+            if not (p.held or p.generator_saturated or p.no_verdict or p.rate in held)
+        ]
 
     @property
     def first_break(self) -> Probe | None:
@@ -98,6 +104,9 @@ def find_capacity(
             on_probe(outcome, result)
         if outcome.generator_saturated:
             result.stopped = "generator"
+            return None
+        if outcome.no_verdict:
+            result.stopped = "no_verdict"  # a shop that is down has no capacity to find
             return None
         if not outcome.held and plan.recheck and phase in ("ramp", "bisect"):
             return run(rate, "recheck")

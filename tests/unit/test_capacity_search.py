@@ -67,6 +67,21 @@ def test_a_saturated_generator_stops_the_search():
     assert result.capacity == 75 and result.first_break is None
 
 
+def test_a_probe_without_a_verdict_ends_the_search_at_once():
+    clock = Clock()
+
+    def probe(rate, phase):
+        clock.now += 5
+        down = rate > 100  # the shop died after the second probe
+        return Probe(rate, held=not down, broken=("no verdict: shop not ready",) if down else (),
+                     no_verdict=down, phase=phase)  # fmt: skip
+
+    result = find_capacity(probe, SearchPlan(start=50, budget_s=3600, probe_s=30), clock)
+    assert result.stopped == "no_verdict"
+    assert [p.phase for p in result.probes] == ["ramp", "ramp", "ramp"]  # no recheck of a refusal
+    assert result.first_break is None and result.ceiling is None
+
+
 def test_a_winner_that_breaks_on_confirmation_steps_down_once():
     clock = Clock()
     plan = SearchPlan(start=100, budget_s=3600, probe_s=30, factor=2)
