@@ -17,8 +17,9 @@ def _queries(w: str) -> dict[str, str]:
         return f'sum(rate(container_cpu_usage_seconds_total{{name="{name}"}}[{w}]))'
 
     def cpu_limit(name: str) -> str:
+        # Summed over the service's replicas (one series each), as its CPU use is.
         return (
-            f'max(container_spec_cpu_quota{{name="{name}"}}'
+            f'sum(container_spec_cpu_quota{{name="{name}"}}'
             f' / container_spec_cpu_period{{name="{name}"}})'
         )
 

@@ -9,16 +9,18 @@ PYTHON=${PYTHON:-python3}
 APT_PACKAGES=(
   mariadb-server mariadb-client redis-server prometheus prometheus-alertmanager
   prometheus-mysqld-exporter prometheus-redis-exporter prometheus-node-exporter
+  nginx prometheus-nginx-exporter
   chromium
 )
 # Debian names the binaries differently from upstream; these are what the project calls.
 REQUIRED_COMMANDS=(mariadbd mariadb-install-db mariadb redis-server prometheus promtool
   prometheus-alertmanager amtool prometheus-mysqld-exporter prometheus-redis-exporter
-  prometheus-node-exporter chromium)
+  prometheus-node-exporter nginx prometheus-nginx-exporter chromium)
 # Debian installs its own services for these packages; shoplab runs its own copies on other
 # ports, so the packaged ones must not be running or enabled.
 PACKAGED_SERVICES=(mariadb redis-server prometheus prometheus-alertmanager
-  prometheus-mysqld-exporter prometheus-redis-exporter prometheus-node-exporter)
+  prometheus-mysqld-exporter prometheus-redis-exporter prometheus-node-exporter
+  nginx prometheus-nginx-exporter)
 
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
@@ -62,7 +64,7 @@ install_system_packages() {
     if command -v apt-get >/dev/null 2>&1; then
       die "run as root, or install them first: sudo apt-get install -y $missing"
     fi
-    die "this is not Debian/Ubuntu: install MariaDB >= 10.6, Redis >= 7, Prometheus >= 2.42 (with promtool), Alertmanager, mysqld_exporter, redis_exporter, node_exporter and Chromium (the report test), with their binaries named as in Debian ($(missing_commands | tr '\n' ' '))"
+    die "this is not Debian/Ubuntu: install MariaDB >= 10.6, Redis >= 7, Prometheus >= 2.42 (with promtool), Alertmanager, mysqld_exporter, redis_exporter, node_exporter, nginx >= 1.19.5, nginx-prometheus-exporter and Chromium (the report test), with their binaries named as in Debian ($(missing_commands | tr '\n' ' '))"
   fi
   say "installing system packages: $missing"
   # policy-rc.d exit 101 tells invoke-rc.d not to start services during the install.
@@ -87,13 +89,13 @@ install_system_packages() {
 check_default_ports_free() {
   # Nothing set-up started may hold the packages' default ports.
   local port busy=""
-  for port in 3306 6379 9090 9093 9100 9104 9121; do
+  for port in 80 3306 6379 9090 9093 9100 9104 9113 9121; do
     if ss -ltnH "sport = :$port" 2>/dev/null | grep -q .; then busy="$busy $port"; fi
   done
   if [ -n "$busy" ]; then
     stop_packaged_services
     busy=""
-    for port in 3306 6379 9090 9093 9100 9104 9121; do
+    for port in 80 3306 6379 9090 9093 9100 9104 9113 9121; do
       if ss -ltnH "sport = :$port" 2>/dev/null | grep -q .; then busy="$busy $port"; fi
     done
     [ -z "$busy" ] || say "warning: default ports still in use by something else:$busy (shoplab does not use them)"

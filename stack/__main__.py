@@ -18,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("prometheus-config", help="write the compose prometheus.yml from jobs.yml")
     compose = sub.add_parser("compose", help="write compose.yml from the service table")
     compose.add_argument("--check", action="store_true", help="fail if compose.yml is stale")
+    keep = sub.add_parser("keep", help="run a replica: outlive it, never let it outlive us")
+    keep.add_argument("name")
+    keep.add_argument("cmd", nargs=argparse.REMAINDER)
     cg = sub.add_parser("cgroup-exec", help="enter a cgroup with limits, then exec a command")
     cg.add_argument("--cpus", type=float, required=True)
     cg.add_argument("--memory", required=True)
@@ -25,12 +28,19 @@ def main(argv: list[str] | None = None) -> int:
     cg.add_argument("cmd", nargs=argparse.REMAINDER)
     ex = sub.add_parser("cgroup-exporter", help="serve the stack's cgroups as cAdvisor metrics")
     ex.add_argument("--listen", default="127.0.0.1:18080")
-    ex.add_argument("groups", nargs="*", metavar="SERVICE=CGROUP",
-                    help="what to export (default: shop=shop mysql=mysql)")  # fmt: skip
+    ex.add_argument("groups", nargs="+", metavar="SERVICE[:REPLICA]=CGROUP",
+                    help="what to export, e.g. mysql=mysql shop:1=shop-1")  # fmt: skip
     args = parser.parse_args(argv)
 
     if args.command == "cgroup-exec":
         return cgroup_exec(args)
+    if args.command == "keep":
+        from stack.keeper import keep
+
+        cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+        if not cmd:
+            parser.error("keep: no command given")
+        return keep(args.name, cmd)
     if args.command == "cgroup-exporter":
         groups = dict(g.partition("=")[::2] for g in args.groups)
         if not all(groups.values()):
@@ -62,15 +72,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def compose_file(check: bool) -> int:
-    from stack.compose_file import COMPOSE_FILE, render_compose, write_compose
+    from stack.compose_file import stale, write_compose
+    from stack.settings import REPO
 
     if not check:
-        print(f"compose: wrote {write_compose()} from stack/services.py")
+        for path in write_compose():
+            print(f"compose: wrote {path.relative_to(REPO)} from stack/services.py")
         return 0
-    if COMPOSE_FILE.read_text() != render_compose():
-        print("compose: compose.yml differs from stack/services.py; run `make compose-config`")
+    for path in stale():
+        print(f"compose: {path.relative_to(REPO)} differs from stack/services.py; "
+              "run `make compose-config`")  # fmt: skip
+    if stale():
         return 1
-    print("compose: compose.yml is fresh")
+    print("compose: compose.yml and its nginx.conf are fresh")
     return 0
 
 
@@ -92,11 +106,10 @@ def cgroup_exporter(listen: str, groups: dict[str, str]) -> int:
     from prometheus_client import CollectorRegistry, start_http_server
 
     from stack.cgroups import CgroupCollector
-    from stack.runner import CGROUP_NAMES
 
     host, _, port = listen.rpartition(":")
     registry = CollectorRegistry()
-    registry.register(CgroupCollector(groups or {name: name for name in CGROUP_NAMES}))
+    registry.register(CgroupCollector(groups))
     start_http_server(int(port), addr=host, registry=registry)
     while True:
         time.sleep(3600)

@@ -68,9 +68,12 @@ def _read_kv(path: Path) -> dict[str, int]:
 
 
 class CgroupCollector:
-    """Emits cAdvisor's container_* names for our cgroups, `name` = the compose service.
+    """Emits cAdvisor's container_* names for our cgroups, labelled as cAdvisor labels compose's
+    containers: `name` and `container_label_com_docker_compose_service` the service,
+    `container_label_com_docker_compose_container_number` the replica (1 when not replicated).
 
-    `groups` maps each compose service to its cgroup under shoplab/ (see StackSettings.cgroup).
+    `groups` maps each `service` or `service:replica` to its cgroup under shoplab/ (see
+    StackSettings.cgroup and stack.services.cgroup_names).
     """
 
     def __init__(self, groups: Mapping[str, str], root: Path = ROOT):
@@ -78,7 +81,11 @@ class CgroupCollector:
         self.root = root
 
     def collect(self):
-        labels = ["name", "container_label_com_docker_compose_service"]
+        labels = [
+            "name",
+            "container_label_com_docker_compose_service",
+            "container_label_com_docker_compose_container_number",
+        ]
         cpu_usage = CounterMetricFamily(
             "container_cpu_usage_seconds_total", "Cumulative CPU time consumed.", labels=labels
         )
@@ -106,11 +113,12 @@ class CgroupCollector:
         last_seen = GaugeMetricFamily(
             "container_last_seen", "When the container was last seen (unix time).", labels=labels
         )
-        for service, name in self.groups.items():
+        for key, name in self.groups.items():
             cpu_dir = _dir("cpu", name, self.root)
             if not cpu_dir.exists():
                 continue
-            lv = [service, service]
+            service, _, replica = key.partition(":")
+            lv = [service, service, replica or "1"]
             acct = _dir("cpuacct", name, self.root) / "cpuacct.usage"
             cpu_usage.add_metric(lv, int(acct.read_text()) / 1e9)
             q = int((cpu_dir / "cpu.cfs_quota_us").read_text())

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from stack.services import SERVICES, VOLUMES, Compose, Service
+from stack import balancer
+from stack.services import SERVICES, VOLUMES, Compose, Service, nginx_balancer
 from stack.settings import DEFAULTS_FILE, REPO, read_env_file
 
 COMPOSE_FILE = REPO / "compose.yml"
@@ -47,7 +48,12 @@ def compose_service(row: Service, defaults: Mapping[str, str]) -> dict:
     extra = dict(row.compose)
     depends_on = extra.pop("depends_on", None)
     out: dict = {k: extra.pop(k) for k in ("build", "image") if k in extra}
-    out["container_name"] = row.name  # cAdvisor's `name` label is then the service
+    if row.replicas:
+        # Replicas are named by compose (shoplab-shop-1, ...): Prometheus relabels cAdvisor's
+        # `name` to the service and `replica` to the container's number (jobs.yml).
+        out["deploy"] = {"replicas": t.knob(row.replicas.removeprefix("LOCAL_"), row.replicas)}
+    else:
+        out["container_name"] = row.name  # cAdvisor's `name` label is then the service
     if "profiles" in extra:
         out["profiles"] = extra.pop("profiles")
     args = row.args(t)
@@ -109,6 +115,18 @@ def render_compose(defaults: Mapping[str, str] | None = None) -> str:
     return "".join(parts)
 
 
-def write_compose() -> Path:
-    COMPOSE_FILE.write_text(render_compose())
-    return COMPOSE_FILE
+def rendered() -> dict[Path, str]:
+    """Every file `make compose-config` writes: compose.yml and the nginx.conf it mounts."""
+    nginx = balancer.render(nginx_balancer(Compose(read_env_file(DEFAULTS_FILE))))
+    return {COMPOSE_FILE: render_compose(), balancer.COMPOSE_CONF: nginx}
+
+
+def write_compose() -> list[Path]:
+    for path, text in rendered().items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return list(rendered())
+
+
+def stale() -> list[Path]:
+    return [p for p, text in rendered().items() if not p.exists() or p.read_text() != text]

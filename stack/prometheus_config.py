@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from stack.services import Compose, Native
+from stack.services import SERVICES, Compose, Native
 from stack.settings import DEFAULTS_FILE, REPO, StackSettings, read_env_file
 
 JOBS_FILE = REPO / "provisioning" / "prometheus" / "jobs.yml"
@@ -29,13 +29,30 @@ def render(kind: str, settings: StackSettings | None = None, rules_dir: str = "r
         service = entry["service"] if kind == "compose" else entry.get("native_service")
         return where.addr(service or entry["service"])
 
+    def replicas(service: str) -> dict:
+        """Every replica of a replicated service: natively each port with its `replica`
+        label; in compose every address Docker's DNS holds for the service's name."""
+        if kind == "compose":
+            host, port = where.addr(service).split(":")
+            return {"dns_sd_configs": [{"names": [host], "type": "A", "port": int(port),
+                                        "refresh_interval": "5s"}]}  # fmt: skip
+        count = settings.replicas
+        return {"static_configs": [
+            {"targets": [Native(settings, i).addr(service)], "labels": {"replica": str(i)}}
+            for i in range(1, count + 1)
+        ]}  # fmt: skip
+
     scrape_configs = []
     for job in source["jobs"]:
         config: dict = {"job_name": job["name"]}
         if "file_sd" in job:
             config["file_sd_configs"] = [{"files": [job["file_sd"]], "refresh_interval": "5s"}]
+        elif SERVICES[job["service"]].replicas:
+            config.update(replicas(job["service"]))
         else:
             config["static_configs"] = [{"targets": [target(job)]}]
+        if "metric_relabel_configs" in job:
+            config["metric_relabel_configs"] = job["metric_relabel_configs"]
         scrape_configs.append(config)
     alertmanager = target(source["alerting"])
     return {

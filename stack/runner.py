@@ -19,12 +19,11 @@ from pathlib import Path
 
 import requests
 
-from stack import alert_rules, alertmanager_config, cgroups, services
+from stack import alert_rules, alertmanager_config, balancer, cgroups, services
 from stack.prometheus_config import dump, render
-from stack.services import ALERTS_FILE, tool
+from stack.services import ALERTS_FILE, Native, tool
 from stack.settings import REPO, StackSettings, StackSettingsError, parse_bytes
 
-CGROUP_NAMES = tuple(services.limited())
 # The exporters' least-privilege account (loopback only, a local stack's password).
 EXPORTER_USER = "exporter"
 EXPORTER_PASSWORD = "exporter"
@@ -41,10 +40,14 @@ def say(msg: str) -> None:
 @dataclass(frozen=True)
 class Component:
     name: str
-    port_key: str
+    port: int
     command: list[str]
     ready: Callable[[StackSettings], bool]
     path: str = ""  # what a person opens
+    cgroup: str = ""  # under shoplab/, for a process with limits
+
+    def url(self, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
 
 
 def _http_ok(url: str) -> bool:
@@ -61,29 +64,44 @@ def _tcp_ok(port: int) -> bool:
 
 
 def components(s: StackSettings) -> list[Component]:
-    """The native stack's processes, in start order: the rows of `stack.services` that run here."""
+    """The native stack's processes, in start order: the rows of `stack.services` that run
+    here, a replicated row once per replica (`shop-1`, `shop-2`, ...)."""
     out = []
-    for row in services.native_services():
-        health = row.health
-        if health.path:
-            ready = partial(_http_url_ok, key=row.port.local, path=health.path)
+    for process in services.native_processes(s):
+        row, port = process.row, process.port(s)
+        if row.health.path:
+            ready = partial(_http_port_ok, port=port, path=row.health.path)
         else:
-            ready = partial(_tcp_key_ok, key=row.port.local)
-        out.append(Component(row.name, row.port.local, services.native_command(row, s), ready,
-                             row.open_path))  # fmt: skip
+            ready = partial(_tcp_port_ok, port=port)
+        cgroup = s.cgroup(process.name) if row.limits else ""
+        out.append(Component(process.name, port, services.native_command(process, s), ready,
+                             row.open_path, cgroup))  # fmt: skip
     return out
 
 
-def _http_url_ok(s: StackSettings, key: str, path: str) -> bool:
-    return _http_ok(s.url(key, path))
+def _http_port_ok(_s: StackSettings, port: int, path: str) -> bool:
+    return _http_ok(f"http://127.0.0.1:{port}{path}")
 
 
-def _tcp_key_ok(s: StackSettings, key: str) -> bool:
-    return _tcp_ok(s.port(key))
+def _tcp_port_ok(_s: StackSettings, port: int) -> bool:
+    return _tcp_ok(port)
 
 
 def _pid_file(s: StackSettings) -> Path:
     return s.state_dir / "honcho.pid"
+
+
+def _started_file(s: StackSettings) -> Path:
+    """What `up` started (name, port, cgroup of each process): `down` stops and checks exactly
+    that, even when run with other settings (another LOCAL_SHOP_REPLICAS)."""
+    return s.state_dir / "started.json"
+
+
+def _started(s: StackSettings) -> list[dict]:
+    try:
+        return json.loads(_started_file(s).read_text())
+    except (FileNotFoundError, ValueError):
+        return [{"name": c.name, "port": c.port, "cgroup": c.cgroup} for c in components(s)]
 
 
 def _running_pid(s: StackSettings) -> int | None:
@@ -110,6 +128,8 @@ def _prepare(s: StackSettings, alerting: alertmanager_config.AlertmanagerSetting
     (state / "alertmanager.yml").write_text(
         alertmanager_config.dump(alertmanager_config.native(s, alerting))
     )
+    (state / "nginx").mkdir(exist_ok=True)
+    (state / "nginx.conf").write_text(balancer.render(services.nginx_balancer(Native(s))))
     locust_sd = state / "locust.json"
     if not locust_sd.exists():
         locust_sd.write_text("[]\n")
@@ -183,7 +203,7 @@ def _wait_ready(
     while pending and time.monotonic() < deadline and alive():
         for name, c in list(pending.items()):
             if c.ready(s):
-                say(f"{name:16s} ready  {s.url(c.port_key, c.path)}")
+                say(f"{name:16s} ready  {c.url(c.path)}")
                 del pending[name]
         if pending:
             time.sleep(0.3)
@@ -207,11 +227,12 @@ def up(s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None 
     if reason:
         say(f"container limits off: {reason}; shop and MariaDB run without cgroups")
     else:
-        for name in CGROUP_NAMES:
-            limits = services.SERVICES[name].limits
-            cgroups.create(s.cgroup(name), s.number(limits.cpus),
+        limited = [p for p in services.native_processes(s) if p.row.limits]
+        for p in limited:
+            limits = p.row.limits
+            cgroups.create(s.cgroup(p.name), s.number(limits.cpus),
                            parse_bytes(limits.memory, s.values[limits.memory]))  # fmt: skip
-        names = " and ".join(f"shoplab/{s.cgroup(n)}" for n in CGROUP_NAMES)
+        names = ", ".join(f"shoplab/{s.cgroup(p.name)}" for p in limited)
         say(f"container limits on: cgroups {names} (cgroup v1)")
     _prepare(s, alerting)
     procfile = _procfile(s)
@@ -226,11 +247,16 @@ def up(s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None 
             cwd=REPO,
         )
     _pid_file(s).write_text(str(proc.pid))
+    _started_file(s).write_text(json.dumps(
+        [{"name": c.name, "port": c.port, "cgroup": c.cgroup} for c in components(s)]
+    ))  # fmt: skip
     alive = lambda: proc.poll() is None  # noqa: E731  honcho stops all when one process dies
     failed = _wait_ready(s, ["mysql", "redis"], timeout, alive)
     if not failed:
         _seed(s)
         rest = [c.name for c in components(s) if c.name not in ("mysql", "redis")]
+        if s.replicas > 1:
+            say(f"{s.replicas} shop replicas behind nginx on {s.url('LOCAL_SHOP_PORT')}")
         failed = _wait_ready(s, rest, timeout, alive)
     if failed:
         if not alive():
@@ -254,11 +280,12 @@ def status(s: StackSettings) -> int:
     for c in components(s):
         ok = c.ready(s)
         down += not ok
-        say(f"{c.name:16s} {'up  ' if ok else 'DOWN'}  {s.url(c.port_key, c.path)}")
+        say(f"{c.name:16s} {'up  ' if ok else 'DOWN'}  {c.url(c.path)}")
     return 0 if down == 0 else 1
 
 
 def down(s: StackSettings, timeout: float = 30) -> int:
+    started = _started(s)
     pid = _running_pid(s)
     if pid is None:
         say("not running")
@@ -273,8 +300,9 @@ def down(s: StackSettings, timeout: float = 30) -> int:
             say("some processes ignored SIGTERM: killing them")
             os.killpg(pid, signal.SIGKILL)
     _pid_file(s).unlink(missing_ok=True)
-    cgroups.remove([s.cgroup(name) for name in CGROUP_NAMES])
-    busy = [c.name for c in components(s) if _tcp_ok(s.port(c.port_key))]
+    cgroups.remove([p["cgroup"] for p in started if p["cgroup"]])
+    _started_file(s).unlink(missing_ok=True)
+    busy = [p["name"] for p in started if _tcp_ok(p["port"])]
     if busy:
         say(f"still listening: {', '.join(busy)}")
         return 1
@@ -324,4 +352,4 @@ def reset(s: StackSettings) -> int:
 
 
 def describe(s: StackSettings) -> str:
-    return json.dumps({c.name: s.url(c.port_key) for c in components(s)}, indent=2)
+    return json.dumps({c.name: c.url() for c in components(s)}, indent=2)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stack import balancer
 from stack.settings import REPO, StackSettings
 
 VENV_BIN = Path(sys.executable).parent
@@ -123,9 +124,11 @@ class Compose(Target):
 
 @dataclass(frozen=True)
 class Native(Target):
-    """This machine: every service on 127.0.0.1 at its LOCAL_* port, state under the state dir."""
+    """This machine: every service on 127.0.0.1 at its LOCAL_* port, state under the state dir;
+    `replica` (1, 2, ...) is the copy of a replicated service being rendered, at its own port."""
 
     settings: StackSettings
+    replica: int = 0
     native = True
 
     @property
@@ -133,6 +136,8 @@ class Native(Target):
         return self.settings.state_dir
 
     def addr(self, name: str) -> str:
+        if self.replica and SERVICES[name].replicas:
+            return f"127.0.0.1:{self.settings.replica_port(self.replica)}"
         return f"127.0.0.1:{self.settings.port(SERVICES[name].port.local)}"
 
     listen = addr
@@ -180,6 +185,9 @@ class Service:
     # compose-only keys (image, volumes, depends_on, ...); None: the service is native only.
     compose: dict | None = field(default_factory=dict)
     in_native: bool = True
+    # The LOCAL_* knob of how many copies run (natively: a process, a port and a cgroup each;
+    # compose: `deploy.replicas`); empty: one, under the service's own name.
+    replicas: str = ""
     open_path: str = ""  # what a person opens natively
     note: str = ""  # the comment above the service in compose.yml
 
@@ -264,12 +272,49 @@ def _shop_env(t: Target) -> dict[str, str]:
         "SHOP_WORKERS": t.knob("SHOP_WORKERS", "LOCAL_SHOP_WORKERS"),
         "SHOP_THREADS": t.knob("SHOP_THREADS", "LOCAL_SHOP_THREADS"),
     }
-    if t.native:
-        # The image sets PROMETHEUS_MULTIPROC_DIR itself; natively each stack has its own, and
-        # its own control socket (`gunicornc -s <state>/shop.ctl`), never the per-user default.
-        env["PROMETHEUS_MULTIPROC_DIR"] = str(t.state / "shop-metrics")
-        env["SHOP_CONTROL_SOCKET"] = str(t.state / "shop.ctl")
+    if t.native and t.replica:
+        # The image sets PROMETHEUS_MULTIPROC_DIR itself; natively each replica has its own
+        # (one folder would sum every replica into each one's /metrics), and its own control
+        # socket (`gunicornc -s <state>/shop-1.ctl`), never the per-user default.
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(t.state / "shop-metrics" / f"shop-{t.replica}")
+        env["SHOP_CONTROL_SOCKET"] = str(t.state / f"shop-{t.replica}.ctl")
     return env
+
+
+# nginx's stub_status inside compose's network (not published: only its exporter reads it).
+NGINX_STATUS_PORT = 8080
+
+
+def _nginx_status(t: Target) -> str:
+    if t.native:
+        return f"127.0.0.1:{t.settings.port('LOCAL_NGINX_STATUS_PORT')}"
+    return f"nginx:{NGINX_STATUS_PORT}"
+
+
+def nginx_balancer(t: Target) -> balancer.Balancer:
+    """What nginx balances: natively every replica's port, in compose the `shop` service (nginx
+    resolves its name once, to every replica's address)."""
+    if t.native:
+        upstreams = [Native(t.settings, i).addr("shop") for i in range(1, t.settings.replicas + 1)]
+        return balancer.Balancer(t.listen("nginx"), _nginx_status(t), upstreams, t.state)
+    status = f"0.0.0.0:{NGINX_STATUS_PORT}"
+    return balancer.Balancer(t.listen("nginx"), status, [t.addr("shop")])
+
+
+def _nginx(t: Target) -> list[str]:
+    if t.native:
+        # -e: the log before the config is read (Debian's default path is root's only).
+        return ["-e", str(t.state / "logs" / "nginx.log"), "-p", str(t.state / "nginx"),
+                "-c", str(t.state / "nginx.conf")]  # fmt: skip
+    return ["-c", "/etc/nginx/nginx.conf"]
+
+
+def _nginx_exporter(t: Target) -> list[str]:
+    # Two dashes: Debian's 0.11 (Go flags) and the image's 1.x (kingpin) both take them.
+    return [
+        f"--nginx.scrape-uri=http://{_nginx_status(t)}{balancer.STATUS_PATH}",
+        f"--web.listen-address={t.listen('nginx-exporter')}",
+    ]
 
 
 def _innodb_env(t: Target) -> dict[str, str]:
@@ -330,7 +375,7 @@ def _node_exporter(t: Target) -> list[str]:
 
 
 def _cgroup_exporter(t: Target) -> list[str]:
-    groups = [f"{name}={t.settings.cgroup(name)}" for name in limited()]
+    groups = [f"{key}={group}" for key, group in cgroup_names(t.settings).items()]
     return ["--listen", t.listen("cgroup-exporter"), *groups]
 
 
@@ -381,7 +426,7 @@ def _alertmanager(t: Target) -> list[str]:
 
 
 _LOAD_ON = {
-    "shop": {"condition": "service_healthy"},
+    "nginx": {"condition": "service_healthy"},
     "prometheus": {"condition": "service_healthy"},
 }
 _PLAN_ON = {**_LOAD_ON, "load-plan": {"condition": "service_completed_successfully"}}
@@ -422,6 +467,9 @@ _EXPORTERS = (
               health=Health("/metrics", probe=""), after="redis"),
     _exporter("node-exporter", _node_exporter, 9100, "prom/node-exporter:v1.8.2",
               pid="host", volumes=["/:/host:ro,rslave"]),
+    # Built FROM scratch, as redis_exporter.
+    _exporter("nginx-exporter", _nginx_exporter, 9113, "nginx/nginx-prometheus-exporter:1.4.0",
+              health=Health("/metrics", probe=""), after="nginx"),
 )  # fmt: skip
 
 _ROWS = [
@@ -484,7 +532,7 @@ _ROWS = [
         "shop",
         _shop,
         env=_shop_env,
-        port=Port("LOCAL_SHOP_PORT", 8000, "SHOP_PORT"),
+        port=Port("LOCAL_SHOP_REPLICA_PORT", 8000),
         health=Health("/readyz", probe="python", interval="5s", retries=10),
         limits=Limits("LOCAL_SHOP_CPUS", "LOCAL_SHOP_MEMORY"),
         program=("gunicorn",),
@@ -495,8 +543,26 @@ _ROWS = [
             "stop_grace_period": "25s",
             "depends_on": {"shop-init": {"condition": "service_completed_successfully"}},
         },
+        replicas="LOCAL_SHOP_REPLICAS",
         open_path="/api/products/popular",
-        note="The mission's container: 2 CPUs, 4 GB (stack/local.env's LOCAL_SHOP_*).",
+        note="The mission's container: 2 CPUs, 4 GB each (stack/local.env's LOCAL_SHOP_*), "
+        "SHOP_REPLICAS of them behind nginx.",
+    ),
+    Service(
+        "nginx",
+        _nginx,
+        port=Port("LOCAL_SHOP_PORT", 8000, "SHOP_PORT"),
+        health=Health("/readyz", interval="5s", retries=10),
+        program=("nginx",),
+        entry=("nginx",),
+        compose={
+            "image": "nginx:1.27.3-alpine",
+            "volumes": ["./provisioning/nginx/nginx.conf:/etc/nginx/nginx.conf:ro"],
+            "depends_on": {"shop": {"condition": "service_healthy"}},
+        },
+        open_path="/api/products/popular",
+        note="The shop's one entry point: balances over every shop replica, retrying another "
+        "only when a connection fails (stack/balancer.py writes provisioning/nginx/nginx.conf).",
     ),
     Service(
         "innodb-exporter",
@@ -610,7 +676,7 @@ _ROWS = [
         "load-plan",
         args=lambda t: ["-c", "python -m loadtest plan > /shoplab/results/plan.json"],
         env=lambda t: {
-            "SHOP_URL": f"http://{t.addr('shop')}",
+            "SHOP_URL": f"http://{t.addr('nginx')}",
             "SCENARIO": "${SCENARIO:-smoke}",
             "TARGET_TPS": "${TARGET_TPS:-200}",
             "SCALE": "${SCALE:-1}",
@@ -669,7 +735,7 @@ _ROWS = [
             "/shoplab/locust/locustfile.py",
             "--headless",
             "--host",
-            f"http://{t.addr('shop')}",
+            f"http://{t.addr('nginx')}",
             "--csv",
             "/shoplab/results/locust",
             "--html",
@@ -715,11 +781,53 @@ def native_services() -> list[Service]:
     return [row for row in _ROWS if row.in_native]
 
 
-def native_command(row: Service, s: StackSettings) -> list[str]:
-    """The row's process on this machine: `env K=V ...`, the cgroup, then the program."""
-    t = Native(s)
+@dataclass(frozen=True)
+class NativeProcess:
+    """One process of the native stack: a row, or one replica of a replicated row (`shop-1`,
+    `shop-2`, ...: its honcho name, log, cgroup, port, metrics folder and control socket)."""
+
+    row: Service
+    replica: int = 0  # 0: the row is not replicated
+
+    @property
+    def name(self) -> str:
+        return f"{self.row.name}-{self.replica}" if self.replica else self.row.name
+
+    def port(self, s: StackSettings) -> int:
+        return s.replica_port(self.replica) if self.replica else s.port(self.row.port.local)
+
+
+def native_processes(s: StackSettings) -> list[NativeProcess]:
+    """Every process `make local-up` starts, in start order."""
+    out = []
+    for row in native_services():
+        count = int(s.values[row.replicas]) if row.replicas else 0
+        out += [NativeProcess(row, i) for i in range(1, count + 1)] or [NativeProcess(row)]
+    return out
+
+
+def cgroup_names(s: StackSettings) -> dict[str, str]:
+    """The limited processes' cgroups (under shoplab/), keyed as the cgroup exporter labels
+    them: the service, or `service:replica` for a replica."""
+    return {
+        (f"{p.row.name}:{p.replica}" if p.replica else p.name): s.cgroup(p.name)
+        for p in native_processes(s)
+        if p.row.limits
+    }
+
+
+def native_command(process: NativeProcess, s: StackSettings) -> list[str]:
+    """The process on this machine: for a replica its keeper first (`python -m stack keep`,
+    so that one replica can die without honcho stopping the stack), then `env K=V ...`, the
+    cgroup, and the program."""
+    row = process.row
+    t = Native(s, process.replica)
     env = row.env(t)
-    prefix = ["env", *(f"{k}={v}" for k, v in env.items())] if env else []
+    prefix = []
+    if process.replica:
+        prefix += [sys.executable, "-m", "stack", "keep", process.name, "--"]
+    if env:
+        prefix += ["env", *(f"{k}={v}" for k, v in env.items())]
     if row.limits:
         prefix += [
             sys.executable,
@@ -730,7 +838,7 @@ def native_command(row: Service, s: StackSettings) -> list[str]:
             s.values[row.limits.cpus],
             "--memory",
             s.values[row.limits.memory],
-            s.cgroup(row.name),
+            s.cgroup(process.name),
             "--",
         ]
     first, *rest = row.program

@@ -13,6 +13,9 @@ DEFAULTS_FILE = REPO / "stack" / "local.env"
 _SIZE = re.compile(r"^(\d+)([kmg]?)$", re.I)
 # A Prometheus duration: 90s, 5m, 1h30m.
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+# Replicas of the native shop: each is a 2-process gunicorn at least; more than this on one
+# machine measures the machine, not the balancer.
+MAX_REPLICAS = 16
 
 
 class StackSettingsError(ValueError):
@@ -67,6 +70,12 @@ class StackSettings:
             parse_bytes(key, values[key])
         if values.get("LOCAL_ALERT_FOR_MAX"):
             parse_duration("LOCAL_ALERT_FOR_MAX", values["LOCAL_ALERT_FOR_MAX"])
+        last = settings.replica_port(settings.replicas)
+        if last > 65535:
+            raise StackSettingsError(
+                f"LOCAL_SHOP_REPLICA_PORT={settings.port('LOCAL_SHOP_REPLICA_PORT')} leaves no "
+                f"port for replica {settings.replicas} (LOCAL_SHOP_REPLICAS)"
+            )
         return settings
 
     def port(self, key: str) -> int:
@@ -81,6 +90,20 @@ class StackSettings:
             return float(self.values[key])
         except ValueError:
             raise StackSettingsError(f"{key}={self.values[key]!r} is not a number") from None
+
+    @property
+    def replicas(self) -> int:
+        """How many shop replicas run behind nginx (LOCAL_SHOP_REPLICAS, 1 to 16)."""
+        raw = self.values.get("LOCAL_SHOP_REPLICAS", "1")
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_REPLICAS:
+            raise StackSettingsError(
+                f"LOCAL_SHOP_REPLICAS={raw!r} is not a whole number from 1 to {MAX_REPLICAS}"
+            )
+        return int(raw)
+
+    def replica_port(self, replica: int) -> int:
+        """Where shop replica `replica` (1, 2, ...) listens: LOCAL_SHOP_REPLICA_PORT + i - 1."""
+        return self.port("LOCAL_SHOP_REPLICA_PORT") + replica - 1
 
     @property
     def alert_for_max(self) -> int | None:
@@ -133,6 +156,12 @@ def ephemeral_env(
     in `state_dir`, the small shop, `overrides` (LOCAL_*) on top, and no ALERTMANAGER_* from
     `base` (a check or a test must never notify a real Slack or inbox)."""
     ports = {key: str(free_port()) for key in read_env_file(DEFAULTS_FILE) if key.endswith("_PORT")}
+    # Replicas listen on consecutive ports from LOCAL_SHOP_REPLICA_PORT: none of the others there.
+    others = {int(port) for key, port in ports.items() if key != "LOCAL_SHOP_REPLICA_PORT"}
+    base = int(ports["LOCAL_SHOP_REPLICA_PORT"])
+    while base + MAX_REPLICAS > 65535 or others & set(range(base, base + MAX_REPLICAS)):
+        base = free_port()
+    ports["LOCAL_SHOP_REPLICA_PORT"] = str(base)
     return {
         **{k: v for k, v in base.items() if not k.startswith("ALERTMANAGER_")},
         **ports,

@@ -17,7 +17,7 @@ from pytest_redis.executor import RedisExecutor
 LOOPBACK = "127.0.0.1"
 # The packages' default ports: the harness never takes them, so it can never talk to a
 # server it did not start.
-DEFAULT_PORTS = frozenset({3306, 6379, 9090, 9093, 9100, 9104, 9121})
+DEFAULT_PORTS = frozenset({3306, 6379, 9090, 9093, 9100, 9104, 9113, 9121})
 
 
 def free_port() -> int:

@@ -28,6 +28,7 @@ NO_HEALTHCHECK = {
     "shop-init": "one-shot job, gated by service_completed_successfully",
     "load-plan": "one-shot job, gated by service_completed_successfully",
     "redis-exporter": "built FROM scratch: nothing inside can make a request",
+    "nginx-exporter": "built FROM scratch: nothing inside can make a request",
     "k6": "load generator run on demand",
     "locust": "load generator run on demand",
 }
@@ -54,7 +55,7 @@ def test_both_stacks_scrape_the_same_jobs_with_the_same_rules():
     }
     assert compose["global"]["scrape_interval"] == native["global"]["scrape_interval"]
     jobs = {j["job_name"] for j in compose["scrape_configs"]}
-    assert jobs == {"shop", "innodb", "mysql", "redis", "node", "cadvisor", "locust",
+    assert jobs == {"shop", "nginx", "innodb", "mysql", "redis", "node", "cadvisor", "locust",
                     "prometheus", "alertmanager"}  # fmt: skip
     for job in native["scrape_configs"]:
         for target in [t for sc in job.get("static_configs", []) for t in sc["targets"]]:
@@ -173,6 +174,7 @@ NATIVE_ONLY = {
     "--port", "--bind-address", "--bind", "--dir",  # the image's defaults in compose
     "--user",  # mariadbd runs as root natively only
     "--config.my-cnf",  # Debian's mysqld_exporter 0.14 reads its account from a file
+    "-e", "-p",  # nginx's early log and prefix: the image's defaults in compose
 }  # fmt: skip
 COMPOSE_ONLY = {
     "--log-error-verbosity",  # MySQL 8 only; MariaDB has no such option
@@ -202,7 +204,8 @@ def is_place(value: str) -> bool:
 
 
 def native_command(name: str) -> list[str]:
-    [component] = [c for c in components(native_settings()) if c.name == name]
+    """The command of the row's process (its first replica's, for a replicated row)."""
+    [component] = [c for c in components(native_settings()) if c.name in (name, f"{name}-1")]
     return component.command
 
 
@@ -237,7 +240,7 @@ def test_compose_file_follows_the_compose_spec():
 
 def test_every_process_of_both_stacks_is_a_row_of_the_table():
     assert [c.name for c in components(native_settings())] == [
-        r.name for r in services.native_services()
+        f"{r.name}-1" if r.replicas else r.name for r in services.native_services()
     ]
     assert set(SERVICES) == {name for name, r in services.SERVICES.items() if r.compose is not None}
     assert set(BOTH) >= {"mysql", "redis", "shop", "prometheus", "alertmanager"}
@@ -297,9 +300,89 @@ def test_native_ports_are_stack_settings_and_compose_ports_the_services_own():
 
 def test_native_shop_has_its_own_control_socket(tmp_path):
     settings = StackSettings.from_env({"LOCAL_STATE_DIR": str(tmp_path)})
-    [shop] = [c for c in components(settings) if c.name == "shop"]
-    assert f"SHOP_CONTROL_SOCKET={tmp_path / 'shop.ctl'}" in shop.command
+    [shop] = [c for c in components(settings) if c.name == "shop-1"]
+    assert f"SHOP_CONTROL_SOCKET={tmp_path / 'shop-1.ctl'}" in shop.command
     assert "SHOP_CONTROL_SOCKET" not in SERVICES["shop"]["environment"]
+
+
+def test_each_replica_has_its_port_cgroup_metrics_and_socket_behind_one_nginx(tmp_path):
+    settings = StackSettings.from_env({"LOCAL_STATE_DIR": str(tmp_path), "LOCAL_SHOP_REPLICAS": "3",
+                                       "LOCAL_SHOP_REPLICA_PORT": "28001"})  # fmt: skip
+    shops = [c for c in components(settings) if c.name.startswith("shop-")]
+    assert [(c.name, c.port) for c in shops] == [("shop-1", 28001), ("shop-2", 28002),
+                                                 ("shop-3", 28003)]  # fmt: skip
+    assert len({c.cgroup for c in shops}) == 3
+    for c in shops:
+        # The keeper first (honcho watches it), then the cgroup of its own, then gunicorn.
+        assert c.command[1:5] == ["-m", "stack", "keep", c.name]
+        assert c.command[c.command.index("cgroup-exec") + 5] == c.cgroup
+        assert flags(c.command[c.command.index("-c") :])["-b"] == f"127.0.0.1:{c.port}"
+        assert f"PROMETHEUS_MULTIPROC_DIR={tmp_path / 'shop-metrics' / c.name}" in c.command
+    [nginx] = [c for c in components(settings) if c.name == "nginx"]
+    assert nginx.port == settings.port("LOCAL_SHOP_PORT")
+    exporter = render("native", settings)["scrape_configs"]
+    [shop_job] = [j for j in exporter if j["job_name"] == "shop"]
+    assert shop_job["static_configs"] == [
+        {"targets": [f"127.0.0.1:{c.port}"], "labels": {"replica": c.name[-1]}} for c in shops
+    ]
+    groups = services.cgroup_names(settings)
+    assert list(groups) == ["mysql", "shop:1", "shop:2", "shop:3"]
+    assert [groups[f"shop:{i}"] for i in (1, 2, 3)] == [c.cgroup for c in shops]
+
+
+def test_nginx_retries_only_failed_connections_over_every_replica(tmp_path):
+    from stack import balancer
+
+    settings = StackSettings.from_env({"LOCAL_STATE_DIR": str(tmp_path), "LOCAL_SHOP_REPLICAS": "2",
+                                       "LOCAL_SHOP_REPLICA_PORT": "28001"})  # fmt: skip
+    conf = balancer.render(services.nginx_balancer(services.Native(settings)))
+    directives = {line.strip().rstrip(";") for line in conf.splitlines()}
+    assert "server 127.0.0.1:28001 max_fails=1 fail_timeout=5s" in directives
+    assert "server 127.0.0.1:28002 max_fails=1 fail_timeout=5s" in directives
+    # A POST that reached a replica is never re-sent: `error` alone, no `non_idempotent`.
+    assert "proxy_next_upstream error" in directives
+    assert "non_idempotent" not in conf
+    assert f"proxy_connect_timeout {balancer.CONNECT_TIMEOUT}" in directives
+    assert f"keepalive {balancer.KEEPALIVE}" in directives
+    assert f"listen 127.0.0.1:{settings.port('LOCAL_SHOP_PORT')} backlog=2048" in directives
+    compose = balancer.COMPOSE_CONF.read_text()
+    assert "server shop:8000 max_fails=1 fail_timeout=5s;" in compose
+
+
+@pytest.mark.parametrize("kind", ["compose", "native"])
+def test_nginx_accepts_the_config(tmp_path, kind):
+    from stack import balancer
+
+    nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+    assert nginx, "nginx missing: run `make setup`"
+    settings = StackSettings.from_env({"LOCAL_STATE_DIR": str(tmp_path)})
+    target = services.Native(settings) if kind == "native" else services.Compose({})
+    conf = balancer.render(services.nginx_balancer(target))
+    # compose's upstream is a service name nginx resolves at start: stand it in for loopback.
+    conf = conf.replace("server shop:8000", "server 127.0.0.1:8000")
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "nginx").mkdir()
+    (tmp_path / "nginx.conf").write_text(conf)
+    result = subprocess.run([nginx, "-t", "-q", "-e", str(tmp_path / "logs" / "nginx.log"),
+                             "-p", str(tmp_path / "nginx"), "-c", str(tmp_path / "nginx.conf")],
+                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_runs_replicas_behind_nginx_and_scrapes_each():
+    shop = SERVICES["shop"]
+    assert shop["deploy"] == {"replicas": "${SHOP_REPLICAS:-1}"}
+    assert "container_name" not in shop and "ports" not in shop  # N containers, one door
+    assert SERVICES["nginx"]["ports"] == ["127.0.0.1:${SHOP_PORT:-8000}:8000"]
+    [job] = [j for j in render("compose")["scrape_configs"] if j["job_name"] == "shop"]
+    assert job["dns_sd_configs"][0]["names"] == ["shop"]
+    assert SERVICES["load-plan"]["environment"]["SHOP_URL"] == "http://nginx:8000"
+
+
+@pytest.mark.parametrize("raw", ["0", "17", "two", "-1"])
+def test_bad_replica_count_names_the_variable(raw):
+    with pytest.raises(StackSettingsError, match="LOCAL_SHOP_REPLICAS"):
+        StackSettings.from_env({"LOCAL_SHOP_REPLICAS": raw})
 
 
 def test_procfile_lines_run_the_table_commands(tmp_path):
