@@ -29,6 +29,10 @@ def memory_limit(services: str) -> str:
     return f"container:memory_limit_bytes:max{{{services}}}"
 
 
+def cpu_of_limit_by_replica(services: str) -> str:
+    return f"replica:container_cpu_of_limit:ratio_rate1m{{{services}}}"
+
+
 def cpu_vs_limit(services: str) -> list[Query]:
     """Cores each service uses and its limit, one pair of series per service."""
     return [
@@ -82,6 +86,12 @@ def _panels() -> list:
     )
     cpu_ratio = _share("CPU % of limit", [Query(CPU_OF_LIMIT, "{{name}}")], 0.9, 0.75)
     throttled = _share("CFS throttling", [Query(THROTTLED_RATIO, "{{name}}")], 0.25, 0.1)
+    per_replica = _share(
+        "CPU % of limit per replica",
+        [Query(cpu_of_limit_by_replica(SERVICE), "{{name}} {{replica}}")],
+        0.9,
+        0.75,
+    )
     memory = panels.timeseries(
         "Memory working set vs limit", memory_vs_limit(SERVICE), "bytes", overrides=LIMIT_LINES
     )
@@ -104,6 +114,7 @@ def _panels() -> list:
     return layout(
         row("CPU"),
         (8, [(10, cpu), (7, cpu_ratio), (7, throttled)]),
+        (8, [(24, per_replica)]),
         row("Memory"),
         (8, [(10, memory), (7, memory_ratio), (7, ooms)]),
         row("Network and host"),

@@ -64,6 +64,14 @@ CPU_LIMIT = containers.cpu_limit(SHOP)
 MEMORY = containers.memory_used(SHOP)
 MEMORY_LIMIT = containers.memory_limit(SHOP)
 
+# Replicas behind nginx: each a target of the shop job (`instance`) and a container (`replica`).
+REPLICAS_UP = "shop:replicas_up:sum"
+REPLICAS = "shop:replicas:count"
+REQUESTS_BY_REPLICA = "instance:shop_http_requests:rate1m"
+NGINX_REQUESTS = "nginx:http_requests:rate1m"
+NGINX_CONNECTIONS = "nginx:connections_active:sum"
+CPU_BY_REPLICA = containers.cpu_of_limit_by_replica(SHOP)
+
 
 panels = Panels("shop")
 
@@ -160,6 +168,26 @@ def _panels() -> list:
         overrides=[limit_line("limit")],
         links=("containers",),
     )
+    replicas_up = panels.stat(
+        "Replicas up",
+        [Query(REPLICAS_UP, "up"), Query(REPLICAS, "of")],
+        "short",
+        thresholds=lower_limit(1),
+        decimals=0,
+    )
+    by_replica = panels.timeseries(
+        "Requests per replica",
+        [Query(REQUESTS_BY_REPLICA, "{{instance}}"), Query(NGINX_REQUESTS, "through nginx")],
+        "reqps",
+    )
+    balancer = panels.timeseries("nginx connections", [Query(NGINX_CONNECTIONS, "active")], "short")
+    cpu_by_replica = panels.timeseries(
+        "Shop CPU per replica",
+        [Query(CPU_BY_REPLICA, "replica {{replica}}")],
+        "percentunit",
+        thresholds=upper_limit(0.9, warn=0.75),
+        links=("containers",),
+    )
     return layout(
         (4, [(6, api_rate), (6, created), (6, hit_ratio), (6, pool_use)]),
         row("Requests, errors, duration per route"),
@@ -172,6 +200,8 @@ def _panels() -> list:
         (8, [(12, cache), (12, redis)]),
         row("Resources"),
         (7, [(12, cpu), (12, memory)]),
+        row("Replicas and balancer"),
+        (7, [(4, replicas_up), (8, by_replica), (6, cpu_by_replica), (6, balancer)]),
     )  # fmt: skip
 
 

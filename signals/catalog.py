@@ -118,6 +118,18 @@ SHOP = RuleGroup(
                'sum(shop_db_pool_connections{state="in_use"})\n'
                '/ sum(shop_db_pool_connections{state="capacity"})', "percentunit",
                "share of the SQLAlchemy pool (size + overflow, all workers) checked out"),
+        # Replicas: every one is a target of the shop job (`instance`); nginx balances them.
+        Signal("shop:replicas_up:sum", 'sum(up{job="shop"})', "short",
+               "shop replicas answering Prometheus"),
+        Signal("shop:replicas:count", 'count(up{job="shop"})', "short",
+               "shop replicas Prometheus knows of (up or not)"),
+        Signal("instance:shop_http_requests:rate1m",
+               f"sum by (instance) (rate({_COUNT}[1m]))", "reqps",
+               "requests per second each replica serves", ("instance",)),
+        Signal("nginx:http_requests:rate1m", "sum(rate(nginx_http_requests_total[1m]))", "reqps",
+               "requests per second through nginx, the shop's entry point"),
+        Signal("nginx:connections_active:sum", "sum(nginx_connections_active)", "short",
+               "client connections open at nginx (reading, writing and idle)"),
     ),
     interval="5s",
 )  # fmt: skip
@@ -167,18 +179,28 @@ CONTAINER = RuleGroup(
     "container",
     "container-recording",
     "Each service's CPU and memory against its limits (cAdvisor in compose; natively the cgroup "
-    "exporter emits the same names for `shop` and `mysql`).",
+    "exporter emits the same names for `shop` and `mysql`): `name` is the service, all its "
+    "replicas together; `replica` the container's number where one is shown per replica.",
     (
         Signal("container:cpu_usage_cores:rate1m",
                'sum by (name) (rate(container_cpu_usage_seconds_total{name!=""}[1m]))', "short",
                "CPU cores the service uses", ("name",)),
         Signal("container:cpu_limit_cores",
-               'max by (name) (container_spec_cpu_quota{name!=""}'
+               'sum by (name) (container_spec_cpu_quota{name!=""}'
                ' / container_spec_cpu_period{name!=""})', "short",
-               "the service's CPU limit in cores (absent without one)", ("name",)),
+               "the service's CPU limit in cores, all its replicas together (absent without one)",
+               ("name",)),
         Signal("container:cpu_of_limit:ratio_rate1m",
                "container:cpu_usage_cores:rate1m / container:cpu_limit_cores", "percentunit",
                "CPU used as a share of the limit", ("name",)),
+        Signal("replica:container_cpu_usage_cores:rate1m",
+               'sum by (name, replica) (rate(container_cpu_usage_seconds_total{name!=""}[1m]))',
+               "short", "CPU cores each replica of the service uses", ("name", "replica")),
+        Signal("replica:container_cpu_of_limit:ratio_rate1m",
+               "replica:container_cpu_usage_cores:rate1m\n"
+               '/ sum by (name, replica) (container_spec_cpu_quota{name!=""}'
+               ' / container_spec_cpu_period{name!=""})', "percentunit",
+               "CPU each replica uses as a share of its own limit", ("name", "replica")),
         *(
             Signal(f"container:cpu_cfs_throttled:ratio_rate{window}", cfs_throttled_ratio(window),
                    "percentunit", f"share of CFS periods throttled over {window}", ("name",))
