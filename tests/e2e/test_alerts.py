@@ -105,7 +105,8 @@ def stack_after_burst(state: Path, strategy: str) -> Iterator[Burst]:
         wait_for_deadlock_baseline(prometheus)
         started, started_at = time.monotonic(), time.time()
         codes = order_burst(f"http://127.0.0.1:{ports['LOCAL_SHOP_PORT']}")
-        yield Burst(prometheus, ports["LOCAL_SHOP_PORT"], state, codes, started, started_at,
+        # The shop's gunicorn (its one replica) is behind nginx, on the replica port.
+        yield Burst(prometheus, ports["LOCAL_SHOP_REPLICA_PORT"], state, codes, started, started_at,
                     time.time())  # fmt: skip
 
 

@@ -35,11 +35,12 @@ def test_local_stack_up_observed_controlled_and_down(stack):
     def all_targets_up():
         targets = requests.get(f"{prometheus}/api/v1/targets", timeout=5).json()["data"]
         active = targets["activeTargets"]
-        return len(active) >= 8 and all(t["health"] == "up" for t in active) and active
+        return len(active) >= 9 and all(t["health"] == "up" for t in active) and active
 
     active = eventually(all_targets_up, 20, "every Prometheus target up")
     assert {t["labels"]["job"] for t in active} == {
-        "shop", "innodb", "mysql", "redis", "node", "cadvisor", "prometheus", "alertmanager",
+        "shop", "nginx", "innodb", "mysql", "redis", "node", "cadvisor", "prometheus",
+        "alertmanager",
     }  # fmt: skip
 
     assert requests.get(f"{shop}/api/products/3", timeout=5).status_code == 200
@@ -57,15 +58,16 @@ def test_local_stack_up_observed_controlled_and_down(stack):
         assert query(prometheus, 'container_spec_cpu_quota{name="shop"}') == 200_000
         assert query(prometheus, 'container_spec_memory_limit_bytes{name="shop"}') == 4 * 2**30
         # Its own cgroup, not the default stack's: the shop's workers are in it.
-        group = StackSettings.from_env(env).cgroup("shop")
-        assert group != "shop"
+        group = StackSettings.from_env(env).cgroup("shop-1")
+        assert group != "shop-1"
         procs = (cgroups.ROOT / "cpu" / cgroups.GROUP / group / "cgroup.procs").read_text().split()
         assert len(procs) >= 3  # gunicorn's arbiter and its workers
 
-    # gunicornc reaches this stack's shop on its own socket, not the per-user default.
+    # gunicornc reaches this stack's shop (its one replica) on its own socket, not the per-user
+    # default.
     gunicornc = Path(sys.executable).parent / "gunicornc"
     answer = subprocess.run(
-        [str(gunicornc), "-s", str(state / "shop.ctl"), "-c", "show stats", "-j"],
+        [str(gunicornc), "-s", str(state / "shop-1.ctl"), "-c", "show stats", "-j"],
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert answer.returncode == 0, answer.stdout + answer.stderr
