@@ -153,9 +153,12 @@ def write_run_record(s: LoadSettings, results: Path, strategy: str | None) -> No
         record["limits"] = {}
         for name, key in (("shop", "SHOP"), ("mysql", "MYSQL")):
             memory = f"LOCAL_{key}_MEMORY"
+            # The shop's limits are per replica: the run had all of its replicas' together.
+            copies = stack.replicas if name == "shop" else 1
             record["limits"][name] = {
-                "cpus": stack.number(f"LOCAL_{key}_CPUS"),
-                "memory_bytes": parse_bytes(memory, stack.values[memory]),
+                "cpus": stack.number(f"LOCAL_{key}_CPUS") * copies,
+                "memory_bytes": parse_bytes(memory, stack.values[memory]) * copies,
+                "replicas": copies,
             }
     (results / "run.json").write_text(json.dumps(record, indent=2) + "\n")
 

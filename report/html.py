@@ -229,13 +229,7 @@ def _table(rows: list[list[str]], head: list[str], numeric_from: int = 1) -> str
 
 def what_ran_html(deck: Deck) -> str:
     r = deck.run
-    limits = (
-        "; ".join(
-            f"{n}: {units.fmt(v.get('cpus'))} CPUs, {units.fmt(v.get('memory_bytes'), 'bytes')}"
-            for n, v in r["limits"].items()
-        )
-        or "none known"
-    )
+    limits = units.limits(r["limits"])
     versions = ", ".join(f"{k} {v}" for k, v in r["versions"].items())
     rows = [
         ("run", r["testid"]),

@@ -34,13 +34,7 @@ def render_markdown(deck: Deck, baseline: Deck | None = None, compared=None) -> 
                 f"{_cell(row['run'], row['unit'])} | {delta} |"
             )
         out += ["", "Baseline findings:", ""] + _findings(baseline) + [""]
-    limits = (
-        "; ".join(
-            f"{n}: {units.fmt(v.get('cpus'))} CPUs, {units.fmt(v.get('memory_bytes'), 'bytes')}"
-            for n, v in r["limits"].items()
-        )
-        or "none known"
-    )
+    limits = units.limits(r["limits"])
     out += [
         "## What ran",
         "",

@@ -61,3 +61,14 @@ def fmt(v: float | None, unit: str = "short", decimals: int | None = None) -> st
     if unit == "dateTimeFromNow":  # Grafana's time units read epoch milliseconds
         return time.strftime("%H:%M:%S", time.localtime(v / 1000)) if v > 1e12 else "never"
     return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+
+
+def limits(by_service: dict) -> str:
+    """The run's container limits in one line: `shop (2 replicas): 1 CPUs, 8 GB; mysql: ...`
+    (a replicated service's figures are its replicas' together)."""
+    parts = []
+    for name, v in by_service.items():
+        copies = v.get("replicas") or 1
+        label = f"{name} ({copies} replicas)" if copies > 1 else name
+        parts.append(f"{label}: {fmt(v.get('cpus'))} CPUs, {fmt(v.get('memory_bytes'), 'bytes')}")
+    return "; ".join(parts) or "none known"

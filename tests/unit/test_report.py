@@ -212,3 +212,13 @@ def test_the_run_window_comes_from_the_summary(tmp_path):
     run = read_run(tmp_path)
     assert (run.tool, run.started_at, run.ended_at) == ("k6", 1000.5, 1006.5)
     assert run.recorded == {"strategy": "naive"} and run.slo["error_rate"] == 0.0
+
+
+def test_limits_line_names_a_replicated_service_and_its_total():
+    line = units.limits({
+        "shop": {"cpus": 1.0, "memory_bytes": 8 * 2**30, "replicas": 2},
+        "mysql": {"cpus": 2.0, "memory_bytes": 4 * 2**30},
+    })  # fmt: skip
+    assert line.startswith("shop (2 replicas): 1 CPUs, ")
+    assert "; mysql: 2 CPUs, " in line
+    assert units.limits({}) == "none known"
