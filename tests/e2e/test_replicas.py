@@ -120,7 +120,7 @@ def test_two_replicas_behind_nginx_survive_one_dying(harness_root):
             active = requests.get(f"{prometheus}/api/v1/targets", timeout=5).json()["data"][
                 "activeTargets"
             ]
-            return len(active) >= 11 and all(t["health"] == "up" for t in active) and active
+            return len(active) >= 10 and all(t["health"] == "up" for t in active) and active
 
         active = eventually(all_up, 30, "every Prometheus target up")
         shops = sorted(t["labels"]["replica"] for t in active if t["labels"]["job"] == "shop")
