@@ -36,12 +36,11 @@ def render(b: Balancer) -> str:
     """nginx.conf. Retries go to another replica only when a connection failed (`error`,
     without `non_idempotent`): a POST /api/orders that reached a replica is never sent twice,
     so a replica dying mid-order costs that client one 502, never a second charge."""
+    # The log goes to stderr: compose's logs, natively honcho's redirect to logs/nginx.log.
     if b.state is None:
-        top = ["pid /tmp/nginx.pid;", "error_log /dev/stderr warn;"]
-        temp = "/tmp"
+        pid, temp = "/tmp/nginx.pid", "/tmp"
     else:
-        top = [f"pid {b.state / 'nginx.pid'};", f"error_log {b.state / 'logs' / 'nginx.log'} warn;"]
-        temp = str(b.state / "nginx")
+        pid, temp = b.state / "nginx.pid", str(b.state / "nginx")
     servers = "\n".join(
         f"        server {u} max_fails=1 fail_timeout={FAIL_TIMEOUT};" for u in b.upstreams
     )
@@ -54,7 +53,8 @@ def render(b: Balancer) -> str:
 # One worker: at the rates this box holds, nginx spends a few percent of a core.
 daemon off;
 worker_processes 1;
-{chr(10).join(top)}
+pid {pid};
+error_log stderr warn;
 
 events {{
     worker_connections 4096;

@@ -303,9 +303,9 @@ def nginx_balancer(t: Target) -> balancer.Balancer:
 
 def _nginx(t: Target) -> list[str]:
     if t.native:
-        # -e: the log before the config is read (Debian's default path is root's only).
-        return ["-e", str(t.state / "logs" / "nginx.log"), "-p", str(t.state / "nginx"),
-                "-c", str(t.state / "nginx.conf")]  # fmt: skip
+        # -e: where nginx logs before it has read the config (Debian's default is a path under
+        # /var/log that only root may write); -p: its prefix, this stack's own folder.
+        return ["-e", "stderr", "-p", str(t.state / "nginx"), "-c", str(t.state / "nginx.conf")]
     return ["-c", "/etc/nginx/nginx.conf"]
 
 

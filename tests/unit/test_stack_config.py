@@ -363,8 +363,8 @@ def test_nginx_accepts_the_config(tmp_path, kind):
     (tmp_path / "logs").mkdir()
     (tmp_path / "nginx").mkdir()
     (tmp_path / "nginx.conf").write_text(conf)
-    result = subprocess.run([nginx, "-t", "-q", "-e", str(tmp_path / "logs" / "nginx.log"),
-                             "-p", str(tmp_path / "nginx"), "-c", str(tmp_path / "nginx.conf")],
+    result = subprocess.run([nginx, "-t", "-q", "-e", "stderr", "-p", str(tmp_path / "nginx"),
+                             "-c", str(tmp_path / "nginx.conf")],
                             capture_output=True, text=True, timeout=30)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
 
