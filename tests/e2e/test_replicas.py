@@ -188,8 +188,13 @@ def test_two_replicas_behind_nginx_survive_one_dying(harness_root):
 
         # A keeper killed outright: honcho stops the stack, and no gunicorn of it is left
         # holding replica 1's port (the kernel's parent-death signal stops it).
-        keeper_of(state, "shop-1").send_signal(signal.SIGKILL)
-        eventually(lambda: not listening(replica_ports[0]), 30, "replica 1's port closed")
+        keeper = keeper_of(state, "shop-1")
+        replica = keeper.children(recursive=True)
+        assert replica, "replica 1 has no processes"
+        keeper.send_signal(signal.SIGKILL)
+        eventually(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+                                   for p in replica), 60, "replica 1's processes gone")  # fmt: skip
+        assert not listening(replica_ports[0])
 
         # local-down with another replica count still checks and cleans what up started.
         down_once = make("local-down", {**env, "LOCAL_SHOP_REPLICAS": "1"})
