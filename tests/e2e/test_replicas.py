@@ -101,6 +101,13 @@ def paced_orders(shop: str, kill, users: int, products: int) -> tuple[list[Sent]
     return sent, killed_at
 
 
+def alive(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def alerts(prometheus: str, name: str) -> list[dict]:
     found = requests.get(f"{prometheus}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
     return [a for a in found if a["labels"]["alertname"] == name and a["state"] == "firing"]
@@ -192,8 +199,7 @@ def test_two_replicas_behind_nginx_survive_one_dying(harness_root):
         replica = keeper.children(recursive=True)
         assert replica, "replica 1 has no processes"
         keeper.send_signal(signal.SIGKILL)
-        eventually(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE
-                                   for p in replica), 60, "replica 1's processes gone")  # fmt: skip
+        eventually(lambda: not any(map(alive, replica)), 60, "replica 1's processes gone")
         assert not listening(replica_ports[0])
 
         # local-down with another replica count still checks and cleans what up started.
