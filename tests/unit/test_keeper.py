@@ -39,7 +39,10 @@ def keeper():
 
 
 def gone(p: psutil.Process) -> bool:
-    return not p.is_running() or p.status() == psutil.STATUS_ZOMBIE
+    try:
+        return not p.is_running() or p.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def test_keeper_outlives_its_child_and_says_so(keeper):
