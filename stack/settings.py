@@ -158,10 +158,10 @@ def ephemeral_env(
     ports = {key: str(free_port()) for key in read_env_file(DEFAULTS_FILE) if key.endswith("_PORT")}
     # Replicas listen on consecutive ports from LOCAL_SHOP_REPLICA_PORT: none of the others there.
     others = {int(port) for key, port in ports.items() if key != "LOCAL_SHOP_REPLICA_PORT"}
-    base = int(ports["LOCAL_SHOP_REPLICA_PORT"])
-    while base + MAX_REPLICAS > 65535 or others & set(range(base, base + MAX_REPLICAS)):
-        base = free_port()
-    ports["LOCAL_SHOP_REPLICA_PORT"] = str(base)
+    first = int(ports["LOCAL_SHOP_REPLICA_PORT"])
+    while first + MAX_REPLICAS > 65535 or others & set(range(first, first + MAX_REPLICAS)):
+        first = free_port()
+    ports["LOCAL_SHOP_REPLICA_PORT"] = str(first)
     return {
         **{k: v for k, v in base.items() if not k.startswith("ALERTMANAGER_")},
         **ports,
