@@ -85,7 +85,7 @@ bench-exporter: $(PY) ## Benchmark the InnoDB exporter: parser docs/s, scrape p5
 	@echo "bench-exporter: parser throughput, then own MariaDB + write load + exporter on loopback"
 	@$(PY) bench/bench_exporter.py $(BENCH_ARGS)
 
-local-up: $(PY) ## Start the native stack (MariaDB, Redis, shop, exporters, Prometheus, Alertmanager)
+local-up: $(PY) ## Start the native stack (MariaDB, Redis, shop behind nginx, exporters, Prometheus, Alertmanager) [LOCAL_SHOP_REPLICAS=1]
 	@$(PY) -m stack up
 
 local-status: $(PY) ## One line per native stack component: up or DOWN, and its URL
