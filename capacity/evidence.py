@@ -17,10 +17,12 @@ def _queries(w: str) -> dict[str, str]:
         return f'sum(rate(container_cpu_usage_seconds_total{{name="{name}"}}[{w}]))'
 
     def cpu_limit(name: str) -> str:
-        # Summed over the service's replicas (one series each), as its CPU use is.
+        # Summed over the service's replicas (one series each), as its CPU use is; only the
+        # replicas seen in the window: after a restart with fewer replicas, an instant query
+        # would still see the gone ones' last samples for Prometheus's 5-minute lookback.
         return (
-            f'sum(container_spec_cpu_quota{{name="{name}"}}'
-            f' / container_spec_cpu_period{{name="{name}"}})'
+            f'sum(avg_over_time(container_spec_cpu_quota{{name="{name}"}}[{w}])'
+            f' / avg_over_time(container_spec_cpu_period{{name="{name}"}}[{w}]))'
         )
 
     def share(part: str, whole: str) -> str:
