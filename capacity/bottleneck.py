@@ -29,6 +29,7 @@ FIGURES = {
     "generator_cpu_cores": "load generator CPU (cores)",
     "generator_processes": "load generator processes",
     "dropped_ratio": "share of offered iterations dropped by the load tool",
+    "neighbour_cpu_cores": "CPU other processes of the machine used (cores, steal included)",
 }
 
 

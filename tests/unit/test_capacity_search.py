@@ -176,3 +176,40 @@ def test_a_repeated_break_costs_one_probe_and_counts():
     phases = [(p.rate, p.phase, p.held) for p in result.probes]
     assert phases[:3] == [(100, "ramp", True), (200, "ramp", False), (200, "recheck", False)]
     assert result.ceiling < 200 and 140 <= result.capacity <= 150
+
+
+def test_a_break_beside_busy_neighbours_is_run_again_until_they_are_quiet():
+    """A neighbour's test suite during two tries at 400/s: the runs beside it are not believed,
+    the quiet third is; the answer is the steady shop's, and the disturbed probes are kept."""
+    clock = Clock()
+    plan = SearchPlan(start=100, budget_s=3600, probe_s=30, factor=2)
+    steady = find_capacity(shop(437, clock), plan, clock)
+    busy = {400.0: 2}  # tries at that rate while the neighbour runs
+
+    def shared(rate: float, phase: str) -> Probe:
+        clock.now += 30
+        disturbed = busy.get(rate, 0) > 0
+        busy[rate] = busy.get(rate, 0) - 1
+        held = rate <= 437 and not disturbed
+        return Probe(rate, held=held, phase=phase, disturbed=disturbed)
+
+    result = find_capacity(shared, plan, clock)
+    assert result.capacity == steady.capacity and result.ceiling == steady.ceiling
+    tries = [(p.phase, p.held) for p in result.probes if p.rate == 400]
+    assert tries == [("ramp", False), ("rerun", False), ("rerun", True)]
+    assert len(result.disturbed) == 2
+
+
+def test_a_neighbour_that_never_stops_costs_a_bounded_number_of_reruns():
+    clock = Clock()
+    plan = SearchPlan(start=100, budget_s=3600, probe_s=30, factor=2)
+
+    def always_busy(rate: float, phase: str) -> Probe:
+        clock.now += 30
+        return Probe(rate, held=rate <= 150, phase=phase, disturbed=rate > 150)
+
+    result = find_capacity(always_busy, plan, clock)
+    at_200 = [p.phase for p in result.probes if p.rate == 200]
+    # two reruns of the ramp probe, then its recheck with its own two reruns: then believed
+    assert at_200 == ["ramp", "rerun", "rerun", "recheck", "rerun", "rerun"]
+    assert 140 <= result.capacity <= 150
