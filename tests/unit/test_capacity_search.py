@@ -122,6 +122,17 @@ def test_deadlocks_make_row_locks_the_limit():
     assert limits[0].resource == "row_locks" and "12 deadlocks" in limits[0].evidence
 
 
+def test_tasks_queueing_for_a_core_saturate_the_machine_before_it_is_all_busy():
+    """The break at 261/s measured on 2026-12-07: 76 % busy, but a task waited 53 % of the time."""
+    figures = {"machine_cpu_busy_ratio": 0.758, "machine_cpu_pressure_ratio": 0.531,
+               "shop_cpu_cores": 0.81, "shop_cpu_limit_cores": 2.0}  # fmt: skip
+    limits = rank_limits(figures)
+    assert limits[0].resource == "machine_cpu" and limits[0].saturated
+    assert "75.8 % busy" in limits[0].evidence and "53.1 % of the time" in limits[0].evidence
+    calm = rank_limits({**figures, "machine_cpu_pressure_ratio": 0.2})
+    assert calm[0].resource == "machine_cpu" and not calm[0].saturated  # busy alone: 84 %
+
+
 def test_absent_series_are_no_evidence():
     assert rank_limits({}) == []
 
