@@ -175,6 +175,23 @@ def test_pool_and_cache_rules_cite_their_numbers():
     assert "40.0 % hits of 100" in rules["cache-hit-low"].evidence
 
 
+def test_a_run_beside_busy_neighbours_is_said_in_the_facts_and_the_findings():
+    deck = _deck()
+    deck.neighbours = {"seconds": 74.0, "machine_cores": 1.9, "ours_cores": 1.3,
+                       "neighbour_cores": 0.6, "steal_cores": 0.05, "top": [["pytest", 0.45]],
+                       "disturbed": True}  # fmt: skip
+    (finding,) = findings.derive(deck)
+    assert finding.rule == "machine-shared" and "0.60 cores" in finding.evidence
+    assert "pytest 0.45" in finding.evidence and "interleaved" in finding.proposal
+    assert "other processes 0.60 cores (pytest 0.45), hypervisor steal 0.05: DISTURBED" in (
+        render_markdown(deck)
+    )
+    quiet = _deck()
+    quiet.neighbours = {**deck.neighbours, "neighbour_cores": 0.01, "top": [], "disturbed": False}
+    assert findings.derive(quiet) == []
+    assert "other processes 0.01 cores, hypervisor steal 0.05" in render_html(quiet)
+
+
 def test_the_page_fetches_nothing_and_allows_only_its_own_scripts():
     page = render_html(_deck())
     csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page)[1]
