@@ -91,6 +91,12 @@ def test_panel_shape_keeps_unit_slo_line_and_dashed_limit_series():
     assert panels._overrides(raw["Offered vs answered TPS"])["target"]["dashed"] is True
 
 
+def test_a_marker_true_for_consecutive_steps_is_one_event_like_grafanas_region():
+    times = [100.0, 105.0, 110.0, 160.0, 165.0, 300.0]
+    assert panels.first_of_each_run(times, 5) == [100.0, 160.0, 300.0]
+    assert panels.first_of_each_run([], 5) == []
+
+
 def test_grown_counts_a_series_born_inside_the_window_from_zero():
     assert grown("x_total", 60, "name") == (
         "sum by (name) ((x_total - (x_total offset 60s or x_total * 0)) >= 0"
