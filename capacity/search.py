@@ -72,7 +72,10 @@ class SearchResult:
 
     @property
     def disturbed(self) -> list[Probe]:
-        return [p for p in self.probes if p.disturbed]
+        """Disturbed breaks that no later probe at the same rate settled (by a run beside quiet
+        neighbours): the figures that may be the neighbours', not the shop's."""
+        last = {p.rate: p for p in self.probes}
+        return [p for p in self.probes if p.disturbed and last[p.rate].disturbed]
 
     @property
     def first_break(self) -> Probe | None:
@@ -82,7 +85,8 @@ class SearchResult:
     def break_above_capacity(self) -> Probe | None:
         """The failed probe closest above the capacity: where the limit shows."""
         above = [p for p in self.breaks if self.capacity is None or p.rate > self.capacity]
-        return min(above, key=lambda p: p.rate, default=None)
+        # At that rate the last try: a rerun beside quiet neighbours before a disturbed one.
+        return min(reversed(above), key=lambda p: p.rate, default=None)
 
 
 def find_capacity(

@@ -208,7 +208,24 @@ def test_a_break_beside_busy_neighbours_is_run_again_until_they_are_quiet():
     assert result.capacity == steady.capacity and result.ceiling == steady.ceiling
     tries = [(p.phase, p.held) for p in result.probes if p.rate == 400]
     assert tries == [("ramp", False), ("rerun", False), ("rerun", True)]
-    assert len(result.disturbed) == 2
+    assert result.disturbed == []  # settled by the quiet rerun: nothing to warn about
+
+
+def test_the_limit_is_read_from_the_undisturbed_try_at_the_first_break():
+    clock = Clock()
+    plan = SearchPlan(start=100, budget_s=3600, probe_s=30, factor=2, recheck=False)
+    tries: dict[float, int] = {}
+
+    def probe(rate: float, phase: str) -> Probe:
+        clock.now += 30
+        tries[rate] = tries.get(rate, 0) + 1
+        first = tries[rate] == 1
+        return Probe(rate, held=rate <= 150, phase=phase, disturbed=rate > 150 and first,
+                     evidence={"try": tries[rate]})  # fmt: skip
+
+    result = find_capacity(probe, plan, clock)
+    assert result.break_above_capacity.evidence["try"] == 2
+    assert result.disturbed == []
 
 
 def test_a_neighbour_that_never_stops_costs_a_bounded_number_of_reruns():
