@@ -122,7 +122,7 @@ def figure(panel: Panel, markers: list[Marker], fig_id: str) -> dict:
                 }
             )
     layout = {
-        "margin": {"l": 60, "r": 50 if right_unit else 12, "t": 6, "b": 30},
+        "margin": {"l": 60, "r": 72 if right_unit else 12, "t": 6, "b": 30},
         "xaxis": {"type": "date"},
         "yaxis": units.axis(panel.unit),
         "legend": {"orientation": "h", "y": -0.18, "font": {"size": 10}},
