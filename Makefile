@@ -50,8 +50,8 @@ lock: ## Re-resolve dependencies from pyproject.toml into constraints.txt
 	  && .lock-venv/bin/pip freeze --exclude-editable --disable-pip-version-check | grep -v '^-e' > constraints.txt \
 	  && rm -rf .lock-venv && echo "lock: wrote constraints.txt ($$(wc -l < constraints.txt) pins)"
 
-bench-shop: $(PY) ## Benchmark the shop: highest orders/s and popular/s held at p95 <= 50 ms (k6 steps)
-	@echo "bench-shop: own MariaDB + Redis + gunicorn on loopback; k6 steps; takes ~5 min"
+bench-shop: $(PY) ## The shop against its textbook peer (bench/peer/): held rates, ratio, CPU/request (<10 min)
+	@echo "bench-shop: own MariaDB + Redis, shop and peer under gunicorn on loopback; interleaved k6 steps"
 	@$(PY) bench/bench_shop.py $(BENCH_ARGS)
 
 TOOL ?= k6

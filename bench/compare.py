@@ -1,0 +1,245 @@
+"""The shop against its textbook peer, interleaved on one MariaDB and Redis: `run(settings)`.
+
+Both apps run under gunicorn with the shop's worker settings, side by side; every rate is
+offered to one then the other (the order alternating between passes), so a neighbour's burst
+hits both alike. The answer per workload is each app's highest rate held in every pass, the
+spread over passes, the ratio shop/peer, and the CPU per request of the app, the database and
+k6 at the highest rate both held.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mirakuru import HTTPExecutor
+from sqlalchemy import create_engine
+
+from bench.steps import P95_LIMIT_MS, StepResult, run_step, wait_until_idle
+from shop.schema import metadata
+from shop.seed import seed_catalog, seed_orders
+from tests.harness.servers import REPO, MariaDB, Redis, ShopServer, free_port
+
+APPS = ("peer", "shop")
+WORKLOADS = ("orders", "popular")
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    workloads: tuple[str, ...] = WORKLOADS
+    order_rates: tuple[int, ...] = (200, 300, 400, 600, 800, 1000)
+    popular_rates: tuple[int, ...] = (1000, 1500, 2500, 3500, 4500)
+    passes: int = 2
+    step_seconds: float = 8.0
+    workers: int = 4
+    threads: int = 4
+    users: int = 10_000
+    products: int = 1_000
+    orders: int = 20_000
+
+    def rates(self, workload: str) -> tuple[int, ...]:
+        return self.order_rates if workload == "orders" else self.popular_rates
+
+
+@dataclass(frozen=True)
+class AppSummary:
+    app: str
+    held_per_pass: tuple[int, ...]  # highest rate held in each pass (0: none)
+
+    @property
+    def held(self) -> int:
+        """The rate held in every pass: the figure the ratio uses."""
+        return min(self.held_per_pass) if self.held_per_pass else 0
+
+
+@dataclass(frozen=True)
+class WorkloadResult:
+    workload: str
+    apps: dict[str, AppSummary]
+    cost_rate: int  # the highest rate both held, where CPU per request is compared (0: none)
+    cpu_ms: dict[str, dict[str, float]]  # app -> {app, db, k6}: median over passes at cost_rate
+    k6_limited: tuple[StepResult, ...]  # steps where k6 itself was near its limit
+
+    @property
+    def ratio(self) -> float | None:
+        peer = self.apps["peer"].held
+        return self.apps["shop"].held / peer if peer else None
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    settings: BenchSettings
+    steps: tuple[StepResult, ...]
+    workloads: tuple[WorkloadResult, ...]
+    seconds: float
+    errors: int = 0
+    notes: tuple[str, ...] = field(default=())
+
+
+@dataclass
+class PeerServer:
+    """The peer under gunicorn with the shop's own config file (same worker model)."""
+
+    base_dir: Path
+    env: dict[str, str]
+    workers: int
+    threads: int
+    port: int = field(default_factory=free_port)
+    executor: HTTPExecutor | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> PeerServer:
+        import os
+
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.env, "SHOP_WORKERS": str(self.workers),
+               "SHOP_THREADS": str(self.threads), "SHOP_LOG_LEVEL": "warning",
+               "PROMETHEUS_MULTIPROC_DIR": str(self.base_dir / "metrics")}  # fmt: skip
+        args = [sys.executable, "-m", "gunicorn", "-c", str(REPO / "shop" / "gunicorn.conf.py"),
+                "-b", f"127.0.0.1:{self.port}", "bench.peer:create_app()"]  # fmt: skip
+        self.executor = HTTPExecutor(
+            args, url=f"{self.url}/healthz", status="200", timeout=timeout, envvars=env,
+            cwd=str(REPO),
+        )  # fmt: skip
+        self.executor.start()
+        return self
+
+    def stop(self) -> None:
+        if self.executor is not None:
+            executor, self.executor = self.executor, None
+            executor.stop()
+
+
+def _summarise(workload: str, steps: list[StepResult], passes: int) -> WorkloadResult:
+    mine = [s for s in steps if s.workload == workload]
+    apps = {}
+    for app in APPS:
+        per_pass = []
+        for run in range(1, passes + 1):
+            held = [s.rate for s in mine if s.app == app and s.run == run and s.held]
+            per_pass.append(max(held, default=0))
+        apps[app] = AppSummary(app, tuple(per_pass))
+    both = [
+        rate
+        for rate in sorted({s.rate for s in mine})
+        if all(s.held for s in mine if s.rate == rate)
+        and {s.app for s in mine if s.rate == rate} == set(APPS)
+    ]
+    cost_rate = max(both, default=0)
+    cpu_ms = {}
+    for app in APPS:
+        at = [s for s in mine if s.app == app and s.rate == cost_rate]
+        if at:
+            cpu_ms[app] = {k: statistics.median(s.cpu_ms[k] for s in at) for k in at[0].cpu_ms}
+    return WorkloadResult(workload, apps, cost_rate, cpu_ms, tuple(s for s in mine if s.k6_limited))
+
+
+def run(settings: BenchSettings, log: Callable[[str], None] = print) -> BenchResult:
+    """Start MariaDB, Redis and both apps in a temporary folder, run the steps, stop all."""
+    started = time.monotonic()
+    root = Path(tempfile.mkdtemp(prefix="shoplab-bench-"))
+    servers: list = []
+    steps: list[StepResult] = []
+    try:
+        log(f"starting MariaDB and Redis under {root}")
+        db = MariaDB(root / "mariadb").start()
+        servers.append(db)
+        redis = Redis(root / "redis").start()
+        servers.append(redis)
+        with db.connect() as conn, conn.cursor() as cur:
+            cur.execute("CREATE DATABASE shop")
+        engine = create_engine(db.url("shop"))
+        metadata.create_all(engine)
+        seed_catalog(engine, users=settings.users, products=settings.products)
+        seed_orders(engine, settings.orders, days=3)
+        engine.dispose()
+        log(
+            f"seeded {settings.users} users, {settings.products} products, {settings.orders} orders"
+        )
+        env = {"SHOP_DATABASE_URL": db.url("shop")}
+        apps = {
+            "peer": PeerServer(root / "peer", {**env, "SHOP_REDIS_URL": redis.url(1)},
+                               settings.workers, settings.threads),
+            "shop": ShopServer(root / "shop", {**env, "SHOP_REDIS_URL": redis.url(0)},
+                               workers=settings.workers, threads=settings.threads),
+        }  # fmt: skip
+        for server in apps.values():
+            servers.append(server.start())
+        log(f"peer {apps['peer'].url}, shop {apps['shop'].url}: gunicorn "
+            f"{settings.workers} workers x {settings.threads} threads each")  # fmt: skip
+        db_pid = db.executor.process.pid
+        pids = {name: {"app": s.executor.process.pid, "db": db_pid} for name, s in apps.items()}
+
+        def step(app: str, workload: str, rate: int, seconds: float, run_no: int) -> StepResult:
+            return run_step(app=app, base_url=apps[app].url, workload=workload, rate=rate,
+                            duration=seconds, pids=pids[app], workdir=root, run=run_no,
+                            users=settings.users, products=settings.products)  # fmt: skip
+
+        log("warming both apps (pool connections, caches, k6 VUs)")
+        for workload in settings.workloads:
+            for app in APPS:
+                step(app, workload, 100, 3, 0)
+        for workload in settings.workloads:
+            limit = P95_LIMIT_MS[workload]
+            for run_no in range(1, settings.passes + 1):
+                order = APPS if run_no % 2 else APPS[::-1]
+                out = {app: 0 for app in APPS}  # consecutive misses
+                for rate in settings.rates(workload):
+                    for app in order:
+                        if out[app] >= 2:
+                            continue
+                        result = step(app, workload, rate, settings.step_seconds, run_no)
+                        steps.append(result)
+                        log(result.line())
+                        if result.held:
+                            out[app] = 0
+                            continue
+                        far = result.p95_ms > 4 * limit or result.dropped > 0.05 * result.offered
+                        out[app] = 2 if far else out[app] + 1
+                        wait_until_idle(pids[app]["app"])
+                    if all(n >= 2 for n in out.values()):
+                        break
+        workloads = tuple(_summarise(w, steps, settings.passes) for w in settings.workloads)
+        return BenchResult(settings, tuple(steps), workloads, time.monotonic() - started)
+    finally:
+        for server in reversed(servers):
+            try:
+                server.stop()
+            except Exception as exc:  # a stop that fails must not hide the others
+                log(f"stopping {type(server).__name__}: {exc}")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def report(result: BenchResult) -> list[str]:
+    """The answer as lines of text, per workload."""
+    lines = []
+    for w in result.workloads:
+        limit = P95_LIMIT_MS[w.workload]
+        lines.append(f"{w.workload}: held = p95 <= {limit:.0f} ms, 0 errors, dropped <= 1 %,"
+                     f" in each of {result.settings.passes} passes")  # fmt: skip
+        for app in APPS:
+            s = w.apps[app]
+            spread = " / ".join(f"{r}" for r in s.held_per_pass)
+            lines.append(f"  {app:4s} held {s.held:5d}/s   per pass: {spread}")
+        ratio = f"{w.ratio:.2f}x" if w.ratio is not None else "n/a (the peer held no rate)"
+        lines.append(f"  ratio shop/peer: {ratio}")
+        if w.cost_rate:
+            lines.append(f"  CPU ms per request at {w.cost_rate}/s (both held; median of passes):")
+            for app, cost in w.cpu_ms.items():
+                parts = "  ".join(f"{k} {v:.2f}" for k, v in cost.items())
+                lines.append(f"    {app:4s} {parts}")
+        if w.k6_limited:
+            rates = ", ".join(f"{s.app} {s.rate}/s pass {s.run}" for s in w.k6_limited)
+            lines.append(f"  k6 was the limit in: {rates}")
+        else:
+            lines.append("  k6 was not the limit in any step")
+    return lines
