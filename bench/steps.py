@@ -21,6 +21,7 @@ P95_LIMIT_MS = {"orders": 50.0, "popular": 20.0}
 DROPPED_LIMIT = 0.01  # share of offered iterations k6 could not start
 K6_FULL_CORE = 0.85  # k6 at this share of a core or more is itself near its limit
 IDLE_APP_CORES = 1.0  # app + database below this (of 2 cores) while k6 drops: k6's limit
+BUSY_NEIGHBOURS = 0.5  # cores used by other processes during a step: the step says so
 
 
 def cpu_seconds(pid: int) -> float:
@@ -38,6 +39,12 @@ def cpu_seconds(pid: int) -> float:
         except psutil.NoSuchProcess:
             pass
     return total
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all cores), so far."""
+    t = psutil.cpu_times()
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
 
 
 def _children_cpu() -> float:
@@ -58,7 +65,7 @@ class StepResult:
     p99_ms: float
     errors: int
     dropped: int
-    cores: dict[str, float]  # app, db, k6: CPU seconds per wall second
+    cores: dict[str, float]  # app, db, k6, others (the rest of the machine): CPU s per s
     cpu_ms: dict[str, float]  # app, db, k6: CPU milliseconds per completed request
 
     @property
@@ -80,16 +87,23 @@ class StepResult:
         if self.cores["k6"] >= K6_FULL_CORE:
             return True
         idle = self.cores["app"] + self.cores["db"] < IDLE_APP_CORES
-        return self.dropped > DROPPED_LIMIT * self.offered and idle
+        starved = self.cores["others"] >= BUSY_NEIGHBOURS  # neighbours, not k6, took the CPU
+        return self.dropped > DROPPED_LIMIT * self.offered and idle and not starved
+
+    @property
+    def disturbed(self) -> bool:
+        return self.cores["others"] >= BUSY_NEIGHBOURS
 
     def line(self) -> str:
         verdict = "held" if self.held else "NOT held"
         cost = "  ".join(f"{k} {v:.2f}" for k, v in self.cpu_ms.items())
+        others = self.cores["others"]
         return (
             f"{self.workload:7s} {self.app:4s} pass {self.run}  {self.rate:5d}/s offered "
             f"{self.achieved:7.1f}/s done  p95 {self.p95_ms:6.1f} ms  p99 {self.p99_ms:6.1f} ms  "
             f"errors {self.errors}  dropped {self.dropped}  {verdict:8s}  "
             f"CPU ms/req: {cost}{'  (k6 limit)' if self.k6_limited else ''}"
+            f"{f'  (neighbours {others:.1f} cores)' if self.disturbed else ''}"
         )
 
 
@@ -124,6 +138,7 @@ def run_step(
     }
     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     k6_before = _children_cpu()
+    machine_before = machine_busy_seconds()
     started = time.monotonic()
     subprocess.run(
         [K6, "run", "--quiet", "--no-color", "--summary-export", str(summary), str(STEP_SCRIPT)],
@@ -132,6 +147,8 @@ def run_step(
     elapsed = time.monotonic() - started
     used = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
     used["k6"] = _children_cpu() - k6_before
+    ours = sum(used.values())
+    others = max(0.0, machine_busy_seconds() - machine_before - ours)
     metrics = json.loads(summary.read_text())["metrics"]
     requests = int(metrics["http_reqs"]["count"])
     duration_ms = metrics["http_req_duration"]
@@ -147,7 +164,7 @@ def run_step(
         p99_ms=duration_ms["p(99)"],
         errors=round(metrics["http_req_failed"]["value"] * requests),
         dropped=int(metrics.get("dropped_iterations", {}).get("count", 0)),
-        cores={name: seconds / elapsed for name, seconds in used.items()},
+        cores={**{name: s / elapsed for name, s in used.items()}, "others": others / elapsed},
         cpu_ms={name: 1000 * seconds / max(requests, 1) for name, seconds in used.items()},
     )
 
