@@ -1,5 +1,6 @@
-"""Where one request's CPU goes in the shop: py-spy samples of a gunicorn worker under k6 load,
-folded into layers (HTTP server, Flask, JSON, SQLAlchemy, driver, metrics, Redis, shop, other)."""
+"""Where one request's CPU goes in the shop: py-spy samples of the gunicorn workers under k6,
+threads that wait left out, folded into layers (HTTP server, Flask, JSON, SQLAlchemy, driver,
+metrics, Redis, shop, other)."""
 
 from __future__ import annotations
 
@@ -21,14 +22,19 @@ PY_SPY = str(Path(sys.executable).parent / "py-spy")
 # The first frame from the leaf up whose file matches decides the layer (stdlib frames such
 # as socket or threading belong to whoever called them).
 LAYERS = (
-    ("driver (pymysql)", re.compile(r"/pymysql/")),
-    ("SQLAlchemy", re.compile(r"/sqlalchemy/")),
-    ("metrics", re.compile(r"/prometheus_client/|/prometheus_flask_exporter/")),
-    ("Redis client", re.compile(r"/redis/")),
-    ("JSON", re.compile(r"/json/|/orjson")),
-    ("Flask/Werkzeug", re.compile(r"/flask/|/werkzeug/")),
-    ("HTTP server (gunicorn)", re.compile(r"/gunicorn/")),
-    ("shop code", re.compile(r"/shop/")),
+    ("driver (pymysql)", re.compile(r"(^|/)pymysql/")),
+    ("SQLAlchemy", re.compile(r"(^|/)sqlalchemy/")),
+    ("metrics", re.compile(r"(^|/)prometheus_client/|(^|/)prometheus_flask_exporter/")),
+    ("Redis client", re.compile(r"(^|/)redis/")),
+    ("JSON", re.compile(r"(^|/)json/|orjson")),
+    ("Flask/Werkzeug", re.compile(r"(^|/)flask/|(^|/)werkzeug/")),
+    ("HTTP server (gunicorn)", re.compile(r"(^|/)gunicorn/")),
+    ("shop code", re.compile(r"(^|/)shop/")),
+)
+# Leaf frames of a thread that waits (a socket read, the poller, an idle pool thread): py-spy's
+# own idle and GIL detection do not see through these here, so they are left out by name.
+WAITING = re.compile(
+    r"^(\w+\.)?(select|poll|readinto|recv_into|_read_from_socket|wait|_worker|acquire) \("
 )
 _FRAME = re.compile(r"\((?P<file>[^:()]+)(?::\d+)?\)$")
 
@@ -54,6 +60,9 @@ def fold(raw: str) -> tuple[Counter, Counter]:
         if not stack_text or not count.isdigit():
             continue
         stack = stack_text.split(";")
+        if WAITING.match(stack[-1]):
+            layers["(waiting: left out)"] += int(count)
+            continue
         layers[layer_of(stack)] += int(count)
         leaves[stack[-1]] += int(count)
     return layers, leaves
@@ -67,7 +76,8 @@ class Profile:
     app_cpu_ms: float  # the app's CPU per request, all processes (measured, not sampled)
     layers_ms: dict[str, float]  # that CPU split by the samples' shares
     top: list[tuple[str, float]]  # leaf functions, share of samples
-    samples: int
+    samples: int  # busy samples, split above
+    waiting: int  # samples of waiting threads, left out
 
 
 def profile_workload(
@@ -110,6 +120,9 @@ def profile_workload(
             lay, leaf = fold(out.read_text())
             layers += lay
             leaves += leaf
+    waiting = layers.pop("(waiting: left out)", 0)
+    for leaf in [k for k in leaves if WAITING.match(k)]:
+        del leaves[leaf]
     total = sum(layers.values()) or 1
     per_request = step.cpu_ms["app"]
     return Profile(
@@ -120,6 +133,7 @@ def profile_workload(
         layers_ms={k: per_request * v / total for k, v in layers.most_common()},
         top=[(k, v / total) for k, v in leaves.most_common(12)],
         samples=sum(layers.values()),
+        waiting=waiting,
     )
 
 
@@ -154,7 +168,8 @@ def report(profiles: list[Profile]) -> list[str]:
     lines = []
     for p in profiles:
         lines.append(f"{p.workload} at {p.rate}/s: {p.requests} requests, app CPU "
-                     f"{p.app_cpu_ms:.2f} ms per request ({p.samples} samples)")  # fmt: skip
+                     f"{p.app_cpu_ms:.2f} ms per request ({p.samples} busy samples,"
+                     f" {p.waiting} waiting left out)")  # fmt: skip
         for layer, ms in p.layers_ms.items():
             lines.append(f"  {layer:28s} {ms:6.3f} ms  {100 * ms / p.app_cpu_ms:5.1f} %")
         lines.append("  hottest leaf functions (share of samples):")
