@@ -9,6 +9,7 @@ k6 at the highest rate both held.
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import sys
@@ -25,6 +26,7 @@ from bench.steps import P95_LIMIT_MS, StepResult, run_step, wait_until_idle
 from tests.harness.servers import REPO, ShopServer, free_port
 
 APPS = ("peer", "shop")
+CORES = os.cpu_count() or 1
 WORKLOADS = ("orders", "popular")
 
 
@@ -72,6 +74,14 @@ class WorkloadResult:
         peer = self.apps["peer"].held
         return self.apps["shop"].held / peer if peer else None
 
+    @property
+    def cost_ratio(self) -> float | None:
+        """Peer's app + database CPU per request over the shop's: what neighbours move least."""
+        if set(self.cpu_ms) != set(APPS):
+            return None
+        peer, shop = (self.cpu_ms[a]["app"] + self.cpu_ms[a]["db"] for a in APPS)
+        return peer / shop if shop else None
+
 
 @dataclass(frozen=True)
 class BenchResult:
@@ -99,8 +109,6 @@ class PeerServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60) -> PeerServer:
-        import os
-
         self.base_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env, "SHOP_WORKERS": str(self.workers),
                "SHOP_THREADS": str(self.threads), "SHOP_LOG_LEVEL": "warning",
@@ -230,7 +238,11 @@ def report(result: BenchResult) -> list[str]:
             lines.append(f"  CPU ms per request at {w.cost_rate}/s ({held}; median of passes):")
             for app, cost in w.cpu_ms.items():
                 parts = "  ".join(f"{k} {v:.2f}" for k, v in cost.items())
-                lines.append(f"    {app:4s} {parts}")
+                # If CPU were the only limit: the machine's cores over all three's cost.
+                ceiling = 1000 * CORES / sum(cost.values())
+                lines.append(f"    {app:4s} {parts}   (CPU-bound ceiling ~{ceiling:,.0f}/s)")
+            if w.cost_ratio is not None:
+                lines.append(f"  CPU per request (app + db), peer/shop: {w.cost_ratio:.2f}x")
         if w.k6_limited:
             rates = ", ".join(f"{s.app} {s.rate}/s pass {s.run}" for s in w.k6_limited)
             lines.append(f"  k6 was the limit in: {rates}")

@@ -62,6 +62,7 @@ def test_summary_takes_the_rate_held_in_every_pass_and_compares_cost_where_both_
     assert result.ratio == 2.0
     assert (result.cost_rate, result.cost_held) == (200, True)
     assert result.cpu_ms["shop"] == {"app": 2.0, "db": 1.0, "k6": 0.5}
+    assert result.cost_ratio == 1.0
 
 
 def test_summary_has_no_ratio_when_the_peer_held_nothing():
