@@ -166,7 +166,7 @@ def create_app(environ=None) -> Flask:
             return app.response_class(cached, mimetype="application/json")
         with Session() as session:
             body = json.dumps(popular(session, days, limit))
-        cache.setex(key, POPULAR_TTL_SECONDS, body)
+        cache.set(key, body, ex=POPULAR_TTL_SECONDS)
         return app.response_class(body, mimetype="application/json")
 
     @app.get("/healthz")
