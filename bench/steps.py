@@ -20,7 +20,7 @@ STEP_SCRIPT = Path(__file__).resolve().parent / "k6" / "bench_step.js"
 P95_LIMIT_MS = {"orders": 50.0, "popular": 20.0}
 DROPPED_LIMIT = 0.01  # share of offered iterations k6 could not start
 K6_FULL_CORE = 0.85  # k6 at this share of a core or more is itself near its limit
-IDLE_APP_CORES = 1.0  # app + database below this (of 2 cores) while k6 drops: k6's limit
+IDLE_APP_CORES = 0.5  # app + database below half a core while k6 drops: k6's limit
 BUSY_NEIGHBOURS = 0.5  # cores used by other processes during a step: the step says so
 
 

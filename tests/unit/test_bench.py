@@ -38,7 +38,7 @@ def test_a_step_is_held_only_within_every_limit(kwargs, held):
 
 def test_k6_is_blamed_when_it_nears_a_core_or_drops_while_the_apps_idle():
     assert step(cores={"app": 1.0, "db": 0.3, "k6": 0.9, "others": 0.0}).k6_limited
-    idle = {"app": 0.4, "db": 0.1, "k6": 0.5, "others": 0.1}
+    idle = {"app": 0.3, "db": 0.1, "k6": 0.5, "others": 0.1}
     assert step(dropped=400, cores=idle).k6_limited
     # Dropping while neighbours took the CPU is not k6's limit; it is a disturbed step.
     starved = {**idle, "others": 1.2}
