@@ -38,6 +38,7 @@ class BenchSettings:
     popular_rates: tuple[int, ...] = (250, 500, 1000, 1500, 2500, 3500)
     passes: int = 2
     step_seconds: float = 8.0
+    warm_seconds: float = 3.0  # per app and workload, at 100/s, before the steps
     workers: int = 4
     threads: int = 4
     users: int = 10_000
@@ -192,7 +193,7 @@ def run(settings: BenchSettings, log: Callable[[str], None] = print) -> BenchRes
         log("warming both apps (pool connections, caches, k6 VUs)")
         for workload in settings.workloads:
             for app in APPS:
-                step(app, workload, 100, 3, 0)
+                step(app, workload, 100, settings.warm_seconds, 0)
         for workload in settings.workloads:
             limit = P95_LIMIT_MS[workload]
             for run_no in range(1, settings.passes + 1):
