@@ -104,7 +104,8 @@ def _started(s: StackSettings) -> list[dict]:
         return [{"name": c.name, "port": c.port, "cgroup": c.cgroup} for c in components(s)]
 
 
-def _running_pid(s: StackSettings) -> int | None:
+def supervisor_pid(s: StackSettings) -> int | None:
+    """honcho's pid while the stack runs (everything the stack started descends from it)."""
     try:
         pid = int(_pid_file(s).read_text())
         os.kill(pid, 0)
@@ -213,8 +214,8 @@ def _wait_ready(
 def up(s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None = None) -> int:
     """Start the stack of `s`; 0 when every process is ready. `environ` (default: this process's)
     holds the ALERTMANAGER_* notification settings."""
-    if _running_pid(s):
-        say(f"already running (honcho pid {_running_pid(s)}); `make local-status`")
+    if supervisor_pid(s):
+        say(f"already running (honcho pid {supervisor_pid(s)}); `make local-status`")
         return 0
     try:
         alerting = alertmanager_config.AlertmanagerSettings.from_env(
@@ -274,7 +275,7 @@ def up(s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None 
 
 
 def status(s: StackSettings) -> int:
-    pid = _running_pid(s)
+    pid = supervisor_pid(s)
     say(f"honcho: {'running, pid ' + str(pid) if pid else 'not running'}")
     down = 0
     for c in components(s):
@@ -286,7 +287,7 @@ def status(s: StackSettings) -> int:
 
 def down(s: StackSettings, timeout: float = 30) -> int:
     started = _started(s)
-    pid = _running_pid(s)
+    pid = supervisor_pid(s)
     if pid is None:
         say("not running")
     else:
