@@ -25,12 +25,18 @@ from stack.services import ALERTS_FILE, tool
 from stack.settings import REPO, StackSettings, StackSettingsError, parse_bytes
 
 CGROUP_NAMES = tuple(services.limited())
-# The exporters' least-privilege account (loopback only, a local stack's password).
+# The exporters' least-privilege accounts (loopback only, a local stack's passwords):
+# mysqld_exporter's, and the InnoDB exporter's own, which reads no table of the shop (PROCESS
+# covers SHOW ENGINE INNODB STATUS and MariaDB's information_schema lock tables).
 EXPORTER_USER = "exporter"
 EXPORTER_PASSWORD = "exporter"
+INNODB_EXPORTER_USER, INNODB_EXPORTER_PASSWORD = services.INNODB_EXPORTER_ACCOUNT
 EXPORTER_GRANTS = (
     f"CREATE USER IF NOT EXISTS '{EXPORTER_USER}'@'127.0.0.1' IDENTIFIED BY '{EXPORTER_PASSWORD}'",
     f"GRANT PROCESS, REPLICATION CLIENT, SELECT ON *.* TO '{EXPORTER_USER}'@'127.0.0.1'",
+    f"CREATE USER IF NOT EXISTS '{INNODB_EXPORTER_USER}'@'127.0.0.1' IDENTIFIED BY "
+    f"'{INNODB_EXPORTER_PASSWORD}' WITH MAX_USER_CONNECTIONS 3",
+    f"GRANT PROCESS ON *.* TO '{INNODB_EXPORTER_USER}'@'127.0.0.1'",
 )
 
 
@@ -134,12 +140,30 @@ def _prepare(s: StackSettings, alerting: alertmanager_config.AlertmanagerSetting
         )
 
 
+def hold_file(s: StackSettings, name: str) -> Path:
+    """While this file exists, a restartable service that exits waits, then starts again (a
+    fault of `make chaos` holds it down); without it, its exit stops the stack as any other."""
+    return s.state_dir / "hold" / name
+
+
 def _procfile(s: StackSettings) -> Path:
     lines = []
+    (s.state_dir / "hold").mkdir(parents=True, exist_ok=True)
+    for stale in (s.state_dir / "hold").iterdir():  # a fault's, from a run that was killed
+        stale.unlink()
     for c in components(s):
         log = s.state_dir / "logs" / f"{c.name}.log"
         cmd = " ".join(shlex.quote(part) for part in c.command)
-        lines.append(f"{c.name}: exec {cmd} >>{shlex.quote(str(log))} 2>&1")
+        run = f"{cmd} >>{shlex.quote(str(log))} 2>&1"
+        if services.SERVICES[c.name].restartable:
+            hold = shlex.quote(str(hold_file(s, c.name)))
+            # The trap makes the shell wait for its child on honcho's SIGTERM (sent to the whole
+            # group) before it exits, so a stop still ends with the service down.
+            lines.append(f"{c.name}: trap 'exit 143' TERM; while :; do {run}; rc=$?; "
+                         f"[ -e {hold} ] || exit $rc; while [ -e {hold} ]; do sleep 0.2; done; "
+                         "done")  # fmt: skip
+        else:
+            lines.append(f"{c.name}: exec {run}")
     path = s.state_dir / "Procfile"
     path.write_text("\n".join(lines) + "\n")
     return path
