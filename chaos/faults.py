@@ -59,9 +59,10 @@ FAULTS: dict[str, Fault] = {
         ),
         Fault(
             "lock-held",
-            f"user {HOT_USER}'s row locked FOR UPDATE for the shop's lock-wait timeout + 3 s",
+            f"user {HOT_USER}'s row locked FOR UPDATE for twice the shop's lock-wait timeout + 2 s",
             actions.lock_user_row(HOT_USER),
-            lambda stack: stack.lock_wait_timeout + 3,
+            # Past the timeout, and long enough for the waits to pile up into an alert.
+            lambda stack: 2 * stack.lock_wait_timeout + 2,
             alerts=("ShopDBErrorsSurging", "InnoDBLockWaitsPiling", "InnoDBLockWaitOld"),
             service="mysql",
         ),

@@ -12,6 +12,8 @@ from pathlib import Path
 
 # A request still failing this long after the fault's removal is past the recovery target.
 RECOVERY_TARGET_S = 10.0
+# "During" a fault that is over at once (a kill the server answers for itself): its first second.
+INSTANT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -48,9 +50,9 @@ def read_requests(path: Path) -> Iterator[Request]:
 
 @dataclass(frozen=True)
 class Impact:
-    requests_during: int  # in flight at some point between injection and removal
+    requests_during: int  # in flight at some point between injection and removal (INSTANT_S)
     errors_during: float | None  # share of those that failed; None: no request
-    requests_after: int  # sent after the removal
+    requests_after: int  # sent after that
     errors_after: float | None
     longest_ms: float | None  # of every request in flight from injection to removal + target
     longest_endpoint: str
@@ -63,12 +65,13 @@ def _share(rows: list[Request]) -> float | None:
 
 def impact(requests: Iterable[Request], injected: float, removed: float) -> Impact:
     rows = list(requests)
-    during = [r for r in rows if r.t <= removed and r.end >= injected]
-    after = [r for r in rows if r.t > removed]
+    until = max(removed, injected + INSTANT_S)
+    during = [r for r in rows if r.t <= until and r.end >= injected]
+    after = [r for r in rows if r.t > until]
     horizon = removed + RECOVERY_TARGET_S
     watched = [r for r in rows if r.t <= horizon and r.end >= injected]
     longest = max(watched, key=lambda r: r.ms, default=None)
-    late = [r.end - removed for r in after if r.failed]
+    late = [r.end - removed for r in rows if r.t > removed and r.failed]
     return Impact(
         requests_during=len(during),
         errors_during=_share(during),

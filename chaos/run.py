@@ -20,6 +20,7 @@ from chaos.actions import FaultError, Stack
 from chaos.faults import HOT_USERS, Fault, select
 from loadtest.run import RunResult, plan_of
 from loadtest.scenarios import Plan, Stage
+from loadtest.settings import KNOBS as LOAD_KNOBS
 from loadtest.settings import REPO, LoadSettings, LoadSettingsError
 from shop.settings import Settings as ShopSettings
 from signals.client import Prometheus
@@ -77,7 +78,15 @@ class ChaosSettings:
             raise ChaosError(str(exc)) from None
         root = Path(env.get("RESULTS_ROOT") or REPO / "results")
         return cls(faults, {**load, "TOOL": checked.tool, "SCALE": f"{checked.scale:g}"}, root,
-                   dict(env))  # fmt: skip
+                   own_environ(env))  # fmt: skip
+
+
+def own_environ(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` without what would point the run at another stack or shape another load: the
+    stack's and the shop's settings, the load runner's knobs (chaos sets its own)."""
+    knobs = set(LOAD_KNOBS) | {"FAULT"}
+    return {k: v for k, v in env.items()
+            if not k.startswith(("LOCAL_", "SHOP_")) and k not in knobs}  # fmt: skip
 
 
 @dataclass

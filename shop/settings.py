@@ -37,8 +37,8 @@ class Settings:
     db_pool_timeout: float = 2.0
     # innodb_lock_wait_timeout for the shop's sessions: fail in seconds, not the server's 50 s.
     lock_wait_timeout: int = 5
-    # Seconds to open a database connection (TCP and handshake): a frozen server accepts the
-    # TCP connection and never greets.
+    # Seconds for the TCP connect to the database (pymysql then waits for the server's greeting
+    # as for any answer, up to db_read_timeout).
     db_connect_timeout: float = 2.0
     order_max_retries: int = 5
     popular_cache_ttl: float = 5.0

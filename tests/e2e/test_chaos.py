@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 from chaos.faults import FAULTS
-from chaos.run import ChaosSettings, run
+from chaos.run import ChaosSettings, own_environ, run
 
 pytestmark = pytest.mark.integration
 SUBSET = ("mariadb-freeze", "redis-kill", "lock-held", "worker-kill")
@@ -24,7 +24,7 @@ def chaos_run(harness_root):
         faults=tuple(FAULTS[name] for name in SUBSET),
         load={"TOOL": "k6", "SCALE": "0.1"},  # each fault's load only as long as it needs
         results_root=harness_root / "chaos-results",
-        environ={k: v for k, v in os.environ.items() if not k.startswith(("LOCAL_", "SHOP_"))},
+        environ=own_environ(os.environ),
         alert_wait="fired",
         state_dir=state,
     )
