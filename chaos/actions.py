@@ -41,9 +41,17 @@ class Stack:
                                connect_timeout=5, read_timeout=30, **kwargs)  # fmt: skip
 
 
+def _listens(proc: psutil.Process, port: int) -> bool:
+    try:
+        return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port
+                   for c in proc.net_connections(kind="tcp"))  # fmt: skip
+    except psutil.NoSuchProcess:
+        return False
+
+
 def listeners(port: int) -> list[psutil.Process]:
-    """The processes with a LISTEN socket on 127.0.0.1:`port` (a gunicorn master and its workers
-    share theirs)."""
+    """A process per LISTEN socket on `port` (psutil names one holder per socket: a gunicorn
+    master and its workers share theirs)."""
     pids = {
         c.pid
         for c in psutil.net_connections(kind="tcp")
@@ -53,14 +61,16 @@ def listeners(port: int) -> list[psutil.Process]:
 
 
 def main_process(stack: Stack, service: str) -> psutil.Process:
-    """The service's own process: of the listeners on its port, the one whose parent is not one."""
-    procs = listeners(stack.port(service))
-    pids = {p.pid for p in procs}
-    roots = [p for p in procs if p.ppid() not in pids]
-    if len(roots) != 1:
-        raise FaultError(f"{service}: expected one process listening on port "
-                         f"{stack.port(service)}, found {len(roots)}")  # fmt: skip
-    return roots[0]
+    """The service's own process: a holder of its listening socket, then up through the
+    parents that hold it too (a worker's master)."""
+    port = stack.port(service)
+    found = listeners(port)
+    if not found:
+        raise FaultError(f"{service}: no process listens on port {port}")
+    proc = found[0]
+    while (parent := proc.parent()) is not None and _listens(parent, port):
+        proc = parent
+    return proc
 
 
 def _wait_gone(proc: psutil.Process, timeout: float) -> None:

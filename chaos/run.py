@@ -244,7 +244,8 @@ def run_fault(fault: Fault, stack: Stack, env: Mapping[str, str], chaos: ChaosSe
     outcome: list[RunResult] = []
     worker = threading.Thread(target=lambda: outcome.append(loadtest.run(load, testid=testid)),
                               name=f"load-{fault.name}", daemon=True)  # fmt: skip
-    say(f"{fault.name}: {fault.what}; load {plan.description} (testid {testid})")
+    say(f"{fault.name}: {fault.what}; a {plan.seconds:.0f} s load of {plan.description} "
+        f"(testid {testid})")  # fmt: skip
     worker.start()
     first = _first_request(results / "orders.jsonl", 120, worker.is_alive)
     if first is None:
@@ -295,7 +296,7 @@ def _windows(faults: list[FaultResult]) -> list[tuple[FaultResult, float, float]
     """Each injected fault with the span its alerts may start in: from its injection to the
     next fault's (an alert fires seconds after its cause, maybe after its load ended)."""
     done = [f for f in faults if f.injected is not None and f.removed is not None]
-    ends = [f.injected for f in done[1:]] + [float("inf")]
+    ends = [f.injected for f in done[1:]] + [float("inf")] * bool(done)
     return [(f, f.injected, end) for f, end in zip(done, ends, strict=True)]
 
 
