@@ -36,11 +36,21 @@ def _seconds(n: float) -> Callable[[Stack], float]:
     return lambda _stack: n
 
 
-# In this order, each fault's alert is a new one: the ShopNotReady of a frozen MariaDB (a rate
-# over 2 m) is long resolved when MariaDB is killed, last.
+# In this order, each fault's alert is a new one, and sure to fire: the lock's alerts compare
+# its errors with the last 2 m of requests, so it comes first, before other loads fill them;
+# the ShopNotReady of a frozen MariaDB (a rate over 2 m) is long resolved when it is killed, last.
 FAULTS: dict[str, Fault] = {
     f.name: f
     for f in (
+        Fault(
+            "lock-held",
+            f"user {HOT_USER}'s row locked FOR UPDATE for twice the shop's lock-wait timeout + 2 s",
+            actions.lock_user_row(HOT_USER),
+            # Past the timeout, and long enough for the waits to pile up into an alert.
+            lambda stack: 2 * stack.lock_wait_timeout + 2,
+            alerts=("ShopDBErrorsSurging", "InnoDBLockWaitsPiling", "InnoDBLockWaitOld"),
+            service="mysql",
+        ),
         Fault(
             "mariadb-freeze",
             "MariaDB SIGSTOPped for 10 s, then SIGCONT: connections open, nothing answers",
@@ -56,15 +66,6 @@ FAULTS: dict[str, Fault] = {
             _seconds(15),
             alerts=("RedisDown", "ShopNotReady"),
             service="redis",
-        ),
-        Fault(
-            "lock-held",
-            f"user {HOT_USER}'s row locked FOR UPDATE for twice the shop's lock-wait timeout + 2 s",
-            actions.lock_user_row(HOT_USER),
-            # Past the timeout, and long enough for the waits to pile up into an alert.
-            lambda stack: 2 * stack.lock_wait_timeout + 2,
-            alerts=("ShopDBErrorsSurging", "InnoDBLockWaitsPiling", "InnoDBLockWaitOld"),
-            service="mysql",
         ),
         Fault(
             "worker-kill",

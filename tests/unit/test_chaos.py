@@ -25,7 +25,7 @@ def test_every_fault_the_issue_names_is_in_the_table():
     }  # fmt: skip
     assert [f.name for f in select("all")] == list(FAULTS)
     assert [f.name for f in select("redis-kill")] == ["redis-kill"]
-    with pytest.raises(ValueError, match="FAULT='nope' is not one of all, mariadb-freeze"):
+    with pytest.raises(ValueError, match="FAULT='nope' is not one of all, lock-held"):
         select("nope")
 
 
