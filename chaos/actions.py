@@ -155,7 +155,8 @@ def kill_sessions(user: str) -> Callable[[Stack], Remove]:
 
     def inject(stack: Stack) -> Remove:
         with stack.root() as conn, conn.cursor() as cur:
-            cur.execute("SELECT id FROM information_schema.processlist WHERE user = %s", (user,))
+            cur.execute("SELECT id FROM information_schema.processlist "
+                        "WHERE user = %s AND id != CONNECTION_ID()", (user,))  # fmt: skip
             ids = [row[0] for row in cur.fetchall()]
             if not ids:
                 raise FaultError(f"no connection of the database account {user!r} to cut")

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import psutil
+import pymysql
 import requests
 
 import loadtest
@@ -260,7 +262,10 @@ def run_fault(fault: Fault, stack: Stack, env: Mapping[str, str], chaos: ChaosSe
                          f"for a {lasts:.0f} s fault")  # fmt: skip
     time.sleep(max(0.0, start + lead - time.time()))
     out.injected = time.time()
-    remove = fault.inject(stack)
+    try:
+        remove = fault.inject(stack)
+    except (OSError, pymysql.err.MySQLError, psutil.Error) as exc:
+        raise FaultError(f"{fault.name}: could not inject: {exc}") from exc
     try:
         say(f"{fault.name}: injected; removing in {lasts:.0f} s")
         time.sleep(lasts)
