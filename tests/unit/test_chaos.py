@@ -158,3 +158,10 @@ def test_a_small_scale_is_raised_to_fit_the_fault_and_its_recovery():
     # 70 s of hold at SCALE 1: a 10 s fault needs its lead, itself and the time after it.
     assert small * 70 >= 5 + 10 + measure.RECOVERY_TARGET_S + 2
     assert fault_scale(knobs, 0) < small
+
+
+def test_the_runs_own_stack_and_load_ignore_the_callers_stack_and_knobs():
+    caller = {"LOCAL_SHOP_PORT": "18000", "SHOP_URL": "http://127.0.0.1:18000",
+              "SHOP_ORDER_STRATEGY": "naive", "PROMETHEUS_URL": "http://127.0.0.1:19090",
+              "HOT_USERS": "1", "FAULT": "all", "PATH": "/usr/bin", "HOME": "/root"}  # fmt: skip
+    assert ChaosSettings.from_env(caller).environ == {"PATH": "/usr/bin", "HOME": "/root"}
