@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 .PHONY: help setup test test-unit test-integration lint fmt lock clean bench-shop profile-shop bench-exporter load \
 	local-up local-down local-status local-reset demo up down prometheus-config compose-config \
 	alerts-test alerts-review alertmanager-config \
-	dashboards dashboards-check verify-dashboards audit fuzz capacity generate check rules rules-check report \
+	dashboards dashboards-check verify-dashboards audit fuzz capacity chaos generate check rules rules-check report \
 	k8s-plan
 
 help: ## List every target with what it does
@@ -70,6 +70,11 @@ capacity: $(PY) ## Highest rate holding the SLO, and what limits it [TOOL= STRAT
 audit: $(PY) ## The books balance and every 201 the client saw is stored [RUN=<testid>, default: newest]
 	@echo "audit: invariants of the shop's database, then the run's order log reconciled"
 	@$(PY) -m audit $(if $(RUN),--run $(RUN))
+
+chaos: $(PY) ## Faults during a steady load on an own native stack, a row each [FAULT=all|name TOOL=k6 SCALE=1 TARGET_TPS=200]
+	@echo "chaos: own native stack on free ports; FAULT=$(or $(FAULT),all) during a $(TOOL) load at a quarter of TARGET_TPS"
+	@$(PY) -m chaos --fault $(or $(FAULT),all) --tool $(TOOL) $(if $(SCALE),--scale $(SCALE)) \
+	  $(if $(TARGET_TPS),--target-tps $(TARGET_TPS))
 
 fuzz: $(PY) ## Longer fuzzing: schemathesis on the OpenAPI contract (all checks, stateful), hypothesis on the InnoDB parser [FUZZ_EXAMPLES=300]
 	@echo "fuzz: schemathesis against the shop's /openapi.json ($(or $(FUZZ_EXAMPLES),300) examples per operation), then the parser (hypothesis profile fuzz)"

@@ -1,9 +1,11 @@
 """What the load tool was told against what the database holds: pure, rows in, findings out.
 
 The tools log one line per order attempt (its Idempotency-Key, user, HTTP status and the order id
-of a 201) to `orders.jsonl` in the run's results folder. A 201 whose order is missing is a lost
-order; an order the client never saw acknowledged (a timeout during a fault) is counted, not
-hidden; one key answered by two order ids, or an order with two payments, is a double charge.
+of a 201) to `orders.jsonl` in the run's results folder, among timed lines of the popular list
+(`endpoint` popular, no key: not an order) that `make chaos` reads too. A 201 whose order is
+missing is a lost order; an order the client never saw acknowledged (a timeout during a fault)
+is counted, not hidden; one key answered by two order ids, or an order with two payments, is a
+double charge.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ def read_attempts(path: Path) -> Iterator[Attempt]:
                 continue
             try:
                 row = json.loads(line)
+                if row.get("endpoint", "orders") != "orders":
+                    continue  # a timed read (the popular list) in the same log
                 yield Attempt(
                     key=str(row["key"]),
                     user_id=int(row["user_id"]),

@@ -16,7 +16,6 @@ import argparse
 import json
 import math
 import os
-import socket
 import tempfile
 import threading
 import time
@@ -35,7 +34,7 @@ from loadtest.settings import TOOLS, LoadSettings, LoadSettingsError
 from signals.client import Prometheus, PrometheusError
 from signals.load import K6_FRESH_S
 from stack import cgroups, runner
-from stack.settings import StackSettings, StackSettingsError, ephemeral_env
+from stack.settings import StackSettings, StackSettingsError, ephemeral_env, free_port
 
 SCRAPE_S = 5  # jobs.yml's scrape_interval; Grafana's datasource timeInterval
 # How long after a run its end annotation may come: the stage series outlives k6's last push by
@@ -111,12 +110,6 @@ class Verification:
 
 def say(msg: str) -> None:
     print(f"verify-dashboards: {msg}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def own_stack_env(state_dir: Path, base: Mapping[str, str] = os.environ) -> dict[str, str]:

@@ -216,8 +216,9 @@ def _refused(s: LoadSettings, testid: str, message: str) -> RunResult:
     return RunResult(testid, s.tool, 2, Verdict(2, [], message))
 
 
-def run(s: LoadSettings, say: Say = lambda _: None) -> RunResult:
-    testid = f"{s.tool}-{s.scenario}-{time.strftime('%Y%m%d-%H%M%S')}"
+def run(s: LoadSettings, say: Say = lambda _: None, testid: str = "") -> RunResult:
+    """`testid` (default: tool, scenario and time) names the run's series and results folder."""
+    testid = testid or f"{s.tool}-{s.scenario}-{time.strftime('%Y%m%d-%H%M%S')}"
     if s.prometheus_url and not Prometheus(s.prometheus_url).ready():
         say(f"no Prometheus at {s.prometheus_url}: running without it (no remote write, no "
             "step or recovery analysis)")  # fmt: skip

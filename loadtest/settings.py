@@ -28,7 +28,7 @@ class LoadSettingsError(ValueError):
 # knob -> (flag, help); flags are the knobs' CLI spelling, parsed by from_env like the rest.
 KNOBS: dict[str, tuple[str, str]] = {
     "TOOL": ("--tool", "k6 or locust (default k6)"),
-    "SCENARIO": ("--scenario", "smoke, load, soak, stress, probe or spike (default smoke)"),
+    "SCENARIO": ("--scenario", "smoke, load, soak, stress, probe, spike or chaos (default smoke)"),
     "TARGET_TPS": ("--target-tps", "the rate scenario fractions refer to (default 200)"),
     "SCALE": ("--scale", "multiplies every stage's duration (0.1: a tenth)"),
     "HOT_USERS": ("--hot-users", "send HOT_RATIO of orders to users 1..N (0: off)"),

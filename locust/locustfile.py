@@ -405,6 +405,7 @@ class OrderUser(PacedUser):
         items = [{"product_id": p, "quantity": random.randint(1, 2)} for p in chosen]
         body = {"user_id": _user_id(), "items": items}
         headers = {"Idempotency-Key": uuid.uuid4().hex}
+        sent = time.time()
         with self.client.post("/api/orders", json=body, headers=headers, name="/api/orders",
                               catch_response=True) as res:  # fmt: skip
             order_id = None
@@ -412,22 +413,26 @@ class OrderUser(PacedUser):
                 res.failure(f"status {res.status_code}")
             elif not (order_id := (res.json() or {}).get("order_id")):
                 res.failure("no order_id in the answer")
-        log_order(headers["Idempotency-Key"], body["user_id"], res.status_code or 0, order_id)
+        log_request("orders", sent, res.status_code or 0, key=headers["Idempotency-Key"],
+                    user_id=body["user_id"], order_id=order_id)  # fmt: skip
 
 
 _ORDER_LOG: list = []
 
 
-def log_order(key: str, user_id: int, status: int, order_id) -> None:
-    """One line per order attempt in <results_dir>/orders.jsonl, what the audit reconciles
-    (the same file k6 writes). Workers append to it too: a line is one write, under O_APPEND."""
+def log_request(endpoint: str, sent: float, status: int, **order) -> None:
+    """One line per request in <results_dir>/orders.jsonl (the same file k6 writes): an order
+    attempt with its key, user and order id is what the audit reconciles; `t` (epoch s when
+    sent) and `ms` time every request for `make chaos`. Workers append to it too: a line is
+    one write, under O_APPEND."""
     if not RESULTS_DIR:
         return
     if not _ORDER_LOG:
         path = Path(RESULTS_DIR) / "orders.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         _ORDER_LOG.append(open(path, "a", buffering=1, encoding="utf-8"))  # noqa: SIM115
-    line = {"key": key, "user_id": user_id, "status": status, "order_id": order_id}
+    line = {"endpoint": endpoint, **order, "status": status, "t": round(sent, 3),
+            "ms": round((time.time() - sent) * 1000, 1)}  # fmt: skip
     _ORDER_LOG[0].write(json.dumps(line) + "\n")
 
 
@@ -439,12 +444,14 @@ class PopularUser(PacedUser):
 
     @task
     def popular(self) -> None:
+        sent = time.time()
         with self.client.get("/api/products/popular?days=3&limit=5",
                              name="/api/products/popular", catch_response=True) as res:  # fmt: skip
             if res.status_code != 200:
                 res.failure(f"status {res.status_code}")
             elif not isinstance(res.json(), list):
                 res.failure("the answer is not a list")
+        log_request("popular", sent, res.status_code or 0)
 
 
 class ScenarioShape(LoadTestShape):

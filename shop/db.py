@@ -17,6 +17,7 @@ from pymysql.constants import CLIENT, SERVER_STATUS
 from sqlalchemy import Connection, Engine, TextClause, create_engine, event, text
 from sqlalchemy.dialects.mysql.pymysql import MySQLDialect_pymysql
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from shop.errors import Unavailable
 from shop.metrics import ShopMetrics
@@ -30,7 +31,10 @@ ER_LOCK_WAIT_TIMEOUT = 1205
 ER_DUP_ENTRY = 1062
 # Client-side codes (CR_*) and server codes that mean the connection is gone.
 DISCONNECT_CODES = frozenset({2002, 2003, 2006, 2013, 2055, 1053, 1077, 1152, 1927, 4031})
-RETRYABLE_KINDS = frozenset({"deadlock", "lock_wait_timeout"})
+# A deadlock is over at once and its retry usually wins. A lock-wait timeout (1205) already
+# cost the whole innodb_lock_wait_timeout: retrying it would hold the client that long again
+# for a lock still held, so it is answered 503 at once.
+RETRYABLE_KINDS = frozenset({"deadlock"})
 
 
 def create_db_engine(settings: Settings, metrics: ShopMetrics | None = None) -> Engine:
@@ -43,9 +47,14 @@ def create_db_engine(settings: Settings, metrics: ShopMetrics | None = None) -> 
         pool_pre_ping=False,
         pool_reset_on_return=None,  # _reset below: no ROLLBACK after a COMMIT
         connect_args={
-            "connect_timeout": 5,
-            "read_timeout": 30,
-            "write_timeout": 30,
+            # A gone or frozen server costs a request seconds, never a hang (Settings).
+            "connect_timeout": settings.db_connect_timeout,
+            "read_timeout": settings.db_read_timeout,
+            "write_timeout": settings.db_read_timeout,
+            # PyMySQL >= 1.1 otherwise builds a TLS context (reading the CA store) on every
+            # connect to try TLS "preferred": tens of ms each, a reconnect storm after a restart.
+            # The database is on loopback or the stack's own network.
+            "ssl_disabled": True,
             # FOUND_ROWS: rowcount = rows matched (SQLAlchemy's own default for MySQL);
             # MULTI_STATEMENTS: the safe order path sends its statements in batches.
             "client_flag": CLIENT.FOUND_ROWS | CLIENT.MULTI_STATEMENTS,
@@ -248,6 +257,8 @@ def run_transaction(
         try:
             with engine.begin() as conn:
                 return work(conn)
+        except PoolTimeout as exc:
+            raise _pool_exhausted(operation, metrics) from exc
         except (DBAPIError, pymysql.err.MySQLError) as exc:
             # Batched statements run on the raw DBAPI cursor: its errors arrive unwrapped.
             if error_code(exc) == ER_DUP_ENTRY:
@@ -272,10 +283,19 @@ def run_read(
     try:
         with engine.connect() as conn:
             return work(conn)
+    except PoolTimeout as exc:
+        raise _pool_exhausted(operation, metrics) from exc
     except DBAPIError as exc:
         kind = classify(exc)
         metrics.db_errors.labels(operation, kind).inc()
         raise unavailable_for(kind, operation) from exc
+
+
+def _pool_exhausted(operation: str, metrics: ShopMetrics) -> Unavailable:
+    """No pooled connection came free within the pool's timeout: a 503 like any database
+    failure (every connection is stuck on a server that does not answer), not a 500."""
+    metrics.db_errors.labels(operation, "other").inc()
+    return unavailable_for("other", operation)
 
 
 def ping(engine: Engine) -> None:

@@ -33,9 +33,13 @@ class Settings:
     order_strategy: str = "safe"
     db_pool_size: int = 8
     db_max_overflow: int = 4
-    db_pool_timeout: float = 5.0
+    # A thread has its own pooled connection (gunicorn.conf.py): a wait means overflow.
+    db_pool_timeout: float = 2.0
     # innodb_lock_wait_timeout for the shop's sessions: fail in seconds, not the server's 50 s.
     lock_wait_timeout: int = 5
+    # Seconds for the TCP connect to the database (pymysql then waits for the server's greeting
+    # as for any answer, up to db_read_timeout).
+    db_connect_timeout: float = 2.0
     order_max_retries: int = 5
     popular_cache_ttl: float = 5.0
     # Each worker keeps the popular response bytes this long in front of Redis (0: off).
@@ -72,6 +76,9 @@ class Settings:
             lock_wait_timeout=_number(
                 env, "SHOP_LOCK_WAIT_TIMEOUT", cls.lock_wait_timeout, 1, 3600
             ),
+            db_connect_timeout=_number(
+                env, "SHOP_DB_CONNECT_TIMEOUT", cls.db_connect_timeout, 0.1, 60, float
+            ),
             order_max_retries=_number(env, "SHOP_ORDER_MAX_RETRIES", cls.order_max_retries, 0, 20),
             popular_cache_ttl=_number(
                 env, "SHOP_POPULAR_CACHE_TTL_SECONDS", cls.popular_cache_ttl, 0.1, 3600, float
@@ -81,3 +88,16 @@ class Settings:
             ),
             max_charge=_number(env, "SHOP_MAX_CHARGE", cls.max_charge, 1, 10**12),
         )
+
+    @property
+    def db_read_timeout(self) -> float:
+        """Seconds one statement may go unanswered before the connection is given up: longer
+        than a lock wait, so that a lock wait ends with its own error (1205), not a cut."""
+        return self.lock_wait_timeout + 2.0
+
+    @property
+    def request_timeout(self) -> float:
+        """The shop's own timeout: no request waits on the database longer than this before it
+        is answered (a 503 when the database did not answer): a wait for a pooled connection,
+        a connect, one unanswered statement, and a second for the rest (a deadlock's retries)."""
+        return self.db_pool_timeout + self.db_connect_timeout + self.db_read_timeout + 1.0

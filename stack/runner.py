@@ -24,12 +24,18 @@ from stack.prometheus_config import dump, render
 from stack.services import ALERTS_FILE, Native, tool
 from stack.settings import REPO, StackSettings, StackSettingsError, parse_bytes
 
-# The exporters' least-privilege account (loopback only, a local stack's password).
+# The exporters' least-privilege accounts (loopback only, a local stack's passwords):
+# mysqld_exporter's, and the InnoDB exporter's own, which reads no table of the shop (PROCESS
+# covers SHOW ENGINE INNODB STATUS and MariaDB's information_schema lock tables).
 EXPORTER_USER = "exporter"
 EXPORTER_PASSWORD = "exporter"
+INNODB_EXPORTER_USER, INNODB_EXPORTER_PASSWORD = services.INNODB_EXPORTER_ACCOUNT
 EXPORTER_GRANTS = (
     f"CREATE USER IF NOT EXISTS '{EXPORTER_USER}'@'127.0.0.1' IDENTIFIED BY '{EXPORTER_PASSWORD}'",
     f"GRANT PROCESS, REPLICATION CLIENT, SELECT ON *.* TO '{EXPORTER_USER}'@'127.0.0.1'",
+    f"CREATE USER IF NOT EXISTS '{INNODB_EXPORTER_USER}'@'127.0.0.1' IDENTIFIED BY "
+    f"'{INNODB_EXPORTER_PASSWORD}' WITH MAX_USER_CONNECTIONS 3",
+    f"GRANT PROCESS ON *.* TO '{INNODB_EXPORTER_USER}'@'127.0.0.1'",
 )
 
 
@@ -45,6 +51,7 @@ class Component:
     ready: Callable[[StackSettings], bool]
     path: str = ""  # what a person opens
     cgroup: str = ""  # under shoplab/, for a process with limits
+    restartable: bool = False  # a fault of `make chaos` may hold it down (services.Service)
 
     def url(self, path: str = "") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -75,7 +82,7 @@ def components(s: StackSettings) -> list[Component]:
             ready = partial(_tcp_port_ok, port=port)
         cgroup = s.cgroup(process.name) if row.limits else ""
         out.append(Component(process.name, port, services.native_command(process, s), ready,
-                             row.open_path, cgroup))  # fmt: skip
+                             row.open_path, cgroup, row.restartable))  # fmt: skip
     return out
 
 
@@ -155,12 +162,30 @@ def _prepare(s: StackSettings, alerting: alertmanager_config.AlertmanagerSetting
         )
 
 
+def hold_file(s: StackSettings, name: str) -> Path:
+    """While this file exists, a restartable service that exits waits, then starts again (a
+    fault of `make chaos` holds it down); without it, its exit stops the stack as any other."""
+    return s.state_dir / "hold" / name
+
+
 def _procfile(s: StackSettings) -> Path:
     lines = []
+    (s.state_dir / "hold").mkdir(parents=True, exist_ok=True)
+    for stale in (s.state_dir / "hold").iterdir():  # a fault's, from a run that was killed
+        stale.unlink()
     for c in components(s):
         log = s.state_dir / "logs" / f"{c.name}.log"
         cmd = " ".join(shlex.quote(part) for part in c.command)
-        lines.append(f"{c.name}: exec {cmd} >>{shlex.quote(str(log))} 2>&1")
+        run = f"{cmd} >>{shlex.quote(str(log))} 2>&1"
+        if c.restartable:
+            hold = shlex.quote(str(hold_file(s, c.name)))
+            # The trap makes the shell wait for its child on honcho's SIGTERM (sent to the whole
+            # group) before it exits, so a stop still ends with the service down.
+            lines.append(f"{c.name}: trap 'exit 143' TERM; while :; do {run}; rc=$?; "
+                         f"[ -e {hold} ] || exit $rc; while [ -e {hold} ]; do sleep 0.2; done; "
+                         "done")  # fmt: skip
+        else:
+            lines.append(f"{c.name}: exec {run}")
     path = s.state_dir / "Procfile"
     path.write_text("\n".join(lines) + "\n")
     return path

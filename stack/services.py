@@ -188,6 +188,9 @@ class Service:
     # The LOCAL_* knob of how many copies run (natively: a process, a port and a cgroup each;
     # compose: `deploy.replicas`); empty: one, under the service's own name.
     replicas: str = ""
+    # Natively: may be stopped and started again by a fault (`make chaos`) while honcho keeps the
+    # rest running: a death honcho sees only when no fault holds the service down (runner).
+    restartable: bool = False
     open_path: str = ""  # what a person opens natively
     note: str = ""  # the comment above the service in compose.yml
 
@@ -317,8 +320,14 @@ def _nginx_exporter(t: Target) -> list[str]:
     ]
 
 
+# The InnoDB exporter's own database account (user, native password): PROCESS, plus SELECT on
+# MySQL 8's performance_schema lock tables in compose (provisioning/mysql/init/01-users.sql);
+# natively stack.runner creates it at seed.
+INNODB_EXPORTER_ACCOUNT = ("innodb_exporter", "innodb_exporter")
+
+
 def _innodb_env(t: Target) -> dict[str, str]:
-    account = "root" if t.native else "exporter:${MYSQL_EXPORTER_PASSWORD:-exporter}"
+    account = ":".join(INNODB_EXPORTER_ACCOUNT)  # the password the init SQL sets
     return {
         "INNODB_EXPORTER_DSN": f"mysql://{account}@{t.addr('mysql')}/",
         "INNODB_EXPORTER_LISTEN": t.listen("innodb-exporter"),
@@ -493,6 +502,7 @@ _ROWS = [
         ),
         limits=Limits("LOCAL_MYSQL_CPUS", "LOCAL_MYSQL_MEMORY"),
         program=("mariadbd",),
+        restartable=True,
         compose={
             "image": "mysql:8.4.3",
             "volumes": [
@@ -510,6 +520,7 @@ _ROWS = [
         health=Health(test=("redis-cli", "ping"), interval="5s", retries=30),
         program=("redis-server",),
         entry=("redis-server",),
+        restartable=True,
         compose={"image": "redis:7.4.1"},
     ),
     Service(
@@ -615,6 +626,7 @@ _ROWS = [
         port=Port("LOCAL_PROMETHEUS_PORT", 9090, "PROMETHEUS_PORT"),
         health=Health("/-/ready", interval="5s", retries=20),
         program=("prometheus",),
+        restartable=True,
         compose={
             "image": "prom/prometheus:v2.54.1",
             "volumes": [

@@ -119,14 +119,17 @@ export function order(ids) {
   while (chosen.size < lines) chosen.add(randInt(ids.products));
   const items = [...chosen].map((id) => ({ product_id: id, quantity: 1 + Math.floor(Math.random() * 2) }));
   const key = uuid();
+  const sent = Date.now();
   const res = http.post(`${plan.shop_url}/api/orders`, JSON.stringify({ user_id: userId, items }), {
     headers: { 'Content-Type': 'application/json', 'Idempotency-Key': key },
     tags: { endpoint: 'orders', name: 'POST /api/orders', hot: hot ? 'yes' : 'no' },
   });
   // The order log the audit reconciles (audit/reconcile.py): the runner sends console output
   // to <results>/orders.jsonl. Status 0: no answer came (timeout, connection refused).
+  // t (epoch s when sent) and ms (until the answer, or until k6 gave up) time it for make chaos.
   console.log(JSON.stringify({
-    key, user_id: userId, status: res.status, order_id: res.status === 201 ? res.json('order_id') : null,
+    endpoint: 'orders', key, user_id: userId, status: res.status,
+    order_id: res.status === 201 ? res.json('order_id') : null, t: sent / 1000, ms: Date.now() - sent,
   }));
   check(res, {
     'order: 201': (r) => r.status === 201,
@@ -137,9 +140,12 @@ export function order(ids) {
 
 export function popular() {
   mark();
+  const sent = Date.now();
   const res = http.get(`${plan.shop_url}/api/products/popular?days=3&limit=5`, {
     tags: { endpoint: 'popular', name: 'GET /api/products/popular' },
   });
+  // Timed in the same log as the orders (no key: the audit skips it).
+  console.log(JSON.stringify({ endpoint: 'popular', status: res.status, t: sent / 1000, ms: Date.now() - sent }));
   check(res, {
     'popular: 200': (r) => r.status === 200,
     'popular: a list': (r) => r.status === 200 && Array.isArray(r.json()),

@@ -51,6 +51,21 @@ def eventually(check, timeout: float, what: str):
         time.sleep(0.5)
 
 
+def stack_listeners(state: Path) -> list[tuple[str, str, int]]:
+    """(process name, address, port) of every TCP socket listening in a process of the stack
+    (honcho's descendants)."""
+    honcho = psutil.Process(int((state / "honcho.pid").read_text()))
+    found = []
+    for proc in honcho.children(recursive=True):
+        try:
+            for conn in proc.net_connections(kind="inet"):
+                if conn.status == psutil.CONN_LISTEN:
+                    found.append((proc.name(), conn.laddr.ip, conn.laddr.port))
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
 @contextmanager
 def native_stack(
     state: Path, *, via_make: bool = False, **overrides: str

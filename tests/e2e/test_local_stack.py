@@ -9,13 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pymysql
 import pytest
 import requests
 
 from loadtest.provoke import provoke_deadlock
-from stack import cgroups
+from stack import cgroups, services
 from stack.settings import StackSettings
-from tests.e2e.native import eventually, native_stack, query
+from tests.e2e.native import eventually, native_stack, query, stack_listeners
 
 pytestmark = pytest.mark.integration
 
@@ -72,3 +73,32 @@ def test_local_stack_up_observed_controlled_and_down(stack):
     )  # fmt: skip
     assert answer.returncode == 0, answer.stdout + answer.stderr
     assert json.loads(answer.stdout)["workers_current"] == int(env["LOCAL_SHOP_WORKERS"])
+
+    # Every socket the stack listens on is on loopback: one per service port, nothing else.
+    listeners = stack_listeners(state)
+    assert listeners and {ip for _, ip, _ in listeners} == {"127.0.0.1"}, listeners
+    assert {port for _, _, port in listeners} == set(ports.values()) - {
+        ports["LOCAL_LOCUST_METRICS_PORT"]  # only while a Locust run exports
+    }, listeners
+
+    # The InnoDB exporter scrapes as its own account, which can read no table of the shop.
+    user, password = services.INNODB_EXPORTER_ACCOUNT
+    scrape = requests.get(f"http://127.0.0.1:{ports['LOCAL_INNODB_EXPORTER_PORT']}/metrics",
+                          timeout=10).text  # fmt: skip
+    assert "\ninnodb_up 1.0" in scrape
+    assert 'innodb_exporter_collector_success{collector="status"} 1.0' in scrape
+    assert 'innodb_exporter_collector_success{collector="lock_waits"} 1.0' in scrape
+    mariadb = {"host": "127.0.0.1", "port": ports["LOCAL_MARIADB_PORT"]}
+    with pymysql.connect(**mariadb, user="root") as root, root.cursor() as cur:
+        cur.execute("SELECT DISTINCT user FROM information_schema.processlist "
+                    "WHERE command != 'Daemon'")  # fmt: skip
+        assert user in {row[0] for row in cur.fetchall()}
+    with pymysql.connect(**mariadb, user=user, password=password) as own, own.cursor() as cur:
+        cur.execute("SHOW GRANTS")
+        grants = " ".join(row[0] for row in cur.fetchall())
+        assert "GRANT PROCESS ON *.*" in grants and "SELECT" not in grants, grants
+        cur.execute("SHOW ENGINE INNODB STATUS")
+        for table in ("shop.users", "shop.orders", "shop.payments"):
+            with pytest.raises(pymysql.err.OperationalError) as denied:
+                cur.execute(f"SELECT * FROM {table} LIMIT 1")
+            assert denied.value.args[0] == 1142, denied.value  # SELECT command denied

@@ -121,7 +121,7 @@ def smoke(shop, args: list[str], tmp_path: Path) -> tuple[Path, str, int, int]:
     ran_the_plan(results, summary)
     orders = summary["endpoints"]["POST /api/orders"]["count"]
     popular = summary["endpoints"]["GET /api/products/popular"]["count"]
-    assert_audited(out, results, orders)
+    assert_audited(out, results, orders, popular)
     assert summary["requests"] == orders + popular
     after = shop_requests(shop.url)
     assert after["/api/orders"] - before.get("/api/orders", 0) == orders
@@ -210,12 +210,16 @@ def test_bad_input_is_one_clear_line(args, message, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-def assert_audited(out: str, results: Path, orders: int) -> None:
+def assert_audited(out: str, results: Path, orders: int, popular: int) -> None:
     """The run audited the books and reconciled every order attempt it logged: one logged
-    attempt per order the tool counted (the mix is random: a smoke run may hold none)."""
+    attempt per order the tool counted (the mix is random: a smoke run may hold none), and
+    one timed line per popular read (what make chaos reads)."""
     assert "audit: the books balance (every invariant holds)" in out, out
-    attempts = [json.loads(line) for line in (results / "orders.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in (results / "orders.jsonl").read_text().splitlines()]
+    attempts = [a for a in lines if a["endpoint"] == "orders"]
     assert len(attempts) == orders, (len(attempts), orders)
+    assert len(lines) - len(attempts) == popular, (len(lines), orders, popular)
+    assert all(a["t"] > 1e9 and a["ms"] >= 0 for a in lines)
     acked = {a["key"] for a in attempts if a["status"] == 201}
     audit = json.loads((results / "audit.json").read_text())
     assert audit["passed"] and audit["reconciliation"]["acknowledged"] == len(acked)

@@ -57,3 +57,12 @@ def test_read_attempts_skips_a_torn_last_line_but_not_a_bad_middle_one(tmp_path)
     path.write_text('{"key": "b"}\n' + good + "\n")
     with pytest.raises(ValueError, match=r"orders\.jsonl:1"):
         list(read_attempts(path))
+
+
+def test_read_attempts_takes_the_orders_of_a_timed_log_and_skips_its_reads(tmp_path):
+    path = tmp_path / "orders.jsonl"
+    order = {"endpoint": "orders", "key": "a", "user_id": 1, "status": 201, "order_id": 5,
+             "t": 1.5, "ms": 12.0}  # fmt: skip
+    popular = {"endpoint": "popular", "status": 503, "t": 1.6, "ms": 3.0}
+    path.write_text(f"{json.dumps(popular)}\n{json.dumps(order)}\n")
+    assert list(read_attempts(path)) == [Attempt("a", 1, 201, 5)]

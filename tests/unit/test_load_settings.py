@@ -46,7 +46,7 @@ def test_flags_win_over_the_environment_and_parse_the_same():
         (
             "SCENARIO",
             "bogus",
-            "SCENARIO='bogus' is not one of smoke, load, soak, stress, probe, spike",
+            "SCENARIO='bogus' is not one of smoke, load, soak, stress, probe, spike, chaos",
         ),
         ("TARGET_TPS", "0", "TARGET_TPS='0' must be a positive number below 1e6"),
         ("TARGET_TPS", "fast", "TARGET_TPS='fast' is not a number"),

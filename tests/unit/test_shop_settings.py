@@ -26,6 +26,7 @@ def test_every_knob_is_read():
             "SHOP_DB_POOL_SIZE": "16",
             "SHOP_DB_MAX_OVERFLOW": "0",
             "SHOP_DB_POOL_TIMEOUT": "2.5",
+            "SHOP_DB_CONNECT_TIMEOUT": "0.5",
             "SHOP_LOCK_WAIT_TIMEOUT": "3",
             "SHOP_ORDER_MAX_RETRIES": "7",
             "SHOP_POPULAR_CACHE_TTL_SECONDS": "1.5",
@@ -37,6 +38,9 @@ def test_every_knob_is_read():
         "naive", 16, 0,
     )  # fmt: skip
     assert settings.db_pool_timeout == 2.5
+    assert settings.db_connect_timeout == 0.5
+    # The shop's own timeout: a pool wait, a connect, a statement (lock wait + 2 s), 1 s more.
+    assert (settings.db_read_timeout, settings.request_timeout) == (5, 2.5 + 0.5 + 5 + 1)
     assert settings.order_max_retries == 7
     assert settings.popular_cache_ttl == 1.5
     assert settings.popular_local_ttl == 0  # off
