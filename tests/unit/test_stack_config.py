@@ -394,7 +394,7 @@ def test_procfile_lines_run_the_table_commands(tmp_path):
     lines = dict(line.split(": ", 1) for line in _procfile(settings).read_text().splitlines())
     for component in components(settings):
         words = shlex.split(lines[component.name])
-        if services.SERVICES[component.name].restartable:
+        if component.restartable:
             # Started again while a fault holds it down (make chaos), else its exit ends all.
             hold = str(tmp_path / "hold" / component.name)
             loop = words.index("do") + 1
