@@ -269,6 +269,10 @@ def _shop_env(t: Target) -> dict[str, str]:
         # its own control socket (`gunicornc -s <state>/shop.ctl`), never the per-user default.
         env["PROMETHEUS_MULTIPROC_DIR"] = str(t.state / "shop-metrics")
         env["SHOP_CONTROL_SOCKET"] = str(t.state / "shop.ctl")
+        # A debug knob, off unless set: every API request sleeps this long (make gate's proof).
+        delay = t.settings.values.get("LOCAL_SHOP_DEBUG_DELAY_MS", "")
+        if delay:
+            env["SHOP_DEBUG_DELAY_MS"] = delay
     return env
 
 
