@@ -138,7 +138,6 @@ def resolve(ref: str) -> str:
 @contextmanager
 def checkout(sha: str, where: Path) -> Iterator[str]:
     """Commit `sha` checked out (detached) at `where` for the body; its short hash."""
-    git("worktree", "prune")
     git("worktree", "add", "--detach", str(where), sha)
     try:
         yield sha[:7]
