@@ -13,6 +13,7 @@ per request). `gate.compare` judges the medians. Everything is stopped whatever 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import tempfile
@@ -192,7 +193,19 @@ class Shop:
 
     def stop(self) -> None:
         stop_group(self.proc)
+        # A cgroup goes only once empty: wait for the workers the SIGKILL reached.
+        end = time.monotonic() + 10
+        while time.monotonic() < end and _group_alive(self.proc.pid):
+            time.sleep(0.1)
         cgroups.remove([self.cgroup])
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
 
 
 def _ready(url: str) -> bool:

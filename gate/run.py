@@ -22,6 +22,7 @@ from pathlib import Path
 
 import loadtest
 from e2e.verify import free_port, native_stack
+from gate.settings import GateSettings
 from loadtest.run import RunResult
 from loadtest.settings import LoadSettings
 from report.prometheus import Prometheus as ReportPrometheus
@@ -215,7 +216,7 @@ def write_deck(out: Path, testid: str, stack: StackSettings, screenshot: bool) -
     return {fmt: str(path) for fmt, path in made.paths.items()}, made.screenshot_error or ""
 
 
-def run(s, say: Say = lambda _: None) -> GateResult:
+def run(s: GateSettings, say: Say = lambda _: None) -> GateResult:
     """The gate for GateSettings `s`. Ctrl-C stops the runs and the stack, then propagates."""
     started = time.monotonic()
     out = s.results_root / f"gate-{time.strftime('%Y%m%d-%H%M%S')}"
