@@ -188,7 +188,6 @@ def load_step(
     settings = LoadSettings.from_env(
         {**env, **knobs, "SCENARIO": scenario, "RESULTS_ROOT": str(out)}
     )
-    say(f"{scenario}: {settings.tool} at {settings.target_tps:g} TPS, SCALE {settings.scale:g}")
     result = loadtest.run(settings, lambda line: say(f"{scenario}: {line}"))
     step = step_of(scenario, result)
     for line in result.verdict.lines:
