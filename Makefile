@@ -73,7 +73,7 @@ load: $(PY) ## Load test: TOOL=k6|locust SCENARIO=smoke|load|soak|stress|spike [
 capacity: $(PY) ## Highest rate holding the SLO, and what limits it [TOOL= STRATEGY= TARGET_TPS= SCALE= BUDGET=600]
 	@$(PY) -m capacity $(LOAD_ARGS_COMMON) $(if $(BUDGET),--budget $(BUDGET))
 
-gate: $(PY) ## CI perf gate: own stack on free ports, k6 smoke + short load, thresholds, audit, deck; exit 0 only on PASS [TARGET_TPS=100 SCALE=0.15 GATE_BUDGET=300]
+gate: $(PY) ## CI perf gate: own stack on free ports, k6 smoke + short load, thresholds, audit, deck; exit 0 only on PASS [TARGET_TPS=50 SCALE=0.15 GATE_BUDGET=300]
 	@echo "gate: own native stack on free ports; a smoke, then the short load run; thresholds, audit, deck"
 	@$(PY) -m gate
 

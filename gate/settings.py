@@ -12,9 +12,10 @@ from pathlib import Path
 from loadtest.settings import REPO, LoadSettings, LoadSettingsError
 
 # The gate's short load: the `load` scenario at SCALE 0.15 ramps 9 s, holds 45 s at TARGET_TPS
-# and ramps down 2 s. TARGET_TPS defaults to a rate this 2-core box holds with room to spare
-# beside the stack and the load tool (the mission's 200 is `TARGET_TPS=200 make gate`).
-GATE_TPS = 100
+# and ramps down 2 s. TARGET_TPS defaults to a quarter of the mission's 200: a shared 2-core
+# runner holds it beside the stack and k6, and the thresholds are latencies, which a slower
+# build breaks at any rate (the mission's rate: `TARGET_TPS=200 make gate` on a quiet box).
+GATE_TPS = 50
 GATE_SCALE = 0.15
 GATE_BUDGET_S = 300
 AB_PASSES = 2
