@@ -23,7 +23,8 @@ from gate.settings import (
     parse_env_pairs,
 )
 from gate.summary import ab_markdown, demoted, gate_markdown
-from loadtest.run import RunResult
+from loadtest.run import RunResult, plan_of
+from loadtest.settings import LoadSettings, LoadSettingsError
 from loadtest.verdict import Observations, Verdict
 from stack import services
 from stack.settings import REPO, StackSettings
@@ -381,3 +382,21 @@ def test_bad_input_is_one_line_and_exit_2(argv, env, line, capsys):
     err = capsys.readouterr().err
     assert err.startswith(line)
     assert err.count("\n") == 1
+
+
+# --- the load runner's knob the A/B needs --------------------------------------------------------
+
+GIVEN_SHOP = {"SHOP_URL": "http://127.0.0.1:9/", "LOCUST_METRICS_PORT": "20000", "SCENARIO": "load"}
+
+
+@pytest.mark.parametrize(("raw", "aborts"), [("", True), ("0", False), ("1", True)])
+def test_abort_on_fail_overrides_the_scenarios(raw, aborts):
+    s = LoadSettings.from_env({**GIVEN_SHOP, "ABORT_ON_FAIL": raw})
+    assert plan_of(s, "t", "/tmp").abort_on_fail is aborts
+    smoke = LoadSettings.from_env({**GIVEN_SHOP, "SCENARIO": "smoke", "ABORT_ON_FAIL": raw})
+    assert plan_of(smoke, "t", "/tmp").abort_on_fail is (raw == "1")
+
+
+def test_a_bad_abort_on_fail_is_one_line():
+    with pytest.raises(LoadSettingsError, match=r"^ABORT_ON_FAIL='yes' is not 0 or 1$"):
+        LoadSettings.from_args(["--abort-on-fail", "yes"], GIVEN_SHOP)
