@@ -216,16 +216,20 @@ def _ready(url: str) -> bool:
 
 
 def start_shop(
-    build: str, tree: Path, env: Mapping[str, str], extra: Mapping[str, str], state: Path
+    build: str,
+    tree: Path,
+    env: Mapping[str, str],
+    extra: Mapping[str, str],
+    state: Path,
+    log: Path,
 ) -> Shop:
     """`tree`'s shop on a free port against `env`'s stack (its MariaDB and Redis), as the
-    service table runs it, with `extra` environment; ready, or AbError."""
+    service table runs it, with `extra` environment, its output in `log`; ready, or AbError."""
     state.mkdir(parents=True, exist_ok=True)
     s = StackSettings.from_env(
         {**env, "LOCAL_STATE_DIR": str(state), "LOCAL_SHOP_PORT": str(free_port())}
     )
     command = with_env(in_tree(services.native_command(services.SERVICES["shop"], s), tree), extra)
-    log = state / "shop.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             command,
@@ -248,14 +252,17 @@ def start_shop(
 
 @contextmanager
 def shops(
-    trees: Mapping[str, Path], env: Mapping[str, str], s: AbSettings, workdir: Path
+    trees: Mapping[str, Path], env: Mapping[str, str], s: AbSettings, workdir: Path, out: Path
 ) -> Iterator[dict[str, Shop]]:
-    """Both builds' shops for the body, stopped after it whatever happens."""
+    """Both builds' shops for the body (their logs: out/shop-<build>.log), stopped after it
+    whatever happens."""
     extra = {"base": s.base_env, "head": s.head_env}
     with ExitStack() as stack:
         running = {}
         for build, tree in trees.items():
-            running[build] = start_shop(build, tree, env, extra[build], workdir / f"shop-{build}")
+            running[build] = start_shop(
+                build, tree, env, extra[build], workdir / f"shop-{build}", out / f"shop-{build}.log"
+            )
             stack.callback(running[build].stop)
         yield running
 
@@ -331,7 +338,7 @@ def measure(
     passes: list[Pass],
 ) -> None:
     """The smokes, then the interleaved passes, appended to `passes` as they finish."""
-    with shops({b: Path(t) for b, t in trees.items()}, env, s, workdir) as running:
+    with shops({b: Path(t) for b, t in trees.items()}, env, s, workdir, out) as running:
         for build, shop in running.items():
             say(f"{build}: shop {shop.url} (log {shop.log})")
         with deadline(budget_s(s)):
