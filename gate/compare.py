@@ -1,12 +1,14 @@
-"""The A/B's judgement, pure: the median of each build's passes per metric, the ratio
-head/base, and whether it is within the stated tolerance.
+"""The A/B's judgement, pure: the best pass of each build per metric, the ratio head/base,
+and whether it is within the stated tolerance.
 
-Noise-aware in two ways. Each build's passes are reduced to their median, so one disturbed pass
-does not decide. And a metric's allowance is the larger of its stated tolerance and the spread
-the passes of one build showed among themselves (what an A/A run of the same build would show
-on this machine at this moment): a difference smaller than the machine's own noise is not
-called a regression. Latencies and CPU also have an absolute floor: 4 ms against 3 ms is a
-ratio of 1.33 but no news.
+Noise-aware in two ways. Each build is judged by its best pass (the lowest latency and CPU, the
+highest rate): what other processes on a shared machine do only adds latency and takes rate,
+never the reverse, so the best pass is the one nearest the build's own cost, and one disturbed
+pass does not decide (the median of two passes is their mean, which one burst drags). And a
+metric's allowance is the larger of its stated tolerance and the spread the passes of one build
+showed among themselves (what an A/A run of the same build shows on this machine at this
+moment): a difference within the machine's own noise is not called a regression. Latencies and
+CPU also have an absolute floor: 4 ms against 3 ms is a ratio of 1.33 but no news.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class Comparison:
     name: str
     label: str
     unit: str
-    base: float | None  # the median over the base's passes
+    base: float | None  # the base's best pass
     head: float | None
     ratio: float | None  # head / base
     tolerance: float  # the stated one
@@ -68,7 +70,8 @@ def compare(metric: Metric, base: Iterable[float | None], head: Iterable[float |
     """One metric's comparison over the passes of each build (None: not measured)."""
     b = [v for v in base if v is not None]
     h = [v for v in head if v is not None]
-    if not b or not h or statistics.median(b) == 0:
+    best = max if metric.higher_is_better else min
+    if not b or not h or best(b) == 0:
         return Comparison(
             metric.name,
             metric.label,
@@ -81,7 +84,7 @@ def compare(metric: Metric, base: Iterable[float | None], head: Iterable[float |
             metric.floor,
             "n/a",
         )
-    mb, mh = statistics.median(b), statistics.median(h)
+    mb, mh = best(b), best(h)
     ratio = mh / mb
     noise = max(spread(b), spread(h))
     allowed = max(metric.tolerance, noise)

@@ -73,7 +73,7 @@ def ab_markdown(result) -> str:
     out = [f"# shoplab A/B: {state}", "", f"`{result.verdict_line()}`", ""]
     out += [
         f"base `{result.base_commit}` ({result.settings['base']}), head `{result.head_commit}`; "
-        f"{result.settings['passes']} passes each, interleaved; the medians compared.",
+        f"{result.settings['passes']} passes each, interleaved; each build's best pass compared.",
         "",
         "| metric | base | head | head/base | allowed | verdict |",
         "|---|---|---|---|---|---|",
