@@ -7,7 +7,8 @@ both up for the whole job. After a smoke against each (it warms their pools and 
 work), the gate's short load runs against them in turn, base, head, base, head, ... so that
 whatever the machine does meanwhile falls on both. Per pass: the hold's achieved rate, p95 per
 endpoint (the tool's), and the shop's CPU per request (its processes' CPU time over the run,
-per request). `gate.compare` judges the medians. Everything is stopped whatever happens.
+per request). `gate.compare` judges each build by its best pass. Everything is stopped
+whatever happens.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ class Metric:
     label: str
     unit: str  # report.units' name: reqps, ms
     higher_is_better: bool
-    tolerance: float  # the stated tolerance: a share of the base's median
+    tolerance: float  # the stated tolerance: a share of the base's figure
     floor: float = 0.0  # a difference below this (in the metric's unit) is never a change
 
 

@@ -2,7 +2,7 @@
 and FAILS naming the threshold when the shop is slowed on purpose (the debug delay); either
 way its results are written and nothing it started is left running.
 
-Short runs to keep the suite's cost small: 40 TPS, SCALE 0.06 (a 4 s ramp, an 18 s hold), no
+Short runs to keep the suite's cost small: 20 TPS, SCALE 0.06 (a 4 s ramp, an 18 s hold), no
 screenshot."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from gate import GateResult, GateSettings, run
 
 pytestmark = pytest.mark.integration
 
-KNOBS = {"TARGET_TPS": "40", "SCALE": "0.06", "GATE_SCREENSHOT": "0", "GATE_BUDGET": "240"}
+KNOBS = {"TARGET_TPS": "20", "SCALE": "0.06", "GATE_SCREENSHOT": "0", "GATE_BUDGET": "240"}
 POPULAR_P95 = "http_req_duration{endpoint:popular}: p(95)<50"
 
 
