@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help setup test test-unit test-integration lint fmt lock clean bench-shop bench-exporter load \
+.PHONY: help setup test test-unit test-integration lint fmt lock clean bench-shop profile-shop bench-exporter load \
 	local-up local-down local-status local-reset demo up down prometheus-config compose-config \
 	alerts-test alerts-review alertmanager-config \
 	dashboards dashboards-check verify-dashboards audit fuzz capacity generate check rules rules-check report \
@@ -56,8 +56,8 @@ lock: ## Re-resolve dependencies from pyproject.toml into constraints.txt
 	  && .lock-venv/bin/pip freeze --exclude-editable --disable-pip-version-check | grep -v '^-e' > constraints.txt \
 	  && rm -rf .lock-venv && echo "lock: wrote constraints.txt ($$(wc -l < constraints.txt) pins)"
 
-bench-shop: $(PY) ## Benchmark the shop: highest orders/s and popular/s held at p95 <= 50 ms (k6 steps)
-	@echo "bench-shop: own MariaDB + Redis + gunicorn on loopback; k6 steps; takes ~5 min"
+bench-shop: $(PY) ## The shop against its textbook peer (bench/peer/): held rates, ratio, CPU/request (<10 min)
+	@echo "bench-shop: own MariaDB + Redis, shop and peer under gunicorn on loopback; interleaved k6 steps"
 	@$(PY) bench/bench_shop.py $(BENCH_ARGS)
 
 TOOL ?= k6
@@ -94,6 +94,10 @@ report: $(PY) ## The deck of a run: RUN=<testid> [BASELINE=<testid>] -> results/
 	@if [ -z "$(RUN)" ]; then echo "report: set RUN=<testid> (a folder under results/)" >&2; exit 2; fi
 	@echo "report: $(RUN)$(if $(BASELINE), against $(BASELINE)) from the native stack's Prometheus"
 	@$(PY) -m report $(RUN) $(if $(BASELINE),--baseline $(BASELINE)) $(REPORT_ARGS)
+
+profile-shop: $(PY) ## Where one request's CPU goes in the shop, by layer (py-spy under k6; ~1 min)
+	@echo "profile-shop: own MariaDB + Redis + shop under gunicorn; k6 orders then popular, py-spy on every worker"
+	@$(PY) bench/profile_shop.py $(PROFILE_ARGS)
 
 bench-exporter: $(PY) ## Benchmark the InnoDB exporter: parser docs/s, scrape p50/p99 under load (<90 s)
 	@echo "bench-exporter: parser throughput, then own MariaDB + write load + exporter on loopback"

@@ -57,6 +57,9 @@ def judge_probe(result: RunResult, rate: float, figures: dict, phase: str) -> Pr
         if result.generator_cpu_s and wall
         else None,
         "generator_processes": 1.0,
+        "neighbour_cpu_cores": (result.neighbours.neighbour_cores + result.neighbours.steal_cores)
+        if result.neighbours
+        else None,
     }
     saturated = generator_saturated(figures) if broken else None
     return Probe(
@@ -64,6 +67,8 @@ def judge_probe(result: RunResult, rate: float, figures: dict, phase: str) -> Pr
         held=not broken,
         broken=tuple(broken) + ((f"load generator: {saturated}",) if saturated else ()),
         generator_saturated=saturated is not None,
+        # A break while other processes took a tenth of the box may be theirs, not the rate's.
+        disturbed=bool(broken) and result.neighbours is not None and result.neighbours.disturbed,
         no_verdict=result.exit_code == 2 and not summary,
         seconds=wall,
         phase=phase,

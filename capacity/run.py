@@ -67,7 +67,16 @@ class CapacityResult:
         if self.limit is not None and s.ceiling:
             what = "the limit" if self.limit.saturated else "nothing saturated; nearest"
             why = f"; {what}: {self.limit.title}: {self.limit.evidence}"
-        return f"max sustainable rate {s.capacity:g}/s{tail}{bracket}{why}"
+        return f"max sustainable rate {s.capacity:g}/s{tail}{bracket}{why}{self.disturbance()}"
+
+    def disturbance(self) -> str:
+        """Said when probes broke beside busy neighbours: the figure may not repeat."""
+        seen = [p.evidence.get("neighbour_cpu_cores") or 0.0 for p in self.search.disturbed]
+        if not seen:
+            return ""
+        return (f"; {len(seen)} of {len(self.search.probes)} probes broke while other processes "
+                f"used up to {max(seen):.2f} cores: on a quieter machine the figure may be "
+                "higher")  # fmt: skip
 
     def as_dict(self) -> dict:
         return {
@@ -90,7 +99,7 @@ def probe_row(p: Probe) -> str:
     return (f"{p.phase:8s} {p.rate:8.1f}/s  achieved {_f(e.get('achieved_tps'), '/s')}  "
             f"orders p95 {_f(e.get('orders_p95_ms'), ' ms')}  popular p95 "
             f"{_f(e.get('popular_p95_ms'), ' ms')}  shop CPU {_f(e.get('shop_cpu_cores'), '')}  "
-            f"{state}")  # fmt: skip
+            f"others {_f(e.get('neighbour_cpu_cores'), '')}  {state}")  # fmt: skip
 
 
 def _f(v, unit: str) -> str:

@@ -19,6 +19,7 @@ class Probe:
     held: bool  # every SLO check passed
     broken: tuple[str, ...] = ()  # the checks that failed, readable
     generator_saturated: bool = False  # the load tool, not the shop, could not keep up
+    disturbed: bool = False  # broke while other processes of the machine took a share of it
     no_verdict: bool = False  # the run did not happen (shop not ready, tool failed): no figure
     seconds: float = 0.0
     phase: str = ""  # ramp, bisect, recheck (a break run again), confirm
@@ -38,6 +39,9 @@ class SearchPlan:
     # A break on a shared machine may be a neighbour's burst: a ramp or bisection probe that
     # breaks is run once more, and believed only if it breaks again.
     recheck: bool = True
+    # A break measured while other processes used the machine (Probe.disturbed) is run again,
+    # up to this many times, before the recheck above: a seen neighbour is not a limit either.
+    disturbed_reruns: int = 2
 
     def __post_init__(self) -> None:
         if self.start <= 0 or self.factor <= 1 or self.budget_s <= 0 or self.probe_s <= 0:
@@ -67,6 +71,13 @@ class SearchResult:
         ]
 
     @property
+    def disturbed(self) -> list[Probe]:
+        """Disturbed breaks that no later probe at the same rate settled (by a run beside quiet
+        neighbours): the figures that may be the neighbours', not the shop's."""
+        last = {p.rate: p for p in self.probes}
+        return [p for p in self.probes if p.disturbed and last[p.rate].disturbed]
+
+    @property
     def first_break(self) -> Probe | None:
         return next(iter(self.breaks), None)
 
@@ -74,7 +85,8 @@ class SearchResult:
     def break_above_capacity(self) -> Probe | None:
         """The failed probe closest above the capacity: where the limit shows."""
         above = [p for p in self.breaks if self.capacity is None or p.rate > self.capacity]
-        return min(above, key=lambda p: p.rate, default=None)
+        # At that rate the last try: a rerun beside quiet neighbours before a disturbed one.
+        return min(reversed(above), key=lambda p: p.rate, default=None)
 
 
 def find_capacity(
@@ -94,7 +106,7 @@ def find_capacity(
     def fits() -> bool:
         return clock() - started + plan.probe_s <= plan.budget_s
 
-    def run(rate: float, phase: str) -> Probe | None:
+    def attempt(rate: float, phase: str) -> Probe | None:
         if not fits():
             result.stopped = "budget"
             return None
@@ -108,7 +120,16 @@ def find_capacity(
         if outcome.no_verdict:
             result.stopped = "no_verdict"  # a shop that is down has no capacity to find
             return None
-        if not outcome.held and plan.recheck and phase in ("ramp", "bisect"):
+        return outcome
+
+    def run(rate: float, phase: str) -> Probe | None:
+        outcome = attempt(rate, phase)
+        for _ in range(plan.disturbed_reruns):
+            if outcome is None or outcome.held or not outcome.disturbed:
+                break
+            outcome = attempt(rate, "rerun")
+        rechecked = phase in ("ramp", "bisect") and plan.recheck
+        if outcome is not None and not outcome.held and rechecked:
             return run(rate, "recheck")
         return outcome
 

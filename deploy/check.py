@@ -420,6 +420,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         PLAN_FILE.write_text(fresh_plan())
         print(f"k8s: wrote {PLAN_FILE.relative_to(REPO)}")
         return 0
+    if not TESTRUN_CRD.exists():
+        print(f"k8s: the TestRun CRD {TESTRUN_CRD} is missing: shared/ must sit beside the "
+              "checkout (../shared)", file=sys.stderr)  # fmt: skip
+        return 1
     result = check()
     for line in result.failures:
         print(f"k8s: {line}", file=sys.stderr)

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import requests
 
-from loadtest import queries, tools
+from loadtest import neighbours, queries, tools
+from loadtest.neighbours import NeighbourCpu
 from loadtest.scenarios import Plan, Window, load_scenarios, resolve
 from loadtest.settings import LoadSettings
 from loadtest.verdict import (
@@ -50,6 +51,7 @@ class RunResult:
     results: Path | None = None
     observations: Observations | None = None
     generator_cpu_s: float | None = None  # CPU seconds of the load tool's processes
+    neighbours: NeighbourCpu | None = None  # what other processes of the machine used meanwhile
 
 
 def shop_strategy(url: str) -> str | None:
@@ -160,6 +162,18 @@ def write_run_record(s: LoadSettings, results: Path, strategy: str | None) -> No
     (results / "run.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
+def stack_roots(s: LoadSettings) -> list[int]:
+    """The pids whose process trees are the shop's side of the run: the native stack's
+    supervisor (a stack started in-process by a test is this process's tree already)."""
+    if not s.native:
+        return []
+    from stack.runner import supervisor_pid
+    from stack.settings import StackSettings
+
+    pid = supervisor_pid(StackSettings.from_env(s.environ))
+    return [pid] if pid else []
+
+
 def database_url(s: LoadSettings) -> str | None:
     """The shop's database: the native stack's, or SHOP_DATABASE_URL for another shop."""
     if s.environ.get("SHOP_DATABASE_URL"):
@@ -239,8 +253,10 @@ def run(s: LoadSettings, say: Say = lambda _: None) -> RunResult:
     try:
         tools.register_locust_target(s, True)
         ticker.start()
+        ledger = neighbours.start(stack_roots(s))
         tool = tools.run_tool(s, plan, results, say)
         ended = time.time()
+        others = ledger.stop() if ledger else None
         time.sleep(LAST_WRITE_S if prom else 0)
     finally:
         done.set()
@@ -253,8 +269,11 @@ def run(s: LoadSettings, say: Say = lambda _: None) -> RunResult:
         started = summary.get("started_at") or started
         obs = observe(plan, s.tool, prom, started, summary["duration_s"])
         (results / "observations.json").write_text(json.dumps(obs.to_dict(), indent=2) + "\n")
+    if others is not None:
+        (results / "neighbours.json").write_text(json.dumps(others.as_dict(), indent=2) + "\n")
     books = audit_run(s, results, say) if summary else None
     verdict = judge(plan, s.tool, summary, tool.exit_code, obs, results=str(results),
-                    generator_cpu_s=tool.cpu_s, wall_s=ended - started, audit=books)  # fmt: skip
+                    generator_cpu_s=tool.cpu_s, wall_s=ended - started, audit=books,
+                    neighbours=others)  # fmt: skip
     return RunResult(testid, s.tool, verdict.exit_code, verdict, plan, Window(started, ended),
-                     summary, results, obs, tool.cpu_s)  # fmt: skip
+                     summary, results, obs, tool.cpu_s, others)  # fmt: skip

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 
+from loadtest.neighbours import NeighbourCpu
 from loadtest.scenarios import Plan
 
 ENDPOINTS = ("POST /api/orders", "GET /api/products/popular")
@@ -171,6 +172,7 @@ def judge(
     generator_cpu_s: float | None = None,
     wall_s: float = 1.0,
     audit: Mapping | None = None,
+    neighbours: NeighbourCpu | None = None,
 ) -> Verdict:
     """The verdict block of a run; `obs` None when the run had no Prometheus. The generator's
     CPU seconds are set against the `wall_s` seconds of the load. `audit` (audit.run's
@@ -194,6 +196,9 @@ def judge(
             f"  load generator CPU: {generator_cpu_s:.1f} s over {seconds:.0f} s "
             f"({generator_cpu_s / seconds:.2f} cores), {per_request_ms:.2f} ms per request"
         )
+    if neighbours is not None:
+        tail = ": DISTURBED, the figures may not repeat" if neighbours.disturbed else ""
+        out.append(f"  the rest of the machine: {neighbours.describe()}{tail}")
     for name in ENDPOINTS:
         e = summary["endpoints"][name]
         out.append(f"  {name:28s} n={e['count'] or 0:<7} p95 {fmt(e['p95_ms'], ' ms'):>10}  "

@@ -28,6 +28,7 @@ class Deck:
     findings: list[findings_mod.Finding] = field(default_factory=list)
     window: dict = field(default_factory=dict)
     generated_at: float = field(default_factory=time.time)
+    neighbours: dict | None = None  # other processes of the machine during the run
 
     @property
     def deadlock_count(self) -> int:
@@ -174,6 +175,7 @@ def build_deck(run: Run, prom, *, exporter_url: str | None = None) -> Deck:
             "step_s": window.step_s,
             "scrape_s": scrape_s,
         },
+        neighbours=run.neighbours,
     )
     deck.findings = findings_mod.derive(deck)
     return deck

@@ -159,6 +159,26 @@ def generator_findings(deck) -> list[Finding]:
     ]
 
 
+def neighbour_findings(deck) -> list[Finding]:
+    n = deck.neighbours
+    if not n or not n.get("disturbed"):
+        return []
+    top = ", ".join(f"{name} {cores:.2f}" for name, cores in n.get("top", [])) or "short-lived"
+    return [
+        Finding(
+            "machine-shared",
+            "warn",
+            "Other processes shared the machine during the run",
+            f"{n['neighbour_cores']:.2f} cores used by processes outside the stack and the load "
+            f"tool ({top}), {n['steal_cores']:.2f} stolen by the hypervisor, of "
+            f"{n['machine_cores']:.2f} busy over {n['seconds']:.0f} s",
+            "Latency and capacity measured beside a neighbour may not repeat: run again on a quiet "
+            "machine, or compare builds side by side in one job, interleaved, so both see the "
+            "same neighbours.",
+        )
+    ]
+
+
 def slo_findings(deck) -> list[Finding]:
     out = []
     failed = [t["name"] for t in deck.summary.get("thresholds", []) if not t["pass"]]
@@ -196,6 +216,7 @@ RULES = (
     pool_findings,
     cache_findings,
     generator_findings,
+    neighbour_findings,
     slo_findings,
 )
 

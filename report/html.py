@@ -122,7 +122,7 @@ def figure(panel: Panel, markers: list[Marker], fig_id: str) -> dict:
                 }
             )
     layout = {
-        "margin": {"l": 60, "r": 50 if right_unit else 12, "t": 6, "b": 30},
+        "margin": {"l": 60, "r": 72 if right_unit else 12, "t": 6, "b": 30},
         "xaxis": {"type": "date"},
         "yaxis": units.axis(panel.unit),
         "legend": {"orientation": "h", "y": -0.18, "font": {"size": 10}},
@@ -227,6 +227,17 @@ def _table(rows: list[list[str]], head: list[str], numeric_from: int = 1) -> str
     return f"<table><tr>{th}</tr>{body}</table>"
 
 
+def rest_of_machine(n: dict | None) -> str:
+    """What other processes used during the run (loadtest.neighbours), in one phrase."""
+    if not n:
+        return "not measured"
+    top = ", ".join(f"{name} {cores:.2f}" for name, cores in n.get("top", []))
+    return (
+        f"other processes {n['neighbour_cores']:.2f} cores{f' ({top})' if top else ''}, "
+        f"hypervisor steal {n['steal_cores']:.2f}" + (": DISTURBED" if n["disturbed"] else "")
+    )
+
+
 def what_ran_html(deck: Deck) -> str:
     r = deck.run
     limits = (
@@ -249,6 +260,7 @@ def what_ran_html(deck: Deck) -> str:
         ("versions", versions),
         ("git commit", r["git_commit"]),
         ("start / end", f"{r['started']} / {r['ended']} ({r['duration_s']:.0f} s)"),
+        ("rest of the machine", rest_of_machine(deck.neighbours)),
     ]
     return _table([[escape(k), escape(str(v))] for k, v in rows], ["", ""], numeric_from=9)
 

@@ -268,7 +268,18 @@ def markers(
         except PrometheusError:
             continue
         times = sorted({t for s in series for t, _ in s.points})
-        out.append(Marker(annotation["name"], annotation.get("iconColor", "red"), times))
+        out.append(Marker(annotation["name"], annotation.get("iconColor", "red"),
+                          first_of_each_run(times, step)))  # fmt: skip
+    return out
+
+
+def first_of_each_run(times: list[float], step: float) -> list[float]:
+    """One mark per event: Grafana joins an annotation query's points one step apart into one
+    region, so a start that stays true for three steps is one start, marked where it began."""
+    out: list[float] = []
+    for i, t in enumerate(times):
+        if i == 0 or t - times[i - 1] > step * 1.5:
+            out.append(t)
     return out
 
 

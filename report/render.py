@@ -8,7 +8,7 @@ from pathlib import Path
 
 from report import units
 from report.deck import Deck
-from report.html import render_html
+from report.html import render_html, rest_of_machine
 
 VERDICT = {True: "PASS", False: "FAIL", None: "n/a"}
 
@@ -50,6 +50,7 @@ def render_markdown(deck: Deck, baseline: Deck | None = None, compared=None) -> 
         f"- limits: {limits}",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in r["versions"].items()),
         f"- git commit {r['git_commit']}; {r['started']} to {r['ended']} ({r['duration_s']:.0f} s)",
+        f"- the rest of the machine: {rest_of_machine(deck.neighbours)}",
         "",
         f"## Verdict: client {VERDICT[deck.client_verdict['passed']]}, "
         f"server {VERDICT[deck.server_verdict['passed']]}",

@@ -30,6 +30,7 @@ class Run:
     summary: dict
     results: Path
     recorded: dict = field(default_factory=dict)
+    neighbours: dict | None = None  # loadtest.neighbours: what other processes used meanwhile
 
     @property
     def ended_at(self) -> float:
@@ -61,6 +62,7 @@ def read_run(results: Path) -> Run:
         raise RunError(f"{tool}-summary.json in {results} names no known scenario or start time")
     recorded_path = results / "run.json"
     recorded = json.loads(recorded_path.read_text()) if recorded_path.exists() else {}
+    neighbours_path = results / "neighbours.json"
     return Run(
         testid=summary.get("testid") or results.name,
         tool=tool,
@@ -71,6 +73,7 @@ def read_run(results: Path) -> Run:
         summary=summary,
         results=results,
         recorded={k: recorded[k] for k in RECORDED if k in recorded},
+        neighbours=json.loads(neighbours_path.read_text()) if neighbours_path.exists() else None,
     )
 
 

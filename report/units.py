@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import time
 
-# Grafana unit -> (d3 tick format, suffix) for a plotly axis: `~s` is SI (0.2 s -> 200ms).
+# Grafana unit -> (d3 tick format, suffix) for a plotly axis: `.3~s` is SI with three significant
+# digits (0.2 s -> 200ms; a right axis synced to the left one ticks 574k, not 574.375k).
 AXES = {
-    "s": ("~s", "s"),
-    "ms": ("~s", " ms"),
+    "s": (".3~s", "s"),
+    "ms": (".3~s", " ms"),
     "percentunit": (".1~%", ""),
-    "percent": ("~s", " %"),
-    "reqps": ("~s", " req/s"),
-    "opm": ("~s", " /min"),
-    "ops": ("~s", " /s"),
-    "bytes": ("~s", "B"),
-    "decbytes": ("~s", "B"),
-    "Bps": ("~s", "B/s"),
+    "percent": (".3~s", " %"),
+    "reqps": (".3~s", " req/s"),
+    "opm": (".3~s", " /min"),
+    "ops": (".3~s", " /s"),
+    "bytes": (".3~s", "B"),
+    "decbytes": (".3~s", "B"),
+    "Bps": (".3~s", "B/s"),
     "dateTimeFromNow": ("", ""),
 }
 _IEC = ("B", "KiB", "MiB", "GiB", "TiB")
 
 
 def axis(unit: str) -> dict:
-    fmt, suffix = AXES.get(unit, ("~s", ""))
+    fmt, suffix = AXES.get(unit, (".3~s", ""))
     out = {"ticksuffix": suffix, "rangemode": "tozero"}
     if fmt:
         out["tickformat"] = fmt

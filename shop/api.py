@@ -24,9 +24,16 @@ def popular_products():
     shop = shop_context()
     days = validation.query_int(request, "days", 3, 1, 30)
     limit = validation.query_int(request, "limit", 5, 1, 100)
-    return jsonify(
-        catalog.cached_popular_products(shop.popular_cache, shop.engine, shop.metrics, days, limit)
-    )
+
+    def body() -> bytes:
+        value = catalog.cached_popular_products(
+            shop.popular_cache, shop.engine, shop.metrics, days, limit
+        )
+        return current_app.json.response(value).get_data()
+
+    local = shop.popular_local
+    data = local.get((days, limit), body) if local is not None else body()
+    return current_app.response_class(data, mimetype="application/json")
 
 
 @api.get("/api/products/<int:product_id>")

@@ -15,6 +15,7 @@ from shop.cli import register_cli
 from shop.context import ShopContext
 from shop.db import create_db_engine
 from shop.errors import register_error_handlers
+from shop.local_cache import LocalCache
 from shop.metrics import attach_metrics
 from shop.settings import Settings, SettingsError
 
@@ -43,6 +44,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         popular_cache=StaleWhileRevalidateCache(
             redis_client, metrics, "popular", settings.popular_cache_ttl
         ),
+        popular_local=LocalCache(metrics, "popular_local", settings.popular_local_ttl)
+        if settings.popular_local_ttl
+        else None,
     )
     register_error_handlers(app)
     if settings.debug_delay_ms:

@@ -9,6 +9,7 @@ from flask import current_app
 from sqlalchemy import Engine
 
 from shop.cache import StaleWhileRevalidateCache
+from shop.local_cache import LocalCache
 from shop.metrics import ShopMetrics
 from shop.settings import Settings
 
@@ -20,6 +21,7 @@ class ShopContext:
     redis: redis.Redis
     metrics: ShopMetrics
     popular_cache: StaleWhileRevalidateCache
+    popular_local: LocalCache | None = None  # response bytes per worker (None: off)
 
 
 def shop_context() -> ShopContext:

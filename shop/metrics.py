@@ -94,6 +94,8 @@ class ShopMetrics:
             self.db_retries.labels(operation)
         for result in ("hit", "miss", "error"):
             self.cache.labels("popular", result)
+        for result in ("hit", "miss"):
+            self.cache.labels("popular_local", result)
 
 
 log = logging.getLogger("shop.metrics")

@@ -38,6 +38,8 @@ class Settings:
     lock_wait_timeout: int = 5
     order_max_retries: int = 5
     popular_cache_ttl: float = 5.0
+    # Each worker keeps the popular response bytes this long in front of Redis (0: off).
+    popular_local_ttl: float = 1.0
     max_charge: int = 1_000_000
     max_body_bytes: int = 64 * 1024
     # Off (0) unless asked for: every API request sleeps this long first, so that a test or the
@@ -76,6 +78,9 @@ class Settings:
             order_max_retries=_number(env, "SHOP_ORDER_MAX_RETRIES", cls.order_max_retries, 0, 20),
             popular_cache_ttl=_number(
                 env, "SHOP_POPULAR_CACHE_TTL_SECONDS", cls.popular_cache_ttl, 0.1, 3600, float
+            ),
+            popular_local_ttl=_number(
+                env, "SHOP_POPULAR_LOCAL_TTL_SECONDS", cls.popular_local_ttl, 0, 60, float
             ),
             max_charge=_number(env, "SHOP_MAX_CHARGE", cls.max_charge, 1, 10**12),
             debug_delay_ms=_number(env, "SHOP_DEBUG_DELAY_MS", cls.debug_delay_ms, 0, 10_000),

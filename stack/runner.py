@@ -86,7 +86,8 @@ def _pid_file(s: StackSettings) -> Path:
     return s.state_dir / "honcho.pid"
 
 
-def _running_pid(s: StackSettings) -> int | None:
+def supervisor_pid(s: StackSettings) -> int | None:
+    """honcho's pid while the stack runs (everything the stack started descends from it)."""
     try:
         pid = int(_pid_file(s).read_text())
         os.kill(pid, 0)
@@ -193,8 +194,8 @@ def _wait_ready(
 def up(s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None = None) -> int:
     """Start the stack of `s`; 0 when every process is ready. `environ` (default: this process's)
     holds the ALERTMANAGER_* notification settings."""
-    if _running_pid(s):
-        say(f"already running (honcho pid {_running_pid(s)}); `make local-status`")
+    if supervisor_pid(s):
+        say(f"already running (honcho pid {supervisor_pid(s)}); `make local-status`")
         return 0
     try:
         alerting = alertmanager_config.AlertmanagerSettings.from_env(
@@ -248,7 +249,7 @@ def up(s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None 
 
 
 def status(s: StackSettings) -> int:
-    pid = _running_pid(s)
+    pid = supervisor_pid(s)
     say(f"honcho: {'running, pid ' + str(pid) if pid else 'not running'}")
     down = 0
     for c in components(s):
@@ -259,7 +260,7 @@ def status(s: StackSettings) -> int:
 
 
 def down(s: StackSettings, timeout: float = 30) -> int:
-    pid = _running_pid(s)
+    pid = supervisor_pid(s)
     if pid is None:
         say("not running")
     else:

@@ -119,3 +119,60 @@ def test_database_down_is_503_with_json(shop_settings):
         sample(down, "shop_db_errors_total", {"operation": "get_product", "kind": "disconnect"})
         == 1
     )
+
+
+@pytest.fixture
+def local_app(shop_settings):
+    app = create_app(dataclasses.replace(shop_settings, popular_local_ttl=30))
+    yield app
+    app.extensions["shop"].engine.dispose()
+    app.extensions["shop"].redis.close()
+
+
+def local_counts(app) -> dict[str, float]:
+    return {
+        result: sample(app, "shop_cache_requests_total", {"cache": "popular_local", "result": r})
+        for result, r in (("hit", "hit"), ("miss", "miss"))
+    }
+
+
+def test_local_tier_serves_the_redis_tiers_bytes_without_asking_redis(app, local_app, shop_redis):
+    plain = app.test_client().get(POPULAR)
+    client = local_app.test_client()
+    before, redis_before = local_counts(local_app), cache_counts(local_app)
+    responses = [client.get(POPULAR) for _ in range(5)]
+    assert {r.status_code for r in responses} == {200}
+    assert {r.data for r in responses} == {plain.data}  # the very bytes jsonify writes
+    assert {r.content_type for r in responses} == {plain.content_type}
+    assert delta(local_counts(local_app), before) == {"hit": 4, "miss": 1}
+    # Only the one local miss reached Redis (a hit there: `app` had just filled it).
+    assert delta(cache_counts(local_app), redis_before) == {"hit": 1, "miss": 0, "error": 0}
+
+
+def test_local_tier_cold_key_under_load_asks_redis_once(local_app, shop_redis):
+    local_app.extensions["shop"].popular_local.clear()
+    before, redis_before = local_counts(local_app), cache_counts(local_app)
+    responses = concurrent_gets(local_app, 20)
+    assert {r.status_code for r in responses} == {200}
+    assert len({r.data for r in responses}) == 1
+    assert delta(local_counts(local_app), before) == {"hit": 19, "miss": 1}
+    assert sum(delta(cache_counts(local_app), redis_before).values()) == 1
+
+
+def test_local_tier_keeps_serving_while_redis_is_down(shop_settings):
+    down = create_app(
+        dataclasses.replace(
+            shop_settings,
+            redis_url=f"redis://127.0.0.1:{free_port()}/0",
+            popular_local_ttl=30,
+        )
+    )
+    try:
+        client = down.test_client()
+        responses = [client.get(POPULAR) for _ in range(3)]
+        assert {r.status_code for r in responses} == {200}
+        # One trip to the database (a Redis error), then the worker's own copy.
+        assert cache_counts(down) == {"hit": 0, "miss": 0, "error": 1}
+        assert local_counts(down) == {"hit": 2, "miss": 1}
+    finally:
+        down.extensions["shop"].engine.dispose()

@@ -122,6 +122,17 @@ def test_deadlocks_make_row_locks_the_limit():
     assert limits[0].resource == "row_locks" and "12 deadlocks" in limits[0].evidence
 
 
+def test_tasks_queueing_for_a_core_saturate_the_machine_before_it_is_all_busy():
+    """The break at 261/s measured on 2026-12-07: 76 % busy, but a task waited 53 % of the time."""
+    figures = {"machine_cpu_busy_ratio": 0.758, "machine_cpu_pressure_ratio": 0.531,
+               "shop_cpu_cores": 0.81, "shop_cpu_limit_cores": 2.0}  # fmt: skip
+    limits = rank_limits(figures)
+    assert limits[0].resource == "machine_cpu" and limits[0].saturated
+    assert "75.8 % busy" in limits[0].evidence and "53.1 % of the time" in limits[0].evidence
+    calm = rank_limits({**figures, "machine_cpu_pressure_ratio": 0.2})
+    assert calm[0].resource == "machine_cpu" and not calm[0].saturated  # busy alone: 84 %
+
+
 def test_absent_series_are_no_evidence():
     assert rank_limits({}) == []
 
@@ -176,3 +187,57 @@ def test_a_repeated_break_costs_one_probe_and_counts():
     phases = [(p.rate, p.phase, p.held) for p in result.probes]
     assert phases[:3] == [(100, "ramp", True), (200, "ramp", False), (200, "recheck", False)]
     assert result.ceiling < 200 and 140 <= result.capacity <= 150
+
+
+def test_a_break_beside_busy_neighbours_is_run_again_until_they_are_quiet():
+    """A neighbour's test suite during two tries at 400/s: the runs beside it are not believed,
+    the quiet third is; the answer is the steady shop's, and the disturbed probes are kept."""
+    clock = Clock()
+    plan = SearchPlan(start=100, budget_s=3600, probe_s=30, factor=2)
+    steady = find_capacity(shop(437, clock), plan, clock)
+    busy = {400.0: 2}  # tries at that rate while the neighbour runs
+
+    def shared(rate: float, phase: str) -> Probe:
+        clock.now += 30
+        disturbed = busy.get(rate, 0) > 0
+        busy[rate] = busy.get(rate, 0) - 1
+        held = rate <= 437 and not disturbed
+        return Probe(rate, held=held, phase=phase, disturbed=disturbed)
+
+    result = find_capacity(shared, plan, clock)
+    assert result.capacity == steady.capacity and result.ceiling == steady.ceiling
+    tries = [(p.phase, p.held) for p in result.probes if p.rate == 400]
+    assert tries == [("ramp", False), ("rerun", False), ("rerun", True)]
+    assert result.disturbed == []  # settled by the quiet rerun: nothing to warn about
+
+
+def test_the_limit_is_read_from_the_undisturbed_try_at_the_first_break():
+    clock = Clock()
+    plan = SearchPlan(start=100, budget_s=3600, probe_s=30, factor=2, recheck=False)
+    tries: dict[float, int] = {}
+
+    def probe(rate: float, phase: str) -> Probe:
+        clock.now += 30
+        tries[rate] = tries.get(rate, 0) + 1
+        first = tries[rate] == 1
+        return Probe(rate, held=rate <= 150, phase=phase, disturbed=rate > 150 and first,
+                     evidence={"try": tries[rate]})  # fmt: skip
+
+    result = find_capacity(probe, plan, clock)
+    assert result.break_above_capacity.evidence["try"] == 2
+    assert result.disturbed == []
+
+
+def test_a_neighbour_that_never_stops_costs_a_bounded_number_of_reruns():
+    clock = Clock()
+    plan = SearchPlan(start=100, budget_s=3600, probe_s=30, factor=2)
+
+    def always_busy(rate: float, phase: str) -> Probe:
+        clock.now += 30
+        return Probe(rate, held=rate <= 150, phase=phase, disturbed=rate > 150)
+
+    result = find_capacity(always_busy, plan, clock)
+    at_200 = [p.phase for p in result.probes if p.rate == 200]
+    # two reruns of the ramp probe, then its recheck with its own two reruns: then believed
+    assert at_200 == ["ramp", "rerun", "rerun", "recheck", "rerun", "rerun"]
+    assert 140 <= result.capacity <= 150

@@ -91,6 +91,12 @@ def test_panel_shape_keeps_unit_slo_line_and_dashed_limit_series():
     assert panels._overrides(raw["Offered vs answered TPS"])["target"]["dashed"] is True
 
 
+def test_a_marker_true_for_consecutive_steps_is_one_event_like_grafanas_region():
+    times = [100.0, 105.0, 110.0, 160.0, 165.0, 300.0]
+    assert panels.first_of_each_run(times, 5) == [100.0, 160.0, 300.0]
+    assert panels.first_of_each_run([], 5) == []
+
+
 def test_grown_counts_a_series_born_inside_the_window_from_zero():
     assert grown("x_total", 60, "name") == (
         "sum by (name) ((x_total - (x_total offset 60s or x_total * 0)) >= 0"
@@ -173,6 +179,23 @@ def test_pool_and_cache_rules_cite_their_numbers():
     rules = {f.rule: f for f in findings.derive(deck)}
     assert "19 of 20" in rules["db-pool-saturated"].evidence
     assert "40.0 % hits of 100" in rules["cache-hit-low"].evidence
+
+
+def test_a_run_beside_busy_neighbours_is_said_in_the_facts_and_the_findings():
+    deck = _deck()
+    deck.neighbours = {"seconds": 74.0, "machine_cores": 1.9, "ours_cores": 1.3,
+                       "neighbour_cores": 0.6, "steal_cores": 0.05, "top": [["pytest", 0.45]],
+                       "disturbed": True}  # fmt: skip
+    (finding,) = findings.derive(deck)
+    assert finding.rule == "machine-shared" and "0.60 cores" in finding.evidence
+    assert "pytest 0.45" in finding.evidence and "interleaved" in finding.proposal
+    assert "other processes 0.60 cores (pytest 0.45), hypervisor steal 0.05: DISTURBED" in (
+        render_markdown(deck)
+    )
+    quiet = _deck()
+    quiet.neighbours = {**deck.neighbours, "neighbour_cores": 0.01, "top": [], "disturbed": False}
+    assert findings.derive(quiet) == []
+    assert "other processes 0.01 cores, hypervisor steal 0.05" in render_html(quiet)
 
 
 def test_the_page_fetches_nothing_and_allows_only_its_own_scripts():

@@ -29,6 +29,7 @@ def test_every_knob_is_read():
             "SHOP_LOCK_WAIT_TIMEOUT": "3",
             "SHOP_ORDER_MAX_RETRIES": "7",
             "SHOP_POPULAR_CACHE_TTL_SECONDS": "1.5",
+            "SHOP_POPULAR_LOCAL_TTL_SECONDS": "0",
             "SHOP_MAX_CHARGE": "500",
         }
     )
@@ -38,6 +39,7 @@ def test_every_knob_is_read():
     assert settings.db_pool_timeout == 2.5
     assert settings.order_max_retries == 7
     assert settings.popular_cache_ttl == 1.5
+    assert settings.popular_local_ttl == 0  # off
     assert settings.max_charge == 500
 
 
@@ -51,6 +53,7 @@ def test_every_knob_is_read():
         ({"SHOP_DB_POOL_SIZE": "0"}, "SHOP_DB_POOL_SIZE"),
         ({"SHOP_DB_POOL_SIZE": "ten"}, "SHOP_DB_POOL_SIZE"),
         ({"SHOP_POPULAR_CACHE_TTL_SECONDS": "-1"}, "SHOP_POPULAR_CACHE_TTL_SECONDS"),
+        ({"SHOP_POPULAR_LOCAL_TTL_SECONDS": "61"}, "SHOP_POPULAR_LOCAL_TTL_SECONDS"),
         ({"SHOP_ORDER_MAX_RETRIES": "99"}, "SHOP_ORDER_MAX_RETRIES"),
     ],
 )

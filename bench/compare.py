@@ -1,0 +1,258 @@
+"""The shop against its textbook peer, interleaved on one MariaDB and Redis: `run(settings)`.
+
+Both apps run under gunicorn with the shop's worker settings, side by side; every rate is
+offered to one then the other (the order alternating between passes), so a neighbour's burst
+hits both alike. The answer per workload is each app's highest rate held in every pass, the
+spread over passes, the ratio shop/peer, and the CPU per request of the app, the database and
+k6 at the highest rate both held.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mirakuru import HTTPExecutor
+
+from bench.backing import start_backing, stop_all
+from bench.steps import P95_LIMIT_MS, StepResult, run_step, wait_until_idle
+from tests.harness.servers import REPO, ShopServer, free_port
+
+APPS = ("peer", "shop")
+CORES = os.cpu_count() or 1
+WORKLOADS = ("orders", "popular")
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    workloads: tuple[str, ...] = WORKLOADS
+    # From low enough that both apps hold something on a box shared with busy neighbours.
+    order_rates: tuple[int, ...] = (100, 200, 300, 400, 600, 800)
+    popular_rates: tuple[int, ...] = (250, 500, 1000, 1500, 2500, 3500)
+    passes: int = 2
+    step_seconds: float = 8.0
+    warm_seconds: float = 3.0  # per app and workload, at 100/s, before the steps
+    workers: int = 4
+    threads: int = 4
+    users: int = 10_000
+    products: int = 1_000
+    orders: int = 20_000
+
+    def rates(self, workload: str) -> tuple[int, ...]:
+        return self.order_rates if workload == "orders" else self.popular_rates
+
+
+@dataclass(frozen=True)
+class AppSummary:
+    app: str
+    held_per_pass: tuple[int, ...]  # highest rate held in each pass (0: none)
+
+    @property
+    def held(self) -> int:
+        """The rate held in every pass: the figure the ratio uses."""
+        return min(self.held_per_pass) if self.held_per_pass else 0
+
+
+@dataclass(frozen=True)
+class WorkloadResult:
+    workload: str
+    apps: dict[str, AppSummary]
+    cost_rate: int  # the highest rate both held (else the lowest both ran): CPU compared there
+    cost_held: bool  # both apps held cost_rate in every pass
+    cpu_ms: dict[str, dict[str, float]]  # app -> {app, db, k6}: median over passes at cost_rate
+    k6_limited: tuple[StepResult, ...]  # steps where k6 itself was near its limit
+    disturbed: tuple[StepResult, ...]  # steps during which neighbours used >= half a core
+
+    @property
+    def ratio(self) -> float | None:
+        peer = self.apps["peer"].held
+        return self.apps["shop"].held / peer if peer else None
+
+    @property
+    def cost_ratio(self) -> float | None:
+        """Peer's app + database CPU per request over the shop's: what neighbours move least."""
+        if set(self.cpu_ms) != set(APPS):
+            return None
+        peer, shop = (self.cpu_ms[a]["app"] + self.cpu_ms[a]["db"] for a in APPS)
+        return peer / shop if shop else None
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    settings: BenchSettings
+    steps: tuple[StepResult, ...]
+    workloads: tuple[WorkloadResult, ...]
+    seconds: float
+    errors: int = 0
+    notes: tuple[str, ...] = field(default=())
+
+
+@dataclass
+class PeerServer:
+    """The peer under gunicorn with the shop's own config file (same worker model)."""
+
+    base_dir: Path
+    env: dict[str, str]
+    workers: int
+    threads: int
+    port: int = field(default_factory=free_port)
+    executor: HTTPExecutor | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> PeerServer:
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.env, "SHOP_WORKERS": str(self.workers),
+               "SHOP_THREADS": str(self.threads), "SHOP_LOG_LEVEL": "warning",
+               "PROMETHEUS_MULTIPROC_DIR": str(self.base_dir / "metrics")}  # fmt: skip
+        args = [sys.executable, "-m", "gunicorn", "-c", str(REPO / "shop" / "gunicorn.conf.py"),
+                "-b", f"127.0.0.1:{self.port}", "bench.peer:create_app()"]  # fmt: skip
+        self.executor = HTTPExecutor(
+            args, url=f"{self.url}/healthz", status="200", timeout=timeout, envvars=env,
+            cwd=str(REPO),
+        )  # fmt: skip
+        self.executor.start()
+        return self
+
+    def stop(self) -> None:
+        if self.executor is not None:
+            executor, self.executor = self.executor, None
+            executor.stop()
+
+
+def _summarise(workload: str, steps: list[StepResult], passes: int) -> WorkloadResult:
+    mine = [s for s in steps if s.workload == workload]
+    apps = {}
+    for app in APPS:
+        per_pass = []
+        for run in range(1, passes + 1):
+            held = [s.rate for s in mine if s.app == app and s.run == run and s.held]
+            per_pass.append(max(held, default=0))
+        apps[app] = AppSummary(app, tuple(per_pass))
+    common = [r for r in sorted({s.rate for s in mine})
+              if {s.app for s in mine if s.rate == r} == set(APPS)]  # fmt: skip
+    both = [r for r in common if all(s.held for s in mine if s.rate == r)]
+    # Where both held; failing that, the lowest rate both were offered.
+    cost_rate = max(both, default=min(common, default=0))
+    cpu_ms = {}
+    for app in APPS:
+        at = [s for s in mine if s.app == app and s.rate == cost_rate]
+        if at:
+            cpu_ms[app] = {k: statistics.median(s.cpu_ms[k] for s in at) for k in at[0].cpu_ms}
+    return WorkloadResult(
+        workload,
+        apps,
+        cost_rate,
+        cost_rate in both,
+        cpu_ms,
+        tuple(s for s in mine if s.k6_limited),
+        tuple(s for s in mine if s.disturbed),
+    )
+
+
+def run(settings: BenchSettings, log: Callable[[str], None] = print) -> BenchResult:
+    """Start MariaDB, Redis and both apps in a temporary folder, run the steps, stop all."""
+    started = time.monotonic()
+    root = Path(tempfile.mkdtemp(prefix="shoplab-bench-"))
+    servers: list = []
+    steps: list[StepResult] = []
+    try:
+        log(f"starting MariaDB and Redis under {root}")
+        db, redis = start_backing(root, settings.users, settings.products, settings.orders, servers)
+        log(
+            f"seeded {settings.users} users, {settings.products} products, {settings.orders} orders"
+        )
+        env = {"SHOP_DATABASE_URL": db.url("shop")}
+        apps = {
+            "peer": PeerServer(root / "peer", {**env, "SHOP_REDIS_URL": redis.url(1)},
+                               settings.workers, settings.threads),
+            "shop": ShopServer(root / "shop", {**env, "SHOP_REDIS_URL": redis.url(0)},
+                               workers=settings.workers, threads=settings.threads),
+        }  # fmt: skip
+        for server in apps.values():
+            servers.append(server.start())
+        log(f"peer {apps['peer'].url}, shop {apps['shop'].url}: gunicorn "
+            f"{settings.workers} workers x {settings.threads} threads each")  # fmt: skip
+        db_pid = db.executor.process.pid
+        pids = {name: {"app": s.executor.process.pid, "db": db_pid} for name, s in apps.items()}
+
+        def step(app: str, workload: str, rate: int, seconds: float, run_no: int) -> StepResult:
+            return run_step(app=app, base_url=apps[app].url, workload=workload, rate=rate,
+                            duration=seconds, pids=pids[app], workdir=root, run=run_no,
+                            users=settings.users, products=settings.products)  # fmt: skip
+
+        log("warming both apps (pool connections, caches, k6 VUs)")
+        for workload in settings.workloads:
+            for app in APPS:
+                step(app, workload, 100, settings.warm_seconds, 0)
+        for workload in settings.workloads:
+            limit = P95_LIMIT_MS[workload]
+            for run_no in range(1, settings.passes + 1):
+                order = APPS if run_no % 2 else APPS[::-1]
+                out = {app: 0 for app in APPS}  # consecutive misses
+                for rate in settings.rates(workload):
+                    for app in order:
+                        if out[app] >= 2:
+                            continue
+                        result = step(app, workload, rate, settings.step_seconds, run_no)
+                        steps.append(result)
+                        log(result.line())
+                        if result.held:
+                            out[app] = 0
+                            continue
+                        far = result.p95_ms > 4 * limit or result.dropped > 0.05 * result.offered
+                        out[app] = 2 if far else out[app] + 1
+                        wait_until_idle(pids[app]["app"])
+                    if all(n >= 2 for n in out.values()):
+                        break
+        workloads = tuple(_summarise(w, steps, settings.passes) for w in settings.workloads)
+        return BenchResult(settings, tuple(steps), workloads, time.monotonic() - started)
+    finally:
+        stop_all(servers, log)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def report(result: BenchResult) -> list[str]:
+    """The answer as lines of text, per workload."""
+    lines = []
+    for w in result.workloads:
+        limit = P95_LIMIT_MS[w.workload]
+        lines.append(f"{w.workload}: held = p95 <= {limit:.0f} ms, 0 errors, dropped <= 1 %,"
+                     f" in each of {result.settings.passes} passes")  # fmt: skip
+        for app in APPS:
+            s = w.apps[app]
+            spread = " / ".join(f"{r}" for r in s.held_per_pass)
+            lines.append(f"  {app:4s} held {s.held:5d}/s   per pass: {spread}")
+        ratio = f"{w.ratio:.2f}x" if w.ratio is not None else "n/a (the peer held no rate)"
+        lines.append(f"  ratio shop/peer: {ratio}")
+        if w.cost_rate:
+            held = "both held" if w.cost_held else "NOT held by both: overloaded figures"
+            lines.append(f"  CPU ms per request at {w.cost_rate}/s ({held}; median of passes):")
+            for app, cost in w.cpu_ms.items():
+                parts = "  ".join(f"{k} {v:.2f}" for k, v in cost.items())
+                # If CPU were the only limit: the machine's cores over all three's cost.
+                ceiling = 1000 * CORES / sum(cost.values())
+                lines.append(f"    {app:4s} {parts}   (CPU-bound ceiling ~{ceiling:,.0f}/s)")
+            if w.cost_ratio is not None:
+                lines.append(f"  CPU per request (app + db), peer/shop: {w.cost_ratio:.2f}x")
+        if w.k6_limited:
+            rates = ", ".join(f"{s.app} {s.rate}/s pass {s.run}" for s in w.k6_limited)
+            lines.append(f"  k6 was the limit in: {rates}")
+        else:
+            lines.append("  k6 was not the limit in any step")
+        if w.disturbed:
+            worst = max(s.cores["others"] for s in w.disturbed)
+            lines.append(
+                f"  neighbours used >= 0.5 core in {len(w.disturbed)} steps (up to {worst:.1f}"
+                " cores): absolute rates are low; the interleaved ratio is the figure"
+            )
+    return lines

@@ -1,0 +1,108 @@
+"""The bench's pure parts: a step's verdict, the summary per workload, py-spy's samples folded."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.bench_shop import parse_settings
+from bench.compare import _summarise
+from bench.profiling import fold, layer_of
+from bench.steps import StepResult
+
+
+def step(app="shop", rate=400, run=1, p95=10.0, errors=0, dropped=0, requests=3200,
+         workload="orders", cores=None) -> StepResult:  # fmt: skip
+    cores = cores or {"app": 1.0, "db": 0.3, "k6": 0.3, "others": 0.1}
+    return StepResult(app=app, workload=workload, rate=rate, run=run, seconds=8.0,
+                      requests=requests, achieved=requests / 8, p95_ms=p95, p99_ms=p95,
+                      errors=errors, dropped=dropped, cores=cores,
+                      cpu_ms={"app": 2.0, "db": 1.0, "k6": 0.5})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "kwargs,held",
+    [
+        ({}, True),
+        ({"p95": 50.0}, True),
+        ({"p95": 50.1}, False),
+        ({"errors": 1}, False),
+        ({"dropped": 32}, True),  # 1 % of what was offered
+        ({"dropped": 40}, False),
+        ({"requests": 0}, False),
+        ({"workload": "popular", "p95": 20.5}, False),
+    ],
+)
+def test_a_step_is_held_only_within_every_limit(kwargs, held):
+    assert step(**kwargs).held is held
+
+
+def test_k6_is_blamed_when_it_nears_a_core_or_drops_while_the_apps_idle():
+    assert step(cores={"app": 1.0, "db": 0.3, "k6": 0.9, "others": 0.0}).k6_limited
+    idle = {"app": 0.3, "db": 0.1, "k6": 0.5, "others": 0.1}
+    assert step(dropped=400, cores=idle).k6_limited
+    # Dropping while neighbours took the CPU is not k6's limit; it is a disturbed step.
+    starved = {**idle, "others": 1.2}
+    assert not step(dropped=400, cores=starved).k6_limited
+    assert step(cores=starved).disturbed
+    assert not step().k6_limited
+
+
+def test_summary_takes_the_rate_held_in_every_pass_and_compares_cost_where_both_held():
+    steps = [
+        step("peer", 200, 1), step("shop", 200, 1), step("peer", 400, 1, p95=80),
+        step("shop", 400, 1), step("shop", 800, 1),
+        step("shop", 200, 2), step("peer", 200, 2), step("shop", 400, 2),
+        step("peer", 400, 2), step("shop", 800, 2, errors=3),
+    ]  # fmt: skip
+    result = _summarise("orders", steps, passes=2)
+    assert result.apps["peer"].held_per_pass == (200, 400)
+    assert result.apps["shop"].held_per_pass == (800, 400)
+    assert result.apps["peer"].held == 200
+    assert result.apps["shop"].held == 400
+    assert result.ratio == 2.0
+    assert (result.cost_rate, result.cost_held) == (200, True)
+    assert result.cpu_ms["shop"] == {"app": 2.0, "db": 1.0, "k6": 0.5}
+    assert result.cost_ratio == 1.0
+
+
+def test_summary_has_no_ratio_when_the_peer_held_nothing():
+    steps = [step("peer", 1000, p95=90, workload="popular"), step("shop", 1000, workload="popular")]
+    result = _summarise("popular", steps, passes=1)
+    assert result.ratio is None
+    assert (result.cost_rate, result.cost_held) == (1000, False)
+
+
+# py-spy record --format raw: frames root first, ';'-separated, then the sample count.
+RAW = """\
+<module> (gunicorn:8);run (gunicorn/arbiter.py:1);handle (gunicorn/workers/gthread.py:532);\
+wsgi_app (flask/app.py:1);place_order (shop/api.py:60);execute (sqlalchemy/engine/base.py:1);\
+_execute_command (pymysql/connections.py:1);_write_bytes (pymysql/connections.py:854) 7
+<module> (gunicorn:8);run (gunicorn/arbiter.py:1);handle (gunicorn/workers/gthread.py:532);\
+wsgi_app (flask/app.py:1);place_order (shop/api.py:60);dumps (json/__init__.py:231) 2
+<module> (gunicorn:8);run (gunicorn/arbiter.py:1);EpollSelector.select (selectors.py:468) 5
+<module> (gunicorn:8);run (gunicorn/arbiter.py:1);parse (gunicorn/http/message.py:1) 3
+_bootstrap (threading.py:1);_worker (concurrent/futures/thread.py:81) 9
+"""
+
+
+def test_samples_fold_into_layers_by_their_innermost_known_frame():
+    layers, leaves = fold(RAW)
+    assert layers == {
+        "driver (pymysql)": 7,
+        "JSON": 2,
+        "HTTP server (gunicorn)": 3,
+        "(waiting: left out)": 14,
+    }
+    assert leaves["_write_bytes (pymysql/connections.py:854)"] == 7
+
+
+def test_a_stack_of_stdlib_frames_only_is_other():
+    assert layer_of(["_bootstrap (threading.py:1)", "run (threading.py:2)"]).startswith("other")
+
+
+def test_bench_cli_refuses_unknown_workloads_in_one_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        parse_settings(["--workloads", "orders,checkout"])
+    assert exc.value.code == 2
+    assert "--workloads" in capsys.readouterr().err
+    assert parse_settings(["--order-rates", "100,200", "--passes", "3"]).order_rates == (100, 200)
