@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 	local-up local-down local-status local-reset demo up down prometheus-config compose-config \
 	alerts-test alerts-review alertmanager-config \
 	dashboards dashboards-check verify-dashboards audit fuzz capacity chaos generate check rules rules-check report \
-	k8s-plan
+	k8s-plan gate ab lint-workflows
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,10 +32,16 @@ test-integration: $(PY) ## Integration and end-to-end tests (real servers, the n
 	@echo "test-integration: pytest tests/integration tests/e2e"
 	@$(PY) -m pytest -q tests/integration tests/e2e $(PYTEST_ARGS)
 
-lint: $(PY) ## ruff check and format check; deploy/k8s/ rendered and validated offline
-	@echo "lint: ruff check + ruff format --check + deploy/k8s (kustomize, schemas)"
+lint: $(PY) ## ruff check and format check; deploy/k8s/ rendered and validated offline; the CI workflows
+	@echo "lint: ruff check + ruff format --check + deploy/k8s (kustomize, schemas) + workflows"
 	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check --quiet . \
-	  && $(PY) -m deploy.check && echo "lint: clean"
+	  && $(PY) -m deploy.check && $(MAKE) --no-print-directory lint-workflows && echo "lint: clean"
+
+# shellcheck and pyflakes are not installed by make setup: off, so every machine lints alike.
+lint-workflows: $(PY) ## actionlint and GitHub's workflow schema (check-jsonschema) on .github/workflows/
+	@echo "lint-workflows: actionlint + check-jsonschema --builtin-schema vendor.github-workflows"
+	@$(VENV)/bin/actionlint -shellcheck= -pyflakes= .github/workflows/*.yml \
+	  && $(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 k8s-plan: $(PY) ## Write deploy/k8s/load/plan.json (the load overlay's plan) from loadtest/scenarios.json
 	@$(PY) -m deploy.check --write-plan
@@ -66,6 +72,14 @@ load: $(PY) ## Load test: TOOL=k6|locust SCENARIO=smoke|load|soak|stress|spike [
 
 capacity: $(PY) ## Highest rate holding the SLO, and what limits it [TOOL= STRATEGY= TARGET_TPS= SCALE= BUDGET=600]
 	@$(PY) -m capacity $(LOAD_ARGS_COMMON) $(if $(BUDGET),--budget $(BUDGET))
+
+gate: $(PY) ## CI perf gate: own stack on free ports, k6 smoke + short load, thresholds, audit, deck; exit 0 only on PASS [TARGET_TPS=50 SCALE=0.15 GATE_BUDGET=300]
+	@echo "gate: own native stack on free ports; a smoke, then the short load run; thresholds, audit, deck"
+	@$(PY) -m gate
+
+ab: $(PY) ## BASE=<git ref> against the working tree: interleaved short loads on one stack, ratios head/base per metric [AB_PASSES=2 AB_HEAD_ENV=]
+	@echo "ab: BASE against the working tree: interleaved passes on one native stack on free ports"
+	@$(PY) -m gate ab
 
 audit: $(PY) ## The books balance and every 201 the client saw is stored [RUN=<testid>, default: newest]
 	@echo "audit: invariants of the shop's database, then the run's order log reconciled"

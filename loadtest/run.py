@@ -209,7 +209,8 @@ def plan_of(s: LoadSettings, testid: str, results_dir: str) -> Plan:
     """The settings' scenario resolved for run `testid`, writing to `results_dir`."""
     return resolve(load_scenarios(), s.scenario, target_tps=s.target_tps, scale=s.scale,
                    hot_users=s.hot_users, hot_ratio=s.hot_ratio, order_ratio=s.order_ratio,
-                   shop_url=s.shop_url, testid=testid, results_dir=results_dir)  # fmt: skip
+                   shop_url=s.shop_url, testid=testid, results_dir=results_dir,
+                   abort_on_fail=s.abort_on_fail)  # fmt: skip
 
 
 def _refused(s: LoadSettings, testid: str, message: str) -> RunResult:

@@ -170,8 +170,10 @@ def resolve(
     shop_url: str = "",
     testid: str = "",
     results_dir: str = "",
+    abort_on_fail: bool | None = None,
 ) -> Plan:
-    """The scenario at TARGET_TPS and SCALE: rates absolute and rounded, durations scaled."""
+    """The scenario at TARGET_TPS and SCALE: rates absolute and rounded, durations scaled;
+    `abort_on_fail` None keeps the scenario's."""
     spec = specs[scenario]
 
     def rate(fraction: float) -> int:
@@ -191,7 +193,7 @@ def resolve(
         start_rate=rate(spec.get("start_tps", 0)),
         stages=tuple(stages),
         slo=dict(spec["slo"]),
-        abort_on_fail=bool(spec.get("abort_on_fail")),
+        abort_on_fail=bool(spec.get("abort_on_fail")) if abort_on_fail is None else abort_on_fail,
         abort_delay_s=max(5, stages[0].seconds),
         hot_users=hot_users,
         hot_ratio=hot_ratio,

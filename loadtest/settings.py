@@ -39,6 +39,11 @@ KNOBS: dict[str, tuple[str, str]] = {
         "the shop's order strategy for this run; the native stack is "
         "restarted with it if it runs the other one",
     ),
+    "ABORT_ON_FAIL": (
+        "--abort-on-fail",
+        "1: stop at the first failed threshold after the ramp, 0: run the whole plan "
+        "(default: the scenario's; make ab measures whole runs)",
+    ),
     "SHOP_URL": ("--shop-url", "another shop than the native stack's"),
     "PROMETHEUS_URL": ("--prometheus-url", "where the run's series go and are read back"),
     "PROCESSES": ("--locust-processes", "Locust worker processes (0: one process)"),
@@ -122,12 +127,16 @@ class LoadSettings:
     environ: Mapping[str, str]  # what the tools inherit and the stack is read from
     watch: bool = False  # serve the tool's own live UI on 127.0.0.1 during the run
     watch_port: int = 0
+    abort_on_fail: bool | None = None  # None: as the scenario says
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> LoadSettings:
         scenarios = load_scenarios()
         tool = _choice(env, "TOOL", "k6", TOOLS)
         scenario = _choice(env, "SCENARIO", "smoke", list(scenarios))
+        abort = _text(env, "ABORT_ON_FAIL", "")
+        if abort not in ("", "0", "1"):
+            raise LoadSettingsError(f"ABORT_ON_FAIL={abort!r} is not 0 or 1")
         strategy = _text(env, "STRATEGY", "") or None
         if strategy is not None:
             strategy = _choice(env, "STRATEGY", "", STRATEGIES)
@@ -167,6 +176,7 @@ class LoadSettings:
             environ=dict(env),
             watch=_count(env, "WATCH", 0) > 0,
             watch_port=_count(env, "WATCH_PORT", 0) or (5665 if tool == "k6" else 8089),
+            abort_on_fail=None if abort == "" else abort == "1",
         )
 
     @classmethod

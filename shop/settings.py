@@ -46,6 +46,9 @@ class Settings:
     popular_local_ttl: float = 1.0
     max_charge: int = 1_000_000
     max_body_bytes: int = 64 * 1024
+    # Off (0) unless asked for: every API request sleeps this long first, so that a test or the
+    # CI gate can prove it catches a slow shop (SHOP_DEBUG_DELAY_MS).
+    debug_delay_ms: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -87,6 +90,7 @@ class Settings:
                 env, "SHOP_POPULAR_LOCAL_TTL_SECONDS", cls.popular_local_ttl, 0, 60, float
             ),
             max_charge=_number(env, "SHOP_MAX_CHARGE", cls.max_charge, 1, 10**12),
+            debug_delay_ms=_number(env, "SHOP_DEBUG_DELAY_MS", cls.debug_delay_ms, 0, 10_000),
         )
 
     @property

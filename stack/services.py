@@ -281,6 +281,11 @@ def _shop_env(t: Target) -> dict[str, str]:
         # socket (`gunicornc -s <state>/shop-1.ctl`), never the per-user default.
         env["PROMETHEUS_MULTIPROC_DIR"] = str(t.state / "shop-metrics" / f"shop-{t.replica}")
         env["SHOP_CONTROL_SOCKET"] = str(t.state / f"shop-{t.replica}.ctl")
+    if t.native:
+        # A debug knob, off unless set: every API request sleeps this long (make gate's proof).
+        delay = t.settings.values.get("LOCAL_SHOP_DEBUG_DELAY_MS", "")
+        if delay:
+            env["SHOP_DEBUG_DELAY_MS"] = delay
     return env
 
 

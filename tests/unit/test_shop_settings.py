@@ -65,3 +65,15 @@ def test_bad_value_names_the_variable(env, variable):
     base = {} if env == {} else {"SHOP_DATABASE_URL": URL}
     with pytest.raises(SettingsError, match=variable):
         Settings.from_env({**base, **env})
+
+
+def test_debug_delay_is_off_by_default_and_parsed_once():
+    assert Settings.from_env({"SHOP_DATABASE_URL": URL}).debug_delay_ms == 0
+    slowed = Settings.from_env({"SHOP_DATABASE_URL": URL, "SHOP_DEBUG_DELAY_MS": "150"})
+    assert slowed.debug_delay_ms == 150
+
+
+@pytest.mark.parametrize("raw", ["-1", "10001", "0.5", "slow"])
+def test_bad_debug_delay_names_the_variable(raw):
+    with pytest.raises(SettingsError, match="SHOP_DEBUG_DELAY_MS"):
+        Settings.from_env({"SHOP_DATABASE_URL": URL, "SHOP_DEBUG_DELAY_MS": raw})

@@ -1,0 +1,409 @@
+"""The gate's pure parts: its knobs, what failed by name, the verdict line, the Markdown
+summary, the A/B's judgement of medians against a noise-aware tolerance, and the CLI's bad
+input as one line."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from gate import ab, cli
+from gate.compare import METRICS, Metric, compare, compare_all, spread
+from gate.run import GateResult, GateTimeout, Step, deadline, failures
+from gate.settings import (
+    GATE_BUDGET_S,
+    GATE_SCALE,
+    GATE_TPS,
+    AbSettings,
+    GateSettings,
+    GateSettingsError,
+    parse_env_pairs,
+)
+from gate.summary import ab_markdown, demoted, gate_markdown
+from loadtest.run import RunResult, plan_of
+from loadtest.settings import LoadSettings, LoadSettingsError
+from loadtest.verdict import Observations, Verdict
+from stack import services
+from stack.settings import REPO, StackSettings
+
+FIXTURES = REPO / "tests" / "fixtures" / "loadtest"
+SUMMARY = json.loads((FIXTURES / "k6-load-naive.summary.json").read_text())
+BALANCED = {
+    "passed": True,
+    "broken_invariants": {},
+    "reconciliation": {"passed": True, "lost": [], "double_charged": []},
+}
+
+
+def failing(summary: dict, *names: str) -> dict:
+    return {
+        **summary,
+        "passed": False,
+        "thresholds": [{**t, "pass": t["name"] not in names} for t in summary["thresholds"]],
+    }
+
+
+# --- knobs ---------------------------------------------------------------------------------------
+
+
+def test_gate_defaults_are_the_short_load():
+    s = GateSettings.from_env({})
+    assert (s.target_tps, s.scale, s.tool) == (GATE_TPS, GATE_SCALE, "k6")
+    assert s.budget_s == GATE_BUDGET_S
+    assert s.screenshot is True
+    assert s.results_root == REPO / "results"
+
+
+def test_gate_takes_the_load_knobs_and_never_a_foreign_shop(tmp_path):
+    env = {
+        "TARGET_TPS": "200",
+        "SCALE": "0.1",
+        "GATE_BUDGET": "240",
+        "GATE_SCREENSHOT": "0",
+        "RESULTS_ROOT": str(tmp_path),
+        "SHOP_URL": "http://127.0.0.1:1",
+        "PROMETHEUS_URL": "http://127.0.0.1:2",
+        "SHOP_DATABASE_URL": "mysql+pymysql://x/y",
+        "HOT_USERS": "3",
+    }
+    s = GateSettings.from_env(env)
+    assert (s.target_tps, s.scale, s.budget_s, s.screenshot) == (200, 0.1, 240, False)
+    assert s.results_root == tmp_path
+    assert s.environ["HOT_USERS"] == "3"
+    assert not {"SHOP_URL", "PROMETHEUS_URL", "SHOP_DATABASE_URL", "RESULTS_ROOT"} & set(s.environ)
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"TARGET_TPS": "fast"}, "TARGET_TPS"),
+        ({"SCALE": "-1"}, "SCALE"),
+        ({"TOOL": "jmeter"}, "TOOL"),
+        ({"GATE_BUDGET": "10"}, "GATE_BUDGET"),
+        ({"GATE_BUDGET": "soon"}, "GATE_BUDGET"),
+        ({"GATE_SCREENSHOT": "yes"}, "GATE_SCREENSHOT"),
+        ({"LOCAL_SHOP_PORT": "80"}, "LOCAL_SHOP_PORT"),
+    ],
+)
+def test_a_bad_gate_knob_is_one_line_naming_it(env, named):
+    with pytest.raises(GateSettingsError, match=named) as caught:
+        GateSettings.from_env(env)
+    assert "\n" not in str(caught.value)
+
+
+def test_ab_needs_a_base_and_reads_its_knobs():
+    with pytest.raises(GateSettingsError, match="BASE"):
+        AbSettings.from_env({})
+    s = AbSettings.from_env(
+        {"BASE": "main", "AB_PASSES": "3", "AB_HEAD_ENV": "SHOP_DEBUG_DELAY_MS=20 SHOP_WORKERS=2"}
+    )
+    assert (s.base, s.passes, s.target_tps, s.scale) == ("main", 3, GATE_TPS, GATE_SCALE)
+    assert s.head_env == {"SHOP_DEBUG_DELAY_MS": "20", "SHOP_WORKERS": "2"}
+    assert s.base_env == {}
+
+
+@pytest.mark.parametrize("raw", ["SHOP_DEBUG_DELAY_MS", "=20", "1X=2", "A-B=1"])
+def test_a_bad_env_pair_is_refused(raw):
+    with pytest.raises(GateSettingsError, match="AB_HEAD_ENV"):
+        parse_env_pairs("AB_HEAD_ENV", raw)
+
+
+@pytest.mark.parametrize("passes", ["1", "11", "two"])
+def test_ab_passes_are_bounded(passes):
+    with pytest.raises(GateSettingsError, match="AB_PASSES"):
+        AbSettings.from_env({"BASE": "main", "AB_PASSES": passes})
+
+
+# --- what failed, by name ------------------------------------------------------------------------
+
+
+def test_a_passing_run_fails_nothing():
+    assert failures(SUMMARY, BALANCED, 0, "") == []
+
+
+def test_each_failed_threshold_is_named():
+    summary = failing(
+        SUMMARY, "http_req_duration{endpoint:popular}: p(95)<50", "dropped_iterations: count<=0"
+    )
+    assert failures(summary, BALANCED, 1, "") == [
+        "dropped_iterations: count<=0",
+        "http_req_duration{endpoint:popular}: p(95)<50",
+    ]
+
+
+def test_an_abort_and_broken_books_are_named():
+    summary = {
+        **failing(SUMMARY, "http_req_duration{endpoint:orders}: p(95)<200"),
+        "aborted": ["http_req_duration{endpoint:orders}: p(95)<200"],
+    }
+    audit = {
+        "passed": False,
+        "broken_invariants": {"payment_per_order": 2},
+        "reconciliation": {"passed": False, "lost": ["k1"], "double_charged": []},
+    }
+    assert failures(summary, audit, 1, "") == [
+        "http_req_duration{endpoint:orders}: p(95)<200",
+        "aborted early: http_req_duration{endpoint:orders}: p(95)<200",
+        "audit: payment_per_order (2)",
+        "audit: reconciliation (1 lost, 0 double-charged)",
+    ]
+
+
+def test_no_verdict_says_why():
+    assert failures(None, None, 2, "the shop at http://x is not ready") == [
+        "no verdict: the shop at http://x is not ready"
+    ]
+
+
+def result_of(*steps: Step, error: str = "", exit_code: int | None = None) -> GateResult:
+    codes = [s.exit_code for s in steps]
+    code = exit_code if exit_code is not None else (2 if error else int(any(codes)))
+    settings = {"tool": "k6", "target_tps": 100.0, "scale": 0.15, "budget_s": 300.0}
+    return GateResult(code, steps, Path("/tmp/gate-x"), 81.4, settings, error, git_commit="abc1234")
+
+
+SMOKE = Step("smoke", "k6-smoke-1", 0, (), ("  verdict: PASS",), figures={"requests": 10})
+
+
+def test_the_verdict_line_names_every_failed_threshold():
+    load = Step(
+        "load",
+        "k6-load-1",
+        1,
+        ("http_req_duration{endpoint:popular}: p(95)<50", "audit: stock_negative (1)"),
+    )
+    line = result_of(SMOKE, load).verdict_line()
+    assert line == (
+        "gate: FAIL (81 s): load: http_req_duration{endpoint:popular}: p(95)<50; "
+        "load: audit: stock_negative (1)"
+    )
+
+
+def test_the_verdict_line_of_a_pass_and_of_no_verdict():
+    load = Step("load", "k6-load-1", 0, ())
+    assert result_of(SMOKE, load).verdict_line().startswith("gate: PASS (81 s): smoke and load")
+    none = result_of(SMOKE, error="the gate's budget ran out (120 s left for the runs)")
+    assert none.exit_code == 2
+    assert none.verdict_line() == (
+        "gate: NO VERDICT (81 s): the gate's budget ran out (120 s left for the runs)"
+    )
+
+
+def test_summary_markdown_has_the_verdict_the_runs_and_the_report(tmp_path):
+    report = tmp_path / "report.md"
+    report.write_text("# shoplab report: k6-load-1\n\n## What ran\n\n- k6 load\n")
+    load = Step(
+        "load",
+        "k6-load-1",
+        1,
+        ("http_req_duration{endpoint:popular}: p(95)<50",),
+        ("  FAIL  http_req_duration{endpoint:popular}: p(95)<50",),
+        figures={
+            "requests": 5400,
+            "achieved_tps": 96.2,
+            "hold_tps": 99.8,
+            "error_rate": 0.0,
+            "orders_p95_ms": 120.4,
+            "popular_p95_ms": 118.0,
+        },
+    )
+    result = GateResult(
+        1, (SMOKE, load), tmp_path, 80, result_of().settings, report={"md": str(report)}
+    )
+    md = gate_markdown(result)
+    assert md.startswith("# shoplab gate: FAIL\n")
+    assert "- `load: http_req_duration{endpoint:popular}: p(95)<50`" in md
+    assert "| load | `k6-load-1` | FAIL | 5,400 | 96.2 /s | 99.8 /s | 120.4 ms | 118.0 ms |" in md
+    assert "## shoplab report: k6-load-1" in md and "### What ran" in md
+    assert "```text\n  FAIL  http_req_duration{endpoint:popular}: p(95)<50\n```" in md
+
+
+def test_demoted_moves_every_heading_one_level_down():
+    assert demoted("# a\ntext # not\n## b") == "## a\ntext # not\n### b"
+
+
+def test_the_deadline_interrupts_the_body():
+    started = time.monotonic()
+    with pytest.raises(GateTimeout), deadline(1):
+        while time.monotonic() - started < 30:
+            time.sleep(0.05)
+    assert time.monotonic() - started < 30
+    assert issubclass(GateTimeout, KeyboardInterrupt)  # stops what Ctrl-C stops
+
+
+# --- the A/B's judgement -------------------------------------------------------------------------
+
+P95 = Metric("p", "p95", "ms", False, 0.30, 5.0)
+RATE = Metric("rate", "rate", "reqps", True, 0.05)
+
+
+def test_same_build_twice_is_within_tolerance():
+    c = compare(P95, [20.0, 22.0], [21.0, 23.5])
+    assert c.verdict == "ok"
+    assert (c.base, c.head, c.ratio) == (20.0, 21.0, pytest.approx(1.05))
+
+
+def test_a_slower_head_is_a_regression():
+    c = compare(P95, [20.0, 22.0], [61.0, 64.0])
+    assert (c.verdict, round(c.ratio, 2)) == ("WORSE", 3.05)
+
+
+def test_one_disturbed_pass_does_not_hide_a_regression():
+    # The base's first pass met a neighbour's burst: its best pass still says what it costs.
+    c = compare(P95, [195.6, 28.2], [116.5, 102.3])
+    assert (c.base, c.head, c.verdict) == (28.2, 102.3, "WORSE")
+    assert compare(RATE, [40.0, 50.0], [49.5, 49.0]).base == 50.0  # the rate's best is its top
+
+
+def test_a_faster_head_is_better_not_a_failure():
+    assert compare(P95, [60.0, 64.0], [20.0, 21.0]).verdict == "better"
+
+
+def test_a_few_ms_are_never_news():
+    # 3 ms -> 6 ms doubles, but by less than the 5 ms floor.
+    assert compare(P95, [3.0, 3.0], [6.0, 6.0]).verdict == "ok"
+
+
+def test_the_tolerance_grows_to_the_builds_own_noise():
+    noisy = compare(P95, [20.0, 40.0], [28.0, 30.0])  # base's passes differ by 67 %
+    assert noisy.noise == pytest.approx(20 / 30)
+    assert noisy.allowed == noisy.noise
+    assert noisy.verdict == "ok"  # x1.40, within the base's own spread
+    assert "(noise)" in noisy.allowance()
+
+
+def test_a_lower_rate_is_a_regression_and_a_missing_one_is_not_judged():
+    assert compare(RATE, [100.0, 99.5], [90.0, 91.0]).verdict == "WORSE"
+    assert compare(RATE, [100.0, 99.5], [99.0, 100.0]).verdict == "ok"
+    assert compare(RATE, [100.0, 99.5], [None, None]).verdict == "n/a"
+
+
+def test_spread_of_identical_passes_is_zero():
+    assert spread([5.0, 5.0, 5.0]) == 0
+
+
+def test_compare_all_splits_the_interleaved_passes_by_build():
+    values = {m.name: 10.0 for m in METRICS}
+    slower = {**values, "orders_p95_ms": 40.0}
+    passes = [("base", values), ("head", slower), ("base", values), ("head", slower)]
+    verdicts = {c.name: c.verdict for c in compare_all(passes)}
+    assert verdicts == {
+        "rate": "ok",
+        "orders_p95_ms": "WORSE",
+        "popular_p95_ms": "ok",
+        "cpu_ms_per_request": "ok",
+    }
+
+
+def test_pass_values_take_the_hold_rate_and_cpu_per_request():
+    summary = {**SUMMARY, "requests": 2000, "achieved_tps": 80.0}
+    obs = Observations(started=0, ended=60, hold={"rate": 99.0})
+    run = RunResult("k6-load-1", "k6", 0, Verdict(0, []), summary=summary, observations=obs)
+    values = ab.pass_values(run, cpu_s=6.0)
+    assert values["rate"] == 99.0
+    assert values["cpu_ms_per_request"] == pytest.approx(3.0)
+    assert values["orders_p95_ms"] == SUMMARY["endpoints"]["POST /api/orders"]["p95_ms"]
+    no_prometheus = ab.pass_values(RunResult("t", "k6", 0, Verdict(0, []), summary=summary), None)
+    assert (no_prometheus["rate"], no_prometheus["cpu_ms_per_request"]) == (80.0, None)
+
+
+def test_ab_markdown_and_line_name_the_regression():
+    values = {m.name: 10.0 for m in METRICS}
+    slower = {**values, "popular_p95_ms": 40.0}
+    passes = (
+        ab.Pass("base", "t1", 0, values),
+        ab.Pass("head", "t2", 0, slower),
+        ab.Pass("base", "t3", 0, values),
+        ab.Pass("head", "t4", 0, slower),
+    )
+    comparisons = tuple(compare_all([(p.build, p.values) for p in passes]))
+    result = ab.AbResult(
+        1,
+        comparisons,
+        passes,
+        "1111111",
+        "2222222",
+        Path("/tmp/ab-x"),
+        400,
+        {"base": "HEAD", "passes": 2},
+    )
+    assert result.verdict_line() == (
+        "ab: REGRESSION (400 s): GET /api/products/popular p95 x4.00 (allowed ±30 %, or under 5 ms)"
+    )
+    md = ab_markdown(result)
+    assert (
+        "| GET /api/products/popular p95 | 10.0 ms | 40.0 ms | 4.00 | ±30 %, or under 5 ms "
+        "| WORSE |" in md
+    )
+    assert md.count("| head | `") == 2
+
+
+# --- the A/B's shops -----------------------------------------------------------------------------
+
+
+def shop_command(tmp_path: Path) -> list[str]:
+    s = StackSettings.from_env({"LOCAL_STATE_DIR": str(tmp_path)})
+    return services.native_command(services.NativeProcess(services.SERVICES["shop"]), s)
+
+
+def test_extra_env_comes_after_the_rows_own_so_it_wins(tmp_path):
+    command = ab.with_env(shop_command(tmp_path), {"SHOP_DEBUG_DELAY_MS": "20"})
+    assignments = [part for part in command[1:] if ab._ASSIGNMENT.match(part)]
+    assert command[0] == "env"
+    assert command[1 : len(assignments) + 1] == assignments  # all before the program
+    assert assignments[-1] == "SHOP_DEBUG_DELAY_MS=20"
+    assert ab.with_env(["gunicorn"], {"A": "1"}) == ["env", "A=1", "gunicorn"]
+    assert ab.with_env(["gunicorn"], {}) == ["gunicorn"]
+
+
+def test_the_base_shop_runs_its_own_config_and_the_shared_venv(tmp_path):
+    command = ab.in_tree(shop_command(tmp_path), Path("/tmp/base"))
+    assert "/tmp/base/shop/gunicorn.conf.py" in command
+    assert not any(part.startswith(str(REPO / "shop")) for part in command)
+    assert services.tool("gunicorn") in command
+
+
+def test_a_base_that_names_no_commit_is_refused():
+    with pytest.raises(ab.AbError, match="BASE='no-such-ref-x' is not a commit"):
+        ab.resolve("no-such-ref-x")
+    assert len(ab.resolve("HEAD")) == 40
+
+
+# --- the CLI -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "line"),
+    [
+        (["bogus"], {}, "gate: usage: python -m gate [ab]"),
+        ([], {"TARGET_TPS": "x"}, "gate: TARGET_TPS='x' is not a number"),
+        (["ab"], {}, "ab: BASE is not set"),
+        (["ab"], {"BASE": "no-such-ref-x"}, "ab: BASE='no-such-ref-x' is not a commit"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(argv, env, line, capsys):
+    assert cli.main(argv, env) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(line)
+    assert err.count("\n") == 1
+
+
+# --- the load runner's knob the A/B needs --------------------------------------------------------
+
+GIVEN_SHOP = {"SHOP_URL": "http://127.0.0.1:9/", "LOCUST_METRICS_PORT": "20000", "SCENARIO": "load"}
+
+
+@pytest.mark.parametrize(("raw", "aborts"), [("", True), ("0", False), ("1", True)])
+def test_abort_on_fail_overrides_the_scenarios(raw, aborts):
+    s = LoadSettings.from_env({**GIVEN_SHOP, "ABORT_ON_FAIL": raw})
+    assert plan_of(s, "t", "/tmp").abort_on_fail is aborts
+    smoke = LoadSettings.from_env({**GIVEN_SHOP, "SCENARIO": "smoke", "ABORT_ON_FAIL": raw})
+    assert plan_of(smoke, "t", "/tmp").abort_on_fail is (raw == "1")
+
+
+def test_a_bad_abort_on_fail_is_one_line():
+    with pytest.raises(LoadSettingsError, match=r"^ABORT_ON_FAIL='yes' is not 0 or 1$"):
+        LoadSettings.from_args(["--abort-on-fail", "yes"], GIVEN_SHOP)
