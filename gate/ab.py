@@ -14,7 +14,6 @@ whatever happens.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import tempfile
@@ -37,7 +36,7 @@ from loadtest.scenarios import load_scenarios, scaled_seconds
 from loadtest.settings import LoadSettings
 from loadtest.tools import stop_group
 from stack import cgroups, services
-from stack.runner import StackStartError
+from stack.runner import StackStartError, group_alive
 from stack.settings import REPO, StackSettings, ephemeral_env
 
 Say = Callable[[str], None]
@@ -196,17 +195,9 @@ class Shop:
         stop_group(self.proc)
         # A cgroup goes only once empty: wait for the workers the SIGKILL reached.
         end = time.monotonic() + 10
-        while time.monotonic() < end and _group_alive(self.proc.pid):
+        while time.monotonic() < end and group_alive(self.proc.pid):
             time.sleep(0.1)
         cgroups.remove([self.cgroup])
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
 
 
 def _ready(url: str) -> bool:

@@ -319,10 +319,10 @@ def down(s: StackSettings, timeout: float = 30) -> int:
         say(f"stopping honcho (pid {pid}) and everything it started")
         os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _group_alive(pid):
+        while time.monotonic() < deadline and group_alive(pid):
             _reap(pid)
             time.sleep(0.2)
-        if _group_alive(pid):
+        if group_alive(pid):
             say("some processes ignored SIGTERM: killing them")
             os.killpg(pid, signal.SIGKILL)
     _pid_file(s).unlink(missing_ok=True)
@@ -344,7 +344,8 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
+    """Whether any process of group `pgid` is still there."""
     try:
         os.killpg(pgid, 0)
         return True
