@@ -50,9 +50,13 @@ def required(body: dict, name: str, field: str | None = None) -> Any:
 
 
 def query_int(request: Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
+    given = request.args.getlist(name)
+    if not given:
         return default
+    # `?limit=` and `?limit=1&limit=2` are no integer: the contract's 400, not a guess
+    if len(given) > 1:
+        raise InvalidInput(f"{name} must be given once", field=name)
+    raw = given[0]
     try:
         value = int(raw)
     except ValueError:

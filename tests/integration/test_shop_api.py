@@ -33,8 +33,9 @@ def test_list_products_pages_by_id(client):
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("limit=0", "limit"), ("limit=101", "limit"), ("limit=x", "limit"), ("offset=-1", "offset")],
-)
+    [("limit=0", "limit"), ("limit=101", "limit"), ("limit=x", "limit"), ("offset=-1", "offset"),
+     ("limit=&offset=", "limit"), ("offset=1&offset=2", "offset")],
+)  # fmt: skip
 def test_list_products_rejects_bad_paging(client, query, field):
     assert_error(client.get(f"/api/products?{query}"), 400, "invalid", field)
 
@@ -275,7 +276,7 @@ def test_popular_lists_top_sellers_by_quantity(client, make_user, make_product, 
 @pytest.mark.parametrize(
     ("query", "field"),
     [("days=0", "days"), ("days=31", "days"), ("limit=0", "limit"), ("limit=1000", "limit"),
-     ("days=one", "days")],
+     ("days=one", "days"), ("days=", "days"), ("days=1&days=2", "days")],
 )  # fmt: skip
 def test_popular_rejects_bad_window(client, query, field):
     assert_error(client.get(f"/api/products/popular?{query}"), 400, "invalid", field)
