@@ -74,6 +74,7 @@ def place_order():
         lines=lines,
         idempotency_key=key,
         retries=shop.settings.order_max_retries,
+        sales_mode=shop.settings.sales_mode,
     )
     response = jsonify(placed.order)
     response.status_code = 201
@@ -113,6 +114,7 @@ def readyz():
         "status": "ready" if ready else "not_ready",
         "checks": checks,
         "order_strategy": shop.settings.order_strategy,
+        "sales_mode": shop.settings.sales_mode,
     })  # fmt: skip
     response.status_code = 200 if ready else 503
     return response

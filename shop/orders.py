@@ -4,6 +4,8 @@
 foreign key, then the whole user row is written back (an exclusive lock): two orders of one user
 each hold S and want X, and InnoDB kills one (1213). `safe` takes the user's exclusive lock first
 with a targeted conditional update, then products in id order, and retries the rare deadlock.
+Either way the daily sales go, by SHOP_SALES_MODE, to the hot aggregate row (`sync`) or to the
+append-only sales_queue that the consumer drains (`async`, shop.sales).
 """
 
 from __future__ import annotations
@@ -76,6 +78,11 @@ _ADD_SALES = text(
     "INSERT INTO product_sales_daily (day, product_id, quantity) "
     "VALUES (UTC_DATE(), :product_id, :quantity) "
     "ON DUPLICATE KEY UPDATE quantity = quantity + VALUES(quantity)"
+)
+# async: one appended row per line, no shared row to lock; the consumer adds them up later.
+_ENQUEUE_SALES = text(
+    "INSERT INTO sales_queue (day, product_id, quantity) "
+    "VALUES (UTC_DATE(), :product_id, :quantity)"
 )
 # naive: what the ORM did. A plain read of the user, then (after the order insert has taken the
 # foreign key's S lock) a locking read, and a write-back of every column.
@@ -152,10 +159,15 @@ def _payment_rows(order_id, user_id: int, total: int, lines: list[OrderLine]) ->
     ]
 
 
-_PAYMENT_STATEMENTS = (_INSERT_PAYMENT, _INSERT_POINT_USE, _ADD_SALES)
+# Payment, point use, then the daily sales: by SHOP_SALES_MODE, straight into the aggregate or
+# onto the queue (the same rows either way).
+_PAYMENT_STATEMENTS = {
+    "sync": (_INSERT_PAYMENT, _INSERT_POINT_USE, _ADD_SALES),
+    "async": (_INSERT_PAYMENT, _INSERT_POINT_USE, _ENQUEUE_SALES),
+}
 
 
-def _place_safe(conn, user_id, lines, key, req_hash) -> dict:
+def _place_safe(conn, user_id, lines, key, req_hash, sales_mode) -> dict:
     ids = sorted(line.product_id for line in lines)
     prices = dict(conn.execute(_SELECT_PRICES, {"ids": ids}).all())
     for product_id in ids:
@@ -180,14 +192,16 @@ def _place_safe(conn, user_id, lines, key, req_hash) -> dict:
     writes = Batch().add(_INSERT_ORDER, _order_row(user_id, total, key, req_hash), keep_id=True)
     writes.add(_INSERT_ITEM, *_item_rows(INSERTED_ID, lines, prices))
     for statement, rows in zip(
-        _PAYMENT_STATEMENTS, _payment_rows(INSERTED_ID, user_id, total, lines), strict=True
+        _PAYMENT_STATEMENTS[sales_mode],
+        _payment_rows(INSERTED_ID, user_id, total, lines),
+        strict=True,
     ):
         writes.add(statement, *rows)
     order_id = run_batch(conn, writes).inserted_id
     return _order_body(order_id, user_id, total, lines, prices)
 
 
-def _place_naive(conn, user_id, lines, key, req_hash) -> dict:
+def _place_naive(conn, user_id, lines, key, req_hash, sales_mode) -> dict:
     # Plain (non-locking) reads, as the ORM loaded the user and the cart's products.
     if conn.execute(_LOAD_USER, {"user_id": user_id}).first() is None:
         raise NotFound(f"user {user_id} does not exist", field="user_id")
@@ -219,7 +233,7 @@ def _place_naive(conn, user_id, lines, key, req_hash) -> dict:
         },
     )
     for statement, rows in zip(
-        _PAYMENT_STATEMENTS, _payment_rows(order_id, user_id, total, lines), strict=True
+        _PAYMENT_STATEMENTS[sales_mode], _payment_rows(order_id, user_id, total, lines), strict=True
     ):
         conn.execute(statement, rows)
     return _order_body(order_id, user_id, total, lines, prices)
@@ -290,9 +304,13 @@ def place_order(
     lines: list[OrderLine],
     idempotency_key: str | None = None,
     retries: int = 5,
+    sales_mode: str = "sync",
 ) -> PlacedOrder:
-    """Check and take stock and points, write order, items, payment and history: all or nothing."""
+    """Check and take stock and points, write order, items, payment and history: all or nothing.
+    The daily sales by `sales_mode` (Settings.sales_mode): the aggregate now, or the queue."""
     place = _STRATEGIES[strategy]
+    if sales_mode not in _PAYMENT_STATEMENTS:
+        raise ValueError(f"unknown sales mode {sales_mode!r}")
     req_hash = request_hash(user_id, lines)
     started = time.perf_counter()
     result = "error"
@@ -306,7 +324,7 @@ def place_order(
         try:
             order = run_transaction(
                 engine,
-                lambda conn: place(conn, user_id, lines, idempotency_key, req_hash),
+                lambda conn: place(conn, user_id, lines, idempotency_key, req_hash, sales_mode),
                 operation="place_order",
                 metrics=metrics,
                 retries=retries if strategy == "safe" else 0,

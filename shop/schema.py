@@ -114,3 +114,17 @@ product_sales_daily = Table(
     Column("quantity", BigInteger, nullable=False),
     mysql_engine="InnoDB",
 )
+
+# SHOP_SALES_MODE=async: each order appends its lines here (no hot row) in its own transaction,
+# and the sales consumer (shop.sales) moves them into product_sales_daily in batches. `day` is
+# the order's UTC day, as the synchronous upsert's; `created_at` dates the wait (lag metric).
+sales_queue = Table(
+    "sales_queue",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("day", Date, nullable=False),
+    Column("product_id", BigInteger, nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("created_at", DATETIME(fsp=6), nullable=False, server_default=func.now(6)),
+    mysql_engine="InnoDB",
+)

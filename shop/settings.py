@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 STRATEGIES = ("safe", "naive")
+# Where an order's daily sales go: `sync` upserts product_sales_daily in the order transaction
+# (a hot row per product per day), `async` appends to sales_queue for the consumer (shop.sales).
+SALES_MODES = ("sync", "async")
 
 
 class SettingsError(ValueError):
@@ -49,6 +52,11 @@ class Settings:
     # Off (0) unless asked for: every API request sleeps this long first, so that a test or the
     # CI gate can prove it catches a slow shop (SHOP_DEBUG_DELAY_MS).
     debug_delay_ms: int = 0
+    sales_mode: str = "sync"
+    # The sales consumer (python -m shop.sales): rows per drained batch, and how long it sleeps
+    # when it found the queue empty.
+    sales_batch_size: int = 500
+    sales_poll_seconds: float = 0.5
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -66,6 +74,11 @@ class Settings:
         if strategy not in STRATEGIES:
             raise SettingsError(
                 f"SHOP_ORDER_STRATEGY={strategy!r} is not one of {', '.join(STRATEGIES)}"
+            )
+        sales_mode = env.get("SHOP_SALES_MODE") or "sync"
+        if sales_mode not in SALES_MODES:
+            raise SettingsError(
+                f"SHOP_SALES_MODE={sales_mode!r} is not one of {', '.join(SALES_MODES)}"
             )
         return cls(
             database_url=url,
@@ -91,6 +104,11 @@ class Settings:
             ),
             max_charge=_number(env, "SHOP_MAX_CHARGE", cls.max_charge, 1, 10**12),
             debug_delay_ms=_number(env, "SHOP_DEBUG_DELAY_MS", cls.debug_delay_ms, 0, 10_000),
+            sales_mode=sales_mode,
+            sales_batch_size=_number(env, "SHOP_SALES_BATCH_SIZE", cls.sales_batch_size, 1, 10_000),
+            sales_poll_seconds=_number(
+                env, "SHOP_SALES_POLL_SECONDS", cls.sales_poll_seconds, 0.01, 60, float
+            ),
         )
 
     @property

@@ -42,6 +42,18 @@ def render(kind: str, settings: StackSettings | None = None, rules_dir: str = "r
             for i in range(1, count + 1)
         ]}  # fmt: skip
 
+    def optional(service: str) -> dict:
+        """A service that runs only when a knob says so (Service.when): in compose the
+        addresses Docker's DNS holds for its name (none while its profile is off), natively
+        its port only while it runs, so a stack without it has no down target."""
+        if kind == "compose":
+            host, port = where.addr(service).split(":")
+            return {"dns_sd_configs": [{"names": [host], "type": "A", "port": int(port),
+                                        "refresh_interval": "30s"}]}  # fmt: skip
+        if not SERVICES[service].runs_in(settings):
+            return {}
+        return {"static_configs": [{"targets": [where.addr(service)]}]}
+
     scrape_configs = []
     for job in source["jobs"]:
         config: dict = {"job_name": job["name"]}
@@ -49,6 +61,8 @@ def render(kind: str, settings: StackSettings | None = None, rules_dir: str = "r
             config["file_sd_configs"] = [{"files": [job["file_sd"]], "refresh_interval": "5s"}]
         elif SERVICES[job["service"]].replicas:
             config.update(replicas(job["service"]))
+        elif SERVICES[job["service"]].when:
+            config.update(optional(job["service"]))
         else:
             config["static_configs"] = [{"targets": [target(job)]}]
         if "metric_relabel_configs" in job:

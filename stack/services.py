@@ -193,6 +193,13 @@ class Service:
     restartable: bool = False
     open_path: str = ""  # what a person opens natively
     note: str = ""  # the comment above the service in compose.yml
+    # (LOCAL_* key, value): natively the row runs only while the knob has that value (compose
+    # gates the same service with a profile; Prometheus then finds no target, not a down one).
+    when: tuple[str, str] = ()
+
+    def runs_in(self, s: StackSettings) -> bool:
+        """Whether the native stack of `s` runs this row."""
+        return self.in_native and (not self.when or s.values[self.when[0]] == self.when[1])
 
 
 # --- the command lines -------------------------------------------------------------------------
@@ -272,6 +279,7 @@ def _shop_env(t: Target) -> dict[str, str]:
         "SHOP_DATABASE_URL": t.database_url,
         "SHOP_REDIS_URL": t.redis_url,
         "SHOP_ORDER_STRATEGY": t.knob("SHOP_ORDER_STRATEGY", "LOCAL_ORDER_STRATEGY"),
+        "SHOP_SALES_MODE": t.knob("SHOP_SALES_MODE", "LOCAL_SALES_MODE"),
         "SHOP_WORKERS": t.knob("SHOP_WORKERS", "LOCAL_SHOP_WORKERS"),
         "SHOP_THREADS": t.knob("SHOP_THREADS", "LOCAL_SHOP_THREADS"),
     }
@@ -287,6 +295,15 @@ def _shop_env(t: Target) -> dict[str, str]:
         if delay:
             env["SHOP_DEBUG_DELAY_MS"] = delay
     return env
+
+
+def _sales_consumer(t: Target) -> list[str]:
+    return ["--listen", t.listen("sales-consumer")]
+
+
+def _sales_consumer_env(t: Target) -> dict[str, str]:
+    # It drains whatever is queued, whatever the mode: only the database is needed.
+    return {"SHOP_DATABASE_URL": t.database_url}
 
 
 # nginx's stub_status inside compose's network (not published: only its exporter reads it).
@@ -565,6 +582,25 @@ _ROWS = [
         "SHOP_REPLICAS of them behind nginx.",
     ),
     Service(
+        "sales-consumer",
+        _sales_consumer,
+        env=_sales_consumer_env,
+        port=Port("LOCAL_SALES_CONSUMER_PORT", 9110),
+        health=Health("/metrics", probe="python"),
+        program=("python", "-m", "shop.sales"),
+        entry=("python", "-m", "shop.sales"),
+        compose={
+            "build": {"context": ".", "dockerfile": "shop/Dockerfile"},
+            "image": "shoplab/shop:local",
+            "profiles": ["sales"],
+            "depends_on": {"shop-init": {"condition": "service_completed_successfully"}},
+        },
+        when=("LOCAL_SALES_MODE", "async"),
+        open_path="/metrics",
+        note="SHOP_SALES_MODE=async only (with COMPOSE_PROFILES=sales): moves the daily sales "
+        "the shop queued into product_sales_daily; its /metrics has the queue's depth and lag.",
+    ),
+    Service(
         "nginx",
         _nginx,
         port=Port("LOCAL_SHOP_PORT", 8000, "SHOP_PORT"),
@@ -794,8 +830,9 @@ def limited() -> list[str]:
 # --- native ------------------------------------------------------------------------------------
 
 
-def native_services() -> list[Service]:
-    return [row for row in _ROWS if row.in_native]
+def native_services(s: StackSettings | None = None) -> list[Service]:
+    """The rows that run natively: with `s`, those its knobs switch on (Service.when)."""
+    return [row for row in _ROWS if row.in_native and (s is None or row.runs_in(s))]
 
 
 @dataclass(frozen=True)
@@ -817,7 +854,7 @@ class NativeProcess:
 def native_processes(s: StackSettings) -> list[NativeProcess]:
     """Every process `make local-up` starts, in start order."""
     out = []
-    for row in native_services():
+    for row in native_services(s):
         count = int(s.values[row.replicas]) if row.replicas else 0
         out += [NativeProcess(row, i) for i in range(1, count + 1)] or [NativeProcess(row)]
     return out

@@ -67,6 +67,10 @@ class StackSettings:
             raise StackSettingsError(
                 f"LOCAL_ORDER_STRATEGY={values['LOCAL_ORDER_STRATEGY']!r} is not safe or naive"
             )
+        if values["LOCAL_SALES_MODE"] not in ("sync", "async"):
+            raise StackSettingsError(
+                f"LOCAL_SALES_MODE={values['LOCAL_SALES_MODE']!r} is not sync or async"
+            )
         for key in ("LOCAL_SHOP_MEMORY", "LOCAL_MYSQL_MEMORY"):
             parse_bytes(key, values[key])
         if values.get("LOCAL_ALERT_FOR_MAX"):

@@ -33,12 +33,12 @@ def test_init_db_is_idempotent(shop_env, mariadb, mysql_database):
     for _ in range(2):
         result = flask(shop_env, "init-db")
         assert result.returncode == 0, result.stderr
-        assert "7 tables present" in result.stdout
+        assert "8 tables present" in result.stdout
     with mariadb.connect(mysql_database) as conn, conn.cursor() as cur:
         cur.execute("SHOW TABLES")
         assert {row[0] for row in cur.fetchall()} == {
             "users", "products", "orders", "order_items", "payments", "point_history",
-            "product_sales_daily",
+            "product_sales_daily", "sales_queue",
         }  # fmt: skip
 
 

@@ -15,6 +15,7 @@ def test_defaults_from_a_minimal_environment():
     assert settings.order_strategy == "safe"
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
     assert settings.lock_wait_timeout == 5
+    assert settings.sales_mode == "sync"
 
 
 def test_every_knob_is_read():
@@ -32,6 +33,9 @@ def test_every_knob_is_read():
             "SHOP_POPULAR_CACHE_TTL_SECONDS": "1.5",
             "SHOP_POPULAR_LOCAL_TTL_SECONDS": "0",
             "SHOP_MAX_CHARGE": "500",
+            "SHOP_SALES_MODE": "async",
+            "SHOP_SALES_BATCH_SIZE": "50",
+            "SHOP_SALES_POLL_SECONDS": "0.25",
         }
     )
     assert (settings.order_strategy, settings.db_pool_size, settings.db_max_overflow) == (
@@ -45,6 +49,8 @@ def test_every_knob_is_read():
     assert settings.popular_cache_ttl == 1.5
     assert settings.popular_local_ttl == 0  # off
     assert settings.max_charge == 500
+    assert (settings.sales_mode, settings.sales_batch_size) == ("async", 50)
+    assert settings.sales_poll_seconds == 0.25
 
 
 @pytest.mark.parametrize(
@@ -54,6 +60,8 @@ def test_every_knob_is_read():
         ({"SHOP_DATABASE_URL": "sqlite:///x.db"}, "SHOP_DATABASE_URL"),
         ({"SHOP_REDIS_URL": "http://x"}, "SHOP_REDIS_URL"),
         ({"SHOP_ORDER_STRATEGY": "fast"}, "SHOP_ORDER_STRATEGY"),
+        ({"SHOP_SALES_MODE": "later"}, "SHOP_SALES_MODE"),
+        ({"SHOP_SALES_BATCH_SIZE": "0"}, "SHOP_SALES_BATCH_SIZE"),
         ({"SHOP_DB_POOL_SIZE": "0"}, "SHOP_DB_POOL_SIZE"),
         ({"SHOP_DB_POOL_SIZE": "ten"}, "SHOP_DB_POOL_SIZE"),
         ({"SHOP_POPULAR_CACHE_TTL_SECONDS": "-1"}, "SHOP_POPULAR_CACHE_TTL_SECONDS"),

@@ -34,8 +34,12 @@ NO_HEALTHCHECK = {
 }
 
 
-def native_settings() -> StackSettings:
-    return StackSettings.from_env({})
+def native_settings(**values: str) -> StackSettings:
+    return StackSettings.from_env(values)
+
+
+# The knobs under which every native row runs (the sales consumer only with async sales).
+EVERY_ROW = {"LOCAL_SALES_MODE": "async"}
 
 
 def test_committed_compose_config_is_fresh():
@@ -55,8 +59,8 @@ def test_both_stacks_scrape_the_same_jobs_with_the_same_rules():
     }
     assert compose["global"]["scrape_interval"] == native["global"]["scrape_interval"]
     jobs = {j["job_name"] for j in compose["scrape_configs"]}
-    assert jobs == {"shop", "nginx", "innodb", "mysql", "redis", "node", "cadvisor", "locust",
-                    "prometheus", "alertmanager"}  # fmt: skip
+    assert jobs == {"shop", "nginx", "sales", "innodb", "mysql", "redis", "node", "cadvisor",
+                    "locust", "prometheus", "alertmanager"}  # fmt: skip
     for job in native["scrape_configs"]:
         for target in [t for sc in job.get("static_configs", []) for t in sc["targets"]]:
             assert target.startswith("127.0.0.1:"), target
@@ -205,8 +209,12 @@ def is_place(value: str) -> bool:
 
 
 def native_command(name: str) -> list[str]:
-    """The command of the row's process (its first replica's, for a replicated row)."""
-    [component] = [c for c in components(native_settings()) if c.name in (name, f"{name}-1")]
+    """The command of the row's process (its first replica's, for a replicated row); a row
+    the defaults leave off (Service.when) as the knob that switches it on renders it."""
+    settings = native_settings()
+    if not services.SERVICES[name].runs_in(settings):
+        settings = native_settings(**EVERY_ROW)
+    [component] = [c for c in components(settings) if c.name in (name, f"{name}-1")]
     return component.command
 
 
@@ -240,7 +248,7 @@ def test_compose_file_follows_the_compose_spec():
 
 
 def test_every_process_of_both_stacks_is_a_row_of_the_table():
-    assert [c.name for c in components(native_settings())] == [
+    assert [c.name for c in components(native_settings(**EVERY_ROW))] == [
         f"{r.name}-1" if r.replicas else r.name for r in services.native_services()
     ]
     assert set(SERVICES) == {name for name, r in services.SERVICES.items() if r.compose is not None}
@@ -450,3 +458,32 @@ def test_the_innodb_exporter_uses_its_own_least_privilege_account_in_both_stacks
         f"GRANT SELECT ON performance_schema.data_locks TO '{user}'@'%';",
         f"GRANT SELECT ON performance_schema.data_lock_waits TO '{user}'@'%';",
     ]
+
+
+def test_the_sales_consumer_runs_and_is_scraped_only_with_async_sales(tmp_path):
+    def stack(mode: str):
+        settings = native_settings(LOCAL_STATE_DIR=str(tmp_path), LOCAL_SALES_MODE=mode)
+        names = [c.name for c in components(settings)]
+        [job] = [j for j in render("native", settings)["scrape_configs"] if j["job_name"] == "sales"]
+        [shop] = [c for c in components(settings) if c.name == "shop-1"]
+        return names, job, shop.command
+
+    names, job, shop = stack("sync")
+    assert "sales-consumer" not in names
+    assert job == {"job_name": "sales"}  # a job without targets: nothing down to alert on
+    assert "SHOP_SALES_MODE=sync" in shop
+    names, job, shop = stack("async")
+    assert "sales-consumer" in names
+    port = native_settings(LOCAL_SALES_CONSUMER_PORT="19110").port("LOCAL_SALES_CONSUMER_PORT")
+    assert job["static_configs"] == [{"targets": [f"127.0.0.1:{port}"]}]
+    assert "SHOP_SALES_MODE=async" in shop
+    # compose: the service behind a profile, found by DNS (no container, no target).
+    assert SERVICES["sales-consumer"]["profiles"] == ["sales"]
+    [compose_job] = [j for j in render("compose")["scrape_configs"] if j["job_name"] == "sales"]
+    assert compose_job["dns_sd_configs"][0]["names"] == ["sales-consumer"]
+    assert SERVICES["shop"]["environment"]["SHOP_SALES_MODE"] == "${SHOP_SALES_MODE:-sync}"
+
+
+def test_a_bad_sales_mode_is_named():
+    with pytest.raises(StackSettingsError, match="LOCAL_SALES_MODE"):
+        native_settings(LOCAL_SALES_MODE="later")
