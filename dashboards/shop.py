@@ -49,6 +49,10 @@ DB_ERRORS = f"sum by (operation, kind) (rate(shop_db_errors_total[{WINDOW}]))"
 DB_RETRIES = f"sum by (operation) (rate(shop_db_retries_total[{WINDOW}]))"
 POOL = "sum by (state) (shop_db_pool_connections)"
 POOL_USE_RATIO = "shop:db_pool_in_use:ratio"
+# The daily sales off the order path (SHOP_SALES_MODE=async): the queue and its consumer.
+SALES_QUEUE_DEPTH = "shop:sales_queue_depth:max"
+SALES_QUEUE_LAG = "shop:sales_queue_lag_seconds:max"
+SALES_DRAINED = "shop:sales_consumer_rows:rate1m"
 
 # Cache (Redis behind the popular list).
 CACHE_BY_RESULT = f"sum by (result) (rate(shop_cache_requests_total[{WINDOW}]))"
@@ -144,6 +148,16 @@ def _panels() -> list:
         "short",
         overrides=[limit_line("capacity")],
     )
+    sales_queue = panels.timeseries(
+        "Daily sales queue (async)",
+        [
+            Query(SALES_QUEUE_DEPTH, "lines waiting"),
+            Query(SALES_DRAINED, "lines drained /s"),
+            Query(SALES_QUEUE_LAG, "oldest waiting"),
+        ],
+        "short",
+        overrides=[override("oldest waiting", unit="s", axis="right")],
+    )
     cache = panels.timeseries(
         "Cache lookups by result", [Query(CACHE_BY_RESULT, "{{result}}")], "reqps", stacked=True
     )
@@ -196,7 +210,7 @@ def _panels() -> list:
         row("Orders"),
         (8, [(12, orders), (12, order_duration)]),
         row("Database and cache"),
-        (8, [(12, db_errors), (12, pool)]),
+        (8, [(8, db_errors), (8, pool), (8, sales_queue)]),
         (8, [(12, cache), (12, redis)]),
         row("Resources"),
         (7, [(12, cpu), (12, memory)]),
@@ -207,6 +221,7 @@ def _panels() -> list:
 
 dashboard = panels.dashboard(
     "The shop from the inside: rate, errors and duration per route, orders by result and "
-    "strategy, database errors and retries, the pool, the cache, CPU and memory.",
+    "strategy, database errors and retries, the pool, the daily sales queue, the cache, CPU "
+    "and memory.",
     _panels(),
 )

@@ -130,6 +130,16 @@ SHOP = RuleGroup(
                "requests per second through nginx, the shop's entry point"),
         Signal("nginx:connections_active:sum", "sum(nginx_connections_active)", "short",
                "client connections open at nginx (reading, writing and idle)"),
+        # SHOP_SALES_MODE=async: the daily sales wait in sales_queue for the consumer (job
+        # sales). Every consumer reads the same queue: max, not sum. Absent in sync mode.
+        Signal("shop:sales_queue_depth:max", "max(shop_sales_queue_depth)", "short",
+               "order lines waiting for the sales consumer (async sales mode)"),
+        Signal("shop:sales_queue_lag_seconds:max", "max(shop_sales_queue_lag_seconds)", "s",
+               "age of the oldest order line waiting for the sales consumer: how far the daily "
+               "sales aggregate is behind the orders"),
+        Signal("shop:sales_consumer_rows:rate1m",
+               "sum(rate(shop_sales_consumer_rows_total[1m]))", "short",
+               "order lines per second the sales consumer moved into the daily sales"),
     ),
     interval="5s",
 )  # fmt: skip
