@@ -10,6 +10,8 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from audit.run import QUEUE_TIMEOUT_S, audit
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -21,6 +23,13 @@ def main(argv: list[str] | None = None) -> int:
         "--database-url", help="default: SHOP_DATABASE_URL, else the native stack's"
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--queue-timeout",
+        type=float,
+        default=QUEUE_TIMEOUT_S,
+        metavar="SECONDS",
+        help="how long to wait for the sales queue to empty before the books (default 30)",
+    )
     args = parser.parse_args(argv)
     url = args.database_url or os.environ.get("SHOP_DATABASE_URL")
     if not url:
@@ -34,10 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     if results is not None and not results.is_dir():
         print(f"audit: no results folder {results}", file=sys.stderr)
         return 2
-    from audit.run import audit
-
     try:
-        result = audit(url, results)
+        result = audit(url, results, queue_timeout=max(0.0, args.queue_timeout))
     except (SQLAlchemyError, ValueError) as exc:
         print(f"audit: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2

@@ -1,4 +1,5 @@
-"""One audit: the books, then (when the run logged its order attempts) the reconciliation."""
+"""One audit: the sales queue waited for, the books, then (when the run logged its order
+attempts) the reconciliation."""
 
 from __future__ import annotations
 
@@ -9,19 +10,40 @@ from sqlalchemy import create_engine
 
 from audit.books import broken_invariants, stored_orders
 from audit.reconcile import ACKS_FILE, Reconciliation, read_attempts, reconcile
+from shop.sales.queue import wait_until_drained
+
+# How long the audit waits for the sales consumer (SHOP_SALES_MODE=async) to empty the queue
+# before it checks the books: the daily sales aggregate equals the items only once it has.
+QUEUE_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class QueueWait:
+    """The sales queue as the audit found it: rows still waiting after `waited_s` seconds."""
+
+    left: int
+    waited_s: float
+
+    def line(self) -> str:
+        if self.left == 0:
+            return f"sales queue: empty after {self.waited_s:.1f} s (daily sales caught up)"
+        return (f"sales queue: {self.left} lines still waiting after {self.waited_s:.0f} s: is "
+                "the sales consumer running? (the daily sales aggregate lags by them)")  # fmt: skip
 
 
 @dataclass
 class AuditResult:
     broken: dict[str, int] = field(default_factory=dict)  # invariant -> violations
     reconciliation: Reconciliation | None = None  # None: the run logged no order attempts
+    queue: QueueWait | None = None  # None: no sales_queue in this database
 
     @property
     def passed(self) -> bool:
         return not self.broken and (self.reconciliation is None or self.reconciliation.passed)
 
     def lines(self) -> list[str]:
-        out = [f"books: FAIL {name} ({count})" for name, count in self.broken.items()]
+        out = [self.queue.line()] if self.queue is not None else []
+        out += [f"books: FAIL {name} ({count})" for name, count in self.broken.items()]
         if not self.broken:
             out.append("books: every invariant holds")
         r = self.reconciliation
@@ -40,6 +62,9 @@ class AuditResult:
         return {
             "passed": self.passed,
             "broken_invariants": self.broken,
+            "sales_queue": None
+            if self.queue is None
+            else {"left": self.queue.left, "waited_s": round(self.queue.waited_s, 1)},
             "reconciliation": None
             if r is None
             else {
@@ -54,12 +79,17 @@ class AuditResult:
         }
 
 
-def audit(database_url: str, results: Path | None = None) -> AuditResult:
-    """Audit the shop's database; reconcile with `results/orders.jsonl` when it exists."""
+def audit(
+    database_url: str, results: Path | None = None, queue_timeout: float = QUEUE_TIMEOUT_S
+) -> AuditResult:
+    """Audit the shop's database; reconcile with `results/orders.jsonl` when it exists. The
+    books are checked once the sales queue is empty, or `queue_timeout` seconds on (said)."""
     engine = create_engine(database_url, pool_pre_ping=True)
     try:
+        state, waited = wait_until_drained(engine, queue_timeout)
+        queue = None if state is None else QueueWait(state.depth, waited)
         with engine.connect() as conn:
-            result = AuditResult(broken=broken_invariants(conn))
+            result = AuditResult(broken=broken_invariants(conn), queue=queue)
             log = results / ACKS_FILE if results is not None else None
             if log is not None and log.exists():
                 attempts = list(read_attempts(log))

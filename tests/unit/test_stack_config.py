@@ -464,7 +464,8 @@ def test_the_sales_consumer_runs_and_is_scraped_only_with_async_sales(tmp_path):
     def stack(mode: str):
         settings = native_settings(LOCAL_STATE_DIR=str(tmp_path), LOCAL_SALES_MODE=mode)
         names = [c.name for c in components(settings)]
-        [job] = [j for j in render("native", settings)["scrape_configs"] if j["job_name"] == "sales"]
+        jobs = render("native", settings)["scrape_configs"]
+        [job] = [j for j in jobs if j["job_name"] == "sales"]
         [shop] = [c for c in components(settings) if c.name == "shop-1"]
         return names, job, shop.command
 
