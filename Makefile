@@ -108,6 +108,11 @@ bench-exporter: $(PY) ## Benchmark the InnoDB exporter: parser docs/s, scrape p5
 	@echo "bench-exporter: parser throughput, then own MariaDB + write load + exporter on loopback"
 	@$(PY) bench/bench_exporter.py $(BENCH_ARGS)
 
+.PHONY: bench-sales
+bench-sales: $(PY) ## Daily sales in the order transaction vs queued (SHOP_SALES_MODE), hot products, interleaved (~2 min)
+	@echo "bench-sales: own MariaDB on a free loopback port, 5 hot products; sync, async, sync, async steps"
+	@$(PY) -m bench.sales $(BENCH_ARGS)
+
 local-up: $(PY) ## Start the native stack (MariaDB, Redis, shop behind nginx, exporters, Prometheus, Alertmanager) [LOCAL_SHOP_REPLICAS=1]
 	@$(PY) -m stack up
 

@@ -1,6 +1,7 @@
 """`make verify-dashboards`: every panel's queries against Prometheus during real runs.
 
-Starts the native stack on free ports (naive strategy, small seed, its own state folder),
+Starts the native stack on free ports (naive strategy, async daily sales so that the sales
+consumer and its queue's panel run too, small seed, its own state folder),
 makes sure of a deadlock (simultaneous orders of one user) and of a lock wait a scrape can see,
 then runs a short load with hot users twice: k6, then Locust, each with its own testid. Each
 panel's queries, template variables filled in for each run (`$testid` with the run, `$tool`
@@ -113,8 +114,9 @@ def say(msg: str) -> None:
 
 
 def own_stack_env(state_dir: Path, base: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """The native stack on free ports in `state_dir`, naive orders, a small seed."""
-    return ephemeral_env(state_dir, free_port, base, LOCAL_ORDER_STRATEGY="naive")
+    """The native stack on free ports in `state_dir`, naive orders, async sales, a small seed."""
+    return ephemeral_env(state_dir, free_port, base, LOCAL_ORDER_STRATEGY="naive",
+                         LOCAL_SALES_MODE="async")  # fmt: skip
 
 
 @contextmanager
@@ -176,10 +178,15 @@ def hold_lock_wait(settings: StackSettings, seconds: float = 8.0) -> None:
         waiter.close()
 
 
-def absent_sources(tool: str, cgroup_reason: str | None) -> dict[str, str]:
+def absent_sources(
+    tool: str, cgroup_reason: str | None, sales_mode: str = "async"
+) -> dict[str, str]:
     """Metric name or prefix (ending in _) -> why it cannot have series in this check."""
     other = {"k6": "locust", "locust": "k6"}[tool]
     absent = {f"{other}_": f"{'Locust' if other == 'locust' else 'k6'} series: a {tool} run"}
+    if sales_mode != "async":
+        why = "the sales consumer runs only with LOCAL_SALES_MODE=async"
+        absent.update({"shop_sales_": why, "shop:sales_": why})
     if cgroup_reason:
         absent["container_"] = f"cAdvisor series: no cgroups natively ({cgroup_reason})"
     else:
@@ -241,7 +248,10 @@ def check_run(
 
 
 def check(
-    prometheus: Prometheus, runs: list[LoadRun], cgroup_reason: str | None
+    prometheus: Prometheus,
+    runs: list[LoadRun],
+    cgroup_reason: str | None,
+    sales_mode: str = "async",
 ) -> tuple[list[PanelResult], list[str]]:
     """Every panel's queries, for every run; a panel has data when any run gave it some."""
     results, problems = [], []
@@ -249,7 +259,7 @@ def check(
         panels: dict[int, PanelResult] = {}
         marks: dict[str, bool] = {}
         for run in runs:
-            absent = absent_sources(run.tool, cgroup_reason)
+            absent = absent_sources(run.tool, cgroup_reason, sales_mode)
             by_panel, run_problems = check_run(prometheus, dashboard, run, absent)
             for panel_id, result in by_panel.items():
                 if panel_id in panels:
@@ -362,7 +372,8 @@ def verify(env: Mapping[str, str], workdir: Path, *, scale: float, own_stack: bo
         if wait > 0:
             say(f"waiting {wait:.0f} s for the last run's end to be marked")
             time.sleep(wait)
-        results, problems = check(prometheus, runs, cgroup_reason)
+        results, problems = check(prometheus, runs, cgroup_reason,
+                                  settings.values["LOCAL_SALES_MODE"])  # fmt: skip
     return Verification(results, problems, runs)
 
 
