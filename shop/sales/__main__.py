@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, disable_created_metrics, start_http_server
 from sqlalchemy.exc import SQLAlchemyError
 
 from shop.db import create_db_engine
@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None, environ=os.environ) -> int:
     if settings.sales_mode != "async":
         print(f"sales: note: SHOP_SALES_MODE={settings.sales_mode}: the shop queues nothing; "
               "draining what is left", file=sys.stderr)  # fmt: skip
+    disable_created_metrics()  # as the shop: *_created only doubles what Prometheus stores
     metrics = ConsumerMetrics(CollectorRegistry(), lambda: read_queue_state(engine))
     host, port = args.listen
     try:
