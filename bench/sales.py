@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import requests
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
@@ -68,6 +69,8 @@ class Step:
     max_lag_s: float = 0.0
     catch_up_s: float = 0.0  # async: after the orders stopped, until the queue was empty
     books_ok: bool = False
+    db_cpu_ms: float = 0.0  # MariaDB's CPU per order
+    consumer_cpu_ms: float = 0.0  # async: the consumer process's CPU per order
 
     @property
     def rate(self) -> float:
@@ -82,11 +85,14 @@ class Step:
         out = (f"{self.mode:5s}  {self.rate:7.1f}/s  p50 {self.quantile_ms(0.5):6.1f}  "
                f"p95 {self.quantile_ms(0.95):6.1f}  p99 {self.quantile_ms(0.99):6.1f} ms  "
                f"failed {self.failed}  deadlocks {self.deadlocks}  retries {self.retries}  "
-               f"row-lock waits {self.lock_waits} ({self.lock_waits / max(1, self.orders):.2f}"
-               f"/order, {self.lock_time_ms} ms)")  # fmt: skip
+               f"row-lock waits {self.lock_waits / max(1, self.orders):.2f}/order, "
+               f"{self.lock_time_ms / max(1, self.orders):.1f} ms waited/order")  # fmt: skip
         if self.mode == "async":
             out += (f"  queue max {self.max_depth} lines, lag max {self.max_lag_s:.2f} s, "
                     f"caught up in {self.catch_up_s:.2f} s")  # fmt: skip
+        out += f"  CPU/order: MariaDB {self.db_cpu_ms:.2f} ms"
+        if self.mode == "async":
+            out += f", consumer {self.consumer_cpu_ms:.2f} ms"
         return out + ("" if self.books_ok else "  BOOKS BROKEN")
 
 
@@ -122,7 +128,12 @@ def start_consumer(settings: Settings, port: int) -> subprocess.Popen:
     return proc
 
 
-def run_step(args, settings: Settings, mode: str) -> Step:
+def cpu_s(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+def run_step(args, settings: Settings, mode: str, seconds: float, db_pid: int) -> Step:
     settings = dataclasses.replace(settings, sales_mode=mode)
     engine = create_db_engine(settings)
     metrics = ShopMetrics(CollectorRegistry())
@@ -157,19 +168,24 @@ def run_step(args, settings: Settings, mode: str) -> Step:
 
     try:
         before = server_status(engine)
+        db_cpu = cpu_s(db_pid)
+        consumer_cpu = cpu_s(consumer.pid) if consumer is not None else 0.0
         threads = [threading.Thread(target=orders, args=(i,)) for i in range(args.threads)]
         if consumer is not None:
             threads.append(threading.Thread(target=sample))
         started = time.monotonic()
         for t in threads:
             t.start()
-        time.sleep(args.seconds)
+        time.sleep(seconds)
         stop.set()
         for t in threads:
             t.join(timeout=60)
         step.seconds = time.monotonic() - started
         after = server_status(engine)
         step.orders = len(step.latencies)
+        step.db_cpu_ms = (cpu_s(db_pid) - db_cpu) * 1000 / max(1, step.orders)
+        if consumer is not None:
+            step.consumer_cpu_ms = (cpu_s(consumer.pid) - consumer_cpu) * 1000 / max(1, step.orders)
         step.deadlocks = after["Innodb_deadlocks"] - before["Innodb_deadlocks"]
         step.lock_waits = after["Innodb_row_lock_waits"] - before["Innodb_row_lock_waits"]
         step.lock_time_ms = after["Innodb_row_lock_time"] - before["Innodb_row_lock_time"]
@@ -218,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=16, help="closed-loop order threads")
     parser.add_argument("--seconds", type=float, default=15, help="per step")
     parser.add_argument("--passes", type=int, default=2, help="sync+async pairs")
+    parser.add_argument("--warmup", type=float, default=5,
+                        help="seconds of sync first, not counted")  # fmt: skip
     parser.add_argument("--strategy", choices=("safe", "naive"), default="safe")
     parser.add_argument("--port", type=int, default=0, help="the bench's MariaDB (0: a free one)")
     parser.add_argument("--consumer-port", type=int, default=0,
@@ -226,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     args.port = args.port or free_port()
     args.consumer_port = args.consumer_port or free_port()
     if not (1 <= args.products <= 1000 and 1 <= args.threads <= 64 and 1 <= args.passes <= 5
-            and 1 <= args.seconds <= 120 and args.users >= args.threads):  # fmt: skip
+            and 1 <= args.seconds <= 120 and 0 <= args.warmup <= 60
+            and args.users >= args.threads):  # fmt: skip
         parser.error("out of range: 1-1000 products, 1-64 threads, 1-5 passes, 1-120 s, "
                      "users >= threads")  # fmt: skip
     servers: list = []
@@ -235,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             db = MariaDB(Path(tmp) / "mariadb", port=args.port).start()
             servers.append(db)
+            db_pid = db.executor.process.pid
             with db.connect() as conn, conn.cursor() as cur:
                 cur.execute("CREATE DATABASE shop")
             pool = args.threads + 2
@@ -248,9 +268,13 @@ def main(argv: list[str] | None = None) -> int:
             say(f"MariaDB on 127.0.0.1:{args.port}; {args.users} users, {args.products} hot "
                 f"products, {args.threads} threads x {args.seconds:g} s per step, "
                 f"{args.strategy} strategy; steps sync, async x {args.passes}")  # fmt: skip
+            if args.warmup:
+                # A cold buffer pool and fresh connections: the first step would lose to them.
+                warm = run_step(args, settings, "sync", args.warmup, db_pid)
+                say(f"warm-up ({args.warmup:g} s, not counted): {warm.rate:.1f} orders/s")
             for n in range(args.passes):
                 for mode in ("sync", "async"):
-                    step = run_step(args, settings, mode)
+                    step = run_step(args, settings, mode, args.seconds, db_pid)
                     steps.append(step)
                     say(f"pass {n + 1} {time.strftime('%H:%M:%S', time.gmtime())} UTC  "
                         + step.line())  # fmt: skip
