@@ -52,9 +52,6 @@ def main(argv: list[str] | None = None, environ=os.environ) -> int:
         print(f"sales: drained {result.rows} rows (quantity {result.quantity}) in "
               f"{result.batches} batches, {result.seconds:.1f}s; queue empty")  # fmt: skip
         return 0
-    if settings.sales_mode != "async":
-        print(f"sales: note: SHOP_SALES_MODE={settings.sales_mode}: the shop queues nothing; "
-              "draining what is left", file=sys.stderr)  # fmt: skip
     disable_created_metrics()  # as the shop: *_created only doubles what Prometheus stores
     metrics = ConsumerMetrics(CollectorRegistry(), lambda: read_queue_state(engine))
     host, port = args.listen

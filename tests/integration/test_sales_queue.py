@@ -341,3 +341,45 @@ def test_the_audit_waits_for_the_queue_then_checks_the_books(shop):
     assert caught_up.passed, caught_up.lines()
     assert caught_up.queue.left == 0 and caught_up.queue.waited_s >= 0.5
     assert caught_up.lines()[0].startswith("sales queue: empty after")
+
+
+def test_a_consumer_started_before_the_schema_waits_for_it_without_errors(
+    mariadb, mysql_database, shop_settings
+):
+    # The native stack starts its processes, then creates the schema and seeds.
+    settings = dataclasses.replace(
+        shop_settings, database_url=mariadb.url(mysql_database), sales_mode="async",
+        sales_poll_seconds=0.05,
+    )  # fmt: skip
+    app = create_app(settings)
+    engine = app.extensions["shop"].engine
+    metrics = ConsumerMetrics(CollectorRegistry(), lambda: read_queue_state(engine))
+    assert metrics.registry.get_sample_value("shop_sales_queue_depth") is None  # no table yet
+    stop = threading.Event()
+    results = []
+    consumer = threading.Thread(
+        target=lambda: results.append(consume(engine, settings, metrics, stop))
+    )
+    consumer.start()
+    try:
+        time.sleep(0.3)  # not a synchronisation: a few of its polls land before the schema
+        metadata.create_all(engine)
+        seed_catalog(engine, users=USERS, products=PRODUCTS)
+        lines = sum(order(app, n) for n in range(5))
+        wait_for(
+            lambda: metrics.registry.get_sample_value("shop_sales_consumer_rows_total") == lines,
+            what="the consumer to drain once the schema exists",
+        )
+    finally:
+        stop.set()
+        consumer.join(timeout=30)
+        engine.dispose()
+        app.extensions["shop"].redis.close()
+    assert results[0].errors == 0
+    assert (
+        metrics.registry.get_sample_value(
+            "shop_sales_consumer_errors_total", {"step": "drain", "kind": "other"}
+        )
+        == 0
+    )
+    assert aggregate_per_product(engine) == items_per_product(engine)
