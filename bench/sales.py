@@ -71,6 +71,7 @@ class Step:
     books_ok: bool = False
     db_cpu_ms: float = 0.0  # MariaDB's CPU per order
     consumer_cpu_ms: float = 0.0  # async: the consumer process's CPU per order
+    crashed: str = ""  # an order thread's unexpected error: the step does not count
 
     @property
     def rate(self) -> float:
@@ -93,6 +94,8 @@ class Step:
         out += f"  CPU/order: MariaDB {self.db_cpu_ms:.2f} ms"
         if self.mode == "async":
             out += f", consumer {self.consumer_cpu_ms:.2f} ms"
+        if self.crashed:
+            out += f"  CRASHED: {self.crashed}"
         return out + ("" if self.books_ok else "  BOOKS BROKEN")
 
 
@@ -147,7 +150,8 @@ def run_step(args, settings: Settings, mode: str, seconds: float, db_pid: int) -
         rng = random.Random(seed)
         latencies, failed = [], 0
         while not stop.is_set():
-            products = rng.sample(range(1, args.products + 1), rng.choice((1, 2)))
+            count = min(args.products, rng.choice((1, 2)))
+            products = rng.sample(range(1, args.products + 1), count)
             lines = [OrderLine(p, rng.randint(1, 3)) for p in products]
             started = time.perf_counter()
             try:
@@ -156,6 +160,10 @@ def run_step(args, settings: Settings, mode: str, seconds: float, db_pid: int) -
                 latencies.append(time.perf_counter() - started)
             except ShopError:
                 failed += 1
+            except Exception as exc:  # a thread that dies must fail the bench, not shrink it
+                with lock:
+                    step.crashed = f"{type(exc).__name__}: {exc}"
+                stop.set()
         with lock:
             step.latencies += latencies
             step.failed += failed
@@ -222,7 +230,7 @@ def summary(steps: list[Step]) -> list[str]:
                    f"row-lock waits/order {min(waits):.2f}-{max(waits):.2f}")  # fmt: skip
     sync = statistics.mean(s.rate for s in steps if s.mode == "sync")
     async_ = statistics.mean(s.rate for s in steps if s.mode == "async")
-    out.append(f"async / sync orders/s: {async_ / sync:.2f}")
+    out.append(f"async / sync orders/s: {async_ / sync:.2f}" if sync else "no sync orders")
     return out
 
 
@@ -282,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             stop_all(servers, say)
     for line in summary(steps):
         say(line)
-    return 0 if all(s.books_ok for s in steps) else 1
+    return 0 if all(s.books_ok and not s.crashed for s in steps) else 1
 
 
 if __name__ == "__main__":
