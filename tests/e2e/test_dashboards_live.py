@@ -1,7 +1,7 @@
-"""`make verify-dashboards` in short: the native stack on free ports, a ~20 s naive k6 run and a
-~20 s Locust run with hot users, then every panel's queries against its Prometheus, each run
-with its testid and tool; no panel may come back empty except those whose source cannot exist
-here (cAdvisor-only series)."""
+"""`make verify-dashboards` in short: the native stack on free ports (async daily sales, so its
+consumer runs too), a ~20 s naive k6 run and a ~20 s Locust run with hot users, then every
+panel's queries against its Prometheus, each run with its testid and tool; no panel may come
+back empty except those whose source cannot exist here (cAdvisor-only series)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ pytestmark = pytest.mark.integration
 
 def test_every_panel_shows_data_during_a_short_k6_run_and_a_short_locust_run(harness_root):
     assert build.stale() == [], "run `make dashboards` first"
-    with native_stack(harness_root / "dashboards-stack", LOCAL_ORDER_STRATEGY="naive") as stack:
+    # Async daily sales, as `make verify-dashboards` runs: the sales queue's panel has data.
+    with native_stack(harness_root / "dashboards-stack", LOCAL_ORDER_STRATEGY="naive",
+                      LOCAL_SALES_MODE="async") as stack:  # fmt: skip
         env, _ports, _state = stack
         outcome = verify.verify(env, harness_root, scale=0.05, own_stack=False)
 

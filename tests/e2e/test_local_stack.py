@@ -23,8 +23,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def stack(harness_root):
-    with native_stack(harness_root / "local-stack", via_make=True,
-                      LOCAL_ORDER_STRATEGY="naive") as running:  # fmt: skip
+    # Async daily sales: every row of the table runs (the sales consumer too).
+    with native_stack(harness_root / "local-stack", via_make=True, LOCAL_ORDER_STRATEGY="naive",
+                      LOCAL_SALES_MODE="async") as running:  # fmt: skip
         yield running
 
 
@@ -36,11 +37,11 @@ def test_local_stack_up_observed_controlled_and_down(stack):
     def all_targets_up():
         targets = requests.get(f"{prometheus}/api/v1/targets", timeout=5).json()["data"]
         active = targets["activeTargets"]
-        return len(active) >= 9 and all(t["health"] == "up" for t in active) and active
+        return len(active) >= 10 and all(t["health"] == "up" for t in active) and active
 
     active = eventually(all_targets_up, 20, "every Prometheus target up")
     assert {t["labels"]["job"] for t in active} == {
-        "shop", "nginx", "innodb", "mysql", "redis", "node", "cadvisor", "prometheus",
+        "shop", "nginx", "sales", "innodb", "mysql", "redis", "node", "cadvisor", "prometheus",
         "alertmanager",
     }  # fmt: skip
 
