@@ -57,7 +57,7 @@ lock: ## Re-resolve dependencies from pyproject.toml into constraints.txt
 	  && rm -rf .lock-venv && echo "lock: wrote constraints.txt ($$(wc -l < constraints.txt) pins)"
 
 bench-shop: $(PY) ## The shop against its textbook peer (bench/peer/): held rates, ratio, CPU/request (<10 min)
-	@echo "bench-shop: own MariaDB + Redis, shop and peer under gunicorn on loopback; interleaved k6 steps"
+	@echo "bench-shop: own MariaDB + Redis, shop (granian) and peer (gunicorn) on loopback; interleaved k6 steps"
 	@$(PY) bench/bench_shop.py $(BENCH_ARGS)
 
 TOOL ?= k6
@@ -101,7 +101,7 @@ report: $(PY) ## The deck of a run: RUN=<testid> [BASELINE=<testid>] -> results/
 	@$(PY) -m report $(RUN) $(if $(BASELINE),--baseline $(BASELINE)) $(REPORT_ARGS)
 
 profile-shop: $(PY) ## Where one request's CPU goes in the shop, by layer (py-spy under k6; ~1 min)
-	@echo "profile-shop: own MariaDB + Redis + shop under gunicorn; k6 orders then popular, py-spy on every worker"
+	@echo "profile-shop: own MariaDB + Redis + shop (shop.serve); k6 orders then popular, py-spy on every worker"
 	@$(PY) bench/profile_shop.py $(PROFILE_ARGS)
 
 bench-exporter: $(PY) ## Benchmark the InnoDB exporter: parser docs/s, scrape p50/p99 under load (<90 s)

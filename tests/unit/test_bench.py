@@ -90,7 +90,7 @@ def test_samples_fold_into_layers_by_their_innermost_known_frame():
     assert layers == {
         "driver (pymysql)": 7,
         "JSON": 2,
-        "HTTP server (gunicorn)": 3,
+        "HTTP server (Python side)": 3,
         "(waiting: left out)": 14,
     }
     assert leaves["_write_bytes (pymysql/connections.py:854)"] == 7
