@@ -335,3 +335,25 @@ def test_threads_per_worker_still_sum(start_shop):
         (("method", "GET"), ("status", "200"), ("url_rule", "/api/products/<int:product_id>")),
     )
     assert scrape(shop.url)[key] == n
+
+
+def test_sigterm_lets_the_orders_in_flight_finish_then_exits_0(start_shop, database):
+    import signal
+    import time
+
+    shop = start_shop(2, metrics_dir=False)
+    with database.connect() as holder:
+        holder.execute(text("SELECT id FROM users WHERE id = 1 FOR UPDATE"))
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            futures = [pool.submit(order, shop.url, 1) for _ in range(2)]
+            wait_for_blocked_queries(database, 2)
+            process = shop.executor.process
+            process.send_signal(signal.SIGTERM)  # as an orchestrator stops it, mid-request
+            time.sleep(1)
+            assert process.poll() is None, "the server exited with requests in flight"
+            holder.rollback()
+            assert [f.result().status_code for f in futures] == [201, 201]
+    assert process.wait(timeout=30) == 0
+    shop.executor = None  # stopped here; the fixture has nothing left to stop
+    with database.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM orders WHERE user_id = 1")).scalar() == 2
