@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help setup test test-unit test-integration lint fmt lock clean bench-shop profile-shop bench-exporter load \
+.PHONY: help setup test test-unit test-integration lint fmt lock clean bench-shop profile-shop count-shop bench-exporter load \
 	local-up local-down local-status local-reset demo up down prometheus-config compose-config \
 	alerts-test alerts-review alertmanager-config \
 	dashboards dashboards-check verify-dashboards audit fuzz capacity chaos generate check rules rules-check report \
@@ -57,7 +57,7 @@ lock: ## Re-resolve dependencies from pyproject.toml into constraints.txt
 	  && rm -rf .lock-venv && echo "lock: wrote constraints.txt ($$(wc -l < constraints.txt) pins)"
 
 bench-shop: $(PY) ## The shop against its textbook peer (bench/peer/): held rates, ratio, CPU/request (<10 min)
-	@echo "bench-shop: own MariaDB + Redis, shop and peer under gunicorn on loopback; interleaved k6 steps"
+	@echo "bench-shop: own MariaDB + Redis, shop (granian) and peer (gunicorn) on loopback; interleaved k6 steps"
 	@$(PY) bench/bench_shop.py $(BENCH_ARGS)
 
 TOOL ?= k6
@@ -101,8 +101,12 @@ report: $(PY) ## The deck of a run: RUN=<testid> [BASELINE=<testid>] -> results/
 	@$(PY) -m report $(RUN) $(if $(BASELINE),--baseline $(BASELINE)) $(REPORT_ARGS)
 
 profile-shop: $(PY) ## Where one request's CPU goes in the shop, by layer (py-spy under k6; ~1 min)
-	@echo "profile-shop: own MariaDB + Redis + shop under gunicorn; k6 orders then popular, py-spy on every worker"
+	@echo "profile-shop: own MariaDB + Redis + shop (shop.serve); k6 orders then popular, py-spy on every worker"
 	@$(PY) bench/profile_shop.py $(PROFILE_ARGS)
+
+count-shop: $(PY) ## Instructions per request of the shop's app and its peer's (callgrind; deterministic; ~8 min)
+	@echo "count-shop: own MariaDB + Redis; the app in-process under valgrind --tool=callgrind, n then 3n requests per case"
+	@$(PY) bench/count_shop.py $(COUNT_ARGS)
 
 bench-exporter: $(PY) ## Benchmark the InnoDB exporter: parser docs/s, scrape p50/p99 under load (<90 s)
 	@echo "bench-exporter: parser throughput, then own MariaDB + write load + exporter on loopback"

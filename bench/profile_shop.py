@@ -1,7 +1,7 @@
 """make profile-shop: where one request's CPU goes in the shop, by layer (py-spy under k6).
 
-A thin shell over bench.profiling.run: the shop under gunicorn on its own MariaDB and Redis,
-k6 at a moderate rate per workload while py-spy samples every worker.
+A thin shell over bench.profiling.run: the shop under its server (shop.serve) on its own MariaDB
+and Redis, k6 at a moderate rate per workload while py-spy samples every worker.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Where one request's CPU goes in the shop: py-spy samples of the gunicorn workers under k6,
+"""Where one request's CPU goes in the shop: py-spy samples of the server's workers under k6,
 threads that wait left out, folded into layers (HTTP server, Flask, JSON, SQLAlchemy, driver,
 metrics, Redis, shop, other)."""
 
@@ -28,7 +28,8 @@ LAYERS = (
     ("Redis client", re.compile(r"(^|/)redis/")),
     ("JSON", re.compile(r"(^|/)json/|orjson")),
     ("Flask/Werkzeug", re.compile(r"(^|/)flask/|(^|/)werkzeug/")),
-    ("HTTP server (gunicorn)", re.compile(r"(^|/)gunicorn/")),
+    # The Python side of the server; granian's HTTP work is Rust, which py-spy does not sample.
+    ("HTTP server (Python side)", re.compile(r"(^|/)(granian|gunicorn)/")),
     ("shop code", re.compile(r"(^|/)shop/")),
 )
 # Leaf frames of a thread that waits (a socket read, the poller, an idle pool thread): py-spy's

@@ -62,7 +62,7 @@ def _scores(f: Mapping[str, float | None]) -> dict[str, float | None]:
     throttled = f["shop_throttled_ratio"]
     waits, deadlocks = f["lock_waits_max"], f["deadlocks"]
     return {
-        # At 85 % of its quota a gunicorn box queues; 20 % of periods throttled is saturation.
+        # At 85 % of its quota a pre-fork server queues; 20 % of periods throttled is saturation.
         "shop_cpu": None if cpu is None and throttled is None
         else max((cpu or 0) / 0.85, (throttled or 0) / 0.2),
         "mysql_cpu": over(_ratio(f["mysql_cpu_cores"], f["mysql_cpu_limit_cores"]), 0.85),

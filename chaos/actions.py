@@ -50,8 +50,8 @@ def _listens(proc: psutil.Process, port: int) -> bool:
 
 
 def listeners(port: int) -> list[psutil.Process]:
-    """A process per LISTEN socket on `port` (psutil names one holder per socket: a gunicorn
-    master and its workers share theirs)."""
+    """A process per LISTEN socket on `port` (psutil names one holder per socket: a pre-fork
+    server's main process and its workers share theirs)."""
     pids = {
         c.pid
         for c in psutil.net_connections(kind="tcp")
@@ -60,16 +60,34 @@ def listeners(port: int) -> list[psutil.Process]:
     return [psutil.Process(pid) for pid in sorted(pids)]
 
 
-def main_process(stack: Stack, service: str) -> psutil.Process:
-    """The service's own process: a holder of its listening socket, then up through the
-    parents that hold it too (a worker's master)."""
-    port = stack.port(service)
+def server_process(port: int) -> psutil.Process | None:
+    """The process that owns `port`: a holder of its listening socket, then up through the
+    parents that hold it too or were forked as it was (a worker's server, which may have
+    handed the socket to its workers); None when nothing listens."""
     found = listeners(port)
     if not found:
-        raise FaultError(f"{service}: no process listens on port {port}")
+        return None
     proc = found[0]
-    while (parent := proc.parent()) is not None and _listens(parent, port):
+    while (parent := proc.parent()) is not None and (
+        _listens(parent, port) or _same_program(parent, proc)
+    ):
         proc = parent
+    return proc
+
+
+def _same_program(a: psutil.Process, b: psutil.Process) -> bool:
+    try:
+        return a.cmdline() == b.cmdline()
+    except psutil.Error:
+        return False
+
+
+def main_process(stack: Stack, service: str) -> psutil.Process:
+    """The service's own process (server_process of its port)."""
+    port = stack.port(service)
+    proc = server_process(port)
+    if proc is None:
+        raise FaultError(f"{service}: no process listens on port {port}")
     return proc
 
 

@@ -69,7 +69,7 @@ FAULTS: dict[str, Fault] = {
         ),
         Fault(
             "worker-kill",
-            "one gunicorn worker of the shop SIGKILLed (the master forks another)",
+            "one worker process of the shop SIGKILLed (its server starts another)",
             actions.kill_one_worker("shop"),
             _seconds(0),
         ),

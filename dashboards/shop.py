@@ -60,7 +60,7 @@ CACHE_HIT_RATIO = "shop:cache_hit:ratio_rate1m"
 REDIS_COMMANDS = f"sum(rate(redis_commands_processed_total[{WINDOW}]))"
 REDIS_MEMORY = "sum(redis_memory_used_bytes)"
 
-# Resources: gunicorn's multiprocess mode exports no process_* series, so the shop's
+# Resources: multiprocess mode exports no process_* series of its own, so the shop's
 # container (cAdvisor; natively its cgroup) is where its CPU and memory are measured.
 SHOP = 'name="shop"'
 CPU = containers.cpu_used(SHOP)

@@ -148,7 +148,7 @@ def checkout(sha: str, where: Path) -> Iterator[str]:
 
 
 def in_tree(command: list[str], tree: Path) -> list[str]:
-    """The shop's command line with its own files (gunicorn.conf.py) taken from `tree`."""
+    """The shop's command line with its own files (any path under shop/) taken from `tree`."""
     own = str(REPO / "shop") + "/"
     return [
         str(tree / "shop") + "/" + part[len(own) :] if part.startswith(own) else part
@@ -178,7 +178,7 @@ class Shop:
     log: Path
 
     def cpu_seconds(self) -> float:
-        """User + system CPU of gunicorn's arbiter and its workers so far."""
+        """User + system CPU of the shop's server process and its workers so far."""
         total = 0.0
         try:
             procs = [psutil.Process(self.proc.pid)]
@@ -207,6 +207,14 @@ def _ready(url: str) -> bool:
         return False
 
 
+def require_server(tree: Path, build: str) -> None:
+    """Both builds start as the service table says (`python -m shop.serve`, run in the tree):
+    a tree from before that module cannot be compared by this A/B."""
+    if not (tree / "shop" / "serve.py").exists():
+        raise AbError(f"the {build} tree predates shop/serve.py (the shop's server since the "
+                      "move to granian): compare commits from that one on")  # fmt: skip
+
+
 def start_shop(
     build: str,
     tree: Path,
@@ -217,6 +225,7 @@ def start_shop(
 ) -> Shop:
     """`tree`'s shop on a free port against `env`'s stack (its MariaDB and Redis), as the
     service table runs it, with `extra` environment, its output in `log`; ready, or AbError."""
+    require_server(tree, build)
     state.mkdir(parents=True, exist_ok=True)
     # One shop process as the table runs it, without the replicas' keeper or nginx: the
     # base tree may predate both, and the A/B measures the shop alone.

@@ -81,7 +81,7 @@ def _read_procs(proc: Path) -> dict[int, tuple[str, int, float, float]]:
         if not entry.name.isdigit():
             continue
         try:
-            # 3834 (gunicorn) S 3765 3765 ... utime stime cutime cstime (fields 14-17)
+            # 3834 (python) S 3765 3765 ... utime stime cutime cstime (fields 14-17)
             raw = (entry / "stat").read_text()
         except OSError:
             continue  # gone meanwhile
@@ -136,7 +136,7 @@ class Ledger:
             return own + kids  # started during the window
 
         # A process of ours that ended in the window is counted through its parent's reaped
-        # children (k6 by this process, a respawned worker by gunicorn's arbiter).
+        # children (k6 by this process, a respawned worker by the shop's server).
         ours = sum(used(pid, self.first.procs, last.procs) for pid in ours_now)
         others: dict[str, float] = {}
         for pid, (comm, _, _, _) in last.procs.items():

@@ -47,7 +47,10 @@ def command(s: LoadSettings, results: Path) -> list[str]:
         return cmd + [str(REPO / "k6" / "mixed.js")]
     cmd = [str(VENV_BIN / "locust"), "-f", str(REPO / "locust" / "locustfile.py"),
            "--host", s.shop_url, "--csv", str(results / "locust"),
-           "--html", str(results / "locust.html"), "--only-summary"]  # fmt: skip
+           "--html", str(results / "locust.html"), "--only-summary",
+           # At the end a user finishes the request in flight: killed mid-request, it would be
+           # served (and counted by the shop) but missing from Locust's own count.
+           "--stop-timeout", "10"]  # fmt: skip
     if s.watch:  # the web UI on loopback, the run started at once and ended with the shape
         cmd += ["--autostart", "--autoquit", "5", "--web-host", "127.0.0.1",
                 "--web-port", str(s.watch_port)]  # fmt: skip

@@ -11,11 +11,12 @@ APT_PACKAGES=(
   prometheus-mysqld-exporter prometheus-redis-exporter prometheus-node-exporter
   nginx prometheus-nginx-exporter
   chromium
+  valgrind
 )
 # Debian names the binaries differently from upstream; these are what the project calls.
 REQUIRED_COMMANDS=(mariadbd mariadb-install-db mariadb redis-server prometheus promtool
   prometheus-alertmanager amtool prometheus-mysqld-exporter prometheus-redis-exporter
-  prometheus-node-exporter nginx prometheus-nginx-exporter chromium)
+  prometheus-node-exporter nginx prometheus-nginx-exporter chromium valgrind)
 # Debian installs its own services for these packages; shoplab runs its own copies on other
 # ports, so the packaged ones must not be running or enabled.
 PACKAGED_SERVICES=(mariadb redis-server prometheus prometheus-alertmanager

@@ -15,6 +15,7 @@ from shop.cli import register_cli
 from shop.context import ShopContext
 from shop.db import create_db_engine
 from shop.errors import register_error_handlers
+from shop.fast_path import PopularFastPath
 from shop.local_cache import LocalCache
 from shop.metrics import attach_metrics
 from shop.settings import Settings, SettingsError
@@ -36,7 +37,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     redis_client = redis.Redis.from_url(
         settings.redis_url, socket_timeout=0.25, socket_connect_timeout=0.25
     )
-    app.extensions["shop"] = ShopContext(
+    app.extensions["shop"] = context = ShopContext(
         settings=settings,
         engine=engine,
         redis=redis_client,
@@ -51,6 +52,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_error_handlers(app)
     if settings.debug_delay_ms:
         slow_down(app, settings.debug_delay_ms)
+    elif context.popular_local is not None:
+        # The popular list's cached bytes served before Flask (not while slowed on purpose).
+        app.wsgi_app = context.popular_fast = PopularFastPath(
+            app.wsgi_app, context.popular_local, metrics
+        )
     app.register_blueprint(api)
     app.register_blueprint(probes)
     register_cli(app)

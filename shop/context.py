@@ -9,6 +9,7 @@ from flask import current_app
 from sqlalchemy import Engine
 
 from shop.cache import StaleWhileRevalidateCache
+from shop.fast_path import PopularFastPath
 from shop.local_cache import LocalCache
 from shop.metrics import ShopMetrics
 from shop.settings import Settings
@@ -22,6 +23,7 @@ class ShopContext:
     metrics: ShopMetrics
     popular_cache: StaleWhileRevalidateCache
     popular_local: LocalCache | None = None  # response bytes per worker (None: off)
+    popular_fast: PopularFastPath | None = None  # those bytes served before Flask (None: off)
 
 
 def shop_context() -> ShopContext:

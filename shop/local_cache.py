@@ -49,6 +49,13 @@ class LocalCache:
                 lock = self._locks[key] = threading.Lock()
             return lock
 
+    def peek(self, key: Hashable) -> bytes | None:
+        """The live bytes of `key`, or None (absent or aged out); nothing counted or computed."""
+        entry = self._entries.get(key)
+        if entry is not None and self.clock() < entry[0]:
+            return entry[1]
+        return None
+
     def get(self, key: Hashable, compute: Callable[[], bytes]) -> bytes:
         entry = self._entries.get(key)
         if entry is not None and self.clock() < entry[0]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import struct
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask
@@ -19,10 +21,10 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_flask_exporter import PrometheusMetrics
-from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
+from prometheus_flask_exporter.multiprocess import MultiprocessInternalPrometheusMetrics
 
 # Latency buckets around the SLOs (popular < 50 ms, orders < 200 ms at p95).
 LATENCY_BUCKETS = (
@@ -39,11 +41,27 @@ RETRIED_OPERATIONS = ("place_order", "charge_points")
 ERROR_KINDS = ("deadlock", "lock_wait_timeout", "disconnect", "other")
 
 
+@dataclass(frozen=True)
+class HttpMetrics:
+    """prometheus-flask-exporter's request metrics, for a response served before Flask (the
+    popular list's fast path, shop.fast_path) to be counted in the same series as the rest."""
+
+    duration: Histogram  # flask_http_request_duration_seconds{method, url_rule, status}
+    total: Counter  # flask_http_request_total{method, status}
+
+    @classmethod
+    def of(cls, exporter: PrometheusMetrics) -> HttpMetrics:
+        # The exporter keeps them in its registry only (its export_defaults holds no attribute).
+        found = exporter.registry._names_to_collectors
+        return cls(found["flask_http_request_duration_seconds"], found["flask_http_request_total"])
+
+
 class ShopMetrics:
     """The domain metrics of docs/metrics.md, registered in `registry` (None: multiprocess)."""
 
-    def __init__(self, registry: CollectorRegistry | None):
+    def __init__(self, registry: CollectorRegistry | None, http: HttpMetrics | None = None):
         self.registry = registry
+        self.http = http
         self.orders = Counter(
             "shop_orders_total",
             "Order attempts by strategy and result "
@@ -109,7 +127,7 @@ def _ensure_multiprocess_values() -> None:
     """prometheus_client chose its value class when it was first imported; if
     PROMETHEUS_MULTIPROC_DIR was set only after that (a server config that imports it first),
     every sample would stay in this worker's memory and the summed /metrics would be empty.
-    shop/gunicorn.conf.py sets the variable first; this catches any other launcher."""
+    shop/serve.py sets the variable first; this catches any other launcher."""
     if values.ValueClass is values.MutexValue:
         log.warning(
             "PROMETHEUS_MULTIPROC_DIR was set after prometheus_client was imported; "
@@ -119,10 +137,10 @@ def _ensure_multiprocess_values() -> None:
 
 
 class ServerProcessCollector:
-    """process_* of the whole server: gunicorn's arbiter (`pid`) and its workers, summed.
+    """process_* of the whole server: its main process (`pid`) and its workers, summed.
 
     Multiprocess mode has no process metrics of its own, and one worker's would say little:
-    CPU and memory are the server's. The start time is the arbiter's."""
+    CPU and memory are the server's. The start time is the main process's."""
 
     def __init__(self, pid: int, proc: str = "/proc"):
         self.pid, self.proc = pid, proc
@@ -162,16 +180,33 @@ _SUMMED = {
 }
 
 
-class _GunicornMetrics(GunicornInternalPrometheusMetrics):
-    """The workers' summed files, plus the server's process metrics (SHOP_GUNICORN_PID, set by
-    shop/gunicorn.conf.py in the arbiter before it forks)."""
+_LIVE_GAUGE = re.compile(r"gauge_live\w*?_(\d+)\.db\Z")
+
+
+def forget_dead_workers(folder: str) -> list[int]:
+    """A worker that died (killed, replaced by the server) leaves its live gauges' files: they
+    must stop counting towards the sums. Returns the pids forgotten."""
+    dead = set()
+    for name in os.listdir(folder):
+        match = _LIVE_GAUGE.match(name)
+        if match and not Path("/proc", match[1]).exists():
+            dead.add(int(match[1]))
+    for pid in dead:
+        mark_process_dead(pid, folder)
+    return sorted(dead)
+
+
+class _MultiprocessMetrics(MultiprocessInternalPrometheusMetrics):
+    """The workers' summed files, plus the server's process metrics (SHOP_SERVER_PID, set by
+    shop/serve.py in the main process before the workers start)."""
 
     def generate_metrics(self, accept_header=None, names=None):
+        forget_dead_workers(multiprocess_dir())
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
-        arbiter = os.environ.get("SHOP_GUNICORN_PID", "")
-        if arbiter.isdigit():
-            registry.register(ServerProcessCollector(int(arbiter)))
+        server = os.environ.get("SHOP_SERVER_PID", "")
+        if server.isdigit():
+            registry.register(ServerProcessCollector(int(server)))
         if names:
             registry = registry.restricted_registry(names)
         encoder, content_type = choose_encoder(accept_header)
@@ -188,7 +223,7 @@ class _GunicornMetrics(GunicornInternalPrometheusMetrics):
 
 
 def attach_metrics(app: Flask) -> ShopMetrics:
-    """Expose /metrics on `app`; under gunicorn (PROMETHEUS_MULTIPROC_DIR) summed over workers."""
+    """Expose /metrics on `app`; under shop.serve (PROMETHEUS_MULTIPROC_DIR) summed over workers."""
     disable_created_metrics()  # the *_created series only double what Prometheus stores
     options = {
         "group_by": "url_rule",
@@ -197,9 +232,9 @@ def attach_metrics(app: Flask) -> ShopMetrics:
     }
     if multiprocess_dir():
         _ensure_multiprocess_values()
-        _GunicornMetrics(app, **options)
-        return ShopMetrics(registry=None)
+        exporter = _MultiprocessMetrics(app, **options)
+        return ShopMetrics(registry=None, http=HttpMetrics.of(exporter))
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
-    PrometheusMetrics(app, registry=registry, **options)
-    return ShopMetrics(registry=registry)
+    exporter = PrometheusMetrics(app, registry=registry, **options)
+    return ShopMetrics(registry=registry, http=HttpMetrics.of(exporter))

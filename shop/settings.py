@@ -15,7 +15,7 @@ class SettingsError(ValueError):
     """A bad environment value; the message names the variable."""
 
 
-def _number(env: Mapping[str, str], name: str, default, lo, hi, cast=int):
+def number(env: Mapping[str, str], name: str, default, lo, hi, cast=int):
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -36,7 +36,7 @@ class Settings:
     order_strategy: str = "safe"
     db_pool_size: int = 8
     db_max_overflow: int = 4
-    # A thread has its own pooled connection (gunicorn.conf.py): a wait means overflow.
+    # A thread has its own pooled connection (shop/serve.py): a wait means overflow.
     db_pool_timeout: float = 2.0
     # innodb_lock_wait_timeout for the shop's sessions: fail in seconds, not the server's 50 s.
     lock_wait_timeout: int = 5
@@ -84,29 +84,27 @@ class Settings:
             database_url=url,
             redis_url=redis_url,
             order_strategy=strategy,
-            db_pool_size=_number(env, "SHOP_DB_POOL_SIZE", cls.db_pool_size, 1, 200),
-            db_max_overflow=_number(env, "SHOP_DB_MAX_OVERFLOW", cls.db_max_overflow, 0, 200),
-            db_pool_timeout=_number(
+            db_pool_size=number(env, "SHOP_DB_POOL_SIZE", cls.db_pool_size, 1, 200),
+            db_max_overflow=number(env, "SHOP_DB_MAX_OVERFLOW", cls.db_max_overflow, 0, 200),
+            db_pool_timeout=number(
                 env, "SHOP_DB_POOL_TIMEOUT", cls.db_pool_timeout, 0.1, 60, float
             ),
-            lock_wait_timeout=_number(
-                env, "SHOP_LOCK_WAIT_TIMEOUT", cls.lock_wait_timeout, 1, 3600
-            ),
-            db_connect_timeout=_number(
+            lock_wait_timeout=number(env, "SHOP_LOCK_WAIT_TIMEOUT", cls.lock_wait_timeout, 1, 3600),
+            db_connect_timeout=number(
                 env, "SHOP_DB_CONNECT_TIMEOUT", cls.db_connect_timeout, 0.1, 60, float
             ),
-            order_max_retries=_number(env, "SHOP_ORDER_MAX_RETRIES", cls.order_max_retries, 0, 20),
-            popular_cache_ttl=_number(
+            order_max_retries=number(env, "SHOP_ORDER_MAX_RETRIES", cls.order_max_retries, 0, 20),
+            popular_cache_ttl=number(
                 env, "SHOP_POPULAR_CACHE_TTL_SECONDS", cls.popular_cache_ttl, 0.1, 3600, float
             ),
-            popular_local_ttl=_number(
+            popular_local_ttl=number(
                 env, "SHOP_POPULAR_LOCAL_TTL_SECONDS", cls.popular_local_ttl, 0, 60, float
             ),
-            max_charge=_number(env, "SHOP_MAX_CHARGE", cls.max_charge, 1, 10**12),
-            debug_delay_ms=_number(env, "SHOP_DEBUG_DELAY_MS", cls.debug_delay_ms, 0, 10_000),
+            max_charge=number(env, "SHOP_MAX_CHARGE", cls.max_charge, 1, 10**12),
+            debug_delay_ms=number(env, "SHOP_DEBUG_DELAY_MS", cls.debug_delay_ms, 0, 10_000),
             sales_mode=sales_mode,
-            sales_batch_size=_number(env, "SHOP_SALES_BATCH_SIZE", cls.sales_batch_size, 1, 10_000),
-            sales_poll_seconds=_number(
+            sales_batch_size=number(env, "SHOP_SALES_BATCH_SIZE", cls.sales_batch_size, 1, 10_000),
+            sales_poll_seconds=number(
                 env, "SHOP_SALES_POLL_SECONDS", cls.sales_poll_seconds, 0.01, 60, float
             ),
         )

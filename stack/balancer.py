@@ -16,7 +16,7 @@ FAIL_TIMEOUT = "5s"
 # Connecting over loopback takes microseconds: a replica that has not accepted within this is
 # gone or drowning, and the request is better off on another one.
 CONNECT_TIMEOUT = "1s"
-# Above gunicorn's 30 s worker timeout: the shop times out first and answers for itself.
+# Above the shop's own request timeout (shop.settings): the shop answers for itself first.
 READ_TIMEOUT = "60s"
 # Idle connections kept open to the replicas (per nginx worker): no TCP handshake per request.
 KEEPALIVE = 64

@@ -4,7 +4,7 @@ honcho stops the whole stack when any of its processes exits. A replica must be 
 (a crash, or a test killing it) while the others and nginx carry on, so honcho watches this
 keeper instead: the keeper outlives its child and says so in the log. The converse never
 happens: the child gets SIGTERM from the kernel the moment its keeper dies, even by SIGKILL
-(PR_SET_PDEATHSIG), so no gunicorn is left holding the replica's port. A replica that died
+(PR_SET_PDEATHSIG), so no shop server is left holding the replica's port. A replica that died
 stays down (alert ShopReplicaDown) until the stack is restarted: nothing hides the failure.
 """
 
@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 PR_SET_PDEATHSIG = 1
-# The child's grace after SIGTERM before the keeper kills it: above gunicorn's 20 s
+# The child's grace after SIGTERM before the keeper kills it: above shop.serve's 20 s
 # graceful_timeout, below nothing (honcho itself kills the group 5 s after its SIGTERM).
 STOP_TIMEOUT = 25.0
 

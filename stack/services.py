@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stack import balancer
-from stack.settings import REPO, StackSettings
+from stack.settings import StackSettings
 
 VENV_BIN = Path(sys.executable).parent
 # Measured on the default seed (10k users, 1k products, 20k orders): the shop's tables hold
@@ -270,8 +270,7 @@ def _shop_init(t: Target) -> list[str]:
 
 
 def _shop(t: Target) -> list[str]:
-    conf = str(REPO / "shop" / "gunicorn.conf.py") if t.native else "shop/gunicorn.conf.py"
-    return ["-c", conf, "-b", t.listen("shop"), "shop:create_app()"]
+    return ["--bind", t.listen("shop")]
 
 
 def _shop_env(t: Target) -> dict[str, str]:
@@ -285,10 +284,8 @@ def _shop_env(t: Target) -> dict[str, str]:
     }
     if t.native and t.replica:
         # The image sets PROMETHEUS_MULTIPROC_DIR itself; natively each replica has its own
-        # (one folder would sum every replica into each one's /metrics), and its own control
-        # socket (`gunicornc -s <state>/shop-1.ctl`), never the per-user default.
+        # (one folder would sum every replica into each one's /metrics).
         env["PROMETHEUS_MULTIPROC_DIR"] = str(t.state / "shop-metrics" / f"shop-{t.replica}")
-        env["SHOP_CONTROL_SOCKET"] = str(t.state / f"shop-{t.replica}.ctl")
     if t.native:
         # A debug knob, off unless set: every API request sleeps this long (make gate's proof).
         delay = t.settings.values.get("LOCAL_SHOP_DEBUG_DELAY_MS", "")
@@ -568,8 +565,8 @@ _ROWS = [
         port=Port("LOCAL_SHOP_REPLICA_PORT", 8000),
         health=Health("/readyz", probe="python", interval="5s", retries=10),
         limits=Limits("LOCAL_SHOP_CPUS", "LOCAL_SHOP_MEMORY"),
-        program=("gunicorn",),
-        entry=("gunicorn",),
+        program=("python", "-m", "shop.serve"),  # granian: docs/performance.md
+        entry=("python", "-m", "shop.serve"),
         compose={
             "build": {"context": ".", "dockerfile": "shop/Dockerfile"},
             "image": "shoplab/shop:local",

@@ -14,7 +14,7 @@ DEFAULTS_FILE = REPO / "stack" / "local.env"
 _SIZE = re.compile(r"^(\d+)([kmg]?)$", re.I)
 # A Prometheus duration: 90s, 5m, 1h30m.
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-# Replicas of the native shop: each is a 2-process gunicorn at least; more than this on one
+# Replicas of the native shop: each is a server of 2 processes at least; more than this on one
 # machine measures the machine, not the balancer.
 MAX_REPLICAS = 16
 

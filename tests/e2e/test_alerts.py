@@ -105,7 +105,7 @@ def stack_after_burst(state: Path, strategy: str) -> Iterator[Burst]:
         wait_for_deadlock_baseline(prometheus)
         started, started_at = time.monotonic(), time.time()
         codes = order_burst(f"http://127.0.0.1:{ports['LOCAL_SHOP_PORT']}")
-        # The shop's gunicorn (its one replica) is behind nginx, on the replica port.
+        # The shop's server (its one replica) is behind nginx, on the replica port.
         yield Burst(prometheus, ports["LOCAL_SHOP_REPLICA_PORT"], state, codes, started, started_at,
                     time.time())  # fmt: skip
 
@@ -132,7 +132,7 @@ def test_naive_deadlocks_and_a_stopped_shop_reach_the_webhook(harness_root):
 
         # Stop the shop without letting it exit (honcho would take the stack down with it).
         processes = shop_processes(burst.shop_port)
-        assert processes, "no gunicorn process bound to the shop's port"
+        assert processes, "no shop process bound to the shop's port"
         stopped = time.monotonic()
         for p in processes:
             p.suspend()

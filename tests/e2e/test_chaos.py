@@ -3,7 +3,7 @@ may hang past the shop's timeout) and Redis killed (the popular list from the pr
 the database), each during a k6 load. Every fault: healthy again within 10 s of its removal, its
 alert fired, the books balanced with no order lost or charged twice; and the stack is gone
 afterwards. `make chaos` runs all seven; a held row lock and a killed worker are pinned faster by
-tests/integration/test_shop_faults.py and test_shop_gunicorn.py."""
+tests/integration/test_shop_faults.py and test_shop_server.py."""
 
 from __future__ import annotations
 

@@ -1,18 +1,14 @@
 """`make local-up` on free ports, as the README says: all targets healthy, the shop and a
-deadlock in Prometheus within 15 s, the shop's own gunicorn control socket answering, and
+deadlock in Prometheus within 15 s, the shop's server running its workers in its cgroup, and
 `make local-down` leaves no process and no listening port behind."""
 
 from __future__ import annotations
-
-import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pymysql
 import pytest
 import requests
 
+from chaos.actions import server_process
 from loadtest.provoke import provoke_deadlock
 from stack import cgroups, services
 from stack.settings import StackSettings
@@ -63,17 +59,13 @@ def test_local_stack_up_observed_controlled_and_down(stack):
         group = StackSettings.from_env(env).cgroup("shop-1")
         assert group != "shop-1"
         procs = (cgroups.ROOT / "cpu" / cgroups.GROUP / group / "cgroup.procs").read_text().split()
-        assert len(procs) >= 3  # gunicorn's arbiter and its workers
+        assert len(procs) >= 3  # the server's main process and its workers
 
-    # gunicornc reaches this stack's shop (its one replica) on its own socket, not the per-user
-    # default.
-    gunicornc = Path(sys.executable).parent / "gunicornc"
-    answer = subprocess.run(
-        [str(gunicornc), "-s", str(state / "shop-1.ctl"), "-c", "show stats", "-j"],
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
-    assert answer.returncode == 0, answer.stdout + answer.stderr
-    assert json.loads(answer.stdout)["workers_current"] == int(env["LOCAL_SHOP_WORKERS"])
+    # The shop's server (its one replica, `python -m shop.serve`) runs LOCAL_SHOP_WORKERS
+    # workers, which share its listening socket.
+    server = server_process(ports["LOCAL_SHOP_REPLICA_PORT"])
+    assert server is not None and "shop.serve" in server.cmdline()
+    assert len(server.children()) == int(env["LOCAL_SHOP_WORKERS"])
 
     # Every socket the stack listens on is on loopback: one per service port, nothing else.
     listeners = stack_listeners(state)

@@ -1,6 +1,6 @@
 """`LOCAL_SHOP_REPLICAS=2 make local-up` on free ports: every target up, nginx spreads requests
 over both replicas, a replica killed mid-run loses no order while nginx routes around it and
-ShopReplicaDown (not ShopDown) fires; a killed keeper leaves no gunicorn holding its port, and
+ShopReplicaDown (not ShopDown) fires; a killed keeper leaves no shop server holding its port, and
 `make local-down` stops exactly what `local-up` started, whatever LOCAL_SHOP_REPLICAS it gets."""
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def test_two_replicas_behind_nginx_survive_one_dying(harness_root):
         served = [b - a for a, b in zip(before, after, strict=True)]
         assert sum(served) == 40 and min(served) >= 10, f"per replica: {served}"
 
-        # Kill replica 2 (SIGKILL to its gunicorn and workers, as an OOM kill would) mid-run.
+        # Kill replica 2 (SIGKILL to its server and workers, as an OOM kill would) mid-run.
         keeper = keeper_of(state, "shop-2")
         victims = keeper.children(recursive=True)
         assert victims, "replica 2 has no processes"
@@ -193,7 +193,7 @@ def test_two_replicas_behind_nginx_survive_one_dying(harness_root):
         assert alerts(prometheus, "ShopDown") == []
         assert query(prometheus, "shop:replicas_up:sum") == 1
 
-        # A keeper killed outright: honcho stops the stack, and no gunicorn of it is left
+        # A keeper killed outright: honcho stops the stack, and no shop process of it is left
         # holding replica 1's port (the kernel's parent-death signal stops it).
         keeper = keeper_of(state, "shop-1")
         replica = keeper.children(recursive=True)

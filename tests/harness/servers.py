@@ -233,18 +233,17 @@ REPO = Path(__file__).resolve().parents[2]
 
 @dataclass
 class ShopServer:
-    """The shop under gunicorn (its real config), with the given settings environment.
+    """The shop under its server (`python -m shop.serve`), with the given settings environment.
 
-    `metrics_dir` False starts gunicorn as the README does, with PROMETHEUS_MULTIPROC_DIR
-    unset (gunicorn.conf.py then makes its own folder); True presets it, as the native stack
-    and the Dockerfile do.
+    `metrics_dir` False starts it as the README does, with PROMETHEUS_MULTIPROC_DIR unset
+    (shop.serve then makes its own folder); True presets it, as the native stack and the
+    Dockerfile do.
     """
 
     base_dir: Path
     env: dict[str, str]
     workers: int = 2
     threads: int = 4
-    worker_class: str | None = None
     metrics_dir: bool = True
     port: int = field(default_factory=free_port)
     host: str = LOOPBACK
@@ -264,18 +263,12 @@ class ShopServer:
             **self.env,
             "SHOP_WORKERS": str(self.workers),
             "SHOP_THREADS": str(self.threads),
-            **({"SHOP_WORKER_CLASS": self.worker_class} if self.worker_class else {}),
             "SHOP_LOG_LEVEL": "warning",
         }
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         if self.metrics_dir:
             env["PROMETHEUS_MULTIPROC_DIR"] = str(self.base_dir / "metrics")
-        args = [
-            sys.executable, "-m", "gunicorn",
-            "-c", str(REPO / "shop" / "gunicorn.conf.py"),
-            "-b", f"{self.host}:{self.port}",
-            "shop:create_app()",
-        ]  # fmt: skip
+        args = [sys.executable, "-m", "shop.serve", "-b", f"{self.host}:{self.port}"]
         self.executor = HTTPExecutor(
             args, url=f"{self.url}/healthz", status="200", timeout=timeout, envvars=env,
             cwd=str(REPO),
@@ -285,14 +278,14 @@ class ShopServer:
         return self
 
     def worker_pids(self) -> list[int]:
-        """The gunicorn workers: the arbiter's children."""
+        """The server's worker processes: its main process's children."""
         import psutil
 
         return [child.pid for child in psutil.Process(self.executor.process.pid).children()]
 
     def _wait_for_workers(self, timeout: float) -> None:
         # Every worker has built the app once the pool capacities of all of them are summed
-        # on /metrics (one pool of threads + 2 overflow per worker, see gunicorn.conf.py).
+        # on /metrics (one pool of threads + 2 overflow per worker, see shop/serve.py).
         import requests
         from prometheus_client.parser import text_string_to_metric_families
 
@@ -311,13 +304,13 @@ class ShopServer:
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(
-                    f"only some of {self.workers} gunicorn workers booted "
+                    f"only some of {self.workers} shop workers booted "
                     f"(pool capacity {capacity}, want {want})"
                 )
             time.sleep(0.05)
 
     def stop(self) -> None:
-        """SIGTERM, as an orchestrator would; gunicorn must exit 0 after draining."""
+        """SIGTERM, as an orchestrator would; the server must exit 0 after draining."""
         if self.executor is not None:
             executor, self.executor = self.executor, None
             executor.stop(expected_returncode=0)

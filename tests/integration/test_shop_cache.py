@@ -176,3 +176,74 @@ def test_local_tier_keeps_serving_while_redis_is_down(shop_settings):
         assert local_counts(down) == {"hit": 2, "miss": 1}
     finally:
         down.extensions["shop"].engine.dispose()
+
+
+def http_counts(app, url_rule: str = "/api/products/popular") -> dict[str, float]:
+    """The exporter's request series for GETs of `url_rule`, by status."""
+    counts = {
+        status: sample(app, "flask_http_request_duration_seconds_count",
+                       {"method": "GET", "url_rule": url_rule, "status": status})
+        for status in ("200", "400")
+    }  # fmt: skip
+    total = sample(app, "flask_http_request_total", {"method": "GET", "status": "200"})
+    return {**counts, "total": total}
+
+
+def test_fast_path_answers_as_flask_does_and_counts_alike(local_app, shop_redis):
+    fast = local_app.extensions["shop"].popular_fast
+    assert fast is not None and local_app.wsgi_app is fast
+    client = local_app.test_client()
+    first = client.get(POPULAR)  # Flask: validates the query, fills the worker's bytes
+    before, http_before = local_counts(local_app), http_counts(local_app)
+    seen = []
+    original = fast.wsgi_app
+    fast.wsgi_app = lambda environ, start: (
+        seen.append(environ["QUERY_STRING"]) or original(environ, start)
+    )
+    try:
+        responses = [client.get(POPULAR) for _ in range(5)]
+    finally:
+        fast.wsgi_app = original
+    assert seen == []  # none of the five reached Flask
+    for r in responses:
+        assert (r.status_code, r.data) == (200, first.data)
+        assert dict(r.headers) == dict(first.headers)
+    assert delta(local_counts(local_app), before) == {"hit": 5, "miss": 0}
+    assert delta(http_counts(local_app), http_before) == {"200": 5, "400": 0, "total": 5}
+
+
+def test_fast_path_takes_only_query_strings_flask_accepted(local_app, shop_redis):
+    client = local_app.test_client()
+    before = http_counts(local_app)
+    for _ in range(3):
+        response = client.get("/api/products/popular?days=3&limit=5&days=4")
+        assert response.status_code == 400
+        assert response.get_json()["error"]["field"] == "days"
+    assert client.get("/api/products/popular?days=3&limit=5").status_code == 200
+    # Another spelling of the same key is learnt on its own, through Flask, once.
+    fast = local_app.extensions["shop"].popular_fast
+    assert client.get("/api/products/popular?limit=5&days=3").status_code == 200
+    assert fast._keys["limit=5&days=3"] == fast._keys["days=3&limit=5"] == (3, 5)
+    assert delta(http_counts(local_app), before) == {"200": 2, "400": 3, "total": 2}
+    assert client.post("/api/products/popular").status_code == 405
+
+
+def test_fast_path_learns_a_bounded_number_of_query_strings(local_app, shop_redis):
+    fast = local_app.extensions["shop"].popular_fast
+    client = local_app.test_client()
+    for i in range(fast.max_queries + 20):
+        assert client.get(f"/api/products/popular?days=3&limit=5&x={i}").status_code == 200
+    assert len(fast._keys) == fast.max_queries
+
+
+def test_no_fast_path_when_the_shop_is_slowed_on_purpose_or_the_local_tier_is_off(shop_settings):
+    for settings in (
+        dataclasses.replace(shop_settings, popular_local_ttl=30, debug_delay_ms=1),
+        dataclasses.replace(shop_settings, popular_local_ttl=0),
+    ):
+        app = create_app(settings)
+        try:
+            assert app.extensions["shop"].popular_fast is None
+            assert app.wsgi_app.__self__ is app  # Flask's own
+        finally:
+            app.extensions["shop"].engine.dispose()

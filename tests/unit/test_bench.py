@@ -90,7 +90,7 @@ def test_samples_fold_into_layers_by_their_innermost_known_frame():
     assert layers == {
         "driver (pymysql)": 7,
         "JSON": 2,
-        "HTTP server (gunicorn)": 3,
+        "HTTP server (Python side)": 3,
         "(waiting: left out)": 14,
     }
     assert leaves["_write_bytes (pymysql/connections.py:854)"] == 7
@@ -106,3 +106,21 @@ def test_bench_cli_refuses_unknown_workloads_in_one_line(capsys):
     assert exc.value.code == 2
     assert "--workloads" in capsys.readouterr().err
     assert parse_settings(["--order-rates", "100,200", "--passes", "3"]).order_rates == (100, 200)
+
+
+def test_instruction_counts_come_from_callgrinds_totals_line(tmp_path):
+    from bench.instructions import CaseCount, _totals, environ
+
+    out = tmp_path / "callgrind.out"
+    out.write_text(
+        "# callgrind format\nversion: 1\ncmd: python\nevents: Ir\nfn=x\n1 5\ntotals: 123456\n"
+    )
+    assert _totals(out) == 123456
+    out.write_text("events: Ir\nsummary: 99\n")
+    assert _totals(out) == 99
+    out.write_text("events: Ir\n")
+    with pytest.raises(RuntimeError, match="no totals"):
+        _totals(out)
+    assert CaseCount("order", 80, 400_000).per_request == 5_000
+    env = environ("POST", "/api/orders", "", b"{}")
+    assert (env["CONTENT_LENGTH"], env["wsgi.input"].read()) == ("2", b"{}")

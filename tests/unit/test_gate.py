@@ -5,6 +5,7 @@ input as one line."""
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -359,11 +360,21 @@ def test_extra_env_comes_after_the_rows_own_so_it_wins(tmp_path):
     assert ab.with_env(["gunicorn"], {}) == ["gunicorn"]
 
 
-def test_the_base_shop_runs_its_own_config_and_the_shared_venv(tmp_path):
-    command = ab.in_tree(shop_command(tmp_path), Path("/tmp/base"))
-    assert "/tmp/base/shop/gunicorn.conf.py" in command
-    assert not any(part.startswith(str(REPO / "shop")) for part in command)
-    assert services.tool("gunicorn") in command
+def test_the_base_shop_runs_its_own_files_and_the_shared_venv(tmp_path):
+    command = shop_command(tmp_path)
+    # The module resolves in the tree the shop starts in (cwd and PYTHONPATH: start_shop).
+    assert command[-5:-1] == [sys.executable, "-m", "shop.serve", "--bind"]
+    moved = ab.in_tree([*command, str(REPO / "shop" / "x.conf")], Path("/tmp/b"))
+    assert moved[-1] == "/tmp/b/shop/x.conf"
+    assert not any(part.startswith(str(REPO / "shop")) for part in moved)
+
+
+def test_a_base_from_before_shop_serve_is_refused_in_one_line(tmp_path):
+    (tmp_path / "shop").mkdir()
+    with pytest.raises(ab.AbError, match=r"predates shop/serve\.py"):
+        ab.require_server(tmp_path, "base")
+    (tmp_path / "shop" / "serve.py").write_text("")
+    ab.require_server(tmp_path, "base")
 
 
 def test_a_base_that_names_no_commit_is_refused():

@@ -223,10 +223,11 @@ def native_program_args(name: str) -> list[str]:
     command = native_command(name)
     row = services.SERVICES[name]
     program = row.program[1:]
+    # "python" is this interpreter, which the keeper and the cgroup wrapper run too.
     start = next(i for i, part in enumerate(command)
-                 if Path(part).name == Path(row.program[0]).name
-                 or (row.program[0] == "python" and part.endswith("python")
-                     and command[i + 1 : i + 1 + len(program)] == list(program)))  # fmt: skip
+                 if (part.endswith("python") if row.program[0] == "python"
+                     else Path(part).name == row.program[0])
+                 and command[i + 1 : i + 1 + len(program)] == list(program))  # fmt: skip
     return command[start + 1 + len(program) :]
 
 
@@ -307,11 +308,15 @@ def test_native_ports_are_stack_settings_and_compose_ports_the_services_own():
             ]
 
 
-def test_native_shop_has_its_own_control_socket(tmp_path):
+def test_native_shop_and_compose_start_the_same_server(tmp_path):
     settings = StackSettings.from_env({"LOCAL_STATE_DIR": str(tmp_path)})
     [shop] = [c for c in components(settings) if c.name == "shop-1"]
-    assert f"SHOP_CONTROL_SOCKET={tmp_path / 'shop-1.ctl'}" in shop.command
-    assert "SHOP_CONTROL_SOCKET" not in SERVICES["shop"]["environment"]
+    serve = shop.command.index("shop.serve")
+    assert shop.command[serve - 2 : serve + 3] == [
+        sys.executable, "-m", "shop.serve", "--bind", f"127.0.0.1:{shop.port}",
+    ]  # fmt: skip
+    assert SERVICES["shop"]["command"] == ["python", "-m", "shop.serve", "--bind", "0.0.0.0:8000"]
+    assert f"PROMETHEUS_MULTIPROC_DIR={tmp_path / 'shop-metrics' / 'shop-1'}" in shop.command
 
 
 def test_each_replica_has_its_port_cgroup_metrics_and_socket_behind_one_nginx(tmp_path):
@@ -322,10 +327,10 @@ def test_each_replica_has_its_port_cgroup_metrics_and_socket_behind_one_nginx(tm
                                                  ("shop-3", 28003)]  # fmt: skip
     assert len({c.cgroup for c in shops}) == 3
     for c in shops:
-        # The keeper first (honcho watches it), then the cgroup of its own, then gunicorn.
+        # The keeper first (honcho watches it), then the cgroup of its own, then the server.
         assert c.command[1:5] == ["-m", "stack", "keep", c.name]
         assert c.command[c.command.index("cgroup-exec") + 5] == c.cgroup
-        assert flags(c.command[c.command.index("-c") :])["-b"] == f"127.0.0.1:{c.port}"
+        assert c.command[-2:] == ["--bind", f"127.0.0.1:{c.port}"]
         assert f"PROMETHEUS_MULTIPROC_DIR={tmp_path / 'shop-metrics' / c.name}" in c.command
     [nginx] = [c for c in components(settings) if c.name == "nginx"]
     assert nginx.port == settings.port("LOCAL_SHOP_PORT")
