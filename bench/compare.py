@@ -71,7 +71,7 @@ class WorkloadResult:
     cost_held: bool  # both apps held cost_rate in every pass
     cpu_ms: dict[str, dict[str, float]]  # app -> {app, db, k6}: median over passes at cost_rate
     k6_limited: tuple[StepResult, ...]  # steps where k6 itself was near its limit
-    disturbed: tuple[StepResult, ...]  # steps during which neighbours used >= half a core
+    disturbed: tuple[StepResult, ...]  # steps where neighbours or the host took >= half a core
 
     @property
     def ratio(self) -> float | None:
@@ -254,9 +254,11 @@ def report(result: BenchResult) -> list[str]:
         else:
             lines.append("  k6 was not the limit in any step")
         if w.disturbed:
-            worst = max(s.cores["others"] for s in w.disturbed)
+            others = max(s.cores["others"] for s in w.disturbed)
+            steal = max(s.cores.get("steal", 0.0) for s in w.disturbed)
             lines.append(
-                f"  neighbours used >= 0.5 core in {len(w.disturbed)} steps (up to {worst:.1f}"
-                " cores): absolute rates are low; the interleaved ratio is the figure"
+                f"  neighbours or the host took >= 0.5 core in {len(w.disturbed)} steps (other "
+                f"processes up to {others:.1f} cores, host steal up to {steal:.1f}): absolute "
+                "rates are low; the interleaved ratio is the figure"
             )
     return lines

@@ -42,9 +42,16 @@ def cpu_seconds(pid: int) -> float:
 
 
 def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine has spent busy (all cores), so far."""
+    """CPU seconds the whole machine's processes have spent busy (all cores), so far: the
+    hypervisor's steal is not theirs (steal_seconds)."""
     t = psutil.cpu_times()
-    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0) - steal_seconds(t)
+
+
+def steal_seconds(t=None) -> float:
+    """CPU seconds the host took from this VM's cores (another guest ran), so far."""
+    t = t or psutil.cpu_times()
+    return getattr(t, "steal", 0.0)
 
 
 def _children_cpu() -> float:
@@ -65,7 +72,8 @@ class StepResult:
     p99_ms: float
     errors: int
     dropped: int
-    cores: dict[str, float]  # app, db, k6, others (the rest of the machine): CPU s per s
+    # app, db, k6, others (the rest of the machine), steal (taken by the host): CPU s per s
+    cores: dict[str, float]
     cpu_ms: dict[str, float]  # app, db, k6: CPU milliseconds per completed request
 
     @property
@@ -87,23 +95,27 @@ class StepResult:
         if self.cores["k6"] >= K6_FULL_CORE:
             return True
         idle = self.cores["app"] + self.cores["db"] < IDLE_APP_CORES
-        starved = self.cores["others"] >= BUSY_NEIGHBOURS  # neighbours, not k6, took the CPU
+        starved = self.disturbed  # neighbours or the host, not k6, took the CPU
         return self.dropped > DROPPED_LIMIT * self.offered and idle and not starved
 
     @property
     def disturbed(self) -> bool:
-        return self.cores["others"] >= BUSY_NEIGHBOURS
+        """Neighbours, or the host (steal), took half a core or more during the step."""
+        taken = max(self.cores["others"], self.cores.get("steal", 0.0))
+        return taken >= BUSY_NEIGHBOURS
 
     def line(self) -> str:
         verdict = "held" if self.held else "NOT held"
         cost = "  ".join(f"{k} {v:.2f}" for k, v in self.cpu_ms.items())
-        others = self.cores["others"]
+        others, steal = self.cores["others"], self.cores.get("steal", 0.0)
+        taken = ""
+        if self.disturbed:
+            taken = f"  (neighbours {others:.1f}, host steal {steal:.1f} cores)"
         return (
             f"{self.workload:7s} {self.app:4s} pass {self.run}  {self.rate:5d}/s offered "
             f"{self.achieved:7.1f}/s done  p95 {self.p95_ms:6.1f} ms  p99 {self.p99_ms:6.1f} ms  "
             f"errors {self.errors}  dropped {self.dropped}  {verdict:8s}  "
-            f"CPU ms/req: {cost}{'  (k6 limit)' if self.k6_limited else ''}"
-            f"{f'  (neighbours {others:.1f} cores)' if self.disturbed else ''}"
+            f"CPU ms/req: {cost}{'  (k6 limit)' if self.k6_limited else ''}{taken}"
         )
 
 
@@ -138,7 +150,7 @@ def run_step(
     }
     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     k6_before = _children_cpu()
-    machine_before = machine_busy_seconds()
+    machine_before, steal_before = machine_busy_seconds(), steal_seconds()
     started = time.monotonic()
     subprocess.run(
         [K6, "run", "--quiet", "--no-color", "--summary-export", str(summary), str(STEP_SCRIPT)],
@@ -149,6 +161,7 @@ def run_step(
     used["k6"] = _children_cpu() - k6_before
     ours = sum(used.values())
     others = max(0.0, machine_busy_seconds() - machine_before - ours)
+    steal = steal_seconds() - steal_before
     metrics = json.loads(summary.read_text())["metrics"]
     requests = int(metrics["http_reqs"]["count"])
     duration_ms = metrics["http_req_duration"]
@@ -164,7 +177,11 @@ def run_step(
         p99_ms=duration_ms["p(99)"],
         errors=round(metrics["http_req_failed"]["value"] * requests),
         dropped=int(metrics.get("dropped_iterations", {}).get("count", 0)),
-        cores={**{name: s / elapsed for name, s in used.items()}, "others": others / elapsed},
+        cores={
+            **{name: s / elapsed for name, s in used.items()},
+            "others": others / elapsed,
+            "steal": steal / elapsed,
+        },
         cpu_ms={name: 1000 * seconds / max(requests, 1) for name, seconds in used.items()},
     )
 

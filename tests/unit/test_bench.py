@@ -45,6 +45,10 @@ def test_k6_is_blamed_when_it_nears_a_core_or_drops_while_the_apps_idle():
     assert not step(dropped=400, cores=starved).k6_limited
     assert step(cores=starved).disturbed
     assert not step().k6_limited
+    # The host's steal (another VM on the same cores) disturbs a step as neighbours do.
+    stolen = {**idle, "steal": 0.9}
+    assert step(cores=stolen).disturbed and not step(dropped=400, cores=stolen).k6_limited
+    assert "host steal 0.9 cores" in step(cores=stolen).line()
 
 
 def test_summary_takes_the_rate_held_in_every_pass_and_compares_cost_where_both_held():
