@@ -73,10 +73,20 @@ class WorkloadResult:
     k6_limited: tuple[StepResult, ...]  # steps where k6 itself was near its limit
     disturbed: tuple[StepResult, ...]  # steps where neighbours or the host took >= half a core
 
+    lowest_rate: int = 0  # the grid's first rate: what "held no rate" is below
+
     @property
     def ratio(self) -> float | None:
         peer = self.apps["peer"].held
         return self.apps["shop"].held / peer if peer else None
+
+    @property
+    def ratio_above(self) -> float | None:
+        """When the peer held no rate in some pass but the shop did: the ratio is more than
+        the shop's rate over the lowest one offered (the peer's held rate is below it)."""
+        if self.ratio is not None or not self.apps["shop"].held or not self.lowest_rate:
+            return None
+        return self.apps["shop"].held / self.lowest_rate
 
     @property
     def cost_ratio(self) -> float | None:
@@ -160,6 +170,7 @@ def _summarise(workload: str, steps: list[StepResult], passes: int) -> WorkloadR
         cpu_ms,
         tuple(s for s in mine if s.k6_limited),
         tuple(s for s in mine if s.disturbed),
+        lowest_rate=min((s.rate for s in mine), default=0),
     )
 
 
@@ -236,7 +247,13 @@ def report(result: BenchResult) -> list[str]:
             s = w.apps[app]
             spread = " / ".join(f"{r}" for r in s.held_per_pass)
             lines.append(f"  {app:4s} held {s.held:5d}/s   per pass: {spread}")
-        ratio = f"{w.ratio:.2f}x" if w.ratio is not None else "n/a (the peer held no rate)"
+        if w.ratio is not None:
+            ratio = f"{w.ratio:.2f}x"
+        elif w.ratio_above is not None:
+            ratio = (f"more than {w.ratio_above:.2f}x (the peer held no rate in some pass, "
+                     f"not even {w.lowest_rate}/s)")  # fmt: skip
+        else:
+            ratio = "n/a (the peer held no rate)"
         lines.append(f"  ratio shop/peer: {ratio}")
         if w.cost_rate:
             held = "both held" if w.cost_held else "NOT held by both: overloaded figures"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.bench_shop import parse_settings
-from bench.compare import _summarise
+from bench.compare import BenchResult, BenchSettings, _summarise, report
 from bench.profiling import fold, layer_of
 from bench.steps import StepResult
 
@@ -74,6 +74,18 @@ def test_summary_has_no_ratio_when_the_peer_held_nothing():
     result = _summarise("popular", steps, passes=1)
     assert result.ratio is None
     assert (result.cost_rate, result.cost_held) == (1000, False)
+    # The shop held 1000/s where the peer held nothing from 1000/s: more than 1x, no more said.
+    assert result.ratio_above == 1.0
+    steps = [step("peer", 250, p95=90, workload="popular"), step("shop", 250, workload="popular"),
+             step("shop", 3000, workload="popular")]  # fmt: skip
+    summary = _summarise("popular", steps, passes=1)
+    assert summary.ratio_above == 12.0
+    lines = report(BenchResult(BenchSettings(passes=1), tuple(steps), (summary,), 1.0))
+    assert "  ratio shop/peer: more than 12.00x (the peer held no rate in some pass, not even" \
+           " 250/s)" in lines  # fmt: skip
+    both_failed = [step("peer", 250, p95=90, workload="popular"),
+                   step("shop", 250, p95=90, workload="popular")]  # fmt: skip
+    assert _summarise("popular", both_failed, passes=1).ratio_above is None
 
 
 # py-spy record --format raw: frames root first, ';'-separated, then the sample count.
