@@ -21,7 +21,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 
 from shop.settings import SettingsError, number
@@ -61,7 +61,7 @@ class ServerSettings:
         )
 
 
-def prepare_environment(env: dict[str, str], settings: ServerSettings) -> str | None:
+def prepare_environment(env: MutableMapping[str, str], settings: ServerSettings) -> str | None:
     """Set what the workers inherit; returns the metrics folder made here (None: given one)."""
     own = None
     if not env.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"shop: configuration error: {exc}", file=sys.stderr)
         return 2
-    own = prepare_environment(os.environ, settings)  # type: ignore[arg-type]
+    own = prepare_environment(os.environ, settings)
     try:
         serve(settings)
     finally:
