@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.bench_shop import parse_settings
-from bench.compare import BenchResult, BenchSettings, _summarise, report
+from bench.compare import BenchResult, BenchSettings, _summarise, report, settle
 from bench.profiling import fold, layer_of
 from bench.steps import StepResult
 
@@ -140,3 +140,17 @@ def test_instruction_counts_come_from_callgrinds_totals_line(tmp_path):
     assert CaseCount("order", 80, 400_000).per_request == 5_000
     env = environ("POST", "/api/orders", "", b"{}")
     assert (env["CONTENT_LENGTH"], env["wsgi.input"].read()) == ("2", b"{}")
+
+
+def test_a_disturbed_miss_is_run_again_and_the_last_try_counts():
+    stolen = {"app": 1.0, "db": 0.3, "k6": 0.3, "others": 0.0, "steal": 1.1}
+    missed, held = step(p95=90, cores=stolen), step()
+    tries, said = iter([step(p95=95, cores=stolen), held]), []
+    assert settle(missed, lambda: next(tries), 2, said.append) is held
+    assert len(said) == 2 and all("disturbed: run again" in line for line in said)
+    # Still disturbed after the reruns: the last miss stands; an undisturbed miss is not rerun.
+    again = iter([step(p95=91, cores=stolen), step(p95=92, cores=stolen)])
+    assert settle(missed, lambda: next(again), 2, said.append).p95_ms == 92
+    quiet_miss = step(p95=90)
+    assert settle(quiet_miss, lambda: held, 2, said.append) is quiet_miss
+    assert settle(held, lambda: quiet_miss, 2, said.append) is held
