@@ -3,8 +3,8 @@
 granian (HTTP in Rust, the WSGI app on a pool of blocking threads per worker process) runs
 `shop:create_app` in SHOP_WORKERS processes of SHOP_THREADS threads each. Chosen by measurement
 (docs/performance.md): against gunicorn's gthread workers it took about 40 % off the shop's CPU
-per popular request and 15-30 % off an order's. The native stack, compose, k8s, the tests and the bench
-all start the shop this way.
+per popular request and 15-30 % off an order's. The native stack, compose, k8s, the tests and
+the bench all start the shop this way.
 
 Before any worker starts, the metrics folder is made ready: PROMETHEUS_MULTIPROC_DIR as given
 (the native stack, the image) or a folder of its own (removed at exit), emptied of an earlier
