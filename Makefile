@@ -43,7 +43,7 @@ lint-workflows: $(PY) ## actionlint and GitHub's workflow schema (check-jsonsche
 	@$(VENV)/bin/actionlint -shellcheck= -pyflakes= .github/workflows/*.yml \
 	  && $(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
-k8s-plan: $(PY) ## Write deploy/k8s/load/plan.json (the load overlay's plan) from loadtest/scenarios.json
+k8s-plan: $(PY) ## Write deploy/k8s/load/plan.json (the load overlay's plan) from lab/load/scenarios.json
 	@$(PY) -m deploy.check --write-plan
 
 fmt: $(PY) ## Apply ruff fixes and formatting
@@ -68,26 +68,26 @@ LOAD_ARGS_COMMON = --tool $(TOOL) $(if $(TARGET_TPS),--target-tps $(TARGET_TPS))
 LOAD_ARGS = --scenario $(SCENARIO) $(LOAD_ARGS_COMMON) $(if $(WATCH),--watch $(WATCH))
 
 load: $(PY) ## Load test: TOOL=k6|locust SCENARIO=smoke|load|soak|stress|spike [TARGET_TPS= SCALE= HOT_USERS= STRATEGY=]
-	@$(PY) -m loadtest $(LOAD_ARGS)
+	@$(PY) -m lab.load $(LOAD_ARGS)
 
 capacity: $(PY) ## Highest rate holding the SLO, and what limits it [TOOL= STRATEGY= TARGET_TPS= SCALE= BUDGET=600]
-	@$(PY) -m capacity $(LOAD_ARGS_COMMON) $(if $(BUDGET),--budget $(BUDGET))
+	@$(PY) -m lab.capacity $(LOAD_ARGS_COMMON) $(if $(BUDGET),--budget $(BUDGET))
 
 gate: $(PY) ## CI perf gate: own stack on free ports, k6 smoke + short load, thresholds, audit, deck; exit 0 only on PASS [TARGET_TPS=50 SCALE=0.15 GATE_BUDGET=300]
 	@echo "gate: own native stack on free ports; a smoke, then the short load run; thresholds, audit, deck"
-	@$(PY) -m gate
+	@$(PY) -m lab.gate
 
 ab: $(PY) ## BASE=<git ref> against the working tree: interleaved short loads on one stack, ratios head/base per metric [AB_PASSES=2 AB_HEAD_ENV=]
 	@echo "ab: BASE against the working tree: interleaved passes on one native stack on free ports"
-	@$(PY) -m gate ab
+	@$(PY) -m lab.gate ab
 
 audit: $(PY) ## The books balance and every 201 the client saw is stored [RUN=<testid>, default: newest]
 	@echo "audit: invariants of the shop's database, then the run's order log reconciled"
-	@$(PY) -m audit $(if $(RUN),--run $(RUN))
+	@$(PY) -m lab.audit $(if $(RUN),--run $(RUN))
 
 chaos: $(PY) ## Faults during a steady load on an own native stack, a row each [FAULT=all|name TOOL=k6 SCALE=1 TARGET_TPS=200]
 	@echo "chaos: own native stack on free ports; FAULT=$(or $(FAULT),all) during a $(TOOL) load at a quarter of TARGET_TPS"
-	@$(PY) -m chaos --fault $(or $(FAULT),all) --tool $(TOOL) $(if $(SCALE),--scale $(SCALE)) \
+	@$(PY) -m lab.chaos --fault $(or $(FAULT),all) --tool $(TOOL) $(if $(SCALE),--scale $(SCALE)) \
 	  $(if $(TARGET_TPS),--target-tps $(TARGET_TPS))
 
 fuzz: $(PY) ## Longer fuzzing: schemathesis on the OpenAPI contract (all checks, stateful), hypothesis on the InnoDB parser [FUZZ_EXAMPLES=300]
@@ -98,7 +98,7 @@ fuzz: $(PY) ## Longer fuzzing: schemathesis on the OpenAPI contract (all checks,
 report: $(PY) ## The deck of a run: RUN=<testid> [BASELINE=<testid>] -> results/<RUN>/report.html, .md, .json, .png
 	@if [ -z "$(RUN)" ]; then echo "report: set RUN=<testid> (a folder under results/)" >&2; exit 2; fi
 	@echo "report: $(RUN)$(if $(BASELINE), against $(BASELINE)) from the native stack's Prometheus"
-	@$(PY) -m report $(RUN) $(if $(BASELINE),--baseline $(BASELINE)) $(REPORT_ARGS)
+	@$(PY) -m lab.report $(RUN) $(if $(BASELINE),--baseline $(BASELINE)) $(REPORT_ARGS)
 
 profile-shop: $(PY) ## Where one request's CPU goes in the shop, by layer (py-spy under k6; ~1 min)
 	@echo "profile-shop: own MariaDB + Redis + shop (shop.serve); k6 orders then popular, py-spy on every worker"
@@ -175,7 +175,7 @@ dashboards-check: $(PY) ## Fail if the committed dashboard JSON differs from a f
 
 verify-dashboards: $(PY) ## Every panel's queries on Prometheus during short naive k6 and Locust runs (~3 min) [VERIFY_ARGS=]
 	@echo "verify-dashboards: own native stack on free ports (naive), a short k6 then Locust load, every panel queried"
-	@$(PY) -m e2e.verify $(VERIFY_ARGS)
+	@$(PY) -m lab.verify.verify $(VERIFY_ARGS)
 
 up: ## Start the Docker stack (compose.yml); needs a Docker engine and .env
 	@bash scripts/compose.sh up -d --build

@@ -28,7 +28,7 @@ K8S_VERSION = "1.34.0"
 # k6-operator's CRD, read in place from the shared folder beside the repository.
 TESTRUN_CRD = REPO.parent / "shared" / "k8s-crds" / "k6.io_testruns.yaml"
 ADAPTER_CONFIGMAP = "prometheus-adapter-shoplab"
-# The plan the load overlay's tools run: `python -m loadtest plan` with these flags.
+# The plan the load overlay's tools run: `python -m lab.load plan` with these flags.
 PLAN_FILE = K8S_DIR / "load" / "plan.json"
 PLAN_ARGS = ("--scenario", "load", "--shop-url", "http://shop:8000")
 KUBECTL = Path(sys.executable).parent / "kubectl"
@@ -377,9 +377,9 @@ def check_sources(objects: Sequence[Mapping]) -> list[str]:
 
 
 def fresh_plan() -> str:
-    """The load overlay's plan as `python -m loadtest plan` prints it for PLAN_ARGS."""
-    from loadtest.run import plan_of
-    from loadtest.settings import LoadSettings
+    """The load overlay's plan as `python -m lab.load plan` prints it for PLAN_ARGS."""
+    from lab.load.run import plan_of
+    from lab.load.settings import LoadSettings
 
     return plan_of(LoadSettings.from_args(list(PLAN_ARGS), {}), "", "").to_json() + "\n"
 
@@ -387,7 +387,7 @@ def fresh_plan() -> str:
 def check_plan(path: Path = PLAN_FILE) -> list[str]:
     if not path.exists() or path.read_text() != fresh_plan():
         shown = path.relative_to(REPO) if path.is_relative_to(REPO) else path
-        return [f"{shown}: stale against loadtest/scenarios.json: make k8s-plan"]
+        return [f"{shown}: stale against lab/load/scenarios.json: make k8s-plan"]
     return []
 
 

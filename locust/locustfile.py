@@ -8,7 +8,7 @@ event; with `--processes N` or separate workers, each worker ships its counts to
 k6's) and exits 99 when a threshold failed, as k6 does.
 
 Every knob comes resolved in LOAD_PLAN (the plan's JSON, or the path of a file holding it), as
-`python -m loadtest` writes it (`python -m loadtest plan` prints one): stages in iterations/s
+`python -m lab.load` writes it (`python -m lab.load plan` prints one): stages in iterations/s
 and whole seconds, SLO numbers, hot users, ratios, the shop's URL, the testid. The process's
 own settings: LOCUST_METRICS_PORT (0: no metrics server), LOCUST_METRICS_ADDR (127.0.0.1),
 LOCUST_SCRAPE_WAIT (seconds); LOCUST_TESTID and RESULTS_DIR when the plan has none (compose).
@@ -36,7 +36,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 
 # The repository (or compose's /shoplab): the plan's stage maths live in loadtest.scenarios.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from loadtest.scenarios import Plan, plan_from_json
+from lab.load.scenarios import Plan, plan_from_json
 
 ORDERS, POPULAR = "POST /api/orders", "GET /api/products/popular"
 # Seconds; the same edges as the shop's own histogram where they overlap.
@@ -47,7 +47,7 @@ def read_plan(environ) -> Plan:
     raw = environ.get("LOAD_PLAN", "").strip()
     if not raw:
         raise ValueError(
-            "LOAD_PLAN is not set: run through `make load` or `python -m loadtest plan`"
+            "LOAD_PLAN is not set: run through `make load` or `python -m lab.load plan`"
         )
     return plan_from_json(raw if raw.startswith("{") else Path(raw).read_text())
 

@@ -147,7 +147,7 @@ SHOP = RuleGroup(
 SLO = RuleGroup(
     "slo",
     "shop-slo-recording",
-    "Latency SLO of the two load-tested routes, from loadtest/scenarios.json (load): 95 % of "
+    "Latency SLO of the two load-tested routes, from lab/load/scenarios.json (load): 95 % of "
     "requests within the route's p95 objective, so the error budget is 5 %. A slow ratio is "
     "NaN (never alerts) while the route had no traffic in its window.",
     (

@@ -1,4 +1,4 @@
-"""The pass line of a load run, read from loadtest/scenarios.json (its "load" scenario) alone."""
+"""The pass line of a load run, read from lab/load/scenarios.json (its "load" scenario) alone."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SCENARIOS_FILE = REPO / "loadtest" / "scenarios.json"
+SCENARIOS_FILE = REPO / "lab" / "load" / "scenarios.json"
 
 
 @dataclass(frozen=True)

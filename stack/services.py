@@ -458,8 +458,8 @@ _LOAD_ON = {
     "prometheus": {"condition": "service_healthy"},
 }
 _PLAN_ON = {**_LOAD_ON, "load-plan": {"condition": "service_completed_successfully"}}
-# What the load tools' containers import of this repo (loadtest and what it imports).
-_LOAD_CODE = [f"./{package}:/shoplab/{package}:ro" for package in ("loadtest", "signals", "report")]
+# What the load tools' containers import of this repo (lab.load and what it imports).
+_LOAD_CODE = [f"./{package}:/shoplab/{package}:ro" for package in ("lab", "signals")]
 
 # --- the table ---------------------------------------------------------------------------------
 
@@ -724,7 +724,7 @@ _ROWS = [
     ),
     Service(
         "load-plan",
-        args=lambda t: ["-c", "python -m loadtest plan > /shoplab/results/plan.json"],
+        args=lambda t: ["-c", "python -m lab.load plan > /shoplab/results/plan.json"],
         env=lambda t: {
             "SHOP_URL": f"http://{t.addr('nginx')}",
             "SCENARIO": "${SCENARIO:-smoke}",
@@ -765,7 +765,7 @@ _ROWS = [
             "K6_WEB_DASHBOARD_PORT": "-1",
             "K6_WEB_DASHBOARD_EXPORT": "/shoplab/results/k6-report.html",
         },
-        in_native=False,  # natively `make load` runs k6 (loadtest/)
+        in_native=False,  # natively `make load` runs k6 (lab/load/)
         compose={
             "image": "grafana/k6:1.1.0",
             "profiles": ["k6"],

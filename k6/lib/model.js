@@ -1,7 +1,7 @@
 // The traffic model shared by every k6 script: the plan, id discovery, the two requests with
 // their checks, thresholds, the stage series and the JSON summary. Every knob comes resolved in
 // the plan the runner wrote (LOAD_PLAN: its JSON, or the path of a file holding it; see
-// `python -m loadtest plan`): stages in iterations/s and whole seconds, SLO numbers, hot users,
+// `python -m lab.load plan`): stages in iterations/s and whole seconds, SLO numbers, hot users,
 // ratios, the shop's URL. Nothing is parsed or rounded here.
 import http from 'k6/http';
 import { check, fail } from 'k6';
@@ -10,7 +10,7 @@ import { Gauge } from 'k6/metrics';
 
 function loadPlan() {
   const raw = __ENV.LOAD_PLAN || '';
-  if (raw === '') throw new Error('LOAD_PLAN is not set: run through `make load` or `python -m loadtest plan`');
+  if (raw === '') throw new Error('LOAD_PLAN is not set: run through `make load` or `python -m lab.load plan`');
   return JSON.parse(raw.trim().startsWith('{') ? raw : open(raw));
 }
 
@@ -124,7 +124,7 @@ export function order(ids) {
     headers: { 'Content-Type': 'application/json', 'Idempotency-Key': key },
     tags: { endpoint: 'orders', name: 'POST /api/orders', hot: hot ? 'yes' : 'no' },
   });
-  // The order log the audit reconciles (audit/reconcile.py): the runner sends console output
+  // The order log the audit reconciles (lab/audit/reconcile.py): the runner sends console output
   // to <results>/orders.jsonl. Status 0: no answer came (timeout, connection refused).
   // t (epoch s when sent) and ms (until the answer, or until k6 gave up) time it for make chaos.
   console.log(JSON.stringify({

@@ -12,8 +12,8 @@ import os
 import psutil
 import pytest
 
-from chaos.faults import FAULTS
-from chaos.run import ChaosSettings, own_environ, run
+from lab.chaos.faults import FAULTS
+from lab.chaos.run import ChaosSettings, own_environ, run
 
 pytestmark = pytest.mark.integration
 SUBSET = ("mariadb-freeze", "redis-kill")

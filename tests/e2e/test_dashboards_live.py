@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from dashboards import build
-from e2e import verify
+from lab.verify import verify
 from tests.e2e.native import native_stack
 
 pytestmark = pytest.mark.integration

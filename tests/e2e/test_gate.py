@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from gate import GateResult, GateSettings, run
+from lab.gate import GateResult, GateSettings, run
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ import pymysql
 import pytest
 import requests
 
-from chaos.actions import server_process
-from loadtest.provoke import provoke_deadlock
+from lab.chaos.actions import server_process
+from lab.load.provoke import provoke_deadlock
 from stack import cgroups, services
 from stack.settings import StackSettings
 from tests.e2e.native import eventually, native_stack, query, stack_listeners

@@ -18,8 +18,8 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine
 
-from audit.books import broken_invariants, stored_orders
-from audit.reconcile import Attempt, reconcile
+from lab.audit.books import broken_invariants, stored_orders
+from lab.audit.reconcile import Attempt, reconcile
 from stack import cgroups
 from stack.settings import StackSettings
 from tests.e2e.native import eventually, listening, make, native_stack, query

@@ -11,7 +11,7 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from audit.run import audit
+from lab.audit.run import audit
 from shop import create_app
 from shop.schema import metadata
 from shop.seed import seed_catalog
@@ -78,7 +78,7 @@ def test_an_acknowledged_order_that_vanished_is_lost(run):
 
 def test_make_audit_exits_1_on_a_broken_book_and_0_on_a_clean_one(run):
     url, results, engine, _ = run
-    command = [sys.executable, "-m", "audit", "--results", str(results), "--database-url", url]
+    command = [sys.executable, "-m", "lab.audit", "--results", str(results), "--database-url", url]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[-1] == "audit: PASS"
@@ -93,7 +93,7 @@ def test_an_unreachable_database_is_one_line_and_exit_2(tmp_path):
     from tests.harness.servers import free_port
 
     url = f"mysql+pymysql://root@127.0.0.1:{free_port()}/shop"
-    command = [sys.executable, "-m", "audit", "--results", str(tmp_path), "--database-url", url]
+    command = [sys.executable, "-m", "lab.audit", "--results", str(tmp_path), "--database-url", url]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith("audit: ")

@@ -1,4 +1,4 @@
-"""Smoke runs of both load tools through `python -m loadtest`, against a shop under gunicorn
+"""Smoke runs of both load tools through `python -m lab.load`, against a shop under gunicorn
 and a Prometheus started by the harness: real requests reach the shop (its own counters), the
 summaries and reports are written, and the run's series reach Prometheus under its testid."""
 
@@ -15,7 +15,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine
 
-from loadtest.scenarios import load_scenarios, plan_from_json, resolve
+from lab.load.scenarios import load_scenarios, plan_from_json, resolve
 from shop.schema import metadata
 from shop.seed import seed_catalog
 from tests.harness.servers import REPO, ShopServer, free_port
@@ -99,7 +99,7 @@ def run_load(args: list[str], results: Path, timeout: float = 120) -> tuple[int,
     # The shop's database, so that the run audits its books and reconciles its orders.
     env = {**os.environ, "SHOP_DATABASE_URL": LOAD_DB[0]} if LOAD_DB else None
     proc = subprocess.run(
-        [sys.executable, "-m", "loadtest", *args, "--results", str(results)],
+        [sys.executable, "-m", "lab.load", *args, "--results", str(results)],
         cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False, env=env,
     )  # fmt: skip
     out = proc.stdout + proc.stderr
@@ -202,7 +202,7 @@ def test_strategy_mismatch_on_a_given_shop_is_refused(shop, tmp_path):
 )
 def test_bad_input_is_one_clear_line(args, message, tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "loadtest", *args, "--results", str(tmp_path)],
+        [sys.executable, "-m", "lab.load", *args, "--results", str(tmp_path)],
         cwd=REPO, capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
     assert proc.returncode == 2

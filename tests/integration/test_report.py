@@ -19,10 +19,10 @@ from sqlalchemy import create_engine
 from exporters.innodb.collector import InnoDBCollector
 from exporters.innodb.config import Settings
 from exporters.innodb.server import ExporterServer
-from loadtest.provoke import provoke_deadlock
-from report.__main__ import READY, main, make_report
-from report.browser import chromium, find_chromium
-from report.prometheus import Prometheus
+from lab.load.provoke import provoke_deadlock
+from lab.report.__main__ import READY, main, make_report
+from lab.report.browser import chromium, find_chromium
+from lab.report.prometheus import Prometheus
 from shop.schema import metadata
 from shop.seed import seed_catalog
 from tests.harness.servers import REPO, ShopServer, free_port
@@ -99,7 +99,7 @@ def run_k6(stack: Stack, strategy: str, results: Path) -> str:
     bursts = threading.Timer(8, provoke_deadlock, args=(shop.url,))
     bursts.start()
     proc = subprocess.run(
-        [sys.executable, "-m", "loadtest", "--tool", "k6", "--scenario", "load",
+        [sys.executable, "-m", "lab.load", "--tool", "k6", "--scenario", "load",
          "--target-tps", "30", "--scale", "0.05", "--hot-users", "2", "--shop-url", shop.url,
          "--prometheus-url", stack.prometheus.url, "--results", str(results)],
         cwd=REPO, capture_output=True, text=True, timeout=180, check=False,

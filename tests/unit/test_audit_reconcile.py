@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from audit.reconcile import Attempt, StoredOrder, read_attempts, reconcile
+from lab.audit.reconcile import Attempt, StoredOrder, read_attempts, reconcile
 
 
 def stored(*orders: tuple[str, int, int]) -> dict[str, StoredOrder]:

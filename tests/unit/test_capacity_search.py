@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from capacity.bottleneck import generator_saturated, rank_limits
-from capacity.search import Probe, SearchPlan, find_capacity
+from lab.capacity.bottleneck import generator_saturated, rank_limits
+from lab.capacity.search import Probe, SearchPlan, find_capacity
 
 
 class Clock:

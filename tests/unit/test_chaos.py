@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from chaos import measure
-from chaos.faults import FAULTS, select
-from chaos.measure import Request, alert_events, fired_within, first_alert, impact
-from chaos.run import ChaosError, ChaosSettings, FaultResult, fault_scale
-from chaos.table import row
+from lab.chaos import measure
+from lab.chaos.faults import FAULTS, select
+from lab.chaos.measure import Request, alert_events, fired_within, first_alert, impact
+from lab.chaos.run import ChaosError, ChaosSettings, FaultResult, fault_scale
+from lab.chaos.table import row
 from stack import services
 
 T0 = 1_800_000_000.0  # injection

@@ -16,7 +16,7 @@ import yaml
 
 from dashboards import build, common, promql
 from dashboards.common import REPO, UIDS
-from e2e import verify
+from lab.verify import verify
 from signals.catalog import CATALOG
 
 DASHBOARDS = {uid: json.loads(text) for uid, text in
@@ -141,7 +141,7 @@ def test_dashboards_link_to_each_other_and_mark_deadlocks_and_runs(uid):
 
 
 def test_panels_that_name_the_slo_draw_it():
-    slo = json.loads((REPO / "loadtest" / "scenarios.json").read_text())["load"]["slo"]
+    slo = json.loads((REPO / "lab" / "load" / "scenarios.json").read_text())["load"]["slo"]
     levels = {slo["orders_p95_ms"] / 1000, slo["popular_p95_ms"] / 1000, slo["error_rate"]}
     named = [
         (

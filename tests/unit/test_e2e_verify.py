@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from e2e.verify import LoadRun, PanelResult, TargetResult, _dashboard_values
+from lab.verify.verify import LoadRun, PanelResult, TargetResult, _dashboard_values
 
 
 def panel(*targets) -> PanelResult:

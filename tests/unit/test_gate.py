@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from gate import ab, cli
-from gate.compare import METRICS, Metric, compare, compare_all, spread
-from gate.run import GateResult, GateTimeout, Step, deadline, failures
-from gate.settings import (
+from lab.gate import ab, cli
+from lab.gate.compare import METRICS, Metric, compare, compare_all, spread
+from lab.gate.run import GateResult, GateTimeout, Step, deadline, failures
+from lab.gate.settings import (
     GATE_BUDGET_S,
     GATE_SCALE,
     GATE_TPS,
@@ -23,10 +23,10 @@ from gate.settings import (
     GateSettingsError,
     parse_env_pairs,
 )
-from gate.summary import ab_markdown, demoted, gate_markdown
-from loadtest.run import RunResult, plan_of
-from loadtest.settings import LoadSettings, LoadSettingsError
-from loadtest.verdict import Observations, Verdict
+from lab.gate.summary import ab_markdown, demoted, gate_markdown
+from lab.load.run import RunResult, plan_of
+from lab.load.settings import LoadSettings, LoadSettingsError
+from lab.load.verdict import Observations, Verdict
 from stack import services
 from stack.settings import REPO, StackSettings
 
@@ -389,7 +389,7 @@ def test_a_base_that_names_no_commit_is_refused():
 @pytest.mark.parametrize(
     ("argv", "env", "line"),
     [
-        (["bogus"], {}, "gate: usage: python -m gate [ab]"),
+        (["bogus"], {}, "gate: usage: python -m lab.gate [ab]"),
         ([], {"TARGET_TPS": "x"}, "gate: TARGET_TPS='x' is not a number"),
         (["ab"], {}, "ab: BASE is not set"),
         (["ab"], {"BASE": "no-such-ref-x"}, "ab: BASE='no-such-ref-x' is not a commit"),

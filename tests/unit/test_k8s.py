@@ -152,7 +152,7 @@ def test_the_load_plan_is_fresh_and_a_stale_one_fails(tmp_path):
     stale = tmp_path / "plan.json"
     stale.write_text(check.fresh_plan().replace('"load"', '"soak"'))
     assert check.check_plan(stale) == [
-        f"{stale}: stale against loadtest/scenarios.json: make k8s-plan"
+        f"{stale}: stale against lab/load/scenarios.json: make k8s-plan"
     ]
 
 

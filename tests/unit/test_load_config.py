@@ -10,9 +10,9 @@ import subprocess
 import pytest
 import yaml
 
-from loadtest.cli import main
-from loadtest.scenarios import Window, load_scenarios, plan_from_json, resolve, round_half_up
-from loadtest.tools import VENV_BIN
+from lab.load.cli import main
+from lab.load.scenarios import Window, load_scenarios, plan_from_json, resolve, round_half_up
+from lab.load.tools import VENV_BIN
 from stack.settings import REPO
 
 SCENARIOS = load_scenarios()

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from loadtest.neighbours import DISTURBED_CORES, NeighbourCpu, start
+from lab.load.neighbours import DISTURBED_CORES, NeighbourCpu, start
 
 # 1.5 s of CPU whatever the machine's load (process time, not wall time)
 BUSY = "import time\nwhile time.process_time() < 1.5: pass\n"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.settings import LoadSettings, LoadSettingsError
+from lab.load.settings import LoadSettings, LoadSettingsError
 
 # A shop of its own: no native stack involved, so nothing is read from stack/local.env ports.
 GIVEN_SHOP = {"SHOP_URL": "http://127.0.0.1:9/", "LOCUST_METRICS_PORT": "20000"}

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from loadtest.scenarios import plan_from_json
-from loadtest.verdict import Observations, judge, settled_at, spike_lines, stress_lines
+from lab.load.scenarios import plan_from_json
+from lab.load.verdict import Observations, judge, settled_at, spike_lines, stress_lines
 from stack.settings import REPO
 
 FIXTURES = REPO / "tests" / "fixtures" / "loadtest"

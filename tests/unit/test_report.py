@@ -10,13 +10,13 @@ import re
 
 import pytest
 
-from report import findings, panels, units
-from report.deadlocks import Deadlocks
-from report.deck import Deck, compare
-from report.html import render_html
-from report.render import render_json, render_markdown
-from report.run import RunError, read_run
-from report.server import Resource, RouteView, ServerView, Span, grown
+from lab.report import findings, panels, units
+from lab.report.deadlocks import Deadlocks
+from lab.report.deck import Deck, compare
+from lab.report.html import render_html
+from lab.report.render import render_json, render_markdown
+from lab.report.run import RunError, read_run
+from lab.report.server import Resource, RouteView, ServerView, Span, grown
 
 
 @pytest.mark.parametrize(

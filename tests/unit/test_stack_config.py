@@ -420,7 +420,7 @@ def test_procfile_lines_run_the_table_commands(tmp_path):
 
 def test_compose_load_tools_read_the_plan_the_runner_code_resolves(tmp_path):
     """k6 and Locust in compose parse no knob: both read results/plan.json, written once by
-    `load-plan` with `python -m loadtest plan`, whose imports the containers mount."""
+    `load-plan` with `python -m lab.load plan`, whose imports the containers mount."""
     services = COMPOSE["services"]
     plan = services["load-plan"]
     for tool in ("k6", "locust"):
@@ -428,11 +428,11 @@ def test_compose_load_tools_read_the_plan_the_runner_code_resolves(tmp_path):
         assert services[tool]["depends_on"]["load-plan"] == {
             "condition": "service_completed_successfully"
         }
-    assert "python -m loadtest plan > /shoplab/results/plan.json" in plan["command"]
+    assert "python -m lab.load plan > /shoplab/results/plan.json" in plan["command"]
     mounted = {v.split(":")[0].removeprefix("./") for v in plan["volumes"]}
-    # What `python -m loadtest plan` imports of this repo, measured in a fresh interpreter.
+    # What `python -m lab.load plan` imports of this repo, measured in a fresh interpreter.
     probe = subprocess.run(
-        [sys.executable, "-c", "import sys, loadtest.cli; print(' '.join(sorted({m.split('.')[0] "
+        [sys.executable, "-c", "import sys, lab.load.cli; print(' '.join(sorted({m.split('.')[0] "
          "for m in sys.modules})))"],
         cwd=REPO, capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip

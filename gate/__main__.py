@@ -1,5 +1,0 @@
-"""python -m gate [ab]: the CI perf gate, or the A/B of BASE against the working tree."""
-
-from gate.cli import main
-
-raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""One capacity probe: a `probe` scenario run at a rate, judged for the search.
+
+A probe holds when the load tool's thresholds pass (dropped iterations aside), dropped
+iterations stay within a small share of the offered ones, and the achieved rate during the hold
+is at least 95 % of the offered one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+
+from lab.capacity.bottleneck import generator_saturated
+from lab.capacity.evidence import read_figures
+from lab.capacity.search import Probe
+from lab.load.run import RunResult, run
+from lab.load.settings import LoadSettings
+from signals.client import Prometheus
+from signals.slo import GENERATOR_DROPPED_SHARE
+
+ACHIEVED_SHARE = 0.95
+
+
+def judge_probe(result: RunResult, rate: float, figures: dict, phase: str) -> Probe:
+    """The search's view of one finished run (pure, given the run and its figures)."""
+    summary = result.summary or {}
+    hold = (result.observations.hold if result.observations else None) or {}
+    window = result.plan.hold_window(result.window.start) if result.plan and result.window else None
+    hold_s = window[0].seconds if window else summary.get("duration_s", 0)
+    broken: list[str] = []
+    if result.exit_code == 2 or not summary:
+        broken.append(f"no verdict: {result.verdict.error or 'the tool failed'}")
+    for t in summary.get("thresholds", []):
+        if not t["pass"] and not t["name"].startswith("dropped_iterations"):
+            broken.append(t["name"])
+    offered = rate * max(1.0, hold_s)
+    dropped = hold.get("dropped") or 0.0
+    dropped_ratio = dropped / offered if offered else 0.0
+    if dropped_ratio > GENERATOR_DROPPED_SHARE:
+        broken.append(f"{dropped:.0f} iterations dropped ({dropped_ratio * 100:.1f} %)")
+    achieved = hold.get("rate")
+    if achieved is not None and achieved < ACHIEVED_SHARE * rate:
+        broken.append(f"achieved {achieved:.0f}/s < 95 % of {rate:.0f}/s")
+    audit_file = result.results / "audit.json" if result.results else None
+    if audit_file is not None and audit_file.exists():
+        audit = json.loads(audit_file.read_text())
+        if not audit["passed"]:
+            broken.append("audit: " + (", ".join(audit["broken_invariants"]) or "orders lost"))
+    if result.summary and summary.get("aborted"):
+        broken.append("aborted early: " + "; ".join(summary["aborted"]))
+    wall = (result.window.end - result.window.start) if result.window else 0.0
+    figures = {
+        **figures,
+        "dropped_ratio": dropped_ratio,
+        "generator_cpu_cores": (result.generator_cpu_s / wall)
+        if result.generator_cpu_s and wall
+        else None,
+        "generator_processes": 1.0,
+        "neighbour_cpu_cores": (result.neighbours.neighbour_cores + result.neighbours.steal_cores)
+        if result.neighbours
+        else None,
+    }
+    saturated = generator_saturated(figures) if broken else None
+    return Probe(
+        rate=rate,
+        held=not broken,
+        broken=tuple(broken) + ((f"load generator: {saturated}",) if saturated else ()),
+        generator_saturated=saturated is not None,
+        # A break while other processes took a tenth of the box may be theirs, not the rate's.
+        disturbed=bool(broken) and result.neighbours is not None and result.neighbours.disturbed,
+        no_verdict=result.exit_code == 2 and not summary,
+        seconds=wall,
+        phase=phase,
+        testid=result.testid,
+        evidence={
+            "achieved_tps": achieved,
+            "orders_p95_ms": hold.get("orders_p95"),
+            "popular_p95_ms": hold.get("popular_p95"),
+            "errors": hold.get("errors"),
+            **figures,
+        },
+    )
+
+
+def run_probe(settings: LoadSettings, rate: float, phase: str, say=lambda _: None) -> Probe:
+    """Run the `probe` scenario at `rate` and judge it."""
+    s = dataclasses.replace(settings, scenario="probe", target_tps=rate)
+    result = run(s, say)
+    figures: dict = {}
+    if s.prometheus_url and result.plan and result.window:
+        # The hold, cut at the tool's stop (a probe aborts on its first broken threshold): what
+        # the server did under the probe's load, not in the quiet after it.
+        hold = result.plan.hold_window(result.window.start)
+        start, end = (hold[0].start, hold[0].end) if hold else result.window
+        end = min(end, result.window.end, time.time())
+        start = min(start, end - 5)
+        figures = read_figures(Prometheus(s.prometheus_url), start, end)
+    return judge_probe(result, rate, figures, phase)

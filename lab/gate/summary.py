@@ -1,0 +1,94 @@
+"""The gate's and the A/B's results as Markdown for a CI job summary ($GITHUB_STEP_SUMMARY):
+pure functions of the result objects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lab.report import units
+
+
+def _ms(v) -> str:
+    return units.fmt(v, "ms")
+
+
+def _rate(v) -> str:
+    return units.fmt(v, "reqps")
+
+
+def _pct(v) -> str:
+    return units.fmt(v, "percentunit")
+
+
+def demoted(markdown: str) -> str:
+    """Every heading one level down, so a whole report sits under one of ours."""
+    return "\n".join("#" + line if line.startswith("#") else line for line in markdown.splitlines())
+
+
+def gate_markdown(result) -> str:
+    """The gate's verdict, each step's figures and failures, then the load run's report."""
+    state = "NO VERDICT" if result.error else ("PASS" if result.passed else "FAIL")
+    out = [f"# shoplab gate: {state}", "", f"`{result.verdict_line()}`", ""]
+    if result.failed:
+        out += ["## Failed", ""] + [f"- `{name}`" for name in result.failed] + [""]
+    out += [
+        "## Runs",
+        "",
+        "| run | testid | verdict | requests | achieved | hold | orders p95 | popular p95 "
+        "| errors |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for step in result.steps:
+        f = step.figures
+        verdict = {0: "PASS", 1: "FAIL"}.get(step.exit_code, "no verdict")
+        out.append(
+            f"| {step.name} | `{step.testid}` | {verdict} | {units.fmt(f.get('requests'))} | "
+            f"{_rate(f.get('achieved_tps'))} | {_rate(f.get('hold_tps'))} | "
+            f"{_ms(f.get('orders_p95_ms'))} | {_ms(f.get('popular_p95_ms'))} | "
+            f"{_pct(f.get('error_rate'))} |"
+        )
+    s = result.settings
+    out += [
+        "",
+        f"{s['tool']}, TARGET_TPS {s['target_tps']:g}, SCALE {s['scale']:g}, budget "
+        f"{s['budget_s']:.0f} s, commit `{result.git_commit or 'n/a'}`; results in "
+        f"`{result.results}`.",
+        "",
+    ]
+    for step in result.steps:
+        if step.lines:
+            out += [f"<details><summary>{step.name} verdict block</summary>", "", "```text"]
+            out += list(step.lines) + ["```", "", "</details>", ""]
+    md = result.report.get("md")
+    if md and Path(md).exists():
+        out += [demoted(Path(md).read_text()), ""]
+    elif result.steps and result.steps[-1].name == "load":
+        out += [f"No report: {result.report_error or 'not written'}.", ""]
+    return "\n".join(out)
+
+
+def ab_markdown(result) -> str:
+    """The ratios head/base per metric with their verdicts, then every pass."""
+    state = "NO VERDICT" if result.error else ("PASS" if result.passed else "REGRESSION")
+    out = [f"# shoplab A/B: {state}", "", f"`{result.verdict_line()}`", ""]
+    out += [
+        f"base `{result.base_commit}` ({result.settings['base']}), head `{result.head_commit}`; "
+        f"{result.settings['passes']} passes each, interleaved; each build's best pass compared.",
+        "",
+        "| metric | base | head | head/base | allowed | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in result.comparisons:
+        out.append(
+            f"| {c.label} | {units.fmt(c.base, c.unit)} | {units.fmt(c.head, c.unit)} | "
+            f"{'n/a' if c.ratio is None else f'{c.ratio:.2f}'} | {c.allowance()} | {c.verdict} |"
+        )
+    out += [
+        "",
+        "| pass | build | testid | " + " | ".join(c.label for c in result.comparisons) + " |",
+        "|---|---|---|" + "---|" * len(result.comparisons),
+    ]
+    for i, p in enumerate(result.passes, start=1):
+        cells = " | ".join(units.fmt(p.values.get(c.name), c.unit) for c in result.comparisons)
+        out.append(f"| {i} | {p.build} | `{p.testid}` | {cells} |")
+    return "\n".join(out) + "\n"

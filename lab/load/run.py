@@ -1,0 +1,283 @@
+"""One load run, start to verdict: `run(settings) -> RunResult`.
+
+Checks the shop (and switches the native stack's strategy in-process if asked), resolves the
+plan, runs the tool on it, reads back what Prometheus saw (`observe`) and judges it
+(`lab.load.verdict`). Progress goes to a `say` callback; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from lab.load import neighbours, queries, tools
+from lab.load.neighbours import NeighbourCpu
+from lab.load.scenarios import Plan, Window, load_scenarios, resolve
+from lab.load.settings import LoadSettings
+from lab.load.verdict import (
+    Observations,
+    Verdict,
+    fmt,
+    judge,
+    no_verdict,
+    pct,
+    spike_horizon,
+)
+from signals.client import Prometheus
+
+Say = Callable[[str], None]
+PROGRESS_EVERY_S = 10
+# Seconds after the tool exits for its last remote write (k6) or scrape (Locust) to land.
+LAST_WRITE_S = 7
+# The window (seconds) of the series the spike's recovery is read from.
+RECOVERY_WINDOW_S = 5
+
+
+@dataclass(frozen=True)
+class RunResult:
+    testid: str
+    tool: str
+    exit_code: int  # 0 PASS or reported, 1 FAIL, 2 no verdict (shop down, tool failed, ...)
+    verdict: Verdict
+    plan: Plan | None = None
+    window: Window | None = None  # the load's (start, end), epoch seconds
+    summary: dict | None = None
+    results: Path | None = None
+    observations: Observations | None = None
+    generator_cpu_s: float | None = None  # CPU seconds of the load tool's processes
+    neighbours: NeighbourCpu | None = None  # what other processes of the machine used meanwhile
+
+
+def shop_strategy(url: str) -> str | None:
+    """The order strategy of a ready shop; None when it is not ready."""
+    try:
+        res = requests.get(f"{url}/readyz", timeout=5)
+    except requests.RequestException:
+        return None
+    if res.status_code != 200:
+        return None
+    try:
+        return res.json().get("order_strategy", "unknown")
+    except ValueError:
+        return "unknown"  # ready, but not this shop's JSON
+
+
+def restart_native_stack(s: LoadSettings, strategy: str, say: Say) -> bool:
+    """local-down, then local-up with LOCAL_ORDER_STRATEGY (data and Prometheus history kept)."""
+    from stack import runner
+    from stack.settings import StackSettings
+
+    say(f"restarting the native stack with LOCAL_ORDER_STRATEGY={strategy} (data is kept)")
+    stack = StackSettings.from_env({**s.environ, "LOCAL_ORDER_STRATEGY": strategy})
+    for name, action in (("down", runner.down), ("up", runner.up)):
+        if action(stack) != 0:
+            say(f"the native stack's {name} failed (see above)")
+            return False
+    return True
+
+
+def client_window(prom: Prometheus, q: queries.Queries, start: float, end: float) -> dict:
+    """Each client signal over [start, end], read at `end`."""
+    seconds = max(1, int(end - start))
+    return {name: prom.value(expr, at=end) for name, expr in q(seconds).items()}
+
+
+def observe(plan: Plan, tool: str, prom: Prometheus, started: float, duration_s: float):
+    """What the verdict needs from Prometheus about a load that began at `started`."""
+    q = queries.client_queries(tool, plan.testid)
+    now = time.time()
+    obs = {"started": started, "ended": now,
+           "deadlocks": prom.value(queries.deadlocks(max(1, int(now - started))))}  # fmt: skip
+    hold = plan.hold_window(started)
+    if plan.report == "thresholds" and hold and started + duration_s >= hold[0].end:
+        obs["hold"] = client_window(prom, q, hold[0].start, hold[0].end)
+        if plan.slo.get("drift"):
+            obs["drift"] = drift_windows(prom, plan, tool, hold[0])
+    if plan.report == "steps":
+        obs["steps"] = [client_window(prom, q, s.window.start, s.window.end)
+                        for s in plan.stress_steps(started)]  # fmt: skip
+    if plan.report == "recovery":
+        spike = plan.spike_window(started)
+        after = (spike.end, spike.end + spike_horizon(plan))
+        obs["spike"] = {
+            "baseline": client_window(prom, q, started + 10 * plan.scale, spike.start),
+            "during": client_window(prom, q, spike.start, spike.end),
+            **{name: prom.series(q(RECOVERY_WINDOW_S)[name], *after, step=1)
+               for name in ("errors", "orders_p95")},
+        }  # fmt: skip
+    return Observations(**obs)
+
+
+def drift_windows(prom: Prometheus, plan: Plan, tool: str, hold: Window) -> dict:
+    """The soak's drift measures over the first and the last tenth of its hold."""
+    tenth = max(5.0, hold.seconds / 10)
+    d = queries.drift_queries(tool, plan.testid)
+    return {
+        "first": client_window(prom, d, hold.start, hold.start + tenth),
+        "last": client_window(prom, d, hold.end - tenth, hold.end),
+    }
+
+
+def _progress(plan, tool, prom, started, done: threading.Event, say: Say) -> None:
+    q = queries.client_queries(tool, plan.testid)
+    while not done.wait(PROGRESS_EVERY_S):
+        elapsed = time.time() - started
+        line = f"{elapsed:5.0f}s / {plan.seconds:.0f}s"
+        if prom:
+            w = client_window(prom, q, max(started, time.time() - 10), time.time())
+            line += (f"  achieved {fmt(w['rate'], '/s')}  orders p95 {fmt(w['orders_p95'], ' ms')}"
+                     f"  errors {fmt(pct(w['errors']), ' %')}")  # fmt: skip
+        say(line)
+
+
+def write_run_record(s: LoadSettings, results: Path, strategy: str | None) -> None:
+    """What ran beyond the tool's summary, for the run report (results/<testid>/run.json)."""
+    from lab.report.run import git_commit
+
+    record = {
+        "strategy": strategy,
+        "scale": s.scale,
+        "hot_users": s.hot_users,
+        "hot_ratio": s.hot_ratio,
+        "order_ratio": s.order_ratio,
+        "git_commit": git_commit(),
+    }
+    if s.native:
+        from stack.settings import StackSettings, parse_bytes
+
+        stack = StackSettings.from_env(s.environ)
+        record["limits"] = {}
+        for name, key in (("shop", "SHOP"), ("mysql", "MYSQL")):
+            memory = f"LOCAL_{key}_MEMORY"
+            # The shop's limits are per replica: the run had all of its replicas' together.
+            copies = stack.replicas if name == "shop" else 1
+            record["limits"][name] = {
+                "cpus": stack.number(f"LOCAL_{key}_CPUS") * copies,
+                "memory_bytes": parse_bytes(memory, stack.values[memory]) * copies,
+                "replicas": copies,
+            }
+    (results / "run.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+def stack_roots(s: LoadSettings) -> list[int]:
+    """The pids whose process trees are the shop's side of the run: the native stack's
+    supervisor (a stack started in-process by a test is this process's tree already)."""
+    if not s.native:
+        return []
+    from stack.runner import supervisor_pid
+    from stack.settings import StackSettings
+
+    pid = supervisor_pid(StackSettings.from_env(s.environ))
+    return [pid] if pid else []
+
+
+def database_url(s: LoadSettings) -> str | None:
+    """The shop's database: the native stack's, or SHOP_DATABASE_URL for another shop."""
+    if s.environ.get("SHOP_DATABASE_URL"):
+        return s.environ["SHOP_DATABASE_URL"]
+    if s.native:
+        from stack.settings import StackSettings
+
+        return StackSettings.from_env(s.environ).database_url
+    return None
+
+
+def audit_run(s: LoadSettings, results: Path, say: Say) -> dict | None:
+    """The books and the run's order log, reconciled (results/<testid>/audit.json)."""
+    url = database_url(s)
+    if url is None:
+        return None
+    from lab.audit.run import audit
+
+    try:
+        outcome = audit(url, results).as_dict()
+    except Exception as exc:  # the database is unreachable, the log torn: said, not hidden
+        say(f"audit: could not run: {str(exc).splitlines()[0]}")
+        outcome = {"passed": False, "broken_invariants": {"the audit could not run": 1},
+                   "reconciliation": None}  # fmt: skip
+    (results / "audit.json").write_text(json.dumps(outcome, indent=2) + "\n")
+    return outcome
+
+
+def plan_of(s: LoadSettings, testid: str, results_dir: str) -> Plan:
+    """The settings' scenario resolved for run `testid`, writing to `results_dir`."""
+    return resolve(load_scenarios(), s.scenario, target_tps=s.target_tps, scale=s.scale,
+                   hot_users=s.hot_users, hot_ratio=s.hot_ratio, order_ratio=s.order_ratio,
+                   shop_url=s.shop_url, testid=testid, results_dir=results_dir,
+                   abort_on_fail=s.abort_on_fail)  # fmt: skip
+
+
+def _refused(s: LoadSettings, testid: str, message: str) -> RunResult:
+    return RunResult(testid, s.tool, 2, Verdict(2, [], message))
+
+
+def run(s: LoadSettings, say: Say = lambda _: None, testid: str = "") -> RunResult:
+    """`testid` (default: tool, scenario and time) names the run's series and results folder."""
+    testid = testid or f"{s.tool}-{s.scenario}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if s.prometheus_url and not Prometheus(s.prometheus_url).ready():
+        say(f"no Prometheus at {s.prometheus_url}: running without it (no remote write, no "
+            "step or recovery analysis)")  # fmt: skip
+        s = s.without_prometheus()
+    running = shop_strategy(s.shop_url)
+    if running is None:
+        return _refused(s, testid, f"the shop at {s.shop_url} is not ready: start it "
+                        "(make local-up) or set SHOP_URL")  # fmt: skip
+    if s.strategy and running != s.strategy:
+        if not s.native:
+            return _refused(
+                s,
+                testid,
+                f"the shop at {s.shop_url} runs the {running} strategy, "
+                f"not {s.strategy}: restart it with SHOP_ORDER_STRATEGY={s.strategy}",
+            )
+        if not restart_native_stack(s, s.strategy, say):
+            return _refused(s, testid, "could not restart the native stack")
+        running = shop_strategy(s.shop_url)
+    say(f"the shop runs the {running} order strategy")
+    results = s.results_root / testid
+    results.mkdir(parents=True, exist_ok=True)
+    plan = plan_of(s, testid, str(results))
+    (results / "plan.json").write_text(plan.to_json() + "\n")
+    say(f"{s.tool} {s.scenario}: {plan.description}; TARGET_TPS {s.target_tps:g}, "
+        f"SCALE {s.scale:g} (~{plan.seconds:.0f} s), HOT_USERS {s.hot_users}, "
+        f"testid {testid}")  # fmt: skip
+    say(f"results: {results}")
+    write_run_record(s, results, running)
+    prom = Prometheus(s.prometheus_url) if s.prometheus_url else None
+    started = time.time()
+    done = threading.Event()
+    ticker = threading.Thread(target=_progress, args=(plan, s.tool, prom, started, done, say),
+                              daemon=True)  # fmt: skip
+    try:
+        tools.register_locust_target(s, True)
+        ticker.start()
+        ledger = neighbours.start(stack_roots(s))
+        tool = tools.run_tool(s, plan, results, say)
+        ended = time.time()
+        others = ledger.stop() if ledger else None
+        time.sleep(LAST_WRITE_S if prom else 0)
+    finally:
+        done.set()
+        tools.register_locust_target(s, False)
+    summary_file = results / f"{s.tool}-summary.json"
+    summary = json.loads(summary_file.read_text()) if summary_file.exists() else None
+    obs = None
+    if prom and not no_verdict(s.tool, summary, tool.exit_code, ""):
+        # The load itself started here (Locust may first wait for a scrape, k6 runs its setup).
+        started = summary.get("started_at") or started
+        obs = observe(plan, s.tool, prom, started, summary["duration_s"])
+        (results / "observations.json").write_text(json.dumps(obs.to_dict(), indent=2) + "\n")
+    if others is not None:
+        (results / "neighbours.json").write_text(json.dumps(others.as_dict(), indent=2) + "\n")
+    books = audit_run(s, results, say) if summary else None
+    verdict = judge(plan, s.tool, summary, tool.exit_code, obs, results=str(results),
+                    generator_cpu_s=tool.cpu_s, wall_s=ended - started, audit=books,
+                    neighbours=others)  # fmt: skip
+    return RunResult(testid, s.tool, verdict.exit_code, verdict, plan, Window(started, ended),
+                     summary, results, obs, tool.cpu_s, others)  # fmt: skip

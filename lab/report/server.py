@@ -1,0 +1,213 @@
+"""The servers' own view of a run's window: per-route rate, latency and 5xx from the shop,
+resources against their limits, the cache, the DB pool, deadlocks and the strategy in use.
+
+Counters are read as "grown over the window" (the value at its end minus the value at its
+start, 0 for a series born inside it): a series that appears with the run's first request
+would lose that first scrape to `increase()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, field
+
+from dashboards.common import ORDERS_ROUTE, POPULAR_ROUTE, QUANTILES
+from lab.report.prometheus import Prometheus, PrometheusError
+from signals.catalog import route_quantile
+
+ROUTES = {ORDERS_ROUTE: "orders_p95_ms", POPULAR_ROUTE: "popular_p95_ms"}
+# The load tools' names for the shop's two routes.
+ENDPOINTS = {"POST /api/orders": ORDERS_ROUTE, "GET /api/products/popular": POPULAR_ROUTE}
+K6_ENDPOINTS = {ORDERS_ROUTE: "orders", POPULAR_ROUTE: "popular"}
+
+
+def grown(selector: str, seconds: int, by: str = "") -> str:
+    """sum by (`by`) of how much each counter series grew over the last `seconds`: exactly (the
+    difference, a series born in the window counted from 0), or where a restart reset the
+    counter (a strategy switch restarts MariaDB and the shop) by increase(), never negative."""
+    exact = f"({selector} - ({selector} offset {seconds}s or {selector} * 0)) >= 0"
+    return f"sum by ({by}) ({exact} or increase({selector}[{seconds}s]))"
+
+
+@dataclass(frozen=True)
+class Span:
+    """The run's window as the queries see it: evaluated at `end`, `seconds` long."""
+
+    end: float
+    seconds: int
+    run_seconds: float
+
+    @classmethod
+    def of_run(cls, started_at: float, ended_at: float, scrape_s: float) -> Span:
+        """The run alone, not the graphs' margins (a run right before or after is not ours):
+        from a scrape before its start to two after its end, so its last samples are in."""
+        end = ended_at + 2 * scrape_s
+        seconds = math.ceil(end - (started_at - scrape_s))
+        return cls(end=end, seconds=seconds, run_seconds=ended_at - started_at)
+
+    @property
+    def start(self) -> float:
+        return self.end - self.seconds
+
+
+def _by(prom: Prometheus, expr: str, at: float, label: str) -> dict[str, float]:
+    try:
+        return {s.labels.get(label, ""): s.last for s in prom.query(expr, at)}
+    except PrometheusError:
+        return {}
+
+
+def _one(prom: Prometheus, expr: str, at: float) -> float | None:
+    try:
+        return prom.value(expr, at)
+    except PrometheusError:
+        return None
+
+
+@dataclass
+class RouteView:
+    route: str
+    requests: float | None
+    tps: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    errors_5xx: float | None  # share of the route's requests
+
+
+def route_views(prom: Prometheus, span: Span) -> list[RouteView]:
+    w = span.seconds
+    count = "flask_http_request_duration_seconds_count"
+    requests = _by(prom, grown(count, w, "url_rule"), span.end, "url_rule")
+    failed = _by(prom, grown(f'{count}{{status=~"5.."}}', w, "url_rule"), span.end, "url_rule")
+    views = []
+    for route in ROUTES:
+        q = {
+            quantile: _one(prom, route_quantile(quantile, route, f"{w}s"), span.end)
+            for quantile in QUANTILES
+        }
+        n = requests.get(route)
+        views.append(
+            RouteView(
+                route=route,
+                requests=n,
+                tps=n / span.run_seconds if n is not None and span.run_seconds else None,
+                p50_ms=_ms(q[0.5]),
+                p95_ms=_ms(q[0.95]),
+                p99_ms=_ms(q[0.99]),
+                errors_5xx=(failed.get(route, 0.0) / n) if n else None,
+            )
+        )
+    return views
+
+
+def client_p50_ms(prom: Prometheus, span: Span, tool: str, testid: str) -> dict[str, float]:
+    """The load tool's median per route, from its histogram (its summary has p95/p99 only)."""
+    out = {}
+    for name, route in ENDPOINTS.items():
+        if tool == "k6":
+            sel = f'testid="{testid}",endpoint="{K6_ENDPOINTS[route]}"'
+            expr = f"histogram_quantile(0.5, sum(rate(k6_http_req_duration_seconds{{{sel}}}"
+            expr += f"[{span.seconds}s])))"
+        else:
+            sel = f'testid="{testid}",name="{name}"'
+            expr = (
+                "histogram_quantile(0.5, sum by (le) (rate(locust_request_duration_seconds"
+                f"_bucket{{{sel}}}[{span.seconds}s])))"
+            )
+        value = _ms(_one(prom, expr, span.end))
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+@dataclass
+class Resource:
+    """One container (cAdvisor `name`) over the window."""
+
+    name: str
+    cpu_cores: float | None = None  # average used
+    cpu_limit: float | None = None
+    throttled: float | None = None  # share of CFS periods throttled
+    memory_max: float | None = None
+    memory_limit: float | None = None
+
+
+def resources(prom: Prometheus, span: Span) -> list[Resource]:
+    w, at = span.seconds, span.end
+    used = _by(prom, grown("container_cpu_usage_seconds_total", w, "name") + f" / {w}", at, "name")
+    limit = _by(
+        prom, "max by (name) (container_spec_cpu_quota / container_spec_cpu_period)", at, "name"
+    )
+    throttled = _by(
+        prom,
+        grown("container_cpu_cfs_throttled_periods_total", w, "name")
+        + " / "
+        + grown("container_cpu_cfs_periods_total", w, "name"),
+        at,
+        "name",
+    )
+    memory = _by(
+        prom, f"max by (name) (max_over_time(container_memory_working_set_bytes[{w}s]))", at, "name"
+    )
+    memory_limit = _by(prom, "max by (name) (container_spec_memory_limit_bytes)", at, "name")
+    names = sorted(set(used) | set(limit) | set(memory))
+    return [
+        Resource(n, used.get(n), limit.get(n), throttled.get(n), memory.get(n), memory_limit.get(n))
+        for n in names
+    ]
+
+
+@dataclass
+class ServerView:
+    routes: list[RouteView] = field(default_factory=list)
+    resources: list[Resource] = field(default_factory=list)
+    strategy_orders: dict[str, float] = field(default_factory=dict)
+    cache_lookups: float | None = None
+    cache_hits: float | None = None
+    pool_in_use_max: float | None = None
+    pool_capacity: float | None = None
+    deadlocks: float | None = None
+    lock_waits_max: float | None = None
+    mariadb_version: str | None = None
+
+    @property
+    def strategy(self) -> str | None:
+        """The strategy that took the run's orders (the shop labels each order with it)."""
+        ordered = {k: v for k, v in self.strategy_orders.items() if v and k}
+        return max(ordered, key=ordered.get) if ordered else None
+
+    @property
+    def cache_hit_ratio(self) -> float | None:
+        if not self.cache_lookups:
+            return None
+        return (self.cache_hits or 0.0) / self.cache_lookups
+
+
+def server_view(prom: Prometheus, span: Span) -> ServerView:
+    w, at = span.seconds, span.end
+    cache = _by(prom, grown("shop_cache_requests_total", w, "result"), at, "result")
+    versions = []
+    with contextlib.suppress(PrometheusError):
+        versions = prom.query(f"max_over_time(mysql_version_info[{w}s])", at)
+    return ServerView(
+        routes=route_views(prom, span),
+        resources=resources(prom, span),
+        strategy_orders=_by(prom, grown("shop_orders_total", w, "strategy"), at, "strategy"),
+        cache_lookups=sum(cache.values()) if cache else None,
+        cache_hits=cache.get("hit"),
+        pool_in_use_max=_one(
+            prom, f'max(max_over_time(shop_db_pool_connections{{state="in_use"}}[{w}s]))', at
+        ),
+        pool_capacity=_one(
+            prom, f'max(max_over_time(shop_db_pool_connections{{state="capacity"}}[{w}s]))', at
+        ),
+        deadlocks=_one(prom, grown("innodb_deadlocks_total", w), at),
+        lock_waits_max=_one(prom, f"max(max_over_time(innodb_lock_waits[{w}s]))", at),
+        mariadb_version=versions[0].labels.get("version") if versions else None,
+    )

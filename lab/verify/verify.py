@@ -1,0 +1,420 @@
+"""`make verify-dashboards`: every panel's queries against Prometheus during real runs.
+
+Starts the native stack on free ports (naive strategy, async daily sales so that the sales
+consumer and its queue's panel run too, small seed, its own state folder),
+makes sure of a deadlock (simultaneous orders of one user) and of a lock wait a scrape can see,
+then runs a short load with hot users twice: k6, then Locust, each with its own testid. Each
+panel's queries, template variables filled in for each run (`$testid` with the run, `$tool`
+with its tool when the dashboard has that variable), run as range queries over the run's
+window. A panel has data when any run gave it data. Prints one line per panel and exits
+non-zero if a panel has no data, unless its source cannot exist here (cAdvisor-only series
+natively), which is listed as skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from dashboards import build, promql
+from dashboards.common import UIDS
+from lab import load as loadtest
+from lab.load.provoke import provoke_deadlock
+from lab.load.settings import TOOLS, LoadSettings, LoadSettingsError
+from signals.client import Prometheus, PrometheusError
+from signals.load import K6_FRESH_S
+from stack import cgroups, runner
+from stack.settings import StackSettings, StackSettingsError, ephemeral_env, free_port
+
+SCRAPE_S = 5  # jobs.yml's scrape_interval; Grafana's datasource timeInterval
+# How long after a run its end annotation may come: the stage series outlives k6's last push by
+# K6_FRESH_S, the end mark compares with 15 s before, plus a rule evaluation and a scrape.
+ANNOTATION_TAIL_S = K6_FRESH_S + 15 + 2 * SCRAPE_S
+# Metrics that are absent from a healthy naive run by design; an empty query on one of
+# them does not fail its panel as long as another query of the panel shows data.
+SPARSE = {
+    "shop_db_retries_total": "only the safe strategy retries; the check runs naive",
+    "k6_dropped_iterations_total": "k6 writes it only once it drops an iteration",
+}
+# The load each tool runs: short, hot users so that the naive strategy deadlocks.
+LOAD = {"SCENARIO": "load", "TARGET_TPS": "40", "HOT_USERS": "3"}
+
+
+@dataclass(frozen=True)
+class LoadRun:
+    tool: str
+    testid: str
+    start: float
+    end: float
+    exit_code: int
+
+
+@dataclass
+class TargetResult:
+    ref_id: str
+    series: int | None  # None: not queried (skipped)
+    note: str = ""  # why skipped, or why empty is fine
+
+    def better(self, other: TargetResult) -> TargetResult:
+        """Of two runs' answers for one query: the one that was queried, with the most data."""
+        if self.series is None:
+            return other
+        if other.series is None or self.series >= other.series:
+            return self
+        return other
+
+
+@dataclass
+class PanelResult:
+    dashboard: str
+    panel: str
+    targets: list[TargetResult] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        queried = [t for t in self.targets if t.series is not None]
+        if not queried:
+            return "skipped"
+        if any(t.series == 0 and not t.note for t in queried):
+            return "EMPTY"
+        return "data" if any(t.series for t in queried) else "EMPTY"
+
+    @property
+    def reason(self) -> str:
+        notes = dict.fromkeys(t.note for t in self.targets if t.note)
+        return "; ".join(notes)
+
+    def merge(self, other: PanelResult) -> None:
+        mine = {t.ref_id: t for t in self.targets}
+        for t in other.targets:
+            mine[t.ref_id] = mine[t.ref_id].better(t) if t.ref_id in mine else t
+        self.targets = list(mine.values())
+
+
+@dataclass(frozen=True)
+class Verification:
+    results: list[PanelResult]
+    problems: list[str]  # annotations that mark nothing, variables that offer nothing
+    runs: list[LoadRun]
+
+
+def say(msg: str) -> None:
+    print(f"verify-dashboards: {msg}", flush=True)
+
+
+def own_stack_env(state_dir: Path, base: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The native stack on free ports in `state_dir`, naive orders, async sales, a small seed."""
+    return ephemeral_env(state_dir, free_port, base, LOCAL_ORDER_STRATEGY="naive",
+                         LOCAL_SALES_MODE="async")  # fmt: skip
+
+
+@contextmanager
+def native_stack(env: Mapping[str, str]) -> Iterator[StackSettings]:
+    """`make local-up` for `env`'s settings, in-process, always followed by `make local-down`."""
+    with runner.running(StackSettings.from_env(env), environ=env) as settings:
+        yield settings
+
+
+def run_load(env: Mapping[str, str], results: Path, *, tool: str, scale: float) -> LoadRun:
+    """The short load scenario with `tool` against `env`'s native stack (its shop, its
+    Prometheus), through the load runner's library."""
+    knobs = {**LOAD, "TOOL": tool, "SCALE": f"{scale:g}", "RESULTS_ROOT": str(results)}
+    settings = LoadSettings.from_env({**env, **knobs})
+    say(f"{tool} load, TARGET_TPS {LOAD['TARGET_TPS']}, scale {scale:g}, "
+        f"{LOAD['HOT_USERS']} hot users")  # fmt: skip
+    start = time.time()
+    result = loadtest.run(settings)
+    end = time.time()
+    if result.exit_code not in (0, 1):  # 1: the SLO failed, expected on naive
+        raise RuntimeError(f"the {tool} load run failed (exit {result.exit_code}): "
+                           f"{result.verdict.error}")  # fmt: skip
+    for line in result.verdict.lines:
+        print(f"  {line.strip()}")
+    return LoadRun(tool, result.testid, start, end, result.exit_code)
+
+
+def hold_lock_wait(settings: StackSettings, seconds: float = 8.0) -> None:
+    """A real InnoDB lock wait for `seconds`: one session locks the oldest order's row (no
+    request of the shop writes or locks it), a second waits for it. The shop's own waits last
+    milliseconds and a 5 s scrape rarely sees one, while the per-table and per-wait series
+    exist only while a wait is on."""
+    import pymysql
+
+    def connect():
+        return pymysql.connect(host="127.0.0.1", port=settings.port("LOCAL_MARIADB_PORT"),
+                               user="root", database="shop", autocommit=False)  # fmt: skip
+
+    holder, waiter = connect(), connect()
+    try:
+        with holder.cursor() as cur:
+            cur.execute("SELECT MIN(id) FROM orders")
+            (order_id,) = cur.fetchone()
+            cur.execute("SELECT id FROM orders WHERE id = %s FOR UPDATE", (order_id,))
+
+        def wait() -> None:
+            with waiter.cursor() as cur:
+                cur.execute(f"SET SESSION innodb_lock_wait_timeout = {int(seconds) + 30}")
+                cur.execute("SELECT id FROM orders WHERE id = %s FOR UPDATE", (order_id,))
+            waiter.rollback()
+
+        blocked = threading.Thread(target=wait, daemon=True)
+        blocked.start()
+        time.sleep(seconds)
+        holder.rollback()
+        blocked.join(timeout=10)
+    finally:
+        holder.close()
+        waiter.close()
+
+
+def absent_sources(
+    tool: str, cgroup_reason: str | None, sales_mode: str = "async"
+) -> dict[str, str]:
+    """Metric name or prefix (ending in _) -> why it cannot have series in this check."""
+    other = {"k6": "locust", "locust": "k6"}[tool]
+    absent = {f"{other}_": f"{'Locust' if other == 'locust' else 'k6'} series: a {tool} run"}
+    if sales_mode != "async":
+        why = "the sales consumer runs only with LOCAL_SALES_MODE=async"
+        absent.update({"shop_sales_": why, "shop:sales_": why})
+    if cgroup_reason:
+        absent["container_"] = f"cAdvisor series: no cgroups natively ({cgroup_reason})"
+    else:
+        from stack.cgroups import CgroupCollector
+
+        native = {
+            f.name + ("_total" if f.type == "counter" else "")
+            for f in CgroupCollector(groups={}).collect()
+        }
+        used = set().union(*(promql.used_metrics(d) for d in load_dashboards()))
+        for name in used:
+            if name.startswith("container_") and name not in native:
+                absent[name] = "cAdvisor only: the native cgroup exporter has no such series"
+    return absent
+
+
+def skip_reason(name: str, absent: Mapping[str, str]) -> str | None:
+    """Why `name` cannot have series here (an exact name or a prefix of `absent`), or None."""
+    if name in absent:
+        return absent[name]
+    return next((why for key, why in absent.items() if key.endswith("_") and
+                 name.startswith(key)), None)  # fmt: skip
+
+
+def load_dashboards() -> list[dict]:
+    """The generated JSON, as Grafana loads it (checked fresh by `make dashboards-check`)."""
+    return [json.loads((build.OUT / f"{uid}.json").read_text()) for uid in UIDS.values()]
+
+
+def _dashboard_values(dashboard: Mapping, run: LoadRun, step: int) -> dict[str, str]:
+    """Grafana's values for `dashboard` during `run`; a `tool` variable gets the run's tool."""
+    others = [v for v in promql.variables(dashboard) if v["name"] != "tool"]
+    bare = {**dashboard, "templating": {**dashboard["templating"], "list": others}}
+    range_s = max(1, math.ceil(run.end - run.start))
+    values = promql.template_values(bare, testid=run.testid, step_s=step, range_s=range_s)
+    if len(others) < len(promql.variables(dashboard)):
+        values["tool"] = run.tool
+    return values
+
+
+def check_run(
+    prometheus: Prometheus, dashboard: Mapping, run: LoadRun, absent: Mapping[str, str]
+) -> tuple[dict[int, PanelResult], list[str]]:
+    """One dashboard's queries over one run's window; problems with variables/annotations."""
+    values = _dashboard_values(dashboard, run, SCRAPE_S)
+    by_panel: dict[int, PanelResult] = {}
+    for query in promql.panel_queries(dashboard):
+        result = by_panel.setdefault(query.panel_id, PanelResult(query.dashboard, query.panel))
+        expr = promql.substitute(query.expr, values)
+        names = promql.metric_names(expr)
+        reasons = [skip_reason(name, absent) for name in names]
+        if names and all(reasons):
+            result.targets.append(TargetResult(query.ref_id, None, "; ".join(set(reasons))))
+            continue
+        count = series_count(prometheus, expr, run.start, run.end, SCRAPE_S)
+        sparse = [SPARSE[n] for n in names if n in SPARSE] if count == 0 else []
+        result.targets.append(TargetResult(query.ref_id, count, "; ".join(sparse)))
+    return by_panel, _check_variables(prometheus, run, dashboard, absent)
+
+
+def check(
+    prometheus: Prometheus,
+    runs: list[LoadRun],
+    cgroup_reason: str | None,
+    sales_mode: str = "async",
+) -> tuple[list[PanelResult], list[str]]:
+    """Every panel's queries, for every run; a panel has data when any run gave it some."""
+    results, problems = [], []
+    for dashboard in load_dashboards():
+        panels: dict[int, PanelResult] = {}
+        marks: dict[str, bool] = {}
+        for run in runs:
+            absent = absent_sources(run.tool, cgroup_reason, sales_mode)
+            by_panel, run_problems = check_run(prometheus, dashboard, run, absent)
+            for panel_id, result in by_panel.items():
+                if panel_id in panels:
+                    panels[panel_id].merge(result)
+                else:
+                    panels[panel_id] = result
+            problems += [p for p in run_problems if p not in problems]
+            for name, marked in _annotations(prometheus, dashboard, run, absent).items():
+                marks[name] = marks.get(name, False) or marked
+        results += panels.values()
+        title = dashboard["title"]
+        problems += [f"{title}: annotation '{n}' marks nothing" for n, m in marks.items() if not m]
+    return results, problems
+
+
+def series_count(prometheus: Prometheus, expr: str, start: float, end: float, step: int) -> int:
+    """Series of a range query with at least one number (NaN or Inf draws nothing)."""
+    return sum(
+        any(math.isfinite(float(v)) for _, v in s.get("values", [])) or bool(s.get("histograms"))
+        for s in prometheus.query_range(expr, start, end, step)
+    )
+
+
+def _annotations(prometheus, dashboard, run, absent) -> dict[str, bool]:
+    """Annotation name -> whether it marks something in the run (those of absent sources
+    left out)."""
+    values = _dashboard_values(dashboard, run, SCRAPE_S)
+    marks = {}
+    for annotation in dashboard["annotations"]["list"]:
+        expr = promql.substitute(annotation["expr"], values)
+        names = promql.metric_names(expr)
+        if names and all(skip_reason(n, absent) for n in names):
+            continue
+        end = run.end + ANNOTATION_TAIL_S  # a run's end is marked after it
+        marks[annotation["name"]] = bool(series_count(prometheus, expr, run.start, end, SCRAPE_S))
+    return marks
+
+
+def _check_variables(prometheus, run, dashboard, absent) -> list[str]:
+    """The testid variable offers the run; every other query variable offers something."""
+    problems = []
+    title = dashboard["title"]
+    for variable in promql.variables(dashboard):
+        if variable["type"] != "query":
+            continue
+        metric, label = promql.label_values(variable["definition"])
+        if metric and skip_reason(metric, absent):
+            continue
+        offered = prometheus.label_values(label, metric, run.start, run.end)
+        if label == "testid" and run.testid not in offered:
+            problems.append(f"{title}: variable ${variable['name']} does not offer {run.testid}")
+        elif label == "tool" and run.tool not in offered:
+            problems.append(f"{title}: variable ${variable['name']} does not offer {run.tool}")
+        elif not offered:
+            problems.append(f"{title}: variable ${variable['name']} offers nothing")
+    return problems
+
+
+def render(results: list[PanelResult], problems: list[str]) -> str:
+    width_d = max(len(r.dashboard) for r in results)
+    width_p = max(len(r.panel) for r in results)
+    lines = [f"{'dashboard':{width_d}}  {'panel':{width_p}}  {'series returned':24}  status"]
+    for r in results:
+        series = " ".join(f"{t.ref_id}={'-' if t.series is None else t.series}" for t in r.targets)
+        note = f"  ({r.reason})" if r.reason and r.status != "EMPTY" else ""
+        lines.append(f"{r.dashboard:{width_d}}  {r.panel:{width_p}}  {series:24}  "
+                     f"{r.status}{note}")  # fmt: skip
+    lines += [f"PROBLEM: {p}" for p in problems]
+    lines.append(summary(results))
+    return "\n".join(lines)
+
+
+def summary(results: list[PanelResult]) -> str:
+    data = sum(r.status == "data" for r in results)
+    skipped = sum(r.status == "skipped" for r in results)
+    return f"panels with data {data} / total {len(results)} / skipped {skipped}"
+
+
+def failures(results: list[PanelResult], problems: list[str]) -> list[str]:
+    return [f"{r.dashboard} / {r.panel}" for r in results if r.status == "EMPTY"] + problems
+
+
+def verify(env: Mapping[str, str], workdir: Path, *, scale: float, own_stack: bool = True,
+           tools: tuple[str, ...] = TOOLS) -> Verification:  # fmt: skip
+    """Stack (own or running), a k6 run then a Locust run, check: the whole live check.
+
+    Before the load, what a short run does not promise: a deadlock (bursts of one user's
+    orders) and, during the first run, a lock wait long enough for a scrape to see; so every
+    lock panel has something true to show while the load tools' runs stay undisturbed.
+    """
+    cgroup_reason = cgroups.unavailable_reason()
+    with native_stack(env) if own_stack else nullcontext(StackSettings.from_env(env)) as settings:
+        prometheus = Prometheus(settings.url("LOCAL_PROMETHEUS_PORT"))
+        prometheus.wait_for("innodb_deadlocks_total")  # the counter before any deadlock
+        window_start = time.time()
+        victims = provoke_deadlock(settings.url("LOCAL_SHOP_PORT"))
+        say(f"{victims} order(s) of user 1 rolled back as deadlock victims in simultaneous bursts")
+        say("holding a row lock 8 s during the first load, so a lock wait is on at a scrape")
+        lock_wait = threading.Thread(target=hold_lock_wait, args=(settings,), daemon=True)
+        lock_wait.start()
+        runs = []
+        for tool in tools:
+            run = run_load(env, workdir / "results", tool=tool, scale=scale)
+            lock_wait.join(timeout=30)
+            # The first run's window reaches back to the deadlock and the lock wait.
+            runs.append(run if runs else LoadRun(**{**run.__dict__, "start": window_start}))
+        # A run's end is marked once its stage series is gone (k6's after K6_FRESH_S without a
+        # push): wait until the last run's end mark can exist.
+        wait = runs[-1].end + ANNOTATION_TAIL_S - time.time()
+        if wait > 0:
+            say(f"waiting {wait:.0f} s for the last run's end to be marked")
+            time.sleep(wait)
+        results, problems = check(prometheus, runs, cgroup_reason,
+                                  settings.values["LOCAL_SALES_MODE"])  # fmt: skip
+    return Verification(results, problems, runs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab.verify.verify",
+                                     description=__doc__.splitlines()[0])  # fmt: skip
+    parser.add_argument("--scale", type=float, default=0.1,
+                        help="load scenario duration factor (0.1: ~37 s per tool)")  # fmt: skip
+    parser.add_argument("--running", action="store_true",
+                        help="use the stack `make local-up` started (must run naive) instead of "
+                             "starting one")  # fmt: skip
+    args = parser.parse_args(argv)
+    if build.stale():
+        say("FAIL: the generated JSON is not what the modules build; run `make dashboards`")
+        return 2
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="shoplab-verify-") as tmp:
+        workdir = Path(tmp)
+        env = dict(os.environ) if args.running else own_stack_env(workdir / "stack")
+        try:
+            outcome = verify(env, workdir, scale=args.scale, own_stack=not args.running)
+        except (RuntimeError, StackSettingsError, LoadSettingsError, PrometheusError,
+                TimeoutError) as exc:  # fmt: skip
+            say(f"FAIL: {exc}")
+            return 2
+        except requests.RequestException as exc:
+            where = "the running native stack (make local-up)" if args.running else "its stack"
+            say(f"FAIL: cannot reach {where}: {type(exc).__name__}")
+            return 2
+    print()
+    for run in outcome.runs:
+        print(f"{run.tool}: testid {run.testid}, window {run.end - run.start:.0f} s")
+    print(render(outcome.results, outcome.problems))
+    failed = failures(outcome.results, outcome.problems)
+    took = time.monotonic() - started
+    if failed:
+        say(f"FAIL: {len(failed)} without data ({took:.0f} s): " + "; ".join(failed))
+        return 1
+    say(f"PASS ({took:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
