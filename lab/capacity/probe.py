@@ -15,6 +15,7 @@ from lab.capacity.bottleneck import generator_saturated
 from lab.capacity.evidence import read_figures
 from lab.capacity.search import Probe
 from lab.load.run import RunResult, run
+from lab.load.scenarios import Window
 from lab.load.settings import LoadSettings
 from signals.client import Prometheus
 from signals.slo import GENERATOR_DROPPED_SHARE
@@ -88,12 +89,20 @@ def run_probe(settings: LoadSettings, rate: float, phase: str, say=lambda _: Non
     s = dataclasses.replace(settings, scenario="probe", target_tps=rate)
     result = run(s, say)
     figures: dict = {}
-    if s.prometheus_url and result.plan and result.window:
-        # The hold, cut at the tool's stop (a probe aborts on its first broken threshold): what
-        # the server did under the probe's load, not in the quiet after it.
-        hold = result.plan.hold_window(result.window.start)
-        start, end = (hold[0].start, hold[0].end) if hold else result.window
-        end = min(end, result.window.end, time.time())
-        start = min(start, end - 5)
-        figures = read_figures(Prometheus(s.prometheus_url), start, end)
+    window = figures_window(result, time.time())
+    if s.prometheus_url and window is not None:
+        figures = read_figures(Prometheus(s.prometheus_url), window.start, window.end)
     return judge_probe(result, rate, figures, phase)
+
+
+def figures_window(result: RunResult, now: float) -> Window | None:
+    """Where a probe's server-side figures are read: its hold, cut at the tool's stop (a probe
+    aborts on its first broken threshold), so they say what the server did under the load and
+    not in the quiet after it; None for a run that never started."""
+    if result.plan is None or result.window is None:
+        return None
+    hold = result.plan.hold_window(result.window.start)
+    # A Window, not a pair: at SCALE 0.1 a probe's hold is too short to count as one.
+    span = hold[0] if hold else result.window
+    end = min(span.end, result.window.end, now)
+    return Window(min(span.start, end - 5), end)

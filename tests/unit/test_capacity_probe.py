@@ -1,0 +1,43 @@
+"""A capacity probe's figures window: its hold when the plan has one, else the whole run, cut
+at the tool's stop (issue 25: SCALE=0.1 leaves the probe no hold)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from lab.capacity.probe import figures_window
+from lab.load.run import RunResult, plan_of
+from lab.load.scenarios import Window
+from lab.load.settings import LoadSettings
+from lab.load.verdict import Verdict
+
+
+def probe_result(scale: float, started: float, ended: float) -> RunResult:
+    s = dataclasses.replace(
+        LoadSettings.from_env({"SHOP_URL": "http://127.0.0.1:1"}), scenario="probe", scale=scale
+    )
+    plan = plan_of(s, "k6-probe-1", "")
+    return RunResult("k6-probe-1", "k6", 0, Verdict(0, []), plan, Window(started, ended))
+
+
+def test_a_probe_too_short_for_a_hold_reads_its_whole_run():
+    result = probe_result(0.1, 1000.0, 1004.0)
+    assert result.plan.hold_window(1000.0) is None
+    assert figures_window(result, now=2000.0) == Window(999.0, 1004.0)
+
+
+def test_a_probe_with_a_hold_reads_the_hold():
+    result = probe_result(1, 1000.0, 1040.0)
+    hold = result.plan.hold_window(1000.0)[0]
+    assert figures_window(result, now=2000.0) == hold
+
+
+def test_an_aborted_probe_is_read_up_to_the_tools_stop():
+    result = probe_result(1, 1000.0, 1020.0)
+    window = figures_window(result, now=2000.0)
+    assert window.end == 1020.0
+    assert window.start == result.plan.hold_window(1000.0)[0].start
+
+
+def test_a_run_that_never_started_has_no_window():
+    assert figures_window(RunResult("t", "k6", 2, Verdict(2, [], "down")), now=1.0) is None
