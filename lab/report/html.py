@@ -1,29 +1,21 @@
-"""The deck as ONE self-contained HTML file: plotly.js inlined once, every figure's data inline,
-a Content-Security-Policy that lets nothing be fetched (only the page's own scripts run)."""
+"""The deck as ONE self-contained HTML file: plotly.js inlined once, every figure's data inline
+(its specs from `lab.report.figures`), a Content-Security-Policy that lets nothing be fetched
+(only the page's own scripts run)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
-import time
 from html import escape
 
 from plotly.offline import get_plotlyjs
 
 from lab.report import units
 from lab.report.deck import Deck
+from lab.report.figures import COLOURS, figure, local_time
 from lab.report.panels import Board, Marker, Panel
 
-# Grafana's named colours, as its dark palette draws them.
-COLOURS = {
-    "green": "#73BF69",
-    "orange": "#FF9830",
-    "red": "#F2495C",
-    "blue": "#5794F2",
-    "yellow": "#FADE2A",
-    "purple": "#B877D9",
-}
 VERDICT = {True: ("PASS", "pass"), False: ("FAIL", "fail"), None: ("n/a", "na")}
 
 CSS = """
@@ -59,92 +51,6 @@ for (const f of FIGURES) {
 }
 document.body.dataset.drawn = String(FIGURES.length);
 """
-
-
-def _local(t: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
-
-
-def figure(panel: Panel, markers: list[Marker], fig_id: str) -> dict:
-    """A plotly figure for a time-series panel: its traces, unit, thresholds and markers."""
-    data, shapes = [], []
-    right_unit = next((t.unit for t in panel.traces if t.right_axis and t.unit), None)
-    for trace in panel.traces:
-        item = {
-            "type": "bar" if panel.bars else "scatter",
-            "mode": "lines",
-            "name": trace.name,
-            "x": [_local(t) for t, _ in trace.points],
-            "y": [v for _, v in trace.points],
-            "line": {"width": 2, **({"dash": "dash"} if trace.dashed else {})},
-        }
-        if trace.color:
-            item["line"]["color"] = COLOURS.get(trace.color, trace.color)
-            item["marker"] = {"color": item["line"]["color"]}
-        if panel.stacked and not trace.dashed:
-            item["stackgroup"] = "stack"
-        if trace.right_axis:
-            item["yaxis"] = "y2"
-        data.append(item)
-    if panel.thresholds_drawn:
-        for step in panel.thresholds:
-            shapes.append(
-                {
-                    "type": "line",
-                    "xref": "paper",
-                    "x0": 0,
-                    "x1": 1,
-                    "yref": "y",
-                    "y0": step["value"],
-                    "y1": step["value"],
-                    "line": {
-                        "color": COLOURS.get(step["color"], step["color"]),
-                        "dash": "dash",
-                        "width": 1.5,
-                    },
-                }
-            )
-    for marker in markers:
-        for t in marker.times:
-            shapes.append(
-                {
-                    "type": "line",
-                    "yref": "paper",
-                    "y0": 0,
-                    "y1": 1,
-                    "x0": _local(t),
-                    "x1": _local(t),
-                    "line": {
-                        "color": COLOURS.get(marker.color, marker.color),
-                        "width": 1,
-                        "dash": "dot",
-                    },
-                }
-            )
-    layout = {
-        "margin": {"l": 60, "r": 72 if right_unit else 12, "t": 6, "b": 30},
-        "xaxis": {"type": "date"},
-        "yaxis": units.axis(panel.unit),
-        "legend": {"orientation": "h", "y": -0.18, "font": {"size": 10}},
-        "shapes": shapes,
-        "showlegend": True,
-        "hovermode": "x unified",
-        "font": {"size": 11},
-    }
-    if panel.thresholds_drawn and panel.thresholds:
-        # Keep the SLO line on screen even when the run stayed far below it.
-        layout["yaxis"]["rangemode"] = "tozero"
-        top = max(s["value"] for s in panel.thresholds)
-        highest = max((v for t in panel.traces for _, v in t.points if not t.right_axis), default=0)
-        layout["yaxis"]["range"] = [0, max(top, highest) * 1.1]
-    if right_unit:
-        layout["yaxis2"] = {
-            **units.axis(right_unit),
-            "overlaying": "y",
-            "side": "right",
-            "showgrid": False,
-        }
-    return {"id": fig_id, "data": data, "layout": layout}
 
 
 def _no_data(panel: Panel) -> str:
@@ -452,7 +358,7 @@ Client verdict {_verdict(deck.client_verdict["passed"])}, server verdict
 <section><h2>Deadlocks</h2>{deadlocks_html(deck)}</section>
 <section><h2>The dashboards over the run</h2>
 <p class="small">Each panel's own queries from provisioning/grafana/dashboards, run over
-{escape(_local(deck.window["start"]))} to {escape(_local(deck.window["end"]))} (step
+{escape(local_time(deck.window["start"]))} to {escape(local_time(deck.window["end"]))} (step
 {deck.window["step_s"]} s); dashed: SLO and limit lines; dotted: annotations (deadlocks).</p>
 {boards}</section>
 </main>
