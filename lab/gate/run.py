@@ -25,8 +25,8 @@ from lab.gate.settings import GateSettings
 from lab.load.run import RunResult
 from lab.load.settings import LoadSettings
 from lab.report.prometheus import Prometheus as ReportPrometheus
-from lab.report.run import git_commit
 from lab.verify.verify import free_port, native_stack
+from stack.revision import git_commit
 from stack.runner import StackStartError
 from stack.settings import StackSettings, ephemeral_env
 

@@ -138,7 +138,7 @@ def _progress(plan, tool, prom, started, done: threading.Event, say: Say) -> Non
 
 def write_run_record(s: LoadSettings, results: Path, strategy: str | None) -> None:
     """What ran beyond the tool's summary, for the run report (results/<testid>/run.json)."""
-    from lab.report.run import git_commit
+    from stack.revision import git_commit
 
     record = {
         "strategy": strategy,

@@ -10,7 +10,8 @@ from lab.report import deadlocks as deadlocks_mod
 from lab.report import findings as findings_mod
 from lab.report import panels as panels_mod
 from lab.report import server as server_mod
-from lab.report.run import Run, git_commit, tool_versions
+from lab.report.run import Run, tool_versions
+from stack.revision import git_commit
 
 MARGIN_S = 15  # before and after the run: the ramp's first rate window and the last scrape
 
