@@ -70,8 +70,8 @@ LOAD_ARGS = --scenario $(SCENARIO) $(LOAD_ARGS_COMMON) $(if $(WATCH),--watch $(W
 load: $(PY) ## Load test: TOOL=k6|locust SCENARIO=smoke|load|soak|stress|spike [TARGET_TPS= SCALE= HOT_USERS= STRATEGY=]
 	@$(PY) -m lab.load $(LOAD_ARGS)
 
-capacity: $(PY) ## Highest rate holding the SLO, and what limits it [TOOL= STRATEGY= TARGET_TPS= SCALE= BUDGET=600]
-	@$(PY) -m lab.capacity $(LOAD_ARGS_COMMON) $(if $(BUDGET),--budget $(BUDGET))
+capacity: $(PY) ## Highest rate holding the SLO, what limits it, its spread and the USL model [TOOL= STRATEGY= TARGET_TPS= SCALE= BUDGET=600 RUNS=1 LOCAL_SHOP_REPLICAS=1,2,3]
+	@$(PY) -m lab.capacity $(LOAD_ARGS_COMMON) $(if $(BUDGET),--budget $(BUDGET)) $(if $(RUNS),--runs $(RUNS))
 
 gate: $(PY) ## CI perf gate: own stack on free ports, k6 smoke + short load, thresholds, audit, deck; exit 0 only on PASS [TARGET_TPS=50 SCALE=0.15 GATE_BUDGET=300]
 	@echo "gate: own native stack on free ports; a smoke, then the short load run; thresholds, audit, deck"

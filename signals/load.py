@@ -64,6 +64,21 @@ def latency_quantile(tool: str, q: float, window: str, *, matchers: str = "",
     return f"histogram_quantile({q}, {summed(f'rate({series}[{window}])', grouping)})"
 
 
+def latency_mean(tool: str, window: str, *, matchers: str = "") -> str:
+    """The mean request duration in seconds over both APIs, as the tool timed it: the
+    histograms' sum over their count (Little's law needs the mean, not a quantile)."""
+    if tool == "k6":
+        series = selector("k6_http_req_duration_seconds", matchers, _K6_API)
+        rated = summed(f"rate({series}[{window}])")
+        return f"histogram_sum({rated}) / histogram_count({rated})"
+    name = "locust_request_duration_seconds"
+    total, count = (
+        summed(f"rate({selector(f'{name}_{part}', matchers, _LOCUST_API)}[{window}])")
+        for part in ("sum", "count")
+    )
+    return f"{total} / {count}"
+
+
 def k6_dropped(window: str, *, matchers: str = "", by: str = "") -> str:
     """Iterations k6 could not start in the window. The counter appears with the first drop:
     a value missing at the window's start counts as 0 (increase() would miss that first burst)."""

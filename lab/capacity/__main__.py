@@ -1,62 +1,86 @@
-"""python -m lab.capacity [load flags] [--budget SECONDS]: the highest rate that holds the SLO."""
+"""python -m lab.capacity [load flags] [--budget SECONDS] [--runs N]: the highest rate that holds
+the SLO, with its spread over RUNS searches and the scalability model."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
+from collections.abc import Mapping
 
-from lab.capacity.run import CapacitySettings, find, probe_row
+from lab.capacity.replicas import RestartError, restart_with
+from lab.capacity.run import find, probe_row
+from lab.capacity.settings import CapacitySettings, CapacitySettingsError
 from lab.load.cli import write_report
-from lab.load.settings import LoadSettings, LoadSettingsError
+from lab.load.settings import LoadSettings, LoadSettingsError, parser
 
 
 def say(msg: str) -> None:
     print(f"capacity: {msg}", flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
+def knobs_of(argv: list[str], env: Mapping[str, str]) -> dict[str, str]:
+    """The environment with the load flags, --budget and --runs laid over it."""
+    argv = list(argv)
+    own = {}
+    for flag, knob in (("--budget", "BUDGET"), ("--runs", "RUNS")):
+        if flag in argv:
+            i = argv.index(flag)
+            own[knob] = argv[i + 1] if i + 1 < len(argv) else ""
+            if not own[knob]:
+                raise CapacitySettingsError(f"{flag} needs a value")
+            del argv[i : i + 2]
+    flags = vars(parser("python -m lab.capacity").parse_args(argv))
+    return {**env, **{k: v for k, v in flags.items() if v is not None}, **own}
+
+
+def main(argv: list[str] | None = None, env: Mapping[str, str] = os.environ) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    budget = os.environ.get("BUDGET", str(int(CapacitySettings.budget_s)))
-    if "--budget" in argv:
-        i = argv.index("--budget")
-        budget = argv[i + 1] if i + 1 < len(argv) else ""
-        del argv[i : i + 2]
     try:
-        budget_s = float(budget)
-        if not 0 < budget_s <= 24 * 3600:
-            raise ValueError
-    except ValueError:
-        print(f"capacity: BUDGET={budget!r} is not a number of seconds (0 < s <= 86400)",
-              file=sys.stderr)  # fmt: skip
-        return 2
-    try:
-        load = LoadSettings.from_args(argv, os.environ)
-    except LoadSettingsError as exc:
+        settings = CapacitySettings.from_env(knobs_of(argv, env))
+    except (CapacitySettingsError, LoadSettingsError) as exc:
         print(f"capacity: {exc}", file=sys.stderr)
         return 2
     try:
-        result = find(CapacitySettings(load, budget_s), say)
+        answer = find(settings, say, restart_with)
     except KeyboardInterrupt:
         print("capacity: interrupted; the probes run so far are under results/", file=sys.stderr)
         return 130
-    if result.search.stopped == "no_verdict":
-        print(f"capacity: {result.answer()}", file=sys.stderr)
+    except RestartError as exc:
+        print(f"capacity: {exc}", file=sys.stderr)
+        return 2
+    head = answer.headline
+    if head.search.stopped == "no_verdict":
+        print(f"capacity: {head.answer()}", file=sys.stderr)
         return 2
     print()
-    print(f"===== capacity ({result.testid}) =====")
-    for p in result.search.probes:
-        print(f"  {probe_row(p)}")
-    for limit in result.limits[:4]:
+    print(f"===== capacity ({answer.testid}) =====")
+    for s in answer.searches:
+        where = f"search {s.run}" + ("" if s.replicas is None else f", {s.replicas} replica(s)")
+        print(f"  {where}: {s.search.capacity or 'none'}/s, speed index "
+              f"{s.speed_index or 0:.2f}")  # fmt: skip
+        for p in s.search.probes:
+            print(f"    {probe_row(p)}")
+    for limit in head.limits[:4]:
         mark = "SATURATED" if limit.saturated else f"{limit.score * 100:3.0f} %"
         print(f"  {mark:>9}  {limit.title}: {limit.evidence}")
-    print(f"  results: {result.results / 'capacity.json'}")
-    print(f"  answer: {result.answer()}")
-    # The deck: the winner's confirmation run, with the first break above it as its baseline.
-    held = [p for p in result.search.probes if p.held]
+    print(f"  results: {answer.results / 'capacity.json'}")
+    for line in answer.answer().splitlines():
+        print(f"  answer: {line}")
+    # The deck: the headline's confirmation run, with the first break above it as its baseline.
+    held = [p for p in head.search.probes if p.held]
     if held:
-        above = result.search.break_above_capacity
+        above = head.search.break_above_capacity
+        load = settings.load if head.replicas is None else head_load(settings, head.replicas)
         write_report(load, held[-1].testid, above.testid if above else None)
-    return 0 if result.search.capacity is not None else 1
+    return 0 if head.search.capacity is not None else 1
 
 
-raise SystemExit(main())
+def head_load(settings: CapacitySettings, count: int) -> LoadSettings:
+    return dataclasses.replace(
+        settings.load, environ={**settings.load.environ, "LOCAL_SHOP_REPLICAS": str(count)}
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

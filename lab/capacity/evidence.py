@@ -1,12 +1,15 @@
-"""The server-side figures of one probe's hold window, read from Prometheus.
+"""What one probe's hold window shows in Prometheus: the server-side figures and the client's
+throughput and mean latency (the scalability model's point).
 
 Each figure of capacity.bottleneck.FIGURES that Prometheus knows, over the window [start, end]
 and read at its end. cAdvisor names (`name` = the compose service) come from cAdvisor in compose
-and from the native stack's cgroup exporter.
+and from the native stack's cgroup exporter. The client's figures are the load signals'
+(`signals.load`), for the probe's own `testid`.
 """
 
 from __future__ import annotations
 
+from signals import load as load_signals
 from signals.client import Prometheus
 
 
@@ -56,7 +59,23 @@ def _queries(w: str) -> dict[str, str]:
     }
 
 
-def read_figures(prom: Prometheus, start: float, end: float) -> dict[str, float | None]:
+def _client_queries(tool: str, testid: str, w: str) -> dict[str, str]:
+    """The probe's throughput (every answered request, and the successful ones, per second)
+    and its mean latency (seconds), as the load tool saw them."""
+    m = load_signals.testid_matchers(tool, testid)
+    return {
+        "client_tps": load_signals.requests(tool, "rate", w, matchers=m),
+        "client_ok_tps": load_signals.requests(tool, "rate", w, matchers=m, outcome="ok"),
+        "client_mean_latency_s": load_signals.latency_mean(tool, w, matchers=m),
+    }
+
+
+def read_figures(
+    prom: Prometheus, start: float, end: float, tool: str = "", testid: str = ""
+) -> dict[str, float | None]:
     # At least 10 s: a short window still spans two scrapes of every exporter (5 s apart).
-    seconds = max(10, int(end - start))
-    return {name: prom.value(expr, at=end) for name, expr in _queries(f"{seconds}s").items()}
+    w = f"{max(10, int(end - start))}s"
+    queries = _queries(w)
+    if testid:
+        queries.update(_client_queries(tool, testid, w))
+    return {name: prom.value(expr, at=end) for name, expr in queries.items()}

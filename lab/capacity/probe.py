@@ -91,7 +91,9 @@ def run_probe(settings: LoadSettings, rate: float, phase: str, say=lambda _: Non
     figures: dict = {}
     window = figures_window(result, time.time())
     if s.prometheus_url and window is not None:
-        figures = read_figures(Prometheus(s.prometheus_url), window.start, window.end)
+        figures = read_figures(
+            Prometheus(s.prometheus_url), window.start, window.end, s.tool, result.testid
+        )
     return judge_probe(result, rate, figures, phase)
 
 
