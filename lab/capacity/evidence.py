@@ -76,6 +76,8 @@ def read_figures(
     # At least 10 s: a short window still spans two scrapes of every exporter (5 s apart).
     w = f"{max(10, int(end - start))}s"
     queries = _queries(w)
-    if testid:
-        queries.update(_client_queries(tool, testid, w))
+    # The client's rates only over exactly the load's own window, and only a window long enough
+    # for two of k6's pushes (5 s apart): widened, they would average in the quiet around it.
+    if testid and end - start >= 10:
+        queries.update(_client_queries(tool, testid, f"{int(end - start)}s"))
     return {name: prom.value(expr, at=end) for name, expr in queries.items()}
