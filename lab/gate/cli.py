@@ -36,11 +36,12 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ)
     signal.signal(signal.SIGTERM, _terminate)
     try:
         if ab:
-            from lab.gate.ab import AbError, compare_builds
+            from lab.gate.ab import compare_builds
+            from lab.gate.worktree import WorktreeError
 
             try:
                 result = compare_builds(settings, lambda m: print(f"ab: {m}", flush=True))
-            except AbError as exc:  # BASE names no commit
+            except WorktreeError as exc:  # BASE names no commit
                 print(f"ab: {exc}", file=sys.stderr)
                 return 2
         else:
@@ -52,5 +53,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ)
         return 130
     print()
     print(f"{result.results / 'summary.md'}")
+    if ab:
+        print(result.detectable_line())
     print(result.verdict_line(), flush=True)
     return result.exit_code

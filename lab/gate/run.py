@@ -21,11 +21,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lab import load as loadtest
+from lab.capacity import speed
+from lab.capacity.evidence import cpu_seconds
 from lab.gate.settings import GateSettings
 from lab.load.run import RunResult
 from lab.load.settings import LoadSettings
 from lab.report.prometheus import Prometheus as ReportPrometheus
+from lab.trend.changes import Trend, detect
+from lab.trend.history import Record, append, read, record
 from lab.verify.verify import free_port, native_stack
+from signals.client import Prometheus
 from stack.revision import git_commit
 from stack.runner import StackStartError
 from stack.settings import StackSettings, ephemeral_env
@@ -161,7 +166,17 @@ def figures(result: RunResult) -> dict:
     }
 
 
-def step_of(name: str, result: RunResult) -> Step:
+def cpu_ms_per_request(prom: Prometheus, result: RunResult) -> float | None:
+    """The shop's CPU per request over the run: its cgroup's CPU seconds (all its processes) over
+    the requests the tool sent; None without the cgroup series or a summary."""
+    requests_ = (result.summary or {}).get("requests")
+    if result.window is None or not requests_:
+        return None
+    cpu_s = cpu_seconds(prom, "shop", result.window.start, result.window.end)
+    return None if cpu_s is None else cpu_s / requests_ * 1000
+
+
+def step_of(name: str, result: RunResult, cpu_ms: float | None = None) -> Step:
     audit = None
     if result.results and (result.results / "audit.json").exists():
         audit = json.loads((result.results / "audit.json").read_text())
@@ -173,7 +188,7 @@ def step_of(name: str, result: RunResult) -> Step:
         tuple(failed),
         tuple(result.verdict.lines),
         str(result.results) if result.results else None,
-        figures(result),
+        {**figures(result), "cpu_ms_per_request": cpu_ms},
     )
 
 
@@ -183,21 +198,44 @@ def stack_env(settings_env: Mapping[str, str], state: Path) -> dict[str, str]:
 
 
 def load_step(
-    env: Mapping[str, str], out: Path, scenario: str, knobs: Mapping[str, str], say: Say
+    env: Mapping[str, str],
+    out: Path,
+    scenario: str,
+    knobs: Mapping[str, str],
+    say: Say,
+    prom: Prometheus | None = None,
 ) -> Step:
+    """One run; with `prom` (the stack's), the shop's CPU per request among its figures."""
     settings = LoadSettings.from_env(
         {**env, **knobs, "SCENARIO": scenario, "RESULTS_ROOT": str(out)}
     )
     result = loadtest.run(settings, lambda line: say(f"{scenario}: {line}"))
-    step = step_of(scenario, result)
+    step = step_of(scenario, result, cpu_ms_per_request(prom, result) if prom else None)
     for line in result.verdict.lines:
         say(line)
     return step
 
 
-def write_deck(out: Path, testid: str, stack: StackSettings, screenshot: bool) -> tuple:
-    """The load run's deck (report.html, .md, .json, .png): its paths, or why it is missing.
-    A deck that cannot be made is said; it does not change the gate's verdict."""
+def history_record(step: Step, s: GateSettings, commit: str | None, speed_index: float) -> Record:
+    """The load run's key figures as one line of the run history (pure)."""
+    f = step.figures
+    rate = f.get("hold_tps") if f.get("hold_tps") is not None else f.get("achieved_tps")
+    return record(
+        "gate",
+        {"rate": rate, "orders_p95_ms": f.get("orders_p95_ms"),
+         "popular_p95_ms": f.get("popular_p95_ms"),
+         "cpu_ms_per_request": f.get("cpu_ms_per_request")},
+        commit=commit, testid=step.testid or "", speed_index=round(speed_index, 3),
+        settings=s.as_dict(),
+    )  # fmt: skip
+
+
+def write_deck(
+    out: Path, testid: str, stack: StackSettings, screenshot: bool, history: Trend | None = None
+) -> tuple:
+    """The load run's deck (report.html, .md, .json, .png) with the run history beside it: its
+    paths, or why it is missing. A deck that cannot be made is said; it does not change the
+    gate's verdict."""
     from lab.report.__main__ import make_report
     from lab.report.prometheus import PrometheusError
 
@@ -209,15 +247,29 @@ def write_deck(out: Path, testid: str, stack: StackSettings, screenshot: bool) -
             prom,
             exporter_url=stack.url("LOCAL_INNODB_EXPORTER_PORT"),
             with_screenshot=screenshot,
+            history=history,
         )
     except (PrometheusError, OSError, ValueError) as exc:
         return {}, str(exc).splitlines()[0]
     return {fmt: str(path) for fmt, path in made.paths.items()}, made.screenshot_error or ""
 
 
+def remember(step: Step, s: GateSettings, commit: str | None, index: float, say: Say):
+    """The load run's figures appended to the run history (a run with a verdict only), and the
+    history's trend since; None when the run had no verdict."""
+    if step.exit_code == 2:
+        return None
+    t = s.trend
+    append(t.history, history_record(step, s, commit, index))
+    trend = detect(read(t.history), t.pvalue, t.min_change)
+    say(f"history: appended to {t.history}; trend: {trend.verdict()}")
+    return trend
+
+
 def run(s: GateSettings, say: Say = lambda _: None) -> GateResult:
     """The gate for GateSettings `s`. Ctrl-C stops the runs and the stack, then propagates."""
     started = time.monotonic()
+    commit = git_commit()
     out = s.results_root / f"gate-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     say(f"results: {out}")
@@ -233,10 +285,13 @@ def run(s: GateSettings, say: Say = lambda _: None) -> GateResult:
                     smoke_knobs = {**knobs, "SCALE": f"{SMOKE_SCALE:g}"}
                     steps.append(load_step(env, out, "smoke", smoke_knobs, say))
                     if steps[-1].exit_code == 0:
-                        steps.append(load_step(env, out, "load", knobs, say))
+                        index = speed.measure("gate").index
+                        prom = Prometheus(stack.url("LOCAL_PROMETHEUS_PORT"))
+                        steps.append(load_step(env, out, "load", knobs, say, prom))
+                        trend = remember(steps[-1], s, commit, index, say)
                         say("report: the load run's deck")
                         report, report_error = write_deck(
-                            out, steps[-1].testid, stack, s.screenshot
+                            out, steps[-1].testid, stack, s.screenshot, trend
                         )
                     else:
                         say("load: skipped (the smoke failed)")
@@ -257,7 +312,7 @@ def run(s: GateSettings, say: Say = lambda _: None) -> GateResult:
         error,
         report,
         report_error,
-        git_commit(),
+        commit,
     )
     write_results(result)
     return result

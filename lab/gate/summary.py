@@ -68,27 +68,42 @@ def gate_markdown(result) -> str:
 
 
 def ab_markdown(result) -> str:
-    """The ratios head/base per metric with their verdicts, then every pass."""
-    state = "NO VERDICT" if result.error else ("PASS" if result.passed else "REGRESSION")
-    out = [f"# shoplab A/B: {state}", "", f"`{result.verdict_line()}`", ""]
+    """The smallest detectable change first, then each ratio head/base with its interval and
+    verdict, then every pass with the machine beside it."""
+    if result.error:
+        state = "NO VERDICT"
+    elif result.regressions:
+        state = "REGRESSION"
+    elif result.improvements:
+        state = "IMPROVEMENT"
+    else:
+        state = "NO DIFFERENCE DETECTABLE AT THIS NOISE"
+    out = [f"# shoplab A/B: {state}", "", f"`{result.detectable_line()}`", "",
+           f"`{result.verdict_line()}`", ""]  # fmt: skip
     out += [
         f"base `{result.base_commit}` ({result.settings['base']}), head `{result.head_commit}`; "
-        f"{result.settings['passes']} passes each, interleaved; each build's best pass compared.",
+        f"{result.settings['passes']} passes each in ABBA order; the tolerance is the A/A "
+        "noise: how far passes of one build differ among themselves.",
         "",
-        "| metric | base | head | head/base | allowed | verdict |",
-        "|---|---|---|---|---|---|",
+        "| metric | base | head | head/base [interval] | A/A noise (one pass) | smallest "
+        "detectable | verdict |",
+        "|---|---|---|---|---|---|---|",
     ]
     for c in result.comparisons:
+        noise = "n/a" if c.noise is None else f"±{c.noise * 100:.0f} %"
         out.append(
             f"| {c.label} | {units.fmt(c.base, c.unit)} | {units.fmt(c.head, c.unit)} | "
-            f"{'n/a' if c.ratio is None else f'{c.ratio:.2f}'} | {c.allowance()} | {c.verdict} |"
+            f"{c.interval()} | {noise} | {c.detectable_text()} | {c.verdict} |"
         )
     out += [
         "",
-        "| pass | build | testid | " + " | ".join(c.label for c in result.comparisons) + " |",
-        "|---|---|---|" + "---|" * len(result.comparisons),
+        "| pass | build | testid | "
+        + " | ".join(c.label for c in result.comparisons)
+        + " | speed index | other processes (cores) |",
+        "|---|---|---|" + "---|" * (len(result.comparisons) + 2),
     ]
     for i, p in enumerate(result.passes, start=1):
         cells = " | ".join(units.fmt(p.values.get(c.name), c.unit) for c in result.comparisons)
-        out.append(f"| {i} | {p.build} | `{p.testid}` | {cells} |")
+        machine = f"{units.fmt(p.speed_index)} | {units.fmt(p.others_cores)}"
+        out.append(f"| {i} | {p.build} | `{p.testid}` | {cells} | {machine} |")
     return "\n".join(out) + "\n"
