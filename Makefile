@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 	local-up local-down local-status local-reset demo up down prometheus-config compose-config \
 	alerts-test alerts-review alertmanager-config \
 	dashboards dashboards-check verify-dashboards audit fuzz capacity chaos generate check rules rules-check report \
-	k8s-plan gate ab lint-workflows
+	k8s-plan gate ab trend lint-workflows
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -99,6 +99,10 @@ report: $(PY) ## The deck of a run: RUN=<testid> [BASELINE=<testid>] -> results/
 	@if [ -z "$(RUN)" ]; then echo "report: set RUN=<testid> (a folder under results/)" >&2; exit 2; fi
 	@echo "report: $(RUN)$(if $(BASELINE), against $(BASELINE)) from the native stack's Prometheus"
 	@$(PY) -m lab.report $(RUN) $(if $(BASELINE),--baseline $(BASELINE)) $(REPORT_ARGS)
+
+trend: $(PY) ## Change points (Apache Otava) in the run history of make gate and make capacity, drawn -> results/trend.html [HISTORY_FILE=results/history.jsonl]
+	@echo "trend: the run history's change points (Apache Otava)"
+	@$(PY) -m lab.report.trend
 
 profile-shop: $(PY) ## Where one request's CPU goes in the shop, by layer (py-spy under k6; ~1 min)
 	@echo "profile-shop: own MariaDB + Redis + shop (shop.serve); k6 orders then popular, py-spy on every worker"

@@ -13,11 +13,16 @@ from signals import load as load_signals
 from signals.client import Prometheus
 
 
+def _cpu(name: str, w: str) -> str:
+    """The cores service `name` used over the window `w`, its replicas summed."""
+    return f'sum(rate(container_cpu_usage_seconds_total{{name="{name}"}}[{w}]))'
+
+
 def _queries(w: str) -> dict[str, str]:
     """PromQL of each figure over the window `w` (e.g. `40s`)."""
 
     def cpu(name: str) -> str:
-        return f'sum(rate(container_cpu_usage_seconds_total{{name="{name}"}}[{w}]))'
+        return _cpu(name, w)
 
     def cpu_limit(name: str) -> str:
         # Summed over the service's replicas (one series each), as its CPU use is; only the
@@ -81,3 +86,10 @@ def read_figures(
     if testid and end - start >= 10:
         queries.update(_client_queries(tool, testid, f"{int(end - start)}s"))
     return {name: prom.value(expr, at=end) for name, expr in queries.items()}
+
+
+def cpu_seconds(prom: Prometheus, service: str, start: float, end: float) -> float | None:
+    """CPU seconds the service's cgroups used over [start, end] (None: no cgroup series)."""
+    seconds = max(10, int(end - start))
+    cores = prom.value(_cpu(service, f"{seconds}s"), at=end)
+    return None if cores is None else cores * (end - start)

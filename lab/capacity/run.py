@@ -19,6 +19,8 @@ from lab.capacity.search import Probe, SearchPlan, SearchResult, find_capacity
 from lab.capacity.settings import CapacitySettings
 from lab.load.scenarios import load_scenarios, scaled_seconds
 from lab.load.settings import LoadSettings
+from lab.trend.history import append, record
+from stack.revision import git_commit
 
 Say = Callable[[str], None]
 # Per probe besides its stages: k6 set-up and id discovery, the last remote write, the reads,
@@ -278,7 +280,20 @@ def find(
         {s.replicas: s.limit.title for s in searches if s.replicas and s.limit},
     )  # fmt: skip
     write_answer(answer)
+    if settings.history is not None and not settings.replicas:
+        remember(answer, settings.history)
     return answer
+
+
+def remember(answer: CapacityAnswer, path: Path) -> None:
+    """The answer (the median of the searches) as one line of the run history: a sweep's
+    answers are of several shops, and are not."""
+    verdict = answer.runs[None]
+    if verdict.median_tps is None:
+        return
+    append(path, record("capacity", {"capacity_tps": verdict.median_tps}, commit=git_commit(),
+                        testid=answer.testid, speed_index=verdict.index_median,
+                        settings=answer.settings))  # fmt: skip
 
 
 def write_answer(answer: CapacityAnswer) -> None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import knobs
 from lab.load.settings import LoadSettings, LoadSettingsError
+from lab.trend.settings import history_file
 from stack.settings import MAX_REPLICAS
 
 BUDGET_S = 600.0
@@ -52,6 +54,7 @@ class CapacitySettings:
     runs: int = 1
     # Replica counts to sweep, the native stack restarted with each; () for the stack as it runs.
     replicas: tuple[int, ...] = ()
+    history: Path | None = None  # the run history a search without a sweep appends its answer to
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CapacitySettings:
@@ -71,7 +74,8 @@ class CapacitySettings:
                 "LOCAL_SHOP_REPLICAS with several counts needs the native stack: unset SHOP_URL"
             )
         # One count is the stack as it runs; several are a sweep.
-        return cls(load, budget, runs, counts if len(counts) > 1 else ())
+        sweep = counts if len(counts) > 1 else ()
+        return cls(load, budget, runs, sweep, history_file(env, load.results_root))
 
     def as_dict(self) -> dict:
         load = self.load

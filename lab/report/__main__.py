@@ -8,11 +8,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from knobs import KnobError
 from lab.report.browser import BrowserError, chromium
 from lab.report.deck import Deck, build_deck, compare
 from lab.report.prometheus import Prometheus
 from lab.report.render import write_reports
 from lab.report.run import REPO, RunError, read_run
+from lab.trend.changes import Trend, detect
+from lab.trend.history import read as read_history
+from lab.trend.settings import TrendSettings
 
 # Figures drawn: the page sets it once every Plotly.newPlot has run.
 READY = "document.body && document.body.dataset.drawn !== undefined"
@@ -41,9 +45,12 @@ def make_report(
     baseline: str | None = None,
     exporter_url: str | None = None,
     with_screenshot: bool = True,
+    history: Trend | None = None,
 ) -> ReportResult:
+    """The deck of run `testid`; `history`: the run history's trend to draw beside it."""
     run = read_run(results_root / testid)
     deck = build_deck(run, prom, exporter_url=exporter_url)
+    deck.history = history
     base = None
     if baseline:
         base = build_deck(read_run(results_root / baseline), prom, exporter_url=exporter_url)
@@ -93,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     exporter = args.exporter_url or native.url("LOCAL_INNODB_EXPORTER_PORT")
     try:
+        trend = TrendSettings.from_env(os.environ)
         result = make_report(
             Path(args.results),
             args.run,
@@ -100,8 +108,9 @@ def main(argv: list[str] | None = None) -> int:
             baseline=args.baseline,
             exporter_url=exporter,
             with_screenshot=not args.no_screenshot,
+            history=detect(read_history(trend.history), trend.pvalue, trend.min_change),
         )
-    except RunError as exc:
+    except (RunError, KnobError) as exc:
         print(f"report: {exc}", file=sys.stderr)
         return 2
     deck = result.deck

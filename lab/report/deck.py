@@ -11,6 +11,7 @@ from lab.report import findings as findings_mod
 from lab.report import panels as panels_mod
 from lab.report import server as server_mod
 from lab.report.run import Run, tool_versions
+from lab.trend.changes import Trend
 from stack.revision import git_commit
 
 MARGIN_S = 15  # before and after the run: the ramp's first rate window and the last scrape
@@ -30,6 +31,8 @@ class Deck:
     window: dict = field(default_factory=dict)
     generated_at: float = field(default_factory=time.time)
     neighbours: dict | None = None  # other processes of the machine during the run
+    capacity: dict | None = None  # capacity.json when the run was a capacity search's headline
+    history: Trend | None = None  # the run history's recent stretch and its change points
 
     @property
     def deadlock_count(self) -> int:
@@ -177,6 +180,7 @@ def build_deck(run: Run, prom, *, exporter_url: str | None = None) -> Deck:
             "scrape_s": scrape_s,
         },
         neighbours=run.neighbours,
+        capacity=run.capacity,
     )
     deck.findings = findings_mod.derive(deck)
     return deck

@@ -1,9 +1,11 @@
 """The deck's figures as plotly specs (data and layout, no HTML): a dashboard panel over the
-run's window, drawn as Grafana draws it (units, SLO lines, annotation markers)."""
+run's window, drawn as Grafana draws it (units, SLO lines, annotation markers), and plain plots
+of points and lines (the scalability model, a figure's history) with labelled reference lines."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from lab.report import units
 from lab.report.panels import Marker, Panel
@@ -102,4 +104,124 @@ def figure(panel: Panel, markers: list[Marker], fig_id: str) -> dict:
             "side": "right",
             "showgrid": False,
         }
+    return {"id": fig_id, "data": data, "layout": layout}
+
+
+@dataclass(frozen=True)
+class Trace:
+    """One line or set of points of a figure that is not a dashboard panel."""
+
+    name: str
+    x: list
+    y: list
+    mode: str = "lines"  # lines, markers, lines+markers
+    colour: str = "blue"
+    dashed: bool = False
+    text: list | None = None  # hover text per point (a commit, a testid)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A reference line: horizontal at a value (`axis` y) or vertical at an x (`axis` x)."""
+
+    at: float | str
+    name: str
+    colour: str = "red"
+    axis: str = "y"
+
+
+def plot(
+    fig_id: str,
+    traces: list[Trace],
+    *,
+    x_title: str,
+    y_unit: str,
+    x_type: str = "linear",
+    marks: tuple[Mark, ...] = (),
+) -> dict:
+    """A plotly figure of points and lines (a model against measurements, a figure's history),
+    with labelled reference lines."""
+    data = []
+    for t in traces:
+        colour = COLOURS.get(t.colour, t.colour)
+        item = {
+            "type": "scatter",
+            "mode": t.mode,
+            "name": t.name,
+            "x": t.x,
+            "y": t.y,
+            "line": {"width": 2, "color": colour, **({"dash": "dash"} if t.dashed else {})},
+            "marker": {"size": 7, "color": colour},
+        }
+        if t.text is not None:
+            item["text"] = t.text
+        data.append(item)
+    shapes, notes = [], []
+    for m in marks:
+        colour = COLOURS.get(m.colour, m.colour)
+        line = {"color": colour, "width": 1.5, "dash": "dot"}
+        if m.axis == "y":
+            shapes.append(
+                {
+                    "type": "line",
+                    "xref": "paper",
+                    "x0": 0,
+                    "x1": 1,
+                    "yref": "y",
+                    "y0": m.at,
+                    "y1": m.at,
+                    "line": line,
+                }
+            )
+            notes.append(
+                {
+                    "xref": "paper",
+                    "x": 1,
+                    "xanchor": "right",
+                    "yref": "y",
+                    "y": m.at,
+                    "text": m.name,
+                    "showarrow": False,
+                    "font": {"size": 10, "color": colour},
+                    "yanchor": "bottom",
+                }
+            )
+        else:
+            shapes.append(
+                {
+                    "type": "line",
+                    "yref": "paper",
+                    "y0": 0,
+                    "y1": 1,
+                    "xref": "x",
+                    "x0": m.at,
+                    "x1": m.at,
+                    "line": line,
+                }
+            )
+            notes.append(
+                {
+                    "yref": "paper",
+                    "y": 1,
+                    "yanchor": "top",
+                    "xref": "x",
+                    "x": m.at,
+                    "text": m.name,
+                    "showarrow": False,
+                    "textangle": -90,
+                    "font": {"size": 10, "color": colour},
+                    "xanchor": "right",
+                }
+            )
+    layout = {
+        "margin": {"l": 60, "r": 12, "t": 6, "b": 40},
+        "xaxis": {"type": x_type, "title": {"text": x_title, "font": {"size": 11}}},
+        "yaxis": {**units.axis(y_unit), "rangemode": "tozero"},
+        "legend": {"orientation": "h", "y": -0.25, "font": {"size": 10}},
+        "shapes": shapes,
+        "annotations": notes,
+        "showlegend": True,
+        "hovermode": "closest",
+        "font": {"size": 11},
+    }
     return {"id": fig_id, "data": data, "layout": layout}

@@ -14,7 +14,9 @@ from plotly.offline import get_plotlyjs
 from lab.report import units
 from lab.report.deck import Deck
 from lab.report.figures import COLOURS, figure, local_time
+from lab.report.history import history_html
 from lab.report.panels import Board, Marker, Panel
+from lab.report.scalability import scalability_html
 
 VERDICT = {True: ("PASS", "pass"), False: ("FAIL", "fail"), None: ("n/a", "na")}
 
@@ -318,11 +320,9 @@ def _csp_hash(script: str) -> str:
     return "'sha256-" + base64.b64encode(digest).decode() + "'"
 
 
-def render_html(
-    deck: Deck, baseline: Deck | None = None, compared: list[dict] | None = None
-) -> str:
-    figures: list[dict] = []
-    boards = "".join(_board(b, figures) for b in deck.boards)
+def page(title: str, header: str, main: str, figures: list[dict]) -> str:
+    """One self-contained HTML page: `header` and `main` (HTML), `figures` (plotly specs, drawn
+    into the elements of their ids), plotly.js inline."""
     data = json.dumps(figures, separators=(",", ":")).replace("</", "<\\/")
     plotly_js = get_plotlyjs()
     # Only these two scripts may run (hashes), nothing may be fetched (default-src 'none').
@@ -330,40 +330,63 @@ def render_html(
         f"default-src 'none'; script-src {_csp_hash(plotly_js)} {_csp_hash(DRAW)}; "
         "style-src 'unsafe-inline'; img-src data: blob:; font-src data:"
     )
-    r = deck.run
-    title = f"shoplab report: {r['testid']}"
-    compare_section = (
-        f"<section><h2>Side by side with the baseline</h2>"
-        f"{comparison_html(deck, baseline, compared or [])}</section>"
-        if baseline
-        else ""
-    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(title)}</title><style>{CSS}</style></head>
 <body>
-<header><h1>{escape(title)}</h1><p>{escape(r["tool"])} {escape(r["scenario"])},
-{escape(r["strategy"])} strategy, {r["target_tps"]:g} TPS target;
-{escape(r["started"])} to {escape(r["ended"])}.
-Client verdict {_verdict(deck.client_verdict["passed"])}, server verdict
-{_verdict(deck.server_verdict["passed"])}, {len(deck.findings)} finding(s).</p></header>
+<header><h1>{escape(title)}</h1>{header}</header>
 <main>
-{compare_section}
-<section><h2>What ran</h2>{what_ran_html(deck)}</section>
-<section><h2>Verdict, threshold by threshold</h2>{verdicts_html(deck)}</section>
-<section><h2>Per endpoint</h2>{endpoints_html(deck)}</section>
-<section><h2>Findings and proposals</h2>{findings_html(deck)}</section>
-<section><h2>Deadlocks</h2>{deadlocks_html(deck)}</section>
-<section><h2>The dashboards over the run</h2>
-<p class="small">Each panel's own queries from provisioning/grafana/dashboards, run over
-{escape(local_time(deck.window["start"]))} to {escape(local_time(deck.window["end"]))} (step
-{deck.window["step_s"]} s); dashed: SLO and limit lines; dotted: annotations (deadlocks).</p>
-{boards}</section>
+{main}
 </main>
 <script id="figures" type="application/json">{data}</script>
 <script>{plotly_js}</script>
 <script>{DRAW}</script>
 </body></html>
 """
+
+
+def render_html(
+    deck: Deck, baseline: Deck | None = None, compared: list[dict] | None = None
+) -> str:
+    figures: list[dict] = []
+    boards = "".join(_board(b, figures) for b in deck.boards)
+    r = deck.run
+    compare_section = (
+        f"<section><h2>Side by side with the baseline</h2>"
+        f"{comparison_html(deck, baseline, compared or [])}</section>"
+        if baseline
+        else ""
+    )
+    scalability = (
+        f"<section><h2>Capacity and the scalability proposal</h2>"
+        f"{scalability_html(deck.capacity, figures)}</section>"
+        if deck.capacity
+        else ""
+    )
+    recent = (
+        f"<section><h2>Recent history and change points</h2>"
+        f"{history_html(deck.history, figures)}</section>"
+        if deck.history and deck.history.lines
+        else ""
+    )
+    header = f"""<p>{escape(r["tool"])} {escape(r["scenario"])},
+{escape(r["strategy"])} strategy, {r["target_tps"]:g} TPS target;
+{escape(r["started"])} to {escape(r["ended"])}.
+Client verdict {_verdict(deck.client_verdict["passed"])}, server verdict
+{_verdict(deck.server_verdict["passed"])}, {len(deck.findings)} finding(s).</p>"""
+    main = f"""{compare_section}
+<section><h2>What ran</h2>{what_ran_html(deck)}</section>
+<section><h2>Verdict, threshold by threshold</h2>{verdicts_html(deck)}</section>
+<section><h2>Per endpoint</h2>{endpoints_html(deck)}</section>
+<section><h2>Findings and proposals</h2>{findings_html(deck)}</section>
+{scalability}
+{recent}
+<section><h2>Deadlocks</h2>{deadlocks_html(deck)}</section>
+<section><h2>The dashboards over the run</h2>
+<p class="small">Each panel's own queries from provisioning/grafana/dashboards, run over
+{escape(local_time(deck.window["start"]))} to {escape(local_time(deck.window["end"]))} (step
+{deck.window["step_s"]} s); dashed: SLO and limit lines; dotted: annotations (deadlocks).</p>
+{boards}</section>"""
+    return page(f"shoplab report: {r['testid']}", header, main, figures)

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from lab.report import units
 from lab.report.deck import Deck
+from lab.report.history import history_markdown
 from lab.report.html import render_html, rest_of_machine
+from lab.report.scalability import scalability_markdown
 
 VERDICT = {True: "PASS", False: "FAIL", None: "n/a"}
 
@@ -71,6 +73,7 @@ def render_markdown(deck: Deck, baseline: Deck | None = None, compared=None) -> 
         )
     out += ["", f"dropped iterations: {deck.summary.get('dropped_iterations', 0):.0f}", ""]
     out += ["## Findings and proposals", ""] + _findings(deck)
+    out += ["", *scalability_markdown(deck.capacity), *history_markdown(deck.history)]
     d = deck.deadlocks
     out += [
         "",

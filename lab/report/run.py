@@ -30,6 +30,7 @@ class Run:
     results: Path
     recorded: dict = field(default_factory=dict)
     neighbours: dict | None = None  # loadtest.neighbours: what other processes used meanwhile
+    capacity: dict | None = None  # capacity.json: the run was a capacity search's headline
 
     @property
     def ended_at(self) -> float:
@@ -62,6 +63,7 @@ def read_run(results: Path) -> Run:
     recorded_path = results / "run.json"
     recorded = json.loads(recorded_path.read_text()) if recorded_path.exists() else {}
     neighbours_path = results / "neighbours.json"
+    capacity_path = results / "capacity.json"
     return Run(
         testid=summary.get("testid") or results.name,
         tool=tool,
@@ -73,6 +75,7 @@ def read_run(results: Path) -> Run:
         results=results,
         recorded={k: recorded[k] for k in RECORDED if k in recorded},
         neighbours=json.loads(neighbours_path.read_text()) if neighbours_path.exists() else None,
+        capacity=json.loads(capacity_path.read_text()) if capacity_path.exists() else None,
     )
 
 
