@@ -1,6 +1,7 @@
-"""The CI definitions: the GitHub workflow runs the gate on pull requests and stress, capacity
-and the A/B by night, every action pinned to a version; docs/ci.md's GitLab job is valid
-GitLab CI and runs the same targets; .ci/run runs the gate after the suite."""
+"""The CI definitions: the GitHub workflow runs the gate on pull requests and stress, capacity,
+the gate and the A/B by night, keeps the run history between nights, every action pinned to a
+version; docs/ci.md's GitLab job is valid GitLab CI and runs the same targets; .ci/run runs the
+gate after the suite."""
 
 from __future__ import annotations
 
@@ -60,13 +61,33 @@ def test_nightly_and_by_hand_run_stress_capacity_and_ab(workflow):
     nightly = workflow["jobs"]["nightly"]
     assert nightly["env"]["SCENARIO"] == "${{ inputs.scenario || 'stress' }}"
     commands = runs(nightly)
-    for target in ("make load", "make capacity", "make ab BASE=", "make local-down"):
+    for target in ("make load", "make capacity", "make gate", "make ab BASE=", "make trend"):
         assert target in commands
+
+
+def history_caches(job: dict) -> list[dict]:
+    return [s for s in job["steps"] if s.get("with", {}).get("path") == "results/history.jsonl"]
+
+
+def test_the_run_history_is_kept_between_nights_and_only_read_by_pull_requests(workflow):
+    nightly, gate = workflow["jobs"]["nightly"], workflow["jobs"]["gate"]
+    restore, save = history_caches(nightly)
+    assert restore["uses"].startswith("actions/cache/restore@")
+    assert save["uses"].startswith("actions/cache/save@")
+    # Every night saves under a new key; the next restores the newest by the key's prefix.
+    assert save["with"]["key"] == "run-history-${{ github.run_id }}"
+    assert restore["with"]["restore-keys"] == "run-history-"
+    steps = [s.get("name", s.get("uses")) for s in nightly["steps"]]
+    assert steps.index(restore["name"]) < steps.index(
+        "make gate (its figures join the run history)"
+    )
+    assert steps.index(save["name"]) > steps.index("make trend (change points in the run history)")
+    assert [s["uses"].split("@")[0] for s in history_caches(gate)] == ["actions/cache/restore"]
 
 
 def test_every_action_is_pinned_to_a_version_and_the_venv_cached(workflow):
     used = [s["uses"] for job in workflow["jobs"].values() for s in job["steps"] if "uses" in s]
-    assert used and all(re.fullmatch(r"[\w-]+/[\w-]+@v\d+\.\d+\.\d+", u) for u in used), used
+    assert used and all(re.fullmatch(r"[\w-]+/[\w-]+(/[\w-]+)?@v\d+\.\d+\.\d+", u) for u in used)
     caches = [
         s
         for job in workflow["jobs"].values()
@@ -74,6 +95,7 @@ def test_every_action_is_pinned_to_a_version_and_the_venv_cached(workflow):
         if s.get("uses", "").startswith("actions/cache@")
     ]
     assert len(caches) == 2 and all(c["with"]["path"] == ".venv" for c in caches)
+    assert all(u.endswith("@v4.2.0") for u in used if u.startswith("actions/cache"))
 
 
 def test_the_gitlab_example_is_valid_gitlab_ci_running_the_same_targets():
