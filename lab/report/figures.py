@@ -21,6 +21,27 @@ COLOURS = {
 }
 
 
+def _line(colour: str, width: float, dash: str) -> dict:
+    return {"color": COLOURS.get(colour, colour), "width": width, "dash": dash}
+
+
+def hline(y: float, line: dict) -> dict:
+    """A horizontal line across the plot at `y` (an SLO, a measured rate)."""
+    return {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": y, "y1": y,
+            "line": line}  # fmt: skip
+
+
+def vline(x: float | str, line: dict) -> dict:
+    """A vertical line over the plot's height at `x` (an annotation, a change point)."""
+    return {"type": "line", "yref": "paper", "y0": 0, "y1": 1, "xref": "x", "x0": x, "x1": x,
+            "line": line}  # fmt: skip
+
+
+def graph_div(fig_id: str) -> str:
+    """The element a figure is drawn into (the page's script finds it by its id)."""
+    return f'<div class="graph" id="{fig_id}" data-graph="1"></div>'
+
+
 def local_time(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 
@@ -48,39 +69,10 @@ def figure(panel: Panel, markers: list[Marker], fig_id: str) -> dict:
         data.append(item)
     if panel.thresholds_drawn:
         for step in panel.thresholds:
-            shapes.append(
-                {
-                    "type": "line",
-                    "xref": "paper",
-                    "x0": 0,
-                    "x1": 1,
-                    "yref": "y",
-                    "y0": step["value"],
-                    "y1": step["value"],
-                    "line": {
-                        "color": COLOURS.get(step["color"], step["color"]),
-                        "dash": "dash",
-                        "width": 1.5,
-                    },
-                }
-            )
+            shapes.append(hline(step["value"], _line(step["color"], 1.5, "dash")))
     for marker in markers:
         for t in marker.times:
-            shapes.append(
-                {
-                    "type": "line",
-                    "yref": "paper",
-                    "y0": 0,
-                    "y1": 1,
-                    "x0": local_time(t),
-                    "x1": local_time(t),
-                    "line": {
-                        "color": COLOURS.get(marker.color, marker.color),
-                        "width": 1,
-                        "dash": "dot",
-                    },
-                }
-            )
+            shapes.append(vline(local_time(t), _line(marker.color, 1, "dot")))
     layout = {
         "margin": {"l": 60, "r": 72 if right_unit else 12, "t": 6, "b": 30},
         "xaxis": {"type": "date"},
@@ -159,20 +151,9 @@ def plot(
     shapes, notes = [], []
     for m in marks:
         colour = COLOURS.get(m.colour, m.colour)
-        line = {"color": colour, "width": 1.5, "dash": "dot"}
+        line = _line(m.colour, 1.5, "dot")
         if m.axis == "y":
-            shapes.append(
-                {
-                    "type": "line",
-                    "xref": "paper",
-                    "x0": 0,
-                    "x1": 1,
-                    "yref": "y",
-                    "y0": m.at,
-                    "y1": m.at,
-                    "line": line,
-                }
-            )
+            shapes.append(hline(m.at, line))
             notes.append(
                 {
                     "xref": "paper",
@@ -187,18 +168,7 @@ def plot(
                 }
             )
         else:
-            shapes.append(
-                {
-                    "type": "line",
-                    "yref": "paper",
-                    "y0": 0,
-                    "y1": 1,
-                    "xref": "x",
-                    "x0": m.at,
-                    "x1": m.at,
-                    "line": line,
-                }
-            )
+            shapes.append(vline(m.at, line))
             notes.append(
                 {
                     "yref": "paper",

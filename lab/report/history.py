@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
-from lab.report.figures import Mark, Trace, local_time, plot
+from lab.report.figures import Mark, Trace, graph_div, local_time, plot
 from lab.trend.changes import Line, Trend
 from lab.trend.history import FIGURES
 
@@ -81,7 +81,7 @@ def history_html(trend: Trend, figures: list[dict], points: int = 30) -> str:
         label = FIGURES[line.figure][0]
         panels.append(
             f'<div class="panel"><h4>{escape(line.source)}: {escape(label)}</h4>'
-            f'<div class="graph" id="{fig_id}" data-graph="1"></div></div>'
+            f"{graph_div(fig_id)}</div>"
         )
     parts.append(f'<div class="grid">{"".join(panels)}</div>')
     return "".join(parts)

@@ -13,7 +13,7 @@ from plotly.offline import get_plotlyjs
 
 from lab.report import units
 from lab.report.deck import Deck
-from lab.report.figures import COLOURS, figure, local_time
+from lab.report.figures import COLOURS, figure, graph_div, local_time
 from lab.report.history import history_html
 from lab.report.panels import Board, Marker, Panel
 from lab.report.scalability import scalability_html
@@ -89,7 +89,7 @@ def _panel(panel: Panel, markers: list[Marker], figures: list[dict]) -> str:
         return f'<div class="panel">{title}<div class="stats">{stats}</div></div>'
     fig_id = f"fig{len(figures)}"
     figures.append(figure(panel, markers, fig_id))
-    return f'<div class="panel">{title}<div class="graph" id="{fig_id}" data-graph="1"></div></div>'
+    return f'<div class="panel">{title}{graph_div(fig_id)}</div>'
 
 
 def _stat_colour(panel: Panel, value: float) -> str:

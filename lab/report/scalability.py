@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from html import escape
 
-from lab.report.figures import Mark, Trace, plot
+from lab.report.figures import Mark, Trace, graph_div, plot
 
 
 def _tps(v) -> str:
@@ -30,6 +30,14 @@ def _curve(fit: dict, top: float, steps: int = 60) -> tuple[list[float], list[fl
 def _rows(rows: list[tuple[str, str]]) -> str:
     body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
     return f"<table>{body}</table>"
+
+
+def _beside(rows: list[tuple[str, str]], figures: list[dict], draw) -> str:
+    """A table of `rows` with the figure `draw(fig_id)` beside it (appended to `figures`)."""
+    fig_id = f"fig{len(figures)}"
+    figures.append(draw(fig_id))
+    graph = f'<div class="panel">{graph_div(fig_id)}</div>'
+    return f'<div class="cols"><div>{_rows(rows)}</div>{graph}</div>'
 
 
 def searches_rows(capacity: dict) -> list[tuple[str, str]]:
@@ -156,12 +164,7 @@ def scalability_html(capacity: dict, figures: list[dict]) -> str:
                 f"held {_tps(measured['capacity_tps'])}, broke at {_tps(measured['break_tps'])}",
             ),
         ]
-        fig_id = f"fig{len(figures)}"
-        figures.append(_concurrency_figure(fit, measured, fig_id))
-        parts.append(
-            f'<div class="cols"><div>{_rows(rows)}</div><div class="panel">'
-            f'<div class="graph" id="{fig_id}" data-graph="1"></div></div></div>'
-        )
+        parts.append(_beside(rows, figures, lambda i: _concurrency_figure(fit, measured, i)))
     else:
         parts.append(f"<p>No fit: {escape(scal['concurrency_note'])}.</p>")
     parts.append("<h3>Replicas: the scalability proposal</h3>")
@@ -194,12 +197,7 @@ def scalability_html(capacity: dict, figures: list[dict]) -> str:
                 f"{_tps(h['measured_tps'])} ({h['error'] * 100:+.0f} %)",
             )
         )
-    fig_id = f"fig{len(figures)}"
-    figures.append(_replicas_figure(rfit, scal, fig_id))
-    parts.append(
-        f'<div class="cols"><div>{_rows(rows)}</div><div class="panel">'
-        f'<div class="graph" id="{fig_id}" data-graph="1"></div></div></div>'
-    )
+    parts.append(_beside(rows, figures, lambda i: _replicas_figure(rfit, scal, i)))
     return "".join(parts)
 
 
