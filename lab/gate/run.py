@@ -92,6 +92,7 @@ class GateResult:
     report: dict = field(default_factory=dict)  # format -> path of the load run's deck
     report_error: str = ""
     git_commit: str | None = None
+    trend: str = ""  # the run history's verdict once this run joined it
 
     @property
     def passed(self) -> bool:
@@ -124,6 +125,7 @@ class GateResult:
             "steps": [asdict(s) for s in self.steps],
             "report": self.report,
             "report_error": self.report_error,
+            "trend": self.trend,
             "results": str(self.results),
         }
 
@@ -274,7 +276,7 @@ def run(s: GateSettings, say: Say = lambda _: None) -> GateResult:
     out.mkdir(parents=True, exist_ok=True)
     say(f"results: {out}")
     steps: list[Step] = []
-    error, report, report_error = "", {}, ""
+    error, report, report_error, trend = "", {}, "", None
     knobs = {"TARGET_TPS": f"{s.target_tps:g}", "SCALE": f"{s.scale:g}"}
     with tempfile.TemporaryDirectory(prefix="shoplab-gate-") as tmp:
         env = stack_env(s.environ, Path(tmp) / "stack")
@@ -313,6 +315,7 @@ def run(s: GateSettings, say: Say = lambda _: None) -> GateResult:
         report,
         report_error,
         commit,
+        trend.verdict() if trend else "",
     )
     write_results(result)
     return result

@@ -55,6 +55,8 @@ def gate_markdown(result) -> str:
         f"`{result.results}`.",
         "",
     ]
+    if result.trend:
+        out += [f"Run history: {result.trend}", ""]
     for step in result.steps:
         if step.lines:
             out += [f"<details><summary>{step.name} verdict block</summary>", "", "```text"]
