@@ -35,10 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     url = args.database_url or os.environ.get("SHOP_DATABASE_URL")
     if not url:
-        from stack.settings import StackSettings, StackSettingsError
+        from stack.settings import StackSettingsError, read_stack_settings
 
         try:
-            url = StackSettings.from_env(os.environ).database_url
+            url = read_stack_settings(os.environ).database_url
         except StackSettingsError as exc:
             parser.error(str(exc))
     results = _results_dir(args)

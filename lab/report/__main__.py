@@ -71,10 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", default=str(REPO / "results"))
     parser.add_argument("--no-screenshot", action="store_true", help="skip report.png")
     args = parser.parse_args(argv)
-    from stack.settings import StackSettings, StackSettingsError
+    from stack.settings import StackSettingsError, read_stack_settings
 
     try:
-        native = StackSettings.from_env(os.environ)
+        native = read_stack_settings(os.environ)
     except StackSettingsError as exc:
         parser.error(str(exc))
     try:  # the folder first: a typo in RUN needs no Prometheus to be said
