@@ -17,6 +17,7 @@ from pathlib import Path
 import knobs
 from knobs import KnobError
 from lab.load.scenarios import load_scenarios
+from lab.results import results_root
 from stack.settings import DEFAULTS_FILE, StackSettings, read_env_file
 
 REPO = Path(__file__).resolve().parents[2]
@@ -136,7 +137,7 @@ class LoadSettings:
             locust_scrape_wait=knobs.number(
                 env, "LOCUST_SCRAPE_WAIT", 15 if file_sd else 0, lo=0, hi=3600
             ),
-            results_root=Path(knobs.text(env, "RESULTS_ROOT", str(REPO / "results"))),
+            results_root=results_root(env),
             native=native,
             file_sd=file_sd,
             environ=dict(env),
