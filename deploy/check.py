@@ -379,9 +379,9 @@ def check_sources(objects: Sequence[Mapping]) -> list[str]:
 def fresh_plan() -> str:
     """The load overlay's plan as `python -m lab.load plan` prints it for PLAN_ARGS."""
     from lab.load.run import plan_of
-    from lab.load.settings import LoadSettings
+    from lab.load.settings import read_load_settings
 
-    return plan_of(LoadSettings.from_args(list(PLAN_ARGS), {}), "", "").to_json() + "\n"
+    return plan_of(read_load_settings({}, list(PLAN_ARGS)), "", "").to_json() + "\n"
 
 
 def check_plan(path: Path = PLAN_FILE) -> list[str]:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from lab.capacity.replicas import RestartError, restart_with
 from lab.capacity.run import find, probe_row
-from lab.capacity.settings import CapacitySettings, CapacitySettingsError
+from lab.capacity.settings import CapacitySettings, CapacitySettingsError, read_capacity_settings
 from lab.load.cli import write_report
 from lab.load.settings import LoadSettings, LoadSettingsError, parser
 
@@ -37,7 +37,7 @@ def knobs_of(argv: list[str], env: Mapping[str, str]) -> dict[str, str]:
 def main(argv: list[str] | None = None, env: Mapping[str, str] = os.environ) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        settings = CapacitySettings.from_env(knobs_of(argv, env))
+        settings = read_capacity_settings(knobs_of(argv, env))
     except (CapacitySettingsError, LoadSettingsError) as exc:
         print(f"capacity: {exc}", file=sys.stderr)
         return 2
@@ -77,8 +77,11 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] = os.environ) -> 
 
 
 def head_load(settings: CapacitySettings, count: int) -> LoadSettings:
+    """The load settings of the sweep's headline count (its runs' records say that count)."""
+    load = settings.load
+    stack = load.stack.with_values(LOCAL_SHOP_REPLICAS=str(count)) if load.stack else None
     return dataclasses.replace(
-        settings.load, environ={**settings.load.environ, "LOCAL_SHOP_REPLICAS": str(count)}
+        load, environ={**load.environ, "LOCAL_SHOP_REPLICAS": str(count)}, stack=stack
     )
 
 

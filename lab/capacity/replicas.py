@@ -16,13 +16,14 @@ class RestartError(RuntimeError):
 
 def restart_with(load: LoadSettings, count: int, say: Callable[[str], None]) -> LoadSettings:
     from stack import runner
-    from stack.settings import StackSettings
 
+    if load.stack is None:
+        raise RestartError("a replica sweep needs the native stack: unset SHOP_URL")
     environ = {**load.environ, "LOCAL_SHOP_REPLICAS": str(count)}
-    stack = StackSettings.from_env(environ)
+    stack = load.stack.with_values(LOCAL_SHOP_REPLICAS=str(count))
     say(f"restarting the native stack with LOCAL_SHOP_REPLICAS={count} at "
         f"{stack.values['LOCAL_SHOP_CPUS']} CPU each (data is kept)")  # fmt: skip
     for name, action in (("down", runner.down), ("up", runner.up)):
         if action(stack) != 0:
             raise RestartError(f"the native stack's {name} with {count} replica(s) failed")
-    return dataclasses.replace(load, environ=environ)
+    return dataclasses.replace(load, environ=environ, stack=stack)

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import knobs
+from lab.load.scenarios import load_scenarios
 from lab.load.settings import LoadSettings, LoadSettingsError
 from lab.trend.settings import history_file
-from stack.settings import MAX_REPLICAS
+from stack.settings import DEFAULTS_FILE, MAX_REPLICAS, read_env_file
 
 BUDGET_S = 600.0
 MAX_RUNS = 9
@@ -57,7 +58,14 @@ class CapacitySettings:
     history: Path | None = None  # the run history a search without a sweep appends its answer to
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> CapacitySettings:
+    def from_env(
+        cls,
+        env: Mapping[str, str],
+        scenarios: Mapping[str, dict],
+        stack_defaults: Mapping[str, str],
+    ) -> CapacitySettings:
+        """The knobs of `env`; `scenarios` and `stack_defaults` as `LoadSettings.from_env`
+        takes them (read by the caller: `read_capacity_settings`)."""
         try:
             budget = knobs.number(env, "BUDGET", BUDGET_S, positive=True, hi=24 * 3600)
             runs = knobs.whole(env, "RUNS", 1, lo=1, hi=MAX_RUNS)
@@ -66,7 +74,7 @@ class CapacitySettings:
         counts = replica_counts(env)
         first = {"LOCAL_SHOP_REPLICAS": str(counts[0])} if counts else {}
         try:
-            load = LoadSettings.from_env({**env, **first})
+            load = LoadSettings.from_env({**env, **first}, scenarios, stack_defaults)
         except LoadSettingsError as exc:
             raise CapacitySettingsError(str(exc)) from None
         if len(counts) > 1 and not load.native:
@@ -89,3 +97,8 @@ class CapacitySettings:
             "replicas": list(self.replicas),
             "start_tps": load.target_tps,
         }
+
+
+def read_capacity_settings(env: Mapping[str, str]) -> CapacitySettings:
+    """The caller's side of from_env: the scenarios file and the stack's defaults read here."""
+    return CapacitySettings.from_env(env, load_scenarios(), read_env_file(DEFAULTS_FILE))

@@ -41,7 +41,7 @@ from lab.gate.shops import Shop, ShopStartError, shops
 from lab.gate.worktree import WorktreeError, checkout, resolve
 from lab.load.run import RunResult
 from lab.load.scenarios import load_scenarios, scaled_seconds
-from lab.load.settings import LoadSettings
+from lab.load.settings import read_load_settings
 from lab.verify.verify import native_stack
 from stack.revision import git_commit
 from stack.runner import StackStartError
@@ -166,7 +166,7 @@ def run_against(
     say: Say,
 ) -> tuple[RunResult, float]:
     """One run of `scenario` against `shop`; its result and the shop's CPU seconds during it."""
-    settings = LoadSettings.from_env(
+    settings = read_load_settings(
         {
             **env,
             "SCENARIO": scenario,

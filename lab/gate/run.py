@@ -25,7 +25,7 @@ from lab.capacity import speed
 from lab.capacity.evidence import cpu_seconds
 from lab.gate.settings import GateSettings
 from lab.load.run import RunResult
-from lab.load.settings import LoadSettings
+from lab.load.settings import read_load_settings
 from lab.report.prometheus import Prometheus as ReportPrometheus
 from lab.trend.changes import Trend, detect
 from lab.trend.history import Record, append, read, record
@@ -208,9 +208,7 @@ def load_step(
     prom: Prometheus | None = None,
 ) -> Step:
     """One run; with `prom` (the stack's), the shop's CPU per request among its figures."""
-    settings = LoadSettings.from_env(
-        {**env, **knobs, "SCENARIO": scenario, "RESULTS_ROOT": str(out)}
-    )
+    settings = read_load_settings({**env, **knobs, "SCENARIO": scenario, "RESULTS_ROOT": str(out)})
     result = loadtest.run(settings, lambda line: say(f"{scenario}: {line}"))
     step = step_of(scenario, result, cpu_ms_per_request(prom, result) if prom else None)
     for line in result.verdict.lines:

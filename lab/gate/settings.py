@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import knobs
-from lab.load.settings import REPO, LoadSettings, LoadSettingsError
+from lab.load.settings import LoadSettings, LoadSettingsError, read_load_settings
+from lab.results import results_root
 from lab.trend.settings import TrendSettings
 
 # The gate's short load: the `load` scenario at SCALE 0.15 ramps 9 s, holds 45 s at TARGET_TPS
@@ -47,13 +48,9 @@ def _load_knobs(env: Mapping[str, str], scale: float) -> dict[str, str]:
 
 def _checked(knobs_: Mapping[str, str]) -> LoadSettings:
     try:
-        return LoadSettings.from_env({**knobs_, "SCENARIO": "load"})
+        return read_load_settings({**knobs_, "SCENARIO": "load"})
     except LoadSettingsError as exc:
         raise GateSettingsError(str(exc)) from None
-
-
-def _results_root(env: Mapping[str, str]) -> Path:
-    return Path(knobs.text(env, "RESULTS_ROOT", str(REPO / "results")))
 
 
 @dataclass(frozen=True)
@@ -71,7 +68,7 @@ class GateSettings:
     def from_env(cls, env: Mapping[str, str]) -> GateSettings:
         load_knobs = _load_knobs(env, GATE_SCALE)
         load = _checked(load_knobs)
-        results = _results_root(env)
+        results = results_root(env)
         try:
             budget = knobs.number(env, "GATE_BUDGET", GATE_BUDGET_S, lo=60, hi=7200)
             screenshot = knobs.flag(env, "GATE_SCREENSHOT", True)
@@ -132,7 +129,7 @@ class AbSettings:
             target_tps=load.target_tps,
             scale=load.scale,
             tool=load.tool,
-            results_root=_results_root(env),
+            results_root=results_root(env),
             environ=load_knobs,
         )
 

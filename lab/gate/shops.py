@@ -18,7 +18,7 @@ from lab.load.run import shop_strategy
 from lab.load.tools import stop_group
 from stack import cgroups, services
 from stack.runner import group_alive
-from stack.settings import REPO, StackSettings, free_port
+from stack.settings import REPO, free_port, read_stack_settings
 
 READY_TIMEOUT_S = 60
 _ASSIGNMENT = re.compile(r"^[A-Za-z_]\w*=")
@@ -104,7 +104,7 @@ def start_shop(
     state.mkdir(parents=True, exist_ok=True)
     # One shop process as the table runs it, without the replicas' keeper or nginx: the
     # base tree may predate both, and the A/B measures the shop alone.
-    s = StackSettings.from_env(
+    s = read_stack_settings(
         {**env, "LOCAL_STATE_DIR": str(state), "LOCAL_SHOP_REPLICA_PORT": str(free_port())}
     )
     process = services.NativeProcess(services.SERVICES["shop"])

@@ -13,7 +13,8 @@ from lab.report.browser import BrowserError, chromium
 from lab.report.deck import Deck, build_deck, compare
 from lab.report.prometheus import Prometheus
 from lab.report.render import write_reports
-from lab.report.run import REPO, RunError, read_run
+from lab.report.run import RunError, read_run
+from lab.results import results_root
 from lab.trend.changes import Trend, detect
 from lab.trend.history import read as read_history
 from lab.trend.settings import TrendSettings
@@ -75,13 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--exporter-url", help="the InnoDB exporter (/deadlocks); default: the native stack's"
     )
-    parser.add_argument("--results", default=str(REPO / "results"))
+    parser.add_argument(
+        "--results", default=str(results_root(os.environ)), help="default: RESULTS_ROOT or results/"
+    )
     parser.add_argument("--no-screenshot", action="store_true", help="skip report.png")
     args = parser.parse_args(argv)
-    from stack.settings import StackSettings, StackSettingsError
+    from stack.settings import StackSettingsError, read_stack_settings
 
     try:
-        native = StackSettings.from_env(os.environ)
+        native = read_stack_settings(os.environ)
     except StackSettingsError as exc:
         parser.error(str(exc))
     try:  # the folder first: a typo in RUN needs no Prometheus to be said

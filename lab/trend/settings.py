@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import knobs
+from lab.results import results_root
 from stack.settings import REPO
 
 HISTORY_NAME = "history.jsonl"
@@ -20,11 +21,11 @@ MIN_CHANGE = 0.05
 POINTS = 30
 
 
-def history_file(env: Mapping[str, str], results_root: Path) -> Path:
+def history_file(env: Mapping[str, str], root: Path) -> Path:
     """HISTORY_FILE, default results/history.jsonl (relative paths: from the repository)."""
     raw = knobs.text(env, "HISTORY_FILE")
     if not raw:
-        return results_root / HISTORY_NAME
+        return root / HISTORY_NAME
     path = Path(raw)
     return path if path.is_absolute() else REPO / path
 
@@ -39,7 +40,7 @@ class TrendSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> TrendSettings:
-        results = Path(knobs.text(env, "RESULTS_ROOT", str(REPO / "results")))
+        results = results_root(env)
         return cls(
             history=history_file(env, results),
             results_root=results,

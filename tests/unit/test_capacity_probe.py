@@ -8,13 +8,13 @@ import dataclasses
 from lab.capacity.probe import figures_window
 from lab.load.run import RunResult, plan_of
 from lab.load.scenarios import Window
-from lab.load.settings import LoadSettings
+from lab.load.settings import read_load_settings
 from lab.load.verdict import Verdict
 
 
 def probe_result(scale: float, started: float, ended: float) -> RunResult:
     s = dataclasses.replace(
-        LoadSettings.from_env({"SHOP_URL": "http://127.0.0.1:1"}), scenario="probe", scale=scale
+        read_load_settings({"SHOP_URL": "http://127.0.0.1:1"}), scenario="probe", scale=scale
     )
     plan = plan_of(s, "k6-probe-1", "")
     return RunResult("k6-probe-1", "k6", 0, Verdict(0, []), plan, Window(started, ended))

@@ -7,7 +7,7 @@ import pytest
 
 from lab.capacity import speed
 from lab.capacity.runs import judge_runs
-from lab.capacity.settings import CapacitySettings, CapacitySettingsError, replica_counts
+from lab.capacity.settings import CapacitySettingsError, read_capacity_settings, replica_counts
 
 
 def test_three_answers_within_ten_percent_are_what_the_search_supports():
@@ -53,16 +53,16 @@ def test_the_speed_change_is_the_range_over_the_median():
 
 
 def test_capacity_knobs_default_to_one_search_of_ten_minutes():
-    s = CapacitySettings.from_env({})
+    s = read_capacity_settings({})
     assert (s.budget_s, s.runs, s.replicas) == (600.0, 1, ())
 
 
 def test_capacity_knobs_read_runs_budget_and_a_replica_list():
-    s = CapacitySettings.from_env({"RUNS": "3", "BUDGET": "300", "LOCAL_SHOP_REPLICAS": "1,2,3"})
+    s = read_capacity_settings({"RUNS": "3", "BUDGET": "300", "LOCAL_SHOP_REPLICAS": "1,2,3"})
     assert (s.runs, s.budget_s, s.replicas) == (3, 300.0, (1, 2, 3))
     # The load settings see one count (the first), never the list.
     assert s.load.environ["LOCAL_SHOP_REPLICAS"] == "1"
-    assert CapacitySettings.from_env({"LOCAL_SHOP_REPLICAS": "2"}).replicas == ()
+    assert read_capacity_settings({"LOCAL_SHOP_REPLICAS": "2"}).replicas == ()
 
 
 @pytest.mark.parametrize(
@@ -78,7 +78,7 @@ def test_capacity_knobs_read_runs_budget_and_a_replica_list():
 )
 def test_a_bad_capacity_knob_is_one_line_naming_it(env, named):
     with pytest.raises(CapacitySettingsError, match=named) as caught:
-        CapacitySettings.from_env(env)
+        read_capacity_settings(env)
     assert "\n" not in str(caught.value)
 
 
