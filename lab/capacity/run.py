@@ -55,6 +55,13 @@ class CapacityResult:
         return saturated[0] if saturated else (self.limits[0] if self.limits else None)
 
     @property
+    def others_cores(self) -> float:
+        """The median CPU other processes took during the search's probes (cores)."""
+        seen = [p.evidence.get("neighbour_cpu_cores") for p in self.search.probes]
+        known = [c for c in seen if c is not None]
+        return statistics.median(known) if known else 0.0
+
+    @property
     def speed_index(self) -> float | None:
         """The median of the search's speed samples (None: none taken)."""
         return statistics.median(s.index for s in self.speed) if self.speed else None
@@ -270,7 +277,9 @@ def find(
     for count in counts:
         mine = [s for s in searches if s.replicas == count]
         answer.runs[count] = judge_runs(
-            [s.search.capacity for s in mine], [s.speed_index for s in mine]
+            [s.search.capacity for s in mine],
+            [s.speed_index for s in mine],
+            others=[s.others_cores for s in mine],
         )
     head = answer.headline
     same = [p for s in searches if s.replicas == head.replicas for p in s.search.probes]

@@ -17,6 +17,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from lab.load.neighbours import DISTURBED_CORES
+
 
 @dataclass(frozen=True)
 class RunsVerdict:
@@ -32,6 +34,14 @@ class RunsVerdict:
     scaled_deviation: float | None  # the same deviation after scaling to the median index
     within: bool  # every answer within the bound
     explained_by_speed: bool  # outside the bound, inside it once scaled by the index
+    others_cores: tuple[float, ...] = ()  # each search's median CPU of other processes
+
+    def neighbours(self) -> str:
+        """What other processes took during the searches, when it was enough to disturb."""
+        if not self.others_cores or max(self.others_cores) < DISTURBED_CORES:
+            return ""
+        cores = ", ".join(f"{c:.2f}" for c in self.others_cores)
+        return f"; other processes took {cores} cores (median per search) beside them"
 
     def sentence(self) -> str:
         if self.median_tps is None:
@@ -49,12 +59,15 @@ class RunsVerdict:
             f"searches (median {self.index_median:.2f})"
         )
         if self.within:
-            return f"{spread}: within the ±{self.bound * 100:.0f} % a search can resolve{index}"
+            return (
+                f"{spread}: within the ±{self.bound * 100:.0f} % a search can resolve{index}"
+                f"{self.neighbours()}"
+            )
         if self.explained_by_speed:
             return (
                 f"{spread}: WIDER than the ±{self.bound * 100:.0f} % a search can resolve, and "
                 f"the machine explains it{index}; scaled to the median index the answers agree "
-                f"within ±{self.scaled_deviation * 100:.1f} %"
+                f"within ±{self.scaled_deviation * 100:.1f} %{self.neighbours()}"
             )
         scaled = (
             ""
@@ -63,8 +76,8 @@ class RunsVerdict:
         )
         return (
             f"{spread}: WIDER than the ±{self.bound * 100:.0f} % a search can resolve, and the "
-            f"machine speed does not explain it{scaled}{index}: something else moved (neighbours, "
-            "the shop's state)"
+            f"machine speed does not explain it{scaled}{index}{self.neighbours()}: something "
+            "else moved (neighbours, the shop's state)"
         )
 
     def as_dict(self) -> dict:
@@ -80,9 +93,11 @@ def judge_runs(
     indexes: Sequence[float | None],
     *,
     bound: float = 0.10,
+    others: Sequence[float] = (),
 ) -> RunsVerdict:
     """`answers`: each search's capacity (None: it named none); `indexes`: each search's machine
-    speed index (the median of its samples; None: not measured)."""
+    speed index (the median of its samples; None: not measured); `others`: each search's median
+    CPU of other processes (cores), said beside a spread."""
     pairs = [(a, i) for a, i in zip(answers, indexes, strict=True) if a is not None]
     rates = [a for a, _ in pairs]
     if not rates:
@@ -100,4 +115,5 @@ def judge_runs(
     within = deviation <= bound + 1e-9
     explained = not within and scaled is not None and scaled <= bound + 1e-9
     return RunsVerdict(len(answers), len(rates), middle, min(rates), max(rates), deviation,
-                       bound, index_median, index_change, scaled, within, explained)  # fmt: skip
+                       bound, index_median, index_change, scaled, within, explained,
+                       tuple(others))  # fmt: skip

@@ -85,3 +85,10 @@ def test_a_bad_capacity_knob_is_one_line_naming_it(env, named):
 def test_replica_counts_keep_their_order():
     assert replica_counts({"LOCAL_SHOP_REPLICAS": " 3, 1 ,2"}) == (3, 1, 2)
     assert replica_counts({}) == ()
+
+
+def test_a_spread_beside_busy_neighbours_says_what_they_took():
+    v = judge_runs([450.0, 300.0, 300.0], [9.8, 6.7, 9.3], others=[1.2, 1.4, 0.9])
+    assert "other processes took 1.20, 1.40, 0.90 cores (median per search)" in v.sentence()
+    quiet = judge_runs([300.0, 305.0], [18.0, 18.1], others=[0.05, 0.1])
+    assert "other processes" not in quiet.sentence()
