@@ -143,10 +143,6 @@ def scalability_html(capacity: dict, figures: list[dict]) -> str:
         "millions of loop turns per second, higher is faster, timed before each probe.</p>"
     )
     parts.append(_rows(searches_rows(capacity)))
-    for count, verdict in (capacity.get("runs") or {}).items():
-        if verdict["runs"] > 1:
-            at = "" if count == "None" else f"{count} replica(s): "
-            parts.append(f"<p>{escape(at + verdict['sentence'])}</p>")
     scal = capacity.get("scalability")
     if not scal:
         return "".join(parts)

@@ -27,7 +27,7 @@ def capacity_json(replicas: dict | None = None) -> dict:
     search = {"run": 1, "replicas": None, "capacity_tps": 900.0, "ceiling_tps": 950.0,
               "speed_index": 18.0, "speed": [{"index": 18.0}, {"index": 17.5}]}  # fmt: skip
     return {
-        "answer": "max sustainable rate 900/s\n" + "\n".join(scal.sentences()),
+        "answer": "\n".join([runs.sentence(), *scal.sentences()]),
         "speed_workload": "200,000 turns",
         "searches": [search, {**search, "run": 2, "capacity_tps": 880.0}],
         "runs": {"None": runs.as_dict()},
