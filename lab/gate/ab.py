@@ -43,6 +43,8 @@ from lab.load.run import RunResult
 from lab.load.scenarios import load_scenarios, scaled_seconds
 from lab.load.settings import read_load_settings
 from lab.verify.verify import native_stack
+from signals.client import Prometheus
+from signals.load import ENDPOINTS, latency_quantile, testid_matchers
 from stack.revision import git_commit
 from stack.runner import StackStartError
 from stack.settings import REPO, StackSettings, ephemeral_env, free_port
@@ -137,15 +139,35 @@ class AbResult:
         }
 
 
-def pass_values(result: RunResult, cpu_s: float | None) -> dict:
+def hold_medians(prom: Prometheus, result: RunResult) -> dict[str, float | None]:
+    """The median latency per endpoint over the run's hold, as the tool timed it (ms)."""
+    hold = result.plan.hold_window(result.window.start) if result.plan and result.window else None
+    if hold is None:
+        return {}
+    w = hold[0]
+    matchers = testid_matchers(result.tool, result.testid)
+    out = {}
+    for endpoint in ENDPOINTS:
+        expr = latency_quantile(result.tool, 0.5, f"{max(1, int(w.seconds))}s",
+                                matchers=matchers, endpoint=endpoint)  # fmt: skip
+        seconds = prom.value(expr, at=w.end)
+        out[f"{endpoint}_p50_ms"] = None if seconds is None else seconds * 1000
+    return out
+
+
+def pass_values(result: RunResult, cpu_s: float | None, medians: Mapping | None = None) -> dict:
     """A pass's metrics (pure): the hold's achieved rate (Prometheus; the tool's whole-run
-    figure without it), the tool's p95 per endpoint, the shop's CPU ms per request."""
+    figure without it), the median per endpoint over the hold (Prometheus), the tool's p95 per
+    endpoint, the shop's CPU ms per request."""
     summary = result.summary or {}
     hold = (result.observations.hold if result.observations else None) or {}
     endpoints = summary.get("endpoints", {})
     requests_ = summary.get("requests") or 0
+    medians = medians or {}
     return {
         "rate": hold.get("rate") if hold.get("rate") is not None else summary.get("achieved_tps"),
+        "orders_p50_ms": medians.get("orders_p50_ms"),
+        "popular_p50_ms": medians.get("popular_p50_ms"),
         "orders_p95_ms": endpoints.get("POST /api/orders", {}).get("p95_ms"),
         "popular_p95_ms": endpoints.get("GET /api/products/popular", {}).get("p95_ms"),
         "cpu_ms_per_request": cpu_s / requests_ * 1000 if cpu_s is not None and requests_ else None,
@@ -215,6 +237,7 @@ def measure(
                 if result.exit_code != 0:
                     why = result.verdict.error or "its checks failed"
                     raise AbError(f"the {build} build's smoke failed: {why} ({result.results})")
+            prom = Prometheus(stack.url("LOCAL_PROMETHEUS_PORT"))
             turns = order(s.passes)
             for i, build in enumerate(turns, start=1):
                 index = speed.measure(f"pass {i} {build}").index
@@ -223,9 +246,9 @@ def measure(
                 if result.exit_code == 2:
                     raise AbError(f"{build} pass {i}: no verdict: {result.verdict.error}")
                 n = result.neighbours
-                p = Pass(build, result.testid, result.exit_code, pass_values(result, cpu),
-                         str(result.results), index,
-                         n.neighbour_cores + n.steal_cores if n else None)  # fmt: skip
+                values = pass_values(result, cpu, hold_medians(prom, result))
+                p = Pass(build, result.testid, result.exit_code, values, str(result.results),
+                         index, n.neighbour_cores + n.steal_cores if n else None)  # fmt: skip
                 say(f"pass {i}/{len(turns)} {build}: {shown(p.values)}")
                 passes.append(p)
 

@@ -300,6 +300,11 @@ def test_a_few_ms_are_never_news():
     assert compare(P95, [3.0, 3.1, 3.0], [6.0, 6.1, 6.0]).verdict == UNDETECTABLE
 
 
+def test_a_rate_a_hair_lower_at_a_fixed_offered_rate_is_no_news():
+    rate = METRICS[0]
+    assert compare(rate, [50.01, 50.0, 50.02], [49.9, 49.91, 49.9]).verdict == UNDETECTABLE
+
+
 def test_a_lower_rate_is_a_regression_and_a_missing_one_is_not_judged():
     assert compare(RATE, [100.0, 99.5, 100.2], [90.0, 91.0, 90.5]).verdict == REGRESSION
     assert compare(RATE, [100.0, 99.5, 100.2], [99.0, 100.0, 99.8]).verdict == UNDETECTABLE
@@ -334,6 +339,8 @@ def test_compare_all_splits_the_interleaved_passes_by_build():
     verdicts = {c.name: c.verdict for c in compare_all(passes)}
     assert verdicts == {
         "rate": UNDETECTABLE,
+        "orders_p50_ms": UNDETECTABLE,
+        "popular_p50_ms": UNDETECTABLE,
         "orders_p95_ms": REGRESSION,
         "popular_p95_ms": UNDETECTABLE,
         "cpu_ms_per_request": UNDETECTABLE,
@@ -348,6 +355,9 @@ def test_pass_values_take_the_hold_rate_and_cpu_per_request():
     assert values["rate"] == 99.0
     assert values["cpu_ms_per_request"] == pytest.approx(3.0)
     assert values["orders_p95_ms"] == SUMMARY["endpoints"]["POST /api/orders"]["p95_ms"]
+    medians = ab.pass_values(run, 6.0, {"orders_p50_ms": 7.5, "popular_p50_ms": 0.6})
+    assert (medians["orders_p50_ms"], medians["popular_p50_ms"]) == (7.5, 0.6)
+    assert values["orders_p50_ms"] is None  # no Prometheus: not measured
     no_prometheus = ab.pass_values(RunResult("t", "k6", 0, Verdict(0, []), summary=summary), None)
     assert (no_prometheus["rate"], no_prometheus["cpu_ms_per_request"]) == (80.0, None)
 
