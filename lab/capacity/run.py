@@ -84,14 +84,17 @@ class CapacityResult:
         if s.stopped == "unstable":
             tail = " (unstable above it: a higher rate held once, then broke on confirmation)"
         bracket = f", broke at {s.ceiling:g}/s" if s.ceiling else " (no break found)"
-        why = ""
-        if self.limit is not None and s.ceiling:
-            what = "the limit" if self.limit.saturated else "nothing saturated; nearest"
-            why = f"; {what}: {self.limit.title}: {self.limit.evidence}"
         return (
-            f"max sustainable rate {s.capacity:g}/s{tail}{bracket}{why}{self.disturbance()}"
-            f"{self.machine()}"
+            f"max sustainable rate {s.capacity:g}/s{tail}{bracket}{self.why()}"
+            f"{self.disturbance()}{self.machine()}"
         )
+
+    def why(self) -> str:
+        """The limit at the first break above the capacity, with its evidence."""
+        if self.limit is None or not self.search.ceiling:
+            return ""
+        what = "the limit" if self.limit.saturated else "nothing saturated; nearest"
+        return f"; {what}: {self.limit.title}: {self.limit.evidence}"
 
     def machine(self) -> str:
         """The machine speed index beside the answer, and how far it moved during the search."""
@@ -143,14 +146,18 @@ class CapacityAnswer:
     runs: dict[int | None, RunsVerdict] = field(default_factory=dict)  # per replica count
     scalability: scaling.Scalability | None = None
 
+    def median_search(self, count: int | None) -> CapacityResult:
+        """Of the searches at replica count `count`, the one whose answer is the median."""
+        mine = [s for s in self.searches if s.replicas == count]
+        held = sorted((s for s in mine if s.search.capacity is not None),
+                      key=lambda s: s.search.capacity)  # fmt: skip
+        return held[(len(held) - 1) // 2] if held else mine[-1]
+
     @property
     def headline(self) -> CapacityResult:
-        """The search whose answer is the median (of the first replica count): its probes,
-        limit and deck stand for the whole."""
-        first = [s for s in self.searches if s.replicas == self.searches[0].replicas]
-        held = sorted((s for s in first if s.search.capacity is not None),
-                      key=lambda s: s.search.capacity)  # fmt: skip
-        return held[(len(held) - 1) // 2] if held else first[-1]
+        """The median search of the first replica count: its probes, limit and deck stand for
+        the whole."""
+        return self.median_search(self.searches[0].replicas)
 
     def answer(self) -> str:
         lines = []
@@ -160,7 +167,7 @@ class CapacityAnswer:
             if len(searches) == 1:
                 lines.append(at + searches[0].answer())
             else:
-                lines.append(at + verdict.sentence())
+                lines.append(at + verdict.sentence() + self.median_search(count).why())
         if self.scalability is not None:
             lines += self.scalability.sentences()
         return "\n".join(lines)

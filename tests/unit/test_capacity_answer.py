@@ -11,6 +11,7 @@ import pytest
 
 from lab.capacity import __main__ as cli
 from lab.capacity import scaling, speed
+from lab.capacity.bottleneck import Limit
 from lab.capacity.run import CapacityAnswer, CapacityResult, remember, write_answer
 from lab.capacity.runs import judge_runs
 from lab.capacity.search import Probe, SearchResult
@@ -86,3 +87,9 @@ def test_bad_input_is_one_line_and_exit_2(argv, env, line, capsys):
     assert cli.main(argv, env) == 2
     err = capsys.readouterr().err
     assert err.startswith(line) and err.count("\n") == 1
+
+
+def test_the_spread_of_several_searches_comes_with_the_median_searchs_limit(tmp_path):
+    a = answer(tmp_path, [300.0, 280.0, 310.0], [18.0, 17.0, 18.5])
+    a.searches[0].limits = [Limit("machine_cpu", "the machine's CPU", 1.2, "99 % busy")]
+    assert a.answer().splitlines()[0].endswith("; the limit: the machine's CPU: 99 % busy")
