@@ -16,6 +16,7 @@ import psutil
 import pytest
 
 from lab.gate import GateResult, GateSettings, run
+from lab.trend.history import read
 
 pytestmark = pytest.mark.integration
 
@@ -61,3 +62,9 @@ def test_gate_fails_a_slowed_shop_and_names_the_threshold(harness_root):
     assert load.figures["requests"] > 0
     assert Path(result.report["md"]).exists() and Path(result.report["html"]).exists()
     assert f"## shoplab report: {load.testid}" in summary  # the deck's Markdown, in the summary
+    # The load run's key figures joined the run history, and its deck draws it.
+    [rec] = read(harness_root / "gate-slow" / "history.jsonl").records
+    assert (rec.source, rec.testid, rec.commit) == ("gate", load.testid, result.git_commit)
+    assert rec.figures["popular_p95_ms"] > 50 and rec.speed_index > 0
+    assert data["trend"].startswith("no change (1 gate runs")
+    assert "Recent history and change points" in Path(result.report["html"]).read_text()
