@@ -21,16 +21,15 @@ from dashboards.common import (
 )
 
 WINDOW = "$__rate_interval"
-COUNT = "flask_http_request_duration_seconds_count"
 
 # RED per route (the histogram's _count: flask_http_request_total has no route label).
 REQUESTS_BY_ROUTE = "shop:http_requests:rate1m"
-STATUS_BY_ROUTE = f"sum by (url_rule, status) (rate({COUNT}[{WINDOW}]))"
+STATUS_BY_ROUTE = "shop:http_requests_by_status:rate1m"
 ERROR_RATIO_BY_ROUTE = "shop:http_5xx_ratio:rate1m"
 P95_BY_ROUTE = "shop:http_request_duration_seconds:p95_1m"
 
 
-API_REQUESTS_1M = f'sum(shop:http_requests:rate1m{{url_rule=~"{API_ROUTES}"}})'
+API_REQUESTS_1M = f'sum(shop:http_requests:rate1m{{route=~"{API_ROUTES}"}})'
 
 # Orders.
 ORDERS_CREATED_1M = "shop:orders_created:rate1m"
@@ -85,7 +84,7 @@ def _route_latency(endpoint: str):
     return panels.latency(
         f"{route} latency",
         percentiles(lambda q: route_quantile(q, route)),
-        LOAD_SLO.p95_s(endpoint),
+        LOAD_SLO.p95_s[ROUTES[endpoint]],
         links=("mysql_locks",),
     )
 
@@ -108,19 +107,19 @@ def _panels() -> list:
         thresholds=upper_limit(0.9, warn=0.75),
     )
     requests = panels.timeseries(
-        "Requests by route", [Query(REQUESTS_BY_ROUTE, "{{url_rule}}")], "reqps", stacked=True
+        "Requests by route", [Query(REQUESTS_BY_ROUTE, "{{route}}")], "reqps", stacked=True
     )
     statuses = panels.timeseries(
         "Responses by route and status",
-        [Query(STATUS_BY_ROUTE, "{{url_rule}} {{status}}")],
+        [Query(STATUS_BY_ROUTE, "{{route}} {{status}}")],
         "reqps",
         stacked=True,
     )
     error_ratio = panels.error_ratio(
-        "5xx ratio by route", [Query(ERROR_RATIO_BY_ROUTE, "{{url_rule}}")]
+        "5xx ratio by route", [Query(ERROR_RATIO_BY_ROUTE, "{{route}}")]
     )
     p95_by_route = panels.latency(
-        "p95 by route (1m)", [Query(P95_BY_ROUTE, "{{url_rule}}")], SLO_ORDERS_P95_S
+        "p95 by route (1m)", [Query(P95_BY_ROUTE, "{{route}}")], SLO_ORDERS_P95_S
     )
     orders = panels.timeseries(
         "Orders by result and strategy",

@@ -459,9 +459,8 @@ _LOAD_ON = {
 }
 _PLAN_ON = {**_LOAD_ON, "load-plan": {"condition": "service_completed_successfully"}}
 # What the load tools' containers import of this repo (lab.load and what it imports).
-_LOAD_CODE = [
-    f"./{package}:/shoplab/{package}:ro" for package in ("lab", "signals", "stack", "knobs")
-]
+_LOAD_PACKAGES = ("lab", "signals", "stack", "knobs", "targets", "exporters")
+_LOAD_CODE = [f"./{package}:/shoplab/{package}:ro" for package in _LOAD_PACKAGES]
 
 # --- the table ---------------------------------------------------------------------------------
 
