@@ -8,26 +8,29 @@ import copy
 import pytest
 import yaml
 
-from deploy import check
+from deploy import check, parity, render, validate
+from lab.load import k8s_plan
 from stack.services import SERVICES
 from stack.settings import DEFAULTS_FILE, REPO, read_env_file
+
+TESTRUN = validate.testrun_schema(check.TESTRUN_CRD)
 
 DIRS = ["base", "load", "test-cluster"]
 
 
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, list[dict]]:
-    return {d.name: check.render(d) for d in check.kustomizations()}
+    return {d.name: render.render(d) for d in render.kustomizations()}
 
 
 def find(objects, kind, name):
-    found = check.find(objects, kind, name)
+    found = render.find(objects, kind, name)
     assert found is not None, f"{kind}/{name} not rendered"
     return copy.deepcopy(found)
 
 
 def shop_container(rendered) -> dict:
-    return check.container_of(find(rendered["base"], "Deployment", "shop"))
+    return render.container_of(find(rendered["base"], "Deployment", "shop"))
 
 
 def test_every_kustomization_is_found_and_renders(rendered):
@@ -43,7 +46,9 @@ def test_the_lint_check_passes_on_the_repository():
 
 @pytest.mark.parametrize("name", DIRS)
 def test_every_rendered_object_validates(rendered, name):
-    failures = [f"{check.name_of(o)}: {e}" for o in rendered[name] for e in check.validate(o)]
+    failures = [
+        f"{render.name_of(o)}: {e}" for o in rendered[name] for e in validate.validate(o, TESTRUN)
+    ]
     assert failures == []
 
 
@@ -58,11 +63,11 @@ def test_shop_requests_and_limits_are_composes_box(rendered):
     resources = shop_container(rendered)["resources"]
     box = {"cpu": "2", "memory": "4Gi"}
     assert resources == {"requests": box, "limits": box}
-    assert resources == check.k8s_resources(compose)
+    assert resources == parity.k8s_resources(compose)
 
 
 def test_shop_env_command_and_image_are_composes(rendered):
-    compose = check.compose_services()["shop"]
+    compose = parity.compose_services()["shop"]
     container = shop_container(rendered)
     assert {e["name"]: e["value"] for e in container["env"]} == compose["environment"]
     assert container["command"] == compose["command"]
@@ -81,32 +86,32 @@ def test_shop_autoscales_on_cpu_and_on_the_adapters_request_rate(rendered):
     kinds = {m["type"]: m for m in hpa["spec"]["metrics"]}
     assert kinds["Resource"]["resource"]["name"] == "cpu"
     assert kinds["Pods"]["pods"]["metric"]["name"] == "shop_http_requests_per_second"
-    adapter = find(rendered["base"], "ConfigMap", check.ADAPTER_CONFIGMAP)
+    adapter = find(rendered["base"], "ConfigMap", validate.ADAPTER_CONFIGMAP)
     config = yaml.safe_load(adapter["data"]["config.yaml"])
-    assert check.adapter_metric_names(config) == {"shop_http_requests_per_second"}
+    assert validate.adapter_metric_names(config) == {"shop_http_requests_per_second"}
     assert "flask_http_request_total" in config["rules"][0]["seriesQuery"]
 
 
 def test_a_string_parallelism_fails_the_testrun(rendered):
     testrun = find(rendered["load"], "TestRun", "shoplab-load")
-    assert check.validate(testrun) == []
+    assert validate.validate(testrun, TESTRUN) == []
     testrun["spec"]["parallelism"] = "4"
-    assert check.validate(testrun) == ["spec.parallelism: '4' is not of type 'integer'"]
+    assert validate.validate(testrun, TESTRUN) == ["spec.parallelism: '4' is not of type 'integer'"]
 
 
 def test_an_unknown_field_fails_the_testrun_and_a_deployment(rendered):
     testrun = find(rendered["load"], "TestRun", "shoplab-load")
     testrun["spec"]["runner"]["imag"] = "grafana/k6:1.1.0"
-    assert any("'imag' was unexpected" in e for e in check.validate(testrun))
+    assert any("'imag' was unexpected" in e for e in validate.validate(testrun, TESTRUN))
     shop = find(rendered["base"], "Deployment", "shop")
     shop["spec"]["replica"] = 3
-    assert any("'replica' was unexpected" in e for e in check.validate(shop))
+    assert any("'replica' was unexpected" in e for e in validate.validate(shop, TESTRUN))
 
 
 def test_a_wrong_type_fails_a_kubernetes_object(rendered):
     pdb = find(rendered["base"], "PodDisruptionBudget", "shop")
     pdb["spec"]["selector"] = "shop"
-    assert check.validate(pdb)
+    assert validate.validate(pdb, TESTRUN)
 
 
 @pytest.mark.parametrize(
@@ -120,38 +125,38 @@ def test_a_wrong_type_fails_a_kubernetes_object(rendered):
     ],
 )
 def test_a_bad_adapter_rule_fails(rendered, mutate, says):
-    adapter = find(rendered["base"], "ConfigMap", check.ADAPTER_CONFIGMAP)
+    adapter = find(rendered["base"], "ConfigMap", validate.ADAPTER_CONFIGMAP)
     config = yaml.safe_load(adapter["data"]["config.yaml"])
-    assert check.check_adapter_config(config) == []
+    assert validate.check_adapter_config(config) == []
     mutate(config["rules"][0])
-    errors = check.check_adapter_config(config)
+    errors = validate.check_adapter_config(config)
     assert any(says in e for e in errors), errors
 
 
 def test_a_shop_limit_drifting_from_compose_fails(rendered):
     shop = find(rendered["base"], "Deployment", "shop")
     shop["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] = "2Gi"
-    assert [e for e in check.check_parity([shop]) if "resources" in e]
+    assert [e for e in parity.check_parity([shop]) if "resources" in e]
 
 
 def test_test_cluster_database_and_cache_run_composes_flags(rendered):
-    assert check.check_parity(rendered["test-cluster"]) == []
-    args = check.container_of(find(rendered["test-cluster"], "StatefulSet", "mysql"))["args"]
+    assert parity.check_parity(rendered["test-cluster"]) == []
+    args = render.container_of(find(rendered["test-cluster"], "StatefulSet", "mysql"))["args"]
     assert "--innodb-print-all-deadlocks=ON" in args
 
 
 def test_every_rule_file_dashboard_and_script_is_shipped(rendered):
-    assert check.check_sources(rendered["base"]) == []
-    assert check.check_sources(rendered["load"]) == []
+    assert parity.check_sources(rendered["base"]) == []
+    assert parity.check_sources(rendered["load"]) == []
     without = [o for o in rendered["base"] if o["metadata"]["name"] != "grafana-dashboard-k6"]
-    assert check.check_sources(without) == ["ConfigMap/grafana-dashboard: missing shoplab-k6.json"]
+    assert parity.check_sources(without) == ["ConfigMap/grafana-dashboard: missing shoplab-k6.json"]
 
 
 def test_the_load_plan_is_fresh_and_a_stale_one_fails(tmp_path):
-    assert check.check_plan() == []
+    assert k8s_plan.check_plan() == []
     stale = tmp_path / "plan.json"
-    stale.write_text(check.fresh_plan().replace('"load"', '"soak"'))
-    assert check.check_plan(stale) == [
+    stale.write_text(k8s_plan.fresh_plan().replace('"load"', '"soak"'))
+    assert k8s_plan.check_plan(stale) == [
         f"{stale}: stale against lab/load/scenarios.json: make k8s-plan"
     ]
 
@@ -159,5 +164,5 @@ def test_the_load_plan_is_fresh_and_a_stale_one_fails(tmp_path):
 def test_a_kustomization_that_does_not_render_is_reported(tmp_path):
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "kustomization.yaml").write_text("resources: [missing.yaml]\n")
-    with pytest.raises(check.RenderError):
-        check.render(tmp_path / "broken")
+    with pytest.raises(render.RenderError):
+        render.render(tmp_path / "broken")

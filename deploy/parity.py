@@ -1,0 +1,130 @@
+"""What the rendered manifests must share with the rest of the repository and with each other:
+compose's images, commands, env and limits (stack/services.py), every rule file, dashboard and
+k6 script shipped in its ConfigMap, and every autoscaler metric served by prometheus-adapter."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+from deploy.render import REPO, container_of, find, name_of
+from deploy.validate import ADAPTER_CONFIGMAP, adapter_config, adapter_metric_names
+
+
+def compose_services() -> dict[str, dict]:
+    """compose's services as the service table renders them, `${VAR:-default}` at defaults."""
+    from stack.compose_file import compose_service
+    from stack.services import SERVICES
+    from stack.settings import DEFAULTS_FILE, read_env_file
+
+    defaults = read_env_file(DEFAULTS_FILE)
+    rendered = {
+        name: compose_service(row, defaults)
+        for name, row in SERVICES.items()
+        if row.compose is not None
+    }
+    return json.loads(re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", json.dumps(rendered)))
+
+
+def k8s_memory(compose_memory: str) -> str:
+    """Docker's binary units (4g, 512m) in Kubernetes' spelling (4Gi, 512Mi)."""
+    number, unit = re.fullmatch(r"(\d+)([kmg]?)b?", compose_memory.lower()).groups()
+    return number + {"": "", "k": "Ki", "m": "Mi", "g": "Gi"}[unit]
+
+
+def k8s_resources(compose: Mapping) -> dict:
+    """compose's cpus / mem_limit as requests equal to limits (the box, guaranteed)."""
+    box = {"cpu": str(compose["cpus"]), "memory": k8s_memory(compose["mem_limit"])}
+    return {"requests": box, "limits": dict(box)}
+
+
+def _env(container: Mapping) -> dict[str, str]:
+    return {e["name"]: e.get("value") for e in container.get("env", [])}
+
+
+def check_parity(objects: Sequence[Mapping]) -> list[str]:
+    """The shop (and, where rendered, the test cluster's MariaDB, Redis and seed) run what
+    compose runs: one source, stack/services.py."""
+    compose, errors = compose_services(), []
+    shop = find(objects, "Deployment", "shop")
+    if shop:
+        c, want = container_of(shop), compose["shop"]
+        pairs = {
+            "image": (c.get("image"), want["image"]),
+            "command": (c.get("command"), want["command"]),
+            "env": (_env(c), want["environment"]),
+            "resources": (c.get("resources"), k8s_resources(want)),
+            "readinessProbe": (c.get("readinessProbe", {}).get("httpGet", {}).get("path"),
+                               "/readyz"),
+            "livenessProbe": (c.get("livenessProbe", {}).get("httpGet", {}).get("path"),
+                              "/healthz"),
+        }  # fmt: skip
+        errors += [f"Deployment/shop: {key} {got!r}, compose: {exp!r}"
+                   for key, (got, exp) in pairs.items() if got != exp]  # fmt: skip
+    init = find(objects, "Job", "shop-init")
+    if init and container_of(init).get("command") != compose["shop-init"]["command"]:
+        errors.append("Job/shop-init: command differs from compose's shop-init")
+    mysql = find(objects, "StatefulSet", "mysql")
+    if mysql:
+        c = container_of(mysql)
+        # MySQL-only and file-log flags stay in compose (the log goes to stderr here).
+        want = [a for a in compose["mysql"]["command"] if not a.startswith("--log-error")]
+        if c.get("args") != want:
+            errors.append(f"StatefulSet/mysql: args {c.get('args')!r}, compose: {want!r}")
+        if c.get("resources") != k8s_resources(compose["mysql"]):
+            errors.append("StatefulSet/mysql: resources differ from compose's mysql limits")
+    redis = find(objects, "StatefulSet", "redis")
+    if redis and container_of(redis).get("command") != compose["redis"]["command"]:
+        errors.append("StatefulSet/redis: command differs from compose's redis")
+    return errors
+
+
+def check_autoscaler(objects: Sequence[Mapping]) -> list[str]:
+    """Every Pods metric an HPA targets is one the adapter's rules serve."""
+    adapter = find(objects, "ConfigMap", ADAPTER_CONFIGMAP)
+    served = adapter_metric_names(adapter_config(adapter)) if adapter else set()
+    return [
+        f"{name_of(hpa)}: Pods metric {m['pods']['metric']['name']} is served by no "
+        f"prometheus-adapter rule"
+        for hpa in objects
+        if hpa["kind"] == "HorizontalPodAutoscaler"
+        for m in hpa["spec"].get("metrics", [])
+        if m["type"] == "Pods" and m["pods"]["metric"]["name"] not in served
+    ]
+
+
+def _keys(objects: Iterable[Mapping], prefix: str) -> set[str]:
+    maps = [o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == prefix]
+    maps += [o for o in objects if o["kind"] == "ConfigMap"
+             and o["metadata"]["name"].startswith(prefix + "-")]  # fmt: skip
+    return {key for o in maps for key in o.get("data", {})}
+
+
+def check_sources(objects: Sequence[Mapping]) -> list[str]:
+    """Every rule file, dashboard and k6 script of the repository is in its ConfigMap (their
+    lists in the kustomizations are by hand: kustomize has no glob)."""
+    errors = []
+    names = {o["metadata"]["name"] for o in objects if o["kind"] == "ConfigMap"}
+    expected = {
+        "prometheus-rules": (REPO / "provisioning/prometheus/rules", "*.yml"),
+        "grafana-dashboard": (REPO / "provisioning/grafana/dashboards", "*.json"),
+        "shoplab-k6": (REPO / "k6", "**/*.js"),
+    }
+    for prefix, (folder, pattern) in expected.items():
+        if not any(n == prefix or n.startswith(prefix + "-") for n in names):
+            continue
+        want = {p.name for p in folder.glob(pattern)}
+        missing = sorted(want - _keys(objects, prefix))
+        if missing:
+            errors.append(f"ConfigMap/{prefix}: missing {', '.join(missing)}")
+    testrun = find(objects, "TestRun", "shoplab-load")
+    if testrun:
+        items = [i for v in testrun["spec"]["runner"].get("volumes", [])
+                 for i in v.get("configMap", {}).get("items", [])]  # fmt: skip
+        laid = {i["path"] for i in items}
+        want = {str(p.relative_to(REPO / "k6")) for p in (REPO / "k6").glob("**/*.js")}
+        if laid != want:
+            errors.append(f"TestRun/shoplab-load: runner volume lays out {sorted(laid)}, "
+                          f"k6/ has {sorted(want)}")  # fmt: skip
+    return errors
