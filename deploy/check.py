@@ -5,6 +5,7 @@ per failure and exit 1."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,9 +14,8 @@ from pathlib import Path
 from deploy.parity import check_autoscaler, check_parity, check_sources
 from deploy.render import K8S_DIR, REPO, RenderError, kustomizations, name_of, render
 from deploy.validate import K8S_VERSION, testrun_schema, validate
+from stack.extras import TESTRUN_CRD, find_extras
 
-# k6-operator's CRD, read in place from the shared folder beside the repository.
-TESTRUN_CRD = REPO.parent / "shared" / "k8s-crds" / "k6.io_testruns.yaml"
 RULES = (check_parity, check_sources, check_autoscaler)
 
 
@@ -26,8 +26,11 @@ class CheckResult:
     kustomizations: int = 0
 
 
-def check(root: Path = K8S_DIR, testrun_crd: Path = TESTRUN_CRD) -> CheckResult:
-    result, schema = CheckResult(), testrun_schema(testrun_crd)
+def check(root: Path = K8S_DIR, testrun_crd: Path | None = None) -> CheckResult:
+    """Every kustomization under `root`; a TestRun against k6-operator's CRD when given (it is
+    an extra, stack/extras.py), else not at all."""
+    result = CheckResult()
+    schema = testrun_schema(testrun_crd) if testrun_crd is not None else None
     for directory in kustomizations(root):
         where = directory.relative_to(REPO) if directory.is_relative_to(REPO) else directory
         result.kustomizations += 1
@@ -47,15 +50,17 @@ def check(root: Path = K8S_DIR, testrun_crd: Path = TESTRUN_CRD) -> CheckResult:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.check", description=__doc__)
     parser.parse_args(argv)
-    if not TESTRUN_CRD.exists():
-        print(f"k8s: the TestRun CRD {TESTRUN_CRD} is missing: shared/ must sit beside the "
-              "checkout (../shared)", file=sys.stderr)  # fmt: skip
-        return 1
-    result = check()
+    extras = find_extras(os.environ)
+    crd = extras.testrun_crd
+    if crd is None:
+        print(f"k8s: skipped the TestRun's check against k6-operator's CRD (an extra): "
+              f"{extras.why_not(TESTRUN_CRD)}")  # fmt: skip
+    result = check(testrun_crd=crd)
     for line in result.failures:
         print(f"k8s: {line}", file=sys.stderr)
     verdict = "FAILED" if result.failures else "valid"
-    against = f"Kubernetes {K8S_VERSION}, k6-operator's TestRun CRD, prometheus-adapter's format"
+    crd_part = ", k6-operator's TestRun CRD" if crd is not None else ""
+    against = f"Kubernetes {K8S_VERSION}{crd_part}, prometheus-adapter's format"
     print(f"k8s: {result.objects} objects of {result.kustomizations} kustomizations {verdict} "
           f"({against})")  # fmt: skip
     return 1 if result.failures else 0

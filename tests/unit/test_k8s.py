@@ -4,18 +4,27 @@
 from __future__ import annotations
 
 import copy
+import os
 
 import pytest
 import yaml
 
 from deploy import check, parity, render, validate
 from lab.load import k8s_plan
+from stack.extras import TESTRUN_CRD, find_extras
 from stack.services import SERVICES
 from stack.settings import DEFAULTS_FILE, REPO, read_env_file
 
-TESTRUN = validate.testrun_schema(check.TESTRUN_CRD)
-
 DIRS = ["base", "load", "test-cluster"]
+
+
+@pytest.fixture(scope="module")
+def testrun() -> dict:
+    """The TestRun's schema from k6-operator's CRD in the extras; skipped when absent."""
+    extras = find_extras(os.environ)
+    if extras.testrun_crd is None:
+        pytest.skip(extras.why_not(TESTRUN_CRD))
+    return validate.testrun_schema(extras.testrun_crd)
 
 
 @pytest.fixture(scope="module")
@@ -39,17 +48,65 @@ def test_every_kustomization_is_found_and_renders(rendered):
 
 
 def test_the_lint_check_passes_on_the_repository():
-    result = check.check()
+    result = check.check(testrun_crd=find_extras(os.environ).testrun_crd)
     assert result.failures == []
     assert result.kustomizations == len(DIRS) and result.objects > 30
 
 
 @pytest.mark.parametrize("name", DIRS)
 def test_every_rendered_object_validates(rendered, name):
+    # Without k6-operator's CRD (an extra) the TestRun goes unchecked; every other object is.
+    schema = find_extras(os.environ).testrun_crd
+    schema = validate.testrun_schema(schema) if schema else None
     failures = [
-        f"{render.name_of(o)}: {e}" for o in rendered[name] for e in validate.validate(o, TESTRUN)
+        f"{render.name_of(o)}: {e}" for o in rendered[name] for e in validate.validate(o, schema)
     ]
     assert failures == []
+
+
+# A CRD of the extras' shape that wants parallelism as a string, where ours is a number.
+STRICT_CRD = """\
+spec:
+  versions:
+    - name: v1alpha1
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              properties: {parallelism: {type: string}}
+              x-kubernetes-preserve-unknown-fields: true
+          x-kubernetes-preserve-unknown-fields: true
+"""
+
+
+def test_without_the_crd_lint_skips_the_testrun_in_one_line_and_passes(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("SHOPLAB_EXTRAS", str(tmp_path))
+    assert check.main([]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    skipped, summary = out.splitlines()
+    assert skipped == (
+        "k8s: skipped the TestRun's check against k6-operator's CRD (an extra): "
+        f"SHOPLAB_EXTRAS={tmp_path.resolve()} has no {TESTRUN_CRD}"
+    )
+    assert summary.endswith("valid (Kubernetes 1.34.0, prometheus-adapter's format)")
+
+
+def test_with_the_crd_lint_validates_the_testrun_against_it(tmp_path, monkeypatch, capsys):
+    crd = tmp_path / TESTRUN_CRD
+    crd.parent.mkdir(parents=True)
+    crd.write_text(STRICT_CRD)
+    monkeypatch.setenv("SHOPLAB_EXTRAS", str(tmp_path))
+    assert check.main([]) == 1
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [
+        "k8s: deploy/k8s/load: TestRun/shoplab-load: spec.parallelism: 4 is not of type 'string'"
+    ]
+    assert "FAILED (Kubernetes 1.34.0, k6-operator's TestRun CRD, " in out
 
 
 def test_shop_requests_and_limits_are_composes_box(rendered):
@@ -92,26 +149,29 @@ def test_shop_autoscales_on_cpu_and_on_the_adapters_request_rate(rendered):
     assert "flask_http_request_total" in config["rules"][0]["seriesQuery"]
 
 
-def test_a_string_parallelism_fails_the_testrun(rendered):
-    testrun = find(rendered["load"], "TestRun", "shoplab-load")
-    assert validate.validate(testrun, TESTRUN) == []
-    testrun["spec"]["parallelism"] = "4"
-    assert validate.validate(testrun, TESTRUN) == ["spec.parallelism: '4' is not of type 'integer'"]
+def test_a_string_parallelism_fails_the_testrun(rendered, testrun):
+    run = find(rendered["load"], "TestRun", "shoplab-load")
+    assert validate.validate(run, testrun) == []
+    run["spec"]["parallelism"] = "4"
+    assert validate.validate(run, testrun) == ["spec.parallelism: '4' is not of type 'integer'"]
 
 
-def test_an_unknown_field_fails_the_testrun_and_a_deployment(rendered):
-    testrun = find(rendered["load"], "TestRun", "shoplab-load")
-    testrun["spec"]["runner"]["imag"] = "grafana/k6:1.1.0"
-    assert any("'imag' was unexpected" in e for e in validate.validate(testrun, TESTRUN))
+def test_an_unknown_field_fails_the_testrun(rendered, testrun):
+    run = find(rendered["load"], "TestRun", "shoplab-load")
+    run["spec"]["runner"]["imag"] = "grafana/k6:1.1.0"
+    assert any("'imag' was unexpected" in e for e in validate.validate(run, testrun))
+
+
+def test_an_unknown_field_fails_a_deployment(rendered):
     shop = find(rendered["base"], "Deployment", "shop")
     shop["spec"]["replica"] = 3
-    assert any("'replica' was unexpected" in e for e in validate.validate(shop, TESTRUN))
+    assert any("'replica' was unexpected" in e for e in validate.validate(shop, None))
 
 
 def test_a_wrong_type_fails_a_kubernetes_object(rendered):
     pdb = find(rendered["base"], "PodDisruptionBudget", "shop")
     pdb["spec"]["selector"] = "shop"
-    assert validate.validate(pdb, TESTRUN)
+    assert validate.validate(pdb, None)
 
 
 @pytest.mark.parametrize(
