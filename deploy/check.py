@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy.parity import check_autoscaler, check_parity, check_sources
+from deploy.parity import check_autoscaler, check_locust_layout, check_parity, check_sources
 from deploy.render import K8S_DIR, REPO, RenderError, kustomizations, name_of, render
 from deploy.validate import K8S_VERSION, testrun_schema, validate
 from stack.extras import TESTRUN_CRD, find_extras
 
-RULES = (check_parity, check_sources, check_autoscaler)
+RULES = (check_parity, check_sources, check_locust_layout, check_autoscaler)
 
 
 @dataclass

@@ -1,12 +1,15 @@
 """What the rendered manifests must share with the rest of the repository and with each other:
 compose's images, commands, env and limits (stack/services.py), every rule file, dashboard and
-k6 script shipped in its ConfigMap, and every autoscaler metric served by prometheus-adapter."""
+script shipped in its ConfigMap and laid out where its imports look, and every autoscaler metric
+served by prometheus-adapter."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 from deploy.render import REPO, container_of, find, name_of
 from deploy.validate import ADAPTER_CONFIGMAP, adapter_config, adapter_metric_names
@@ -102,8 +105,8 @@ def _keys(objects: Iterable[Mapping], prefix: str) -> set[str]:
 
 
 def check_sources(objects: Sequence[Mapping]) -> list[str]:
-    """Every rule file, dashboard and k6 script of the repository is in its ConfigMap (their
-    lists in the kustomizations are by hand: kustomize has no glob)."""
+    """Every rule file, dashboard and k6 script of the repository is in its ConfigMap, and the
+    TestRun lays the scripts out as k6/ does (their imports are relative)."""
     errors = []
     names = {o["metadata"]["name"] for o in objects if o["kind"] == "ConfigMap"}
     expected = {
@@ -127,4 +130,70 @@ def check_sources(objects: Sequence[Mapping]) -> list[str]:
         if laid != want:
             errors.append(f"TestRun/shoplab-load: runner volume lays out {sorted(laid)}, "
                           f"k6/ has {sorted(want)}")  # fmt: skip
+    return errors
+
+
+LOCUSTFILE = REPO / "locust" / "locustfile.py"
+
+
+def _repo_imports(path: Path) -> set[str]:
+    """The modules of this repository `path` imports, and theirs, transitively."""
+    found: set[str] = set()
+    todo = [path]
+    while todo:
+        tree = ast.parse(todo.pop().read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                module = REPO / name.replace(".", "/")
+                source = module.with_suffix(".py") if module.with_suffix(".py").exists() else (
+                    module / "__init__.py")  # fmt: skip
+                if name not in found and source.exists():
+                    found.add(name)
+                    todo.append(source)
+    return found
+
+
+def _mounted_files(objects: Sequence[Mapping], pod: Mapping, container: Mapping) -> set[str]:
+    """The paths the container sees from its ConfigMap volumes."""
+    volumes = {v["name"]: v.get("configMap") for v in pod.get("volumes", [])}
+    files = set()
+    for mount in container.get("volumeMounts", []):
+        source = volumes.get(mount["name"])
+        if not source:
+            continue
+        keys = [i["path"] for i in source.get("items", [])]
+        if not keys:
+            keys = list((find(objects, "ConfigMap", source["name"]) or {}).get("data", {}))
+        files |= {f"{mount['mountPath']}/{key}" for key in keys}
+    return files
+
+
+def check_locust_layout(objects: Sequence[Mapping]) -> list[str]:
+    """Every Locust pod finds the locustfile it is given and every module of the repository the
+    locustfile imports, where Python looks (PYTHONPATH): a module that moves in the repository
+    must move in the mounts too."""
+    wanted = sorted(_repo_imports(LOCUSTFILE))
+    errors = []
+    for obj in objects:
+        if obj["kind"] not in ("Job", "Deployment"):
+            continue
+        pod = obj["spec"]["template"]["spec"]
+        for c in pod["containers"]:
+            given = [a for a in c.get("args", []) if a.endswith(LOCUSTFILE.name)]
+            if not given:
+                continue
+            files, root = _mounted_files(objects, pod, c), _env(c).get("PYTHONPATH", "")
+            errors += [f"{name_of(obj)}: {path} is not mounted" for path in given
+                       if path not in files]  # fmt: skip
+            for module in wanted:
+                where = f"{root}/{module.replace('.', '/')}"
+                if f"{where}.py" not in files and f"{where}/__init__.py" not in files:
+                    errors.append(f"{name_of(obj)}: the locustfile imports {module}: nothing "
+                                  f"mounted at {where}.py (PYTHONPATH={root})")  # fmt: skip
     return errors

@@ -35,10 +35,7 @@ def render(directory: Path) -> list[dict]:
     if not KUBECTL.exists():
         raise RenderError(f"{KUBECTL} not found: run `make setup`")
     proc = subprocess.run(
-        [str(KUBECTL), "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(directory)],
-        capture_output=True,
-        text=True,
-        check=False,
+        [str(KUBECTL), "kustomize", str(directory)], capture_output=True, text=True, check=False
     )
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"]

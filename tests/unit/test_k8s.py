@@ -1,5 +1,6 @@
-"""deploy/k8s/: every kustomization renders and validates offline with the check `make lint` runs
-(deploy/check.py), holds compose's limits, env and probes, and the check can fail."""
+"""deploy/k8s/: every kustomization renders with plain `kubectl kustomize` (what `kubectl apply -k`
+runs) and validates offline with the check `make lint` runs (deploy/check.py), holds compose's
+limits, env and probes, ships fresh copies of the repository's files, and the check can fail."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import os
 import pytest
 import yaml
 
-from deploy import check, parity, render, validate
+from deploy import check, parity, render, sources, validate
 from lab.load import k8s_plan
 from stack.extras import TESTRUN_CRD, find_extras
 from stack.services import SERVICES
@@ -45,6 +46,64 @@ def shop_container(rendered) -> dict:
 def test_every_kustomization_is_found_and_renders(rendered):
     assert sorted(rendered) == DIRS
     assert all(rendered[d] for d in DIRS)
+
+
+def test_a_generated_part_renders_inside_its_kustomization_not_alone():
+    parts = sorted(
+        p.parent for p in render.K8S_DIR.glob(f"*/{render.GENERATED}/kustomization.yaml")
+    )
+    assert [p.parent.name for p in parts] == DIRS
+    assert not set(parts) & set(render.kustomizations())
+
+
+def test_a_file_read_from_outside_the_kustomization_fails_the_render(tmp_path):
+    (tmp_path / "rules.yml").write_text("groups: []\n")
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        "configMapGenerator:\n  - name: rules\n    files: [../rules.yml]\n"
+    )
+    with pytest.raises(render.RenderError, match="is not in or below"):
+        render.render(overlay)
+
+
+def test_the_configmap_sources_are_fresh_copies():
+    assert sources.stale() == []
+    built = sources.build()
+    rules = render.K8S_DIR / "base" / render.GENERATED / "prometheus-rules" / "shop.rules.yml"
+    assert built[rules] == (REPO / "provisioning/prometheus/rules/shop.rules.yml").read_text()
+
+
+def test_a_stale_missing_or_orphaned_copy_fails_the_sources_check(tmp_path):
+    built = sources.build(tmp_path)
+    assert len(sources.stale(tmp_path)) == len(built)  # nothing written yet: all missing
+    for path, text in built.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert sources.stale(tmp_path) == []
+    copy_ = tmp_path / "load" / render.GENERATED / "shoplab-k6" / "mixed.js"
+    copy_.write_text(copy_.read_text() + "// edited by hand\n")
+    orphan = tmp_path / "base" / render.GENERATED / "grafana-dashboard-gone" / "shoplab-gone.json"
+    orphan.parent.mkdir()
+    orphan.write_text("{}")
+    assert sources.stale(tmp_path) == [
+        f"{copy_}: out of date",
+        f"{orphan}: built by nothing (delete it)",
+    ]
+
+
+def test_the_locust_pods_find_every_module_the_locustfile_imports(rendered):
+    assert parity.check_locust_layout(rendered["load"]) == []
+    master = find(rendered["load"], "Job", "locust-master")
+    pod = master["spec"]["template"]["spec"]
+    for mount in pod["containers"][0]["volumeMounts"]:
+        if mount["name"] == "loadtest":
+            mount["mountPath"] = "/shoplab/loadtest"  # where it was before lab/ held it
+    others = [o for o in rendered["load"] if render.name_of(o) != "Job/locust-master"]
+    assert parity.check_locust_layout([master, *others]) == [
+        "Job/locust-master: the locustfile imports lab.load.scenarios: nothing mounted at "
+        "/shoplab/lab/load/scenarios.py (PYTHONPATH=/shoplab)"
+    ]
 
 
 def test_the_lint_check_passes_on_the_repository():
