@@ -47,8 +47,8 @@ def _env(container: Mapping) -> dict[str, str]:
 
 
 def check_parity(objects: Sequence[Mapping]) -> list[str]:
-    """The shop (and, where rendered, the test cluster's MariaDB, Redis and seed) run what
-    compose runs: one source, stack/services.py."""
+    """The shop and the InnoDB exporter (and, where rendered, the test cluster's MariaDB, Redis
+    and seed) run what compose runs: one source, stack/services.py."""
     compose, errors = compose_services(), []
     shop = find(objects, "Deployment", "shop")
     if shop:
@@ -77,6 +77,15 @@ def check_parity(objects: Sequence[Mapping]) -> list[str]:
             errors.append(f"StatefulSet/mysql: args {c.get('args')!r}, compose: {want!r}")
         if c.get("resources") != k8s_resources(compose["mysql"]):
             errors.append("StatefulSet/mysql: resources differ from compose's mysql limits")
+    exporter = find(objects, "Deployment", "innodb-exporter")
+    if exporter:
+        c, want = container_of(exporter), compose["innodb-exporter"]
+        # No error log here: a pod cannot follow another pod's file.
+        env = {k: v for k, v in want["environment"].items() if k != "INNODB_EXPORTER_ERROR_LOG"}
+        pairs = {"image": (c.get("image"), want["image"]), "args": (c.get("args"), want["command"]),
+                 "env": (_env(c), env)}  # fmt: skip
+        errors += [f"Deployment/innodb-exporter: {key} {got!r}, compose: {exp!r}"
+                   for key, (got, exp) in pairs.items() if got != exp]  # fmt: skip
     redis = find(objects, "StatefulSet", "redis")
     if redis and container_of(redis).get("command") != compose["redis"]["command"]:
         errors.append("StatefulSet/redis: command differs from compose's redis")

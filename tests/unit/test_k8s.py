@@ -12,6 +12,7 @@ import yaml
 
 from deploy import check, parity, render, sources, validate
 from lab.load import k8s_plan
+from stack import accounts
 from stack.extras import TESTRUN_CRD, find_extras
 from stack.services import SERVICES
 from stack.settings import DEFAULTS_FILE, REPO, read_env_file
@@ -256,6 +257,21 @@ def test_a_shop_limit_drifting_from_compose_fails(rendered):
     shop = find(rendered["base"], "Deployment", "shop")
     shop["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] = "2Gi"
     assert [e for e in parity.check_parity([shop]) if "resources" in e]
+
+
+def test_the_innodb_exporter_runs_composes_image_args_and_own_account(rendered):
+    assert parity.check_parity(rendered["base"]) == []
+    exporter = find(rendered["base"], "Deployment", "innodb-exporter")
+    env = exporter["spec"]["template"]["spec"]["containers"][0]["env"]
+    dsn = next(e for e in env if e["name"] == "INNODB_EXPORTER_DSN")
+    assert dsn["value"].startswith(f"mysql://{accounts.INNODB_EXPORTER.user}:")
+    dsn["value"] = "mysql://exporter:exporter@mysql:3306/"  # the other exporter's account
+    assert [e for e in parity.check_parity([exporter]) if e.startswith("Deployment/innodb")]
+
+
+def test_the_test_clusters_mariadb_runs_the_accounts_sql_for_mariadb(rendered):
+    init = find(rendered["test-cluster"], "ConfigMap", "mariadb-init")
+    assert init["data"] == {"01-users.sql": accounts.init_sql(accounts.MARIADB)}
 
 
 def test_test_cluster_database_and_cache_run_composes_flags(rendered):
