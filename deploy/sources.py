@@ -10,6 +10,7 @@ from stack/accounts.py.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,21 +86,11 @@ def sources() -> list[Source]:
     ]  # fmt: skip
 
 
-def _comment(text: str) -> str:
-    lines, line = [], ""
-    for word in text.split():
-        if line and len(line) + len(word) > 94:
-            lines.append(line)
-            line = ""
-        line = f"{line} {word}".strip()
-    return "".join(f"  # {part}\n" for part in [*lines, line] if part)
-
-
 def kustomization(maps: list[Source]) -> str:
     """The generated kustomization that lists `maps`' files."""
     parts = [HEADER]
     for m in maps:
-        parts.append(_comment(m.note))
+        parts += [f"  # {line}\n" for line in textwrap.wrap(m.note, 96)]
         parts.append(f"  - name: {m.name}\n    files:\n")
         parts += [f"      - {m.name}/{key}\n" for key in m.data]
         if m.labels:

@@ -4,6 +4,7 @@ MySQL and the test cluster's MariaDB run on an empty data dir."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -77,16 +78,6 @@ def native_statements() -> list[str]:
     return statements(EXPORTERS, NATIVE_HOST, MARIADB)
 
 
-def _comment(text: str) -> str:
-    lines, line = [], ""
-    for word in text.split():
-        if line and len(line) + len(word) > 96:
-            lines.append(line)
-            line = ""
-        line = f"{line} {word}".strip()
-    return "".join(f"-- {part}\n" for part in [*lines, line])
-
-
 def init_sql(server: str) -> str:
     """The init SQL for `server` (MYSQL: compose; MARIADB: the Kubernetes test cluster)."""
     who = "compose's MySQL 8" if server == MYSQL else "MariaDB (the Kubernetes test cluster)"
@@ -95,6 +86,6 @@ def init_sql(server: str) -> str:
         f"-- The accounts as {who} takes them, run once by the image on an empty data dir.\n"
     ]
     for account in (SHOP, *EXPORTERS):
-        parts.append(_comment(account.why))
+        parts += [f"-- {line}\n" for line in textwrap.wrap(account.why, 97)]
         parts += [f"{s};\n" for s in account.statements(ANY_HOST, server)]
     return "".join(parts)
