@@ -14,9 +14,6 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 K8S_DIR = REPO / "deploy" / "k8s"
 KUBECTL = Path(sys.executable).parent / "kubectl"
-# A kustomization's generated part (`make generate`, deploy/sources.py): rendered inside the
-# kustomization that lists it, never applied alone.
-GENERATED = "generated"
 
 
 class RenderError(RuntimeError):
@@ -25,8 +22,7 @@ class RenderError(RuntimeError):
 
 def kustomizations(root: Path = K8S_DIR) -> list[Path]:
     """Every folder under deploy/k8s/ a user applies (`kubectl apply -k <dir>`)."""
-    found = (p.parent for p in root.rglob("kustomization.yaml"))
-    return sorted(d for d in found if GENERATED not in d.relative_to(root).parts)
+    return sorted(p.parent for p in root.rglob("kustomization.yaml"))
 
 
 def render(directory: Path) -> list[dict]:

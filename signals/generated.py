@@ -49,7 +49,6 @@ def main(argv: list[str] | None, *, prog: str, doc: str, what: str, fix: str, bu
         print(f"{what}-check: {len(build())} files up to date")
         return 0
     for path, text in build().items():
-        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         print(f"{what}: wrote {_shown(path)}")
     return 0

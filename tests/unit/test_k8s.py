@@ -49,14 +49,6 @@ def test_every_kustomization_is_found_and_renders(rendered):
     assert all(rendered[d] for d in DIRS)
 
 
-def test_a_generated_part_renders_inside_its_kustomization_not_alone():
-    parts = sorted(
-        p.parent for p in render.K8S_DIR.glob(f"*/{render.GENERATED}/kustomization.yaml")
-    )
-    assert [p.parent.name for p in parts] == DIRS
-    assert not set(parts) & set(render.kustomizations())
-
-
 def test_a_file_read_from_outside_the_kustomization_fails_the_render(tmp_path):
     (tmp_path / "rules.yml").write_text("groups: []\n")
     overlay = tmp_path / "overlay"
@@ -68,27 +60,37 @@ def test_a_file_read_from_outside_the_kustomization_fails_the_render(tmp_path):
         render.render(overlay)
 
 
-def test_the_configmap_sources_are_fresh_copies():
+def test_every_kustomization_that_carries_files_lists_its_generated_configmaps():
+    for directory in render.kustomizations():
+        generated = directory / sources.GENERATED
+        listed = yaml.safe_load((directory / "kustomization.yaml").read_text())["resources"]
+        assert generated.exists() == (sources.GENERATED in listed), directory
+
+
+def test_the_generated_configmaps_are_fresh_and_carry_the_files_byte_for_byte(rendered):
     assert sources.stale() == []
-    built = sources.build()
-    rules = render.K8S_DIR / "base" / render.GENERATED / "prometheus-rules" / "shop.rules.yml"
-    assert built[rules] == (REPO / "provisioning/prometheus/rules/shop.rules.yml").read_text()
+    rules = find(rendered["base"], "ConfigMap", "prometheus-rules")["data"]
+    home = REPO / "provisioning/prometheus/rules"
+    assert rules == {p.name: p.read_text() for p in sorted(home.glob("*.yml"))}
+    model = find(rendered["load"], "ConfigMap", "shoplab-k6")["data"]["model.js"]
+    assert model == (REPO / "k6/lib/model.js").read_text()
 
 
-def test_a_stale_missing_or_orphaned_copy_fails_the_sources_check(tmp_path):
+def test_a_stale_missing_or_orphaned_generated_file_fails_the_check(tmp_path):
     built = sources.build(tmp_path)
+    assert sorted(p.relative_to(tmp_path).parts[0] for p in built) == DIRS
     assert len(sources.stale(tmp_path)) == len(built)  # nothing written yet: all missing
     for path, text in built.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True)
         path.write_text(text)
     assert sources.stale(tmp_path) == []
-    copy_ = tmp_path / "load" / render.GENERATED / "shoplab-k6" / "mixed.js"
-    copy_.write_text(copy_.read_text() + "// edited by hand\n")
-    orphan = tmp_path / "base" / render.GENERATED / "grafana-dashboard-gone" / "shoplab-gone.json"
+    edited = tmp_path / "load" / sources.GENERATED
+    edited.write_text(edited.read_text().replace("'k6/http'", "'k6/http' // by hand"))
+    orphan = tmp_path / "gone" / sources.GENERATED
     orphan.parent.mkdir()
     orphan.write_text("{}")
     assert sources.stale(tmp_path) == [
-        f"{copy_}: out of date",
+        f"{edited}: out of date",
         f"{orphan}: built by nothing (delete it)",
     ]
 
