@@ -4,47 +4,32 @@ fresh by `make check`. It lives in the lab so that deploy/ reads a file and neve
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from lab.load.run import plan_of
 from lab.load.settings import REPO, LoadSettings
+from signals import generated
 
 PLAN_FILE = REPO / "deploy" / "k8s" / "load" / "plan.json"
 # `python -m lab.load plan` with these flags: the load scenario against the cluster's Service.
 PLAN_ARGS = ("--scenario", "load", "--shop-url", "http://shop:8000")
 
 
-def _shown(path: Path) -> Path:
-    return path.relative_to(REPO) if path.is_relative_to(REPO) else path
-
-
 def fresh_plan() -> str:
     return plan_of(LoadSettings.from_args(list(PLAN_ARGS), {}), "", "").to_json() + "\n"
 
 
-def check_plan(path: Path = PLAN_FILE) -> list[str]:
-    if not path.exists() or path.read_text() != fresh_plan():
-        return [f"{_shown(path)}: stale against lab/load/scenarios.json: make k8s-plan"]
-    return []
+def build(path: Path = PLAN_FILE) -> dict[Path, str]:
+    return {path: fresh_plan()}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lab.load.k8s_plan", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="compare, write nothing")
-    args = parser.parse_args(argv)
-    if args.check:
-        problems = check_plan()
-        for line in problems:
-            print(f"k8s: {line}", file=sys.stderr)
-        if not problems:
-            print(f"k8s: {_shown(PLAN_FILE)} is fresh")
-        return 1 if problems else 0
-    PLAN_FILE.write_text(fresh_plan())
-    print(f"k8s: wrote {_shown(PLAN_FILE)}")
-    return 0
+def stale(path: Path = PLAN_FILE) -> list[str]:
+    return generated.stale(build(path), [])
+
+
+def main(argv: list[str] | None = None) -> int:
+    return generated.main(argv, prog="python -m lab.load.k8s_plan", doc=__doc__, what="k8s",
+                          fix="make k8s-plan", build=build, problems=stale)  # fmt: skip
 
 
 if __name__ == "__main__":
