@@ -65,7 +65,7 @@ def number(
     """A finite decimal number within [lo, hi]; `positive` also refuses 0."""
     raw = text(env, name)
     if not raw:
-        return default
+        return float(default)
     try:
         value = float(raw)
     except ValueError:

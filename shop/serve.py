@@ -24,7 +24,8 @@ import tempfile
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 
-from shop.settings import SettingsError, number
+import knobs
+from shop.settings import SettingsError
 
 DEFAULT_BIND = "127.0.0.1:8000"
 
@@ -47,17 +48,18 @@ class ServerSettings:
         host, sep, port = bind.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise SettingsError(f"SHOP_BIND / --bind must be HOST:PORT, got {bind!r}")
-        level = (env.get("SHOP_LOG_LEVEL") or cls.log_level).lower()
-        if level not in ("debug", "info", "warning", "error", "critical"):
-            raise SettingsError(f"SHOP_LOG_LEVEL={level!r} is not debug, info, warning or error")
+        lowered = {"SHOP_LOG_LEVEL": knobs.text(env, "SHOP_LOG_LEVEL").lower()}
+        levels = ("debug", "info", "warning", "error", "critical")
         return cls(
             host=host.strip("[]"),
             port=int(port),
-            workers=number(env, "SHOP_WORKERS", cls.workers, 1, 64),
-            threads=number(env, "SHOP_THREADS", cls.threads, 1, 256),
-            graceful_seconds=number(env, "SHOP_GRACEFUL_SECONDS", cls.graceful_seconds, 1, 600),
-            log_level=level,
-            access_log=env.get("SHOP_ACCESS_LOG", "") not in ("", "0", "false", "no"),
+            workers=knobs.whole(env, "SHOP_WORKERS", cls.workers, lo=1, hi=64),
+            threads=knobs.whole(env, "SHOP_THREADS", cls.threads, lo=1, hi=256),
+            graceful_seconds=knobs.whole(
+                env, "SHOP_GRACEFUL_SECONDS", cls.graceful_seconds, lo=1, hi=600
+            ),
+            log_level=knobs.choice(lowered, "SHOP_LOG_LEVEL", cls.log_level, levels),
+            access_log=knobs.flag(env, "SHOP_ACCESS_LOG", cls.access_log),
         )
 
 

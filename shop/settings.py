@@ -5,28 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import knobs
+from knobs import KnobError
+
 STRATEGIES = ("safe", "naive")
 # Where an order's daily sales go: `sync` upserts product_sales_daily in the order transaction
 # (a hot row per product per day), `async` appends to sales_queue for the consumer (shop.sales).
 SALES_MODES = ("sync", "async")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
-class SettingsError(ValueError):
-    """A bad environment value; the message names the variable."""
-
-
-def number(env: Mapping[str, str], name: str, default, lo, hi, cast=int):
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = cast(raw)
-    except ValueError:
-        kind = "an integer" if cast is int else "a number"
-        raise SettingsError(f"{name}={raw!r} is not {kind}") from None
-    if not lo <= value <= hi:
-        raise SettingsError(f"{name}={value} is out of range [{lo}, {hi}]")
-    return value
+# A bad value is a bad knob: one line naming the variable (knobs.KnobError).
+SettingsError = KnobError
 
 
 @dataclass(frozen=True)
@@ -60,52 +50,46 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        url = env.get("SHOP_DATABASE_URL", "")
-        if not url:
+        if not knobs.text(env, "SHOP_DATABASE_URL"):
             raise SettingsError(
                 "SHOP_DATABASE_URL is not set (e.g. mysql+pymysql://shop:shop@127.0.0.1:3306/shop)"
             )
-        if not url.startswith("mysql+pymysql://"):
-            raise SettingsError(f"SHOP_DATABASE_URL must start with mysql+pymysql://, got {url!r}")
-        redis_url = env.get("SHOP_REDIS_URL") or cls.redis_url
-        if not redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise SettingsError(f"SHOP_REDIS_URL must be a redis:// URL, got {redis_url!r}")
-        strategy = env.get("SHOP_ORDER_STRATEGY") or "safe"
-        if strategy not in STRATEGIES:
-            raise SettingsError(
-                f"SHOP_ORDER_STRATEGY={strategy!r} is not one of {', '.join(STRATEGIES)}"
-            )
-        sales_mode = env.get("SHOP_SALES_MODE") or "sync"
-        if sales_mode not in SALES_MODES:
-            raise SettingsError(
-                f"SHOP_SALES_MODE={sales_mode!r} is not one of {', '.join(SALES_MODES)}"
-            )
         return cls(
-            database_url=url,
-            redis_url=redis_url,
-            order_strategy=strategy,
-            db_pool_size=number(env, "SHOP_DB_POOL_SIZE", cls.db_pool_size, 1, 200),
-            db_max_overflow=number(env, "SHOP_DB_MAX_OVERFLOW", cls.db_max_overflow, 0, 200),
-            db_pool_timeout=number(
-                env, "SHOP_DB_POOL_TIMEOUT", cls.db_pool_timeout, 0.1, 60, float
+            database_url=knobs.url(env, "SHOP_DATABASE_URL", "", ("mysql+pymysql",)),
+            redis_url=knobs.url(env, "SHOP_REDIS_URL", cls.redis_url, REDIS_SCHEMES),
+            order_strategy=knobs.choice(env, "SHOP_ORDER_STRATEGY", "safe", STRATEGIES),
+            db_pool_size=knobs.whole(env, "SHOP_DB_POOL_SIZE", cls.db_pool_size, lo=1, hi=200),
+            db_max_overflow=knobs.whole(
+                env, "SHOP_DB_MAX_OVERFLOW", cls.db_max_overflow, lo=0, hi=200
             ),
-            lock_wait_timeout=number(env, "SHOP_LOCK_WAIT_TIMEOUT", cls.lock_wait_timeout, 1, 3600),
-            db_connect_timeout=number(
-                env, "SHOP_DB_CONNECT_TIMEOUT", cls.db_connect_timeout, 0.1, 60, float
+            db_pool_timeout=knobs.number(
+                env, "SHOP_DB_POOL_TIMEOUT", cls.db_pool_timeout, lo=0.1, hi=60
             ),
-            order_max_retries=number(env, "SHOP_ORDER_MAX_RETRIES", cls.order_max_retries, 0, 20),
-            popular_cache_ttl=number(
-                env, "SHOP_POPULAR_CACHE_TTL_SECONDS", cls.popular_cache_ttl, 0.1, 3600, float
+            lock_wait_timeout=knobs.whole(
+                env, "SHOP_LOCK_WAIT_TIMEOUT", cls.lock_wait_timeout, lo=1, hi=3600
             ),
-            popular_local_ttl=number(
-                env, "SHOP_POPULAR_LOCAL_TTL_SECONDS", cls.popular_local_ttl, 0, 60, float
+            db_connect_timeout=knobs.number(
+                env, "SHOP_DB_CONNECT_TIMEOUT", cls.db_connect_timeout, lo=0.1, hi=60
             ),
-            max_charge=number(env, "SHOP_MAX_CHARGE", cls.max_charge, 1, 10**12),
-            debug_delay_ms=number(env, "SHOP_DEBUG_DELAY_MS", cls.debug_delay_ms, 0, 10_000),
-            sales_mode=sales_mode,
-            sales_batch_size=number(env, "SHOP_SALES_BATCH_SIZE", cls.sales_batch_size, 1, 10_000),
-            sales_poll_seconds=number(
-                env, "SHOP_SALES_POLL_SECONDS", cls.sales_poll_seconds, 0.01, 60, float
+            order_max_retries=knobs.whole(
+                env, "SHOP_ORDER_MAX_RETRIES", cls.order_max_retries, lo=0, hi=20
+            ),
+            popular_cache_ttl=knobs.number(
+                env, "SHOP_POPULAR_CACHE_TTL_SECONDS", cls.popular_cache_ttl, lo=0.1, hi=3600
+            ),
+            popular_local_ttl=knobs.number(
+                env, "SHOP_POPULAR_LOCAL_TTL_SECONDS", cls.popular_local_ttl, lo=0, hi=60
+            ),
+            max_charge=knobs.whole(env, "SHOP_MAX_CHARGE", cls.max_charge, lo=1, hi=10**12),
+            debug_delay_ms=knobs.whole(
+                env, "SHOP_DEBUG_DELAY_MS", cls.debug_delay_ms, lo=0, hi=10_000
+            ),
+            sales_mode=knobs.choice(env, "SHOP_SALES_MODE", "sync", SALES_MODES),
+            sales_batch_size=knobs.whole(
+                env, "SHOP_SALES_BATCH_SIZE", cls.sales_batch_size, lo=1, hi=10_000
+            ),
+            sales_poll_seconds=knobs.number(
+                env, "SHOP_SALES_POLL_SECONDS", cls.sales_poll_seconds, lo=0.01, hi=60
             ),
         )
 

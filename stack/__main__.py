@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from stack.settings import StackSettings, StackSettingsError, parse_bytes
+from stack.settings import StackSettingsError, parse_bytes, read_stack_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"prometheus-config: wrote {write_compose_config()}")
         return 0
     try:
-        settings = StackSettings.from_env(os.environ)
+        settings = read_stack_settings(os.environ)
     except StackSettingsError as exc:
         print(f"local: configuration error: {exc}", file=sys.stderr)
         return 2

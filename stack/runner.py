@@ -22,7 +22,7 @@ import requests
 from stack import accounts, alert_rules, alertmanager_config, balancer, cgroups, services
 from stack.prometheus_config import dump, render
 from stack.services import ALERTS_FILE, Native, tool
-from stack.settings import REPO, StackSettings, StackSettingsError, parse_bytes
+from stack.settings import REPO, StackSettings, StackSettingsError
 
 
 def mysqld_exporter_cnf(s: StackSettings) -> str:
@@ -246,8 +246,7 @@ def up(s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None 
         limited = [p for p in services.native_processes(s) if p.row.limits]
         for p in limited:
             limits = p.row.limits
-            cgroups.create(s.cgroup(p.name), s.number(limits.cpus),
-                           parse_bytes(limits.memory, s.values[limits.memory]))  # fmt: skip
+            cgroups.create(s.cgroup(p.name), s.number(limits.cpus), s.memory_bytes(limits.memory))
         names = ", ".join(f"shoplab/{s.cgroup(p.name)}" for p in limited)
         say(f"container limits on: cgroups {names} (cgroup v1)")
     _prepare(s, alerting)

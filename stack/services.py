@@ -462,7 +462,9 @@ _LOAD_ON = {
 }
 _PLAN_ON = {**_LOAD_ON, "load-plan": {"condition": "service_completed_successfully"}}
 # What the load tools' containers import of this repo (lab.load and what it imports).
-_LOAD_CODE = [f"./{package}:/shoplab/{package}:ro" for package in ("lab", "signals")]
+_LOAD_CODE = [
+    f"./{package}:/shoplab/{package}:ro" for package in ("lab", "signals", "stack", "knobs")
+]
 
 # --- the table ---------------------------------------------------------------------------------
 

@@ -1,29 +1,34 @@
-"""The native stack's settings: stack/local.env, overridden by the environment."""
+"""The native stack's settings: the defaults of stack/local.env, overridden by the environment.
+
+`read_stack_settings(environ, defaults)` is pure (the caller reads the file:
+`read_stack_settings(environ)` does both); every knob is checked once, there, with `knobs`.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import re
 import socket
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import knobs
+from knobs import KnobError
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULTS_FILE = REPO / "stack" / "local.env"
-_SIZE = re.compile(r"^(\d+)([kmg]?)$", re.I)
-# A Prometheus duration: 90s, 5m, 1h30m.
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 # Replicas of the native shop: each is a server of 2 processes at least; more than this on one
 # machine measures the machine, not the balancer.
 MAX_REPLICAS = 16
+STRATEGIES = ("safe", "naive")
+SALES_MODES = ("sync", "async")
 
-
-class StackSettingsError(ValueError):
-    """A bad value; the message names the variable."""
+# A bad stack knob is a bad knob: one error type for every settings class (knobs.KnobError).
+StackSettingsError = KnobError
 
 
 def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=value lines of an env file (comments and blank lines skipped)."""
     values = {}
     for line in path.read_text().splitlines():
         line = line.strip()
@@ -34,47 +39,39 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def parse_bytes(name: str, raw: str) -> int:
-    match = _SIZE.match(raw)
-    if not match:
-        raise StackSettingsError(f"{name}={raw!r} is not a size like 512m or 4g")
-    return int(match[1]) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[match[2].lower()]
+    """Bytes of a size like 512m or 4g given as `name` (a flag or a variable)."""
+    return knobs.size({name: raw}, name, raw)
 
 
 def parse_duration(name: str, raw: str) -> int:
     """Seconds in a Prometheus duration of hours, minutes and seconds (`for:` values)."""
-    match = _DURATION.match(raw)
-    if not raw or not match:
-        raise StackSettingsError(f"{name}={raw!r} is not a duration like 10s, 5m or 1h30m")
-    hours, minutes, seconds = (int(part or 0) for part in match.groups())
-    return hours * 3600 + minutes * 60 + seconds
+    return knobs.duration({name: raw}, name, raw)
 
 
 @dataclass(frozen=True)
 class StackSettings:
     values: dict[str, str]
+    # The defaults' state folder: the default stack, whose cgroups carry no suffix.
+    default_state_dir: str = ""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> StackSettings:
-        values = read_env_file(DEFAULTS_FILE)
+    def from_env(cls, env: Mapping[str, str], defaults: Mapping[str, str]) -> StackSettings:
+        """`defaults` (stack/local.env's values) with the environment's LOCAL_* laid over them,
+        every knob checked; a bad one raises KnobError naming it."""
+        values = dict(defaults)
         values.update({k: v for k, v in env.items() if k.startswith("LOCAL_") and v != ""})
-        settings = cls(values)
         for key in values:
             if key.endswith("_PORT"):
-                port = settings.port(key)
-                if not 1024 <= port <= 65535:
-                    raise StackSettingsError(f"{key}={port} is not a port in 1024-65535")
-        if values["LOCAL_ORDER_STRATEGY"] not in ("safe", "naive"):
-            raise StackSettingsError(
-                f"LOCAL_ORDER_STRATEGY={values['LOCAL_ORDER_STRATEGY']!r} is not safe or naive"
-            )
-        if values["LOCAL_SALES_MODE"] not in ("sync", "async"):
-            raise StackSettingsError(
-                f"LOCAL_SALES_MODE={values['LOCAL_SALES_MODE']!r} is not sync or async"
-            )
+                knobs.whole(values, key, 0, lo=1024, hi=65535)
+        knobs.choice(values, "LOCAL_ORDER_STRATEGY", "safe", STRATEGIES)
+        knobs.choice(values, "LOCAL_SALES_MODE", "sync", SALES_MODES)
         for key in ("LOCAL_SHOP_MEMORY", "LOCAL_MYSQL_MEMORY"):
-            parse_bytes(key, values[key])
+            knobs.size(values, key, "")
+        for key in ("LOCAL_SHOP_CPUS", "LOCAL_MYSQL_CPUS"):
+            knobs.number(values, key, 0, positive=True, hi=1024)
         if values.get("LOCAL_ALERT_FOR_MAX"):
-            parse_duration("LOCAL_ALERT_FOR_MAX", values["LOCAL_ALERT_FOR_MAX"])
+            knobs.duration(values, "LOCAL_ALERT_FOR_MAX", "")
+        settings = cls(values, defaults.get("LOCAL_STATE_DIR", ""))
         last = settings.replica_port(settings.replicas)
         if last > 65535:
             raise StackSettingsError(
@@ -83,28 +80,25 @@ class StackSettings:
             )
         return settings
 
+    def with_values(self, **values: str) -> StackSettings:
+        """The same stack with some LOCAL_* knobs changed (checked like the rest)."""
+        changed = StackSettings.from_env(values, self.values)
+        return replace(changed, default_state_dir=self.default_state_dir)
+
     def port(self, key: str) -> int:
-        raw = self.values.get(key, "")
-        try:
-            return int(raw)
-        except ValueError:
-            raise StackSettingsError(f"{key}={raw!r} is not a port number") from None
+        return knobs.whole(self.values, key, 0, lo=1, hi=65535)
 
     def number(self, key: str) -> float:
-        try:
-            return float(self.values[key])
-        except ValueError:
-            raise StackSettingsError(f"{key}={self.values[key]!r} is not a number") from None
+        return knobs.number(self.values, key, 0)
+
+    def memory_bytes(self, key: str) -> int:
+        """A LOCAL_*_MEMORY limit in bytes."""
+        return knobs.size(self.values, key, "")
 
     @property
     def replicas(self) -> int:
         """How many shop replicas run behind nginx (LOCAL_SHOP_REPLICAS, 1 to 16)."""
-        raw = self.values.get("LOCAL_SHOP_REPLICAS", "1")
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_REPLICAS:
-            raise StackSettingsError(
-                f"LOCAL_SHOP_REPLICAS={raw!r} is not a whole number from 1 to {MAX_REPLICAS}"
-            )
-        return int(raw)
+        return knobs.whole(self.values, "LOCAL_SHOP_REPLICAS", 1, lo=1, hi=MAX_REPLICAS)
 
     def replica_port(self, replica: int) -> int:
         """Where shop replica `replica` (1, 2, ...) listens: LOCAL_SHOP_REPLICA_PORT + i - 1."""
@@ -113,16 +107,17 @@ class StackSettings:
     @property
     def alert_for_max(self) -> int | None:
         """Seconds that caps every alert's `for:` natively (tests), None: the rules as shipped."""
-        raw = self.values.get("LOCAL_ALERT_FOR_MAX", "")
-        return parse_duration("LOCAL_ALERT_FOR_MAX", raw) if raw else None
+        if not self.values.get("LOCAL_ALERT_FOR_MAX"):
+            return None
+        return knobs.duration(self.values, "LOCAL_ALERT_FOR_MAX", "")
 
     def cgroup(self, service: str) -> str:
         """The cgroup (under shoplab/) of a compose service in this stack: the service's name for
         the default stack, suffixed with its state dir's hash for any other, so two stacks at
         once (a test or `make verify-dashboards` beside `make local-up`) neither share limits nor
         mix their container metrics. The exported `name` label is the service either way."""
-        default = (REPO / read_env_file(DEFAULTS_FILE)["LOCAL_STATE_DIR"]).resolve()
-        if self.state_dir.resolve() == default:
+        default = REPO / self.default_state_dir if self.default_state_dir else None
+        if default is not None and self.state_dir.resolve() == default.resolve():
             return service
         return f"{service}-{hashlib.sha1(str(self.state_dir.resolve()).encode()).hexdigest()[:8]}"
 
@@ -141,6 +136,11 @@ class StackSettings:
     @property
     def redis_url(self) -> str:
         return f"redis://127.0.0.1:{self.port('LOCAL_REDIS_PORT')}/0"
+
+
+def read_stack_settings(environ: Mapping[str, str]) -> StackSettings:
+    """The caller's side of from_env: stack/local.env read, the environment laid over it."""
+    return StackSettings.from_env(environ, read_env_file(DEFAULTS_FILE))
 
 
 # A small shop for a stack that lives for one check or test: a few seconds to seed, enough rows

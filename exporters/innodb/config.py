@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import knobs
+from knobs import KnobError
+
 DEFAULT_LISTEN = "127.0.0.1:9105"
 DSN_SCHEMES = ("mysql", "mariadb", "mysql+pymysql", "mariadb+pymysql")
 
 
-class ConfigError(ValueError):
-    """A bad setting; its message is one line that names the variable."""
+# A bad setting is a bad knob: one line naming the variable (knobs.KnobError).
+ConfigError = KnobError
 
 
 @dataclass(frozen=True)
@@ -91,25 +94,27 @@ class Settings:
                 raise ConfigError(
                     f"INNODB_EXPORTER_TABLES: {name!r} is not schema.table (comma-separated)"
                 )
-        log_level = env.get("INNODB_EXPORTER_LOG_LEVEL", "INFO").strip().upper()
-        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            raise ConfigError(
-                f"INNODB_EXPORTER_LOG_LEVEL: {log_level!r} is not DEBUG, INFO, WARNING or ERROR"
-            )
+        levels = ("DEBUG", "INFO", "WARNING", "ERROR")
+        upper = {k: v.upper() for k, v in env.items() if k == "INNODB_EXPORTER_LOG_LEVEL"}
+        log_level = knobs.choice(upper, "INNODB_EXPORTER_LOG_LEVEL", "INFO", levels)
         return cls(
             dsn=Dsn.parse(dsn_text) if dsn_text else None,
             listen_host=listen_host,
             listen_port=listen_port,
             error_log=Path(error_log) if error_log else None,
-            max_tables=_integer(env, "INNODB_EXPORTER_MAX_TABLES", cls.max_tables, 1),
-            max_statements=_integer(env, "INNODB_EXPORTER_MAX_STATEMENTS", cls.max_statements, 1),
+            max_tables=knobs.whole(env, "INNODB_EXPORTER_MAX_TABLES", cls.max_tables, lo=1),
+            max_statements=knobs.whole(
+                env, "INNODB_EXPORTER_MAX_STATEMENTS", cls.max_statements, lo=1
+            ),
             tables=allow,
-            deadlocks_kept=_integer(env, "INNODB_EXPORTER_DEADLOCKS_KEPT", cls.deadlocks_kept, 1),
-            raw_queries=_boolean(env, "INNODB_EXPORTER_RAW_QUERIES", cls.raw_queries),
-            lock_wait_top=_integer(env, "INNODB_EXPORTER_LOCK_WAIT_TOP", cls.lock_wait_top, 0),
-            connect_timeout=_number(env, "INNODB_EXPORTER_CONNECT_TIMEOUT", cls.connect_timeout),
-            query_timeout=_number(env, "INNODB_EXPORTER_QUERY_TIMEOUT", cls.query_timeout),
-            backoff_max=_number(env, "INNODB_EXPORTER_BACKOFF_MAX", cls.backoff_max),
+            deadlocks_kept=knobs.whole(
+                env, "INNODB_EXPORTER_DEADLOCKS_KEPT", cls.deadlocks_kept, lo=1
+            ),
+            raw_queries=knobs.flag(env, "INNODB_EXPORTER_RAW_QUERIES", cls.raw_queries),
+            lock_wait_top=knobs.whole(env, "INNODB_EXPORTER_LOCK_WAIT_TOP", cls.lock_wait_top),
+            connect_timeout=_seconds(env, "INNODB_EXPORTER_CONNECT_TIMEOUT", cls.connect_timeout),
+            query_timeout=_seconds(env, "INNODB_EXPORTER_QUERY_TIMEOUT", cls.query_timeout),
+            backoff_max=_seconds(env, "INNODB_EXPORTER_BACKOFF_MAX", cls.backoff_max),
             log_level=log_level,
         )
 
@@ -130,34 +135,5 @@ def _listen(text: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-def _integer(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
-    text = env.get(name, "").strip()
-    if not text:
-        return default
-    if not text.isdigit() or int(text) < minimum:
-        raise ConfigError(f"{name}: {text!r} is not a whole number >= {minimum}")
-    return int(text)
-
-
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
-    text = env.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise ConfigError(f"{name}: {text!r} is not a positive number of seconds")
-    return value
-
-
-def _boolean(env: Mapping[str, str], name: str, default: bool) -> bool:
-    text = env.get(name, "").strip().lower()
-    if not text:
-        return default
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name}: {text!r} is not true or false")
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    return knobs.number(env, name, default, positive=True, hi=3600)

@@ -11,8 +11,7 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from lab.audit.run import QUEUE_TIMEOUT_S, audit
-
-REPO = Path(__file__).resolve().parents[2]
+from lab.results import newest_run, results_root
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,10 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     url = args.database_url or os.environ.get("SHOP_DATABASE_URL")
     if not url:
-        from stack.settings import StackSettings, StackSettingsError
+        from stack.settings import StackSettingsError, read_stack_settings
 
         try:
-            url = StackSettings.from_env(os.environ).database_url
+            url = read_stack_settings(os.environ).database_url
         except StackSettingsError as exc:
             parser.error(str(exc))
     results = _results_dir(args)
@@ -63,11 +62,8 @@ def main(argv: list[str] | None = None) -> int:
 def _results_dir(args) -> Path | None:
     if args.results:
         return Path(args.results)
-    root = Path(os.environ.get("RESULTS_ROOT", REPO / "results"))
-    if args.run:
-        return root / args.run
-    runs = sorted((p for p in root.glob("*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
-    return runs[-1] if runs else None
+    root = results_root(os.environ)
+    return root / args.run if args.run else newest_run(root)
 
 
 raise SystemExit(main())

@@ -7,7 +7,7 @@ import sys
 
 from lab.capacity.run import CapacitySettings, find, probe_row
 from lab.load.cli import write_report
-from lab.load.settings import LoadSettings, LoadSettingsError
+from lab.load.settings import LoadSettingsError, read_load_settings
 
 
 def say(msg: str) -> None:
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     try:
-        load = LoadSettings.from_args(argv, os.environ)
+        load = read_load_settings(os.environ, argv)
     except LoadSettingsError as exc:
         print(f"capacity: {exc}", file=sys.stderr)
         return 2

@@ -23,13 +23,13 @@ from lab.chaos.faults import HOT_USERS, Fault, select
 from lab.load.run import RunResult, plan_of
 from lab.load.scenarios import Plan, Stage
 from lab.load.settings import KNOBS as LOAD_KNOBS
-from lab.load.settings import REPO, LoadSettings, LoadSettingsError
+from lab.load.settings import REPO, LoadSettings, LoadSettingsError, read_load_settings
 from shop.settings import Settings as ShopSettings
 from signals.client import Prometheus
 from signals.load import requests as tool_requests
 from signals.load import testid_matchers
 from stack import runner
-from stack.settings import StackSettings, ephemeral_env, free_port
+from stack.settings import StackSettings, ephemeral_env, free_port, read_stack_settings
 
 Say = Callable[[str], None]
 # Alerts fire within seconds on the chaos stack (its rules' `for:` capped at this).
@@ -75,7 +75,7 @@ class ChaosSettings:
             raise ChaosError(str(exc)) from None
         load = {k: env[k] for k in ("TOOL", "TARGET_TPS", "SCALE") if env.get(k)}
         try:
-            checked = LoadSettings.from_env({**load, "SCENARIO": "chaos"})
+            checked = read_load_settings({**load, "SCENARIO": "chaos"})
         except LoadSettingsError as exc:
             raise ChaosError(str(exc)) from None
         root = Path(env.get("RESULTS_ROOT") or REPO / "results")
@@ -226,7 +226,7 @@ def _hold(plan: Plan) -> Stage:
 def fault_scale(knobs: Mapping[str, str], lasts: float) -> float:
     """SCALE for a fault's load: as asked, or more when the hold would not fit the fault's
     lead, its length and the time after it."""
-    asked = LoadSettings.from_env(knobs)
+    asked = read_load_settings(knobs)
     nominal = _hold(plan_of(replace(asked, scale=1), "scale", "")).seconds
     return max(asked.scale, (MIN_LEAD_S + lasts + MIN_AFTER_S + 1) / nominal)
 
@@ -237,7 +237,7 @@ def run_fault(fault: Fault, stack: Stack, env: Mapping[str, str], chaos: ChaosSe
     lasts = fault.lasts(stack)
     knobs = {**env, **chaos.load, "SCENARIO": "chaos", "HOT_USERS": str(HOT_USERS),
              "RESULTS_ROOT": str(chaos.results_root)}  # fmt: skip
-    load = LoadSettings.from_env({**knobs, "SCALE": f"{fault_scale(knobs, lasts):g}"})
+    load = read_load_settings({**knobs, "SCALE": f"{fault_scale(knobs, lasts):g}"})
     shop = ShopSettings.from_env({"SHOP_DATABASE_URL": s.database_url, **env})
     out = FaultResult(fault.name, testid, timeout_s=shop.request_timeout,
                       expected_alerts=fault.alerts)  # fmt: skip
@@ -341,7 +341,7 @@ def run(chaos: ChaosSettings, say: Say = lambda _: None) -> ChaosResult:
         state = chaos.state_dir or Path(tmp) / "stack"
         env = ephemeral_env(state, free_port, chaos.environ, LOCAL_ALERT_FOR_MAX=ALERT_FOR_MAX,
                             **CHAOS_STACK)  # fmt: skip
-        settings = StackSettings.from_env(env)
+        settings = read_stack_settings(env)
         shop = ShopSettings.from_env({"SHOP_DATABASE_URL": settings.database_url, **env})
         stack = Stack(settings, shop.lock_wait_timeout)
         say(f"own native stack in {settings.state_dir} (shop {settings.url('LOCAL_SHOP_PORT')}); "

@@ -32,12 +32,12 @@ from lab.gate.run import GateTimeout, deadline
 from lab.gate.settings import AbSettings
 from lab.load.run import RunResult
 from lab.load.scenarios import load_scenarios, scaled_seconds
-from lab.load.settings import LoadSettings
+from lab.load.settings import read_load_settings
 from lab.load.tools import stop_group
 from lab.verify.verify import free_port, native_stack
 from stack import cgroups, services
 from stack.runner import StackStartError, group_alive
-from stack.settings import REPO, StackSettings, ephemeral_env
+from stack.settings import REPO, StackSettings, ephemeral_env, read_stack_settings
 
 Say = Callable[[str], None]
 READY_TIMEOUT_S = 60
@@ -229,7 +229,7 @@ def start_shop(
     state.mkdir(parents=True, exist_ok=True)
     # One shop process as the table runs it, without the replicas' keeper or nginx: the
     # base tree may predate both, and the A/B measures the shop alone.
-    s = StackSettings.from_env(
+    s = read_stack_settings(
         {**env, "LOCAL_STATE_DIR": str(state), "LOCAL_SHOP_REPLICA_PORT": str(free_port())}
     )
     process = services.NativeProcess(services.SERVICES["shop"])
@@ -305,7 +305,7 @@ def run_against(
     say: Say,
 ) -> tuple[RunResult, float]:
     """One run of `scenario` against `shop`; its result and the shop's CPU seconds during it."""
-    settings = LoadSettings.from_env(
+    settings = read_load_settings(
         {
             **env,
             "SCENARIO": scenario,

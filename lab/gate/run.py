@@ -23,7 +23,7 @@ from pathlib import Path
 from lab import load as loadtest
 from lab.gate.settings import GateSettings
 from lab.load.run import RunResult
-from lab.load.settings import LoadSettings
+from lab.load.settings import read_load_settings
 from lab.report.prometheus import Prometheus as ReportPrometheus
 from lab.report.run import git_commit
 from lab.verify.verify import free_port, native_stack
@@ -185,9 +185,7 @@ def stack_env(settings_env: Mapping[str, str], state: Path) -> dict[str, str]:
 def load_step(
     env: Mapping[str, str], out: Path, scenario: str, knobs: Mapping[str, str], say: Say
 ) -> Step:
-    settings = LoadSettings.from_env(
-        {**env, **knobs, "SCENARIO": scenario, "RESULTS_ROOT": str(out)}
-    )
+    settings = read_load_settings({**env, **knobs, "SCENARIO": scenario, "RESULTS_ROOT": str(out)})
     result = loadtest.run(settings, lambda line: say(f"{scenario}: {line}"))
     step = step_of(scenario, result)
     for line in result.verdict.lines:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.load.settings import REPO, LoadSettings, LoadSettingsError
+from lab.load.settings import REPO, LoadSettings, LoadSettingsError, read_load_settings
 
 # The gate's short load: the `load` scenario at SCALE 0.15 ramps 9 s, holds 45 s at TARGET_TPS
 # and ramps down 2 s. TARGET_TPS defaults to a quarter of the mission's 200: a shared 2-core
@@ -75,7 +75,7 @@ def _load_knobs(env: Mapping[str, str]) -> dict[str, str]:
 
 def _checked(knobs: Mapping[str, str]) -> LoadSettings:
     try:
-        return LoadSettings.from_env({**knobs, "SCENARIO": "load"})
+        return read_load_settings({**knobs, "SCENARIO": "load"})
     except LoadSettingsError as exc:
         raise GateSettingsError(str(exc)) from None
 

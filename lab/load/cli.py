@@ -8,7 +8,7 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from lab.load.run import plan_of, run
-from lab.load.settings import LoadSettings, LoadSettingsError
+from lab.load.settings import LoadSettings, LoadSettingsError, read_load_settings
 from lab.report.prometheus import Prometheus as ReportPrometheus
 
 
@@ -27,7 +27,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ)
     argv = list(sys.argv[1:] if argv is None else argv)
     plan_only = bool(argv) and argv[0] == "plan"
     try:
-        settings = LoadSettings.from_args(argv[plan_only:], env)
+        settings = read_load_settings(env, argv[plan_only:])
     except LoadSettingsError as exc:
         print(f"load: {exc}", file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lab.load.run import plan_of
-from lab.load.settings import REPO, LoadSettings
+from lab.load.settings import REPO, read_load_settings
 from signals import generated
 
 PLAN_FILE = REPO / "deploy" / "k8s" / "load" / "plan.json"
@@ -16,7 +16,7 @@ PLAN_ARGS = ("--scenario", "load", "--shop-url", "http://shop:8000")
 
 
 def fresh_plan() -> str:
-    return plan_of(LoadSettings.from_args(list(PLAN_ARGS), {}), "", "").to_json() + "\n"
+    return plan_of(read_load_settings({}, list(PLAN_ARGS)), "", "").to_json() + "\n"
 
 
 def build(path: Path = PLAN_FILE) -> dict[Path, str]:

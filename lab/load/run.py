@@ -18,7 +18,7 @@ import requests
 
 from lab.load import neighbours, queries, tools
 from lab.load.neighbours import NeighbourCpu
-from lab.load.scenarios import Plan, Window, load_scenarios, resolve
+from lab.load.scenarios import Plan, Window, resolve
 from lab.load.settings import LoadSettings
 from lab.load.verdict import (
     Observations,
@@ -71,10 +71,9 @@ def shop_strategy(url: str) -> str | None:
 def restart_native_stack(s: LoadSettings, strategy: str, say: Say) -> bool:
     """local-down, then local-up with LOCAL_ORDER_STRATEGY (data and Prometheus history kept)."""
     from stack import runner
-    from stack.settings import StackSettings
 
     say(f"restarting the native stack with LOCAL_ORDER_STRATEGY={strategy} (data is kept)")
-    stack = StackSettings.from_env({**s.environ, "LOCAL_ORDER_STRATEGY": strategy})
+    stack = s.stack.with_values(LOCAL_ORDER_STRATEGY=strategy)
     for name, action in (("down", runner.down), ("up", runner.up)):
         if action(stack) != 0:
             say(f"the native stack's {name} failed (see above)")
@@ -148,18 +147,14 @@ def write_run_record(s: LoadSettings, results: Path, strategy: str | None) -> No
         "order_ratio": s.order_ratio,
         "git_commit": git_commit(),
     }
-    if s.native:
-        from stack.settings import StackSettings, parse_bytes
-
-        stack = StackSettings.from_env(s.environ)
+    if s.stack is not None:
         record["limits"] = {}
         for name, key in (("shop", "SHOP"), ("mysql", "MYSQL")):
-            memory = f"LOCAL_{key}_MEMORY"
             # The shop's limits are per replica: the run had all of its replicas' together.
-            copies = stack.replicas if name == "shop" else 1
+            copies = s.stack.replicas if name == "shop" else 1
             record["limits"][name] = {
-                "cpus": stack.number(f"LOCAL_{key}_CPUS") * copies,
-                "memory_bytes": parse_bytes(memory, stack.values[memory]) * copies,
+                "cpus": s.stack.number(f"LOCAL_{key}_CPUS") * copies,
+                "memory_bytes": s.stack.memory_bytes(f"LOCAL_{key}_MEMORY") * copies,
                 "replicas": copies,
             }
     (results / "run.json").write_text(json.dumps(record, indent=2) + "\n")
@@ -168,12 +163,11 @@ def write_run_record(s: LoadSettings, results: Path, strategy: str | None) -> No
 def stack_roots(s: LoadSettings) -> list[int]:
     """The pids whose process trees are the shop's side of the run: the native stack's
     supervisor (a stack started in-process by a test is this process's tree already)."""
-    if not s.native:
+    if s.stack is None:
         return []
     from stack.runner import supervisor_pid
-    from stack.settings import StackSettings
 
-    pid = supervisor_pid(StackSettings.from_env(s.environ))
+    pid = supervisor_pid(s.stack)
     return [pid] if pid else []
 
 
@@ -181,11 +175,7 @@ def database_url(s: LoadSettings) -> str | None:
     """The shop's database: the native stack's, or SHOP_DATABASE_URL for another shop."""
     if s.environ.get("SHOP_DATABASE_URL"):
         return s.environ["SHOP_DATABASE_URL"]
-    if s.native:
-        from stack.settings import StackSettings
-
-        return StackSettings.from_env(s.environ).database_url
-    return None
+    return s.stack.database_url if s.stack is not None else None
 
 
 def audit_run(s: LoadSettings, results: Path, say: Say) -> dict | None:
@@ -207,7 +197,7 @@ def audit_run(s: LoadSettings, results: Path, say: Say) -> dict | None:
 
 def plan_of(s: LoadSettings, testid: str, results_dir: str) -> Plan:
     """The settings' scenario resolved for run `testid`, writing to `results_dir`."""
-    return resolve(load_scenarios(), s.scenario, target_tps=s.target_tps, scale=s.scale,
+    return resolve(s.scenarios, s.scenario, target_tps=s.target_tps, scale=s.scale,
                    hot_users=s.hot_users, hot_ratio=s.hot_ratio, order_ratio=s.order_ratio,
                    shop_url=s.shop_url, testid=testid, results_dir=results_dir,
                    abort_on_fail=s.abort_on_fail)  # fmt: skip

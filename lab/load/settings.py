@@ -1,19 +1,24 @@
-"""The load runner's knobs, parsed and validated once: `LoadSettings.from_env(environ)`.
+"""The load runner's knobs, parsed and validated once: `LoadSettings.from_env(environ, ...)`.
 
 CLI flags are the same knobs under another spelling (`--target-tps` is TARGET_TPS): `from_args`
 lays them over the environment and parses the result here, so a bad value reads the same
-either way, one line naming the variable.
+either way, one line naming the variable. `from_env` is pure: the scenarios document and the
+native stack's defaults come in as mappings; `read_load_settings` is the caller's side that
+reads the two files.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import knobs
+from knobs import KnobError
 from lab.load.scenarios import load_scenarios
+from lab.results import results_root
+from stack.settings import DEFAULTS_FILE, StackSettings, read_env_file
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = ("k6", "locust")
@@ -21,8 +26,10 @@ STRATEGIES = ("safe", "naive")
 DEFAULT_LOCUST_METRICS_PORT = 19646
 
 
-class LoadSettingsError(ValueError):
-    """A knob with a bad value; the message is one line naming the variable."""
+# A bad load knob is a bad knob: one error type for every settings class (knobs.KnobError).
+LoadSettingsError = KnobError
+# Every rate, scale and count below 1e6: a typo of a few zeros is refused, not run.
+_HUGE = 1e6
 
 
 # knob -> (flag, help); flags are the knobs' CLI spelling, parsed by from_env like the rest.
@@ -62,48 +69,6 @@ KNOBS: dict[str, tuple[str, str]] = {
 }
 
 
-def _text(env: Mapping[str, str], name: str, default: str) -> str:
-    raw = env.get(name, "")
-    return raw if raw != "" else default
-
-
-def _number(env: Mapping[str, str], name: str, default: float, *, positive=False) -> float:
-    raw = _text(env, name, str(default))
-    try:
-        value = float(raw)
-    except ValueError:
-        raise LoadSettingsError(f"{name}={raw!r} is not a number") from None
-    if not math.isfinite(value) or value < 0 or (positive and value == 0) or value >= 1e6:
-        kind = "positive" if positive else "non-negative"
-        raise LoadSettingsError(f"{name}={raw!r} must be a {kind} number below 1e6")
-    return value
-
-
-def _share(env: Mapping[str, str], name: str, default: float) -> float:
-    value = _number(env, name, default)
-    if value > 1:
-        raise LoadSettingsError(f"{name}={env[name]!r} must be a share between 0 and 1")
-    return value
-
-
-def _count(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = _text(env, name, str(default))
-    try:
-        value = int(raw)
-    except ValueError:
-        raise LoadSettingsError(f"{name}={raw!r} is not a whole number") from None
-    if value < 0:
-        raise LoadSettingsError(f"{name}={raw!r} cannot be negative")
-    return value
-
-
-def _choice(env: Mapping[str, str], name: str, default: str, choices: Sequence[str]) -> str:
-    value = _text(env, name, default)
-    if value not in choices:
-        raise LoadSettingsError(f"{name}={value!r} is not one of {', '.join(choices)}")
-    return value
-
-
 @dataclass(frozen=True)
 class LoadSettings:
     tool: str
@@ -128,29 +93,29 @@ class LoadSettings:
     watch: bool = False  # serve the tool's own live UI on 127.0.0.1 during the run
     watch_port: int = 0
     abort_on_fail: bool | None = None  # None: as the scenario says
+    scenarios: Mapping[str, dict] = field(default_factory=dict, repr=False)  # the document
+    stack: StackSettings | None = None  # the native stack's settings (native runs only)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> LoadSettings:
-        scenarios = load_scenarios()
-        tool = _choice(env, "TOOL", "k6", TOOLS)
-        scenario = _choice(env, "SCENARIO", "smoke", list(scenarios))
-        abort = _text(env, "ABORT_ON_FAIL", "")
-        if abort not in ("", "0", "1"):
-            raise LoadSettingsError(f"ABORT_ON_FAIL={abort!r} is not 0 or 1")
-        strategy = _text(env, "STRATEGY", "") or None
-        if strategy is not None:
-            strategy = _choice(env, "STRATEGY", "", STRATEGIES)
-        shop_url = _text(env, "SHOP_URL", "").rstrip("/")
-        prometheus_url = _text(env, "PROMETHEUS_URL", "").rstrip("/") or None
+    def from_env(
+        cls,
+        env: Mapping[str, str],
+        scenarios: Mapping[str, dict],
+        stack_defaults: Mapping[str, str],
+    ) -> LoadSettings:
+        """The knobs of `env`; `scenarios` is the scenarios document, `stack_defaults` the
+        native stack's defaults (stack/local.env), used when the shop is the native stack's."""
+        tool = knobs.choice(env, "TOOL", "k6", TOOLS)
+        scenario = knobs.choice(env, "SCENARIO", "smoke", list(scenarios))
+        abort = knobs.text(env, "ABORT_ON_FAIL")
+        strategy = knobs.text(env, "STRATEGY") and knobs.choice(env, "STRATEGY", "", STRATEGIES)
+        shop_url = knobs.text(env, "SHOP_URL").rstrip("/")
+        prometheus_url = knobs.text(env, "PROMETHEUS_URL").rstrip("/") or None
         native = not shop_url
-        metrics_port, file_sd = _count(env, "LOCUST_METRICS_PORT", 0), None
+        metrics_port = knobs.whole(env, "LOCUST_METRICS_PORT", 0, hi=65535)
+        file_sd, stack = None, None
         if native or not metrics_port:
-            from stack.settings import StackSettings, StackSettingsError
-
-            try:
-                stack = StackSettings.from_env(env)
-            except StackSettingsError as exc:
-                raise LoadSettingsError(str(exc)) from None
+            stack = StackSettings.from_env(env, stack_defaults)
             shop_url = shop_url or stack.url("LOCAL_SHOP_PORT")
             metrics_port = metrics_port or stack.port("LOCAL_LOCUST_METRICS_PORT")
             if native and prometheus_url is None:
@@ -159,32 +124,43 @@ class LoadSettings:
         return cls(
             tool=tool,
             scenario=scenario,
-            target_tps=_number(env, "TARGET_TPS", 200, positive=True),
-            scale=_number(env, "SCALE", 1, positive=True),
-            hot_users=_count(env, "HOT_USERS", 0),
-            hot_ratio=_share(env, "HOT_RATIO", 0.8),
-            order_ratio=_share(env, "ORDER_RATIO", 0.5),
-            strategy=strategy,
+            target_tps=knobs.number(env, "TARGET_TPS", 200, positive=True, hi=_HUGE),
+            scale=knobs.number(env, "SCALE", 1, positive=True, hi=_HUGE),
+            hot_users=knobs.whole(env, "HOT_USERS", 0, hi=int(_HUGE)),
+            hot_ratio=knobs.number(env, "HOT_RATIO", 0.8, lo=0, hi=1),
+            order_ratio=knobs.number(env, "ORDER_RATIO", 0.5, lo=0, hi=1),
+            strategy=strategy or None,
             shop_url=shop_url,
             prometheus_url=prometheus_url,
-            locust_processes=_count(env, "PROCESSES", 0),
+            locust_processes=knobs.whole(env, "PROCESSES", 0, hi=256),
             locust_metrics_port=metrics_port,
-            locust_scrape_wait=_number(env, "LOCUST_SCRAPE_WAIT", 15 if file_sd else 0),
-            results_root=Path(_text(env, "RESULTS_ROOT", str(REPO / "results"))),
+            locust_scrape_wait=knobs.number(
+                env, "LOCUST_SCRAPE_WAIT", 15 if file_sd else 0, lo=0, hi=3600
+            ),
+            results_root=results_root(env),
             native=native,
             file_sd=file_sd,
             environ=dict(env),
-            watch=_count(env, "WATCH", 0) > 0,
-            watch_port=_count(env, "WATCH_PORT", 0) or (5665 if tool == "k6" else 8089),
-            abort_on_fail=None if abort == "" else abort == "1",
+            watch=knobs.flag(env, "WATCH", False),
+            watch_port=knobs.whole(env, "WATCH_PORT", 0, hi=65535)
+            or (5665 if tool == "k6" else 8089),
+            abort_on_fail=None if not abort else knobs.flag(env, "ABORT_ON_FAIL", False),
+            scenarios=dict(scenarios),
+            stack=stack if native else None,
         )
 
     @classmethod
-    def from_args(cls, argv: Sequence[str], env: Mapping[str, str]) -> LoadSettings:
+    def from_args(
+        cls,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        scenarios: Mapping[str, dict],
+        stack_defaults: Mapping[str, str],
+    ) -> LoadSettings:
         """The flags of `python -m lab.load` laid over `env`, then parsed as above."""
         flags = parser().parse_args(argv)
         given = {knob: value for knob, value in vars(flags).items() if value is not None}
-        return cls.from_env({**env, **given})
+        return cls.from_env({**env, **given}, scenarios, stack_defaults)
 
     def without_prometheus(self) -> LoadSettings:
         return replace(self, prometheus_url=None, file_sd=None)
@@ -197,3 +173,12 @@ def parser(prog: str = "python -m lab.load") -> argparse.ArgumentParser:
     for knob, (flag, help_text) in KNOBS.items():
         p.add_argument(flag, dest=knob, metavar=knob, help=help_text)
     return p
+
+
+def read_load_settings(env: Mapping[str, str], argv: Sequence[str] | None = None) -> LoadSettings:
+    """The caller's side of from_env/from_args: the scenarios file and the stack's defaults read
+    here, once, and handed in."""
+    scenarios, defaults = load_scenarios(), read_env_file(DEFAULTS_FILE)
+    if argv is None:
+        return LoadSettings.from_env(env, scenarios, defaults)
+    return LoadSettings.from_args(argv, env, scenarios, defaults)

@@ -12,7 +12,8 @@ from lab.report.browser import BrowserError, chromium
 from lab.report.deck import Deck, build_deck, compare
 from lab.report.prometheus import Prometheus
 from lab.report.render import write_reports
-from lab.report.run import REPO, RunError, read_run
+from lab.report.run import RunError, read_run
+from lab.results import results_root
 
 # Figures drawn: the page sets it once every Plotly.newPlot has run.
 READY = "document.body && document.body.dataset.drawn !== undefined"
@@ -68,13 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--exporter-url", help="the InnoDB exporter (/deadlocks); default: the native stack's"
     )
-    parser.add_argument("--results", default=str(REPO / "results"))
+    parser.add_argument(
+        "--results", default=str(results_root(os.environ)), help="default: RESULTS_ROOT or results/"
+    )
     parser.add_argument("--no-screenshot", action="store_true", help="skip report.png")
     args = parser.parse_args(argv)
-    from stack.settings import StackSettings, StackSettingsError
+    from stack.settings import StackSettingsError, read_stack_settings
 
     try:
-        native = StackSettings.from_env(os.environ)
+        native = read_stack_settings(os.environ)
     except StackSettingsError as exc:
         parser.error(str(exc))
     try:  # the folder first: a typo in RUN needs no Prometheus to be said

@@ -9,7 +9,8 @@ from importlib import metadata
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-SCENARIOS = json.loads((REPO / "lab" / "load" / "scenarios.json").read_text())
+# The scenarios a run's plan.json came from (lab.load resolves them; read here as data).
+SCENARIOS_FILE = REPO / "lab" / "load" / "scenarios.json"
 TOOLS = ("k6", "locust")
 # What the runner may record beside the summary (run.json); each is read only if present.
 RECORDED = ("strategy", "scale", "hot_users", "hot_ratio", "order_ratio", "git_commit", "limits")
@@ -30,7 +31,8 @@ class Run:
     summary: dict
     results: Path
     recorded: dict = field(default_factory=dict)
-    neighbours: dict | None = None  # loadtest.neighbours: what other processes used meanwhile
+    neighbours: dict | None = None  # lab.load.neighbours: what other processes used meanwhile
+    spec: dict = field(default_factory=dict)  # the scenario as it ran: its slo, its description
 
     @property
     def ended_at(self) -> float:
@@ -38,12 +40,23 @@ class Run:
 
     @property
     def slo(self) -> dict:
-        """The pass criteria of the run's scenario (lab/load/scenarios.json alone holds them)."""
-        return SCENARIOS[self.scenario]["slo"]
+        """The pass criteria the run was judged by (its plan.json; lab/load/scenarios.json)."""
+        return self.spec["slo"]
 
     @property
     def description(self) -> str:
-        return SCENARIOS[self.scenario]["description"]
+        return self.spec["description"]
+
+
+def scenario_spec(results: Path, scenario: str) -> dict | None:
+    """The scenario as the run resolved it (plan.json, written by the runner), else as
+    lab/load/scenarios.json says today; None for a scenario neither knows."""
+    plan_path = results / "plan.json"
+    if plan_path.exists():
+        plan = json.loads(plan_path.read_text())
+        if plan.get("scenario") == scenario and "slo" in plan and "description" in plan:
+            return {"slo": plan["slo"], "description": plan["description"]}
+    return json.loads(SCENARIOS_FILE.read_text()).get(scenario)
 
 
 def read_run(results: Path) -> Run:
@@ -58,7 +71,8 @@ def read_run(results: Path) -> Run:
         summary = json.loads((results / f"{tool}-summary.json").read_text())
     except json.JSONDecodeError as exc:
         raise RunError(f"{results / f'{tool}-summary.json'} is not JSON: {exc}") from exc
-    if summary.get("scenario") not in SCENARIOS or not summary.get("started_at"):
+    spec = scenario_spec(results, str(summary.get("scenario")))
+    if spec is None or not summary.get("started_at"):
         raise RunError(f"{tool}-summary.json in {results} names no known scenario or start time")
     recorded_path = results / "run.json"
     recorded = json.loads(recorded_path.read_text()) if recorded_path.exists() else {}
@@ -74,6 +88,7 @@ def read_run(results: Path) -> Run:
         results=results,
         recorded={k: recorded[k] for k in RECORDED if k in recorded},
         neighbours=json.loads(neighbours_path.read_text()) if neighbours_path.exists() else None,
+        spec=spec,
     )
 
 

@@ -31,11 +31,17 @@ from dashboards import build, promql
 from dashboards.common import UIDS
 from lab import load as loadtest
 from lab.load.provoke import provoke_deadlock
-from lab.load.settings import TOOLS, LoadSettings, LoadSettingsError
+from lab.load.settings import TOOLS, LoadSettingsError, read_load_settings
 from signals.client import Prometheus, PrometheusError
 from signals.load import K6_FRESH_S
 from stack import cgroups, runner
-from stack.settings import StackSettings, StackSettingsError, ephemeral_env, free_port
+from stack.settings import (
+    StackSettings,
+    StackSettingsError,
+    ephemeral_env,
+    free_port,
+    read_stack_settings,
+)
 
 SCRAPE_S = 5  # jobs.yml's scrape_interval; Grafana's datasource timeInterval
 # How long after a run its end annotation may come: the stage series outlives k6's last push by
@@ -122,7 +128,7 @@ def own_stack_env(state_dir: Path, base: Mapping[str, str] = os.environ) -> dict
 @contextmanager
 def native_stack(env: Mapping[str, str]) -> Iterator[StackSettings]:
     """`make local-up` for `env`'s settings, in-process, always followed by `make local-down`."""
-    with runner.running(StackSettings.from_env(env), environ=env) as settings:
+    with runner.running(read_stack_settings(env), environ=env) as settings:
         yield settings
 
 
@@ -130,7 +136,7 @@ def run_load(env: Mapping[str, str], results: Path, *, tool: str, scale: float) 
     """The short load scenario with `tool` against `env`'s native stack (its shop, its
     Prometheus), through the load runner's library."""
     knobs = {**LOAD, "TOOL": tool, "SCALE": f"{scale:g}", "RESULTS_ROOT": str(results)}
-    settings = LoadSettings.from_env({**env, **knobs})
+    settings = read_load_settings({**env, **knobs})
     say(f"{tool} load, TARGET_TPS {LOAD['TARGET_TPS']}, scale {scale:g}, "
         f"{LOAD['HOT_USERS']} hot users")  # fmt: skip
     start = time.time()
@@ -351,7 +357,7 @@ def verify(env: Mapping[str, str], workdir: Path, *, scale: float, own_stack: bo
     lock panel has something true to show while the load tools' runs stay undisturbed.
     """
     cgroup_reason = cgroups.unavailable_reason()
-    with native_stack(env) if own_stack else nullcontext(StackSettings.from_env(env)) as settings:
+    with native_stack(env) if own_stack else nullcontext(read_stack_settings(env)) as settings:
         prometheus = Prometheus(settings.url("LOCAL_PROMETHEUS_PORT"))
         prometheus.wait_for("innodb_deadlocks_total")  # the counter before any deadlock
         window_start = time.time()

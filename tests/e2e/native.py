@@ -17,7 +17,12 @@ import pytest
 
 from signals.client import Prometheus
 from stack.runner import running
-from stack.settings import DEFAULTS_FILE, StackSettings, ephemeral_env, read_env_file
+from stack.settings import (
+    DEFAULTS_FILE,
+    ephemeral_env,
+    read_env_file,
+    read_stack_settings,
+)
 from tests.harness.servers import REPO, free_port
 
 PORT_KEYS = [k for k in read_env_file(DEFAULTS_FILE) if k.endswith("_PORT")]
@@ -85,7 +90,7 @@ def native_stack(
                 down = make("local-down", env)
                 assert down.returncode == 0, down.stdout + down.stderr
         else:
-            with running(StackSettings.from_env(env), environ=env):
+            with running(read_stack_settings(env), environ=env):
                 yield env, ports, state
     finally:
         assert [k for k, p in ports.items() if listening(p)] == []

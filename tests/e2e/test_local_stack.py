@@ -11,7 +11,7 @@ import requests
 from lab.chaos.actions import server_process
 from lab.load.provoke import provoke_deadlock
 from stack import accounts, cgroups
-from stack.settings import StackSettings
+from stack.settings import read_stack_settings
 from tests.e2e.native import eventually, native_stack, query, stack_listeners
 
 pytestmark = pytest.mark.integration
@@ -56,7 +56,7 @@ def test_local_stack_up_observed_controlled_and_down(stack):
         assert query(prometheus, 'container_spec_cpu_quota{name="shop"}') == 200_000
         assert query(prometheus, 'container_spec_memory_limit_bytes{name="shop"}') == 4 * 2**30
         # Its own cgroup, not the default stack's: the shop's workers are in it.
-        group = StackSettings.from_env(env).cgroup("shop-1")
+        group = read_stack_settings(env).cgroup("shop-1")
         assert group != "shop-1"
         procs = (cgroups.ROOT / "cpu" / cgroups.GROUP / group / "cgroup.procs").read_text().split()
         assert len(procs) >= 3  # the server's main process and its workers

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine
 from lab.audit.books import broken_invariants, stored_orders
 from lab.audit.reconcile import Attempt, reconcile
 from stack import cgroups
-from stack.settings import StackSettings
+from stack.settings import read_stack_settings
 from tests.e2e.native import eventually, listening, make, native_stack, query
 
 pytestmark = pytest.mark.integration
@@ -117,7 +117,7 @@ def test_two_replicas_behind_nginx_survive_one_dying(harness_root):
     state = harness_root / "replicas"
     with native_stack(state, via_make=True, LOCAL_SHOP_REPLICAS="2", LOCAL_SHOP_CPUS="0.5",
                       LOCAL_ALERT_FOR_MAX="5s") as (env, ports, state):  # fmt: skip
-        settings = StackSettings.from_env(env)
+        settings = read_stack_settings(env)
         prometheus = f"http://127.0.0.1:{ports['LOCAL_PROMETHEUS_PORT']}"
         shop = f"http://127.0.0.1:{ports['LOCAL_SHOP_PORT']}"
         replica_ports = [settings.replica_port(1), settings.replica_port(2)]

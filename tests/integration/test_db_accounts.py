@@ -16,7 +16,7 @@ from mirakuru import HTTPExecutor
 from prometheus_client.parser import text_string_to_metric_families
 
 from stack import accounts, runner
-from stack.settings import StackSettings
+from stack.settings import read_stack_settings
 from tests.harness.servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -52,7 +52,7 @@ def native_accounts(mariadb) -> Iterator[None]:
 def scrape_mysqld_exporter(mariadb, tmp_path, cnf: str = "") -> tuple[list[str], dict]:
     """mysqld_exporter started with the native stack's command line (the service table's
     flags) against the harness MariaDB, and one scrape; `cnf`: another account's my.cnf."""
-    settings = StackSettings.from_env({
+    settings = read_stack_settings({
         "LOCAL_STATE_DIR": str(tmp_path),
         "LOCAL_MARIADB_PORT": str(mariadb.port),
         "LOCAL_MYSQLD_EXPORTER_PORT": str(free_port()),

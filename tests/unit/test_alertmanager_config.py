@@ -21,7 +21,7 @@ from stack.alertmanager_config import (
     native,
     render,
 )
-from stack.settings import REPO, StackSettings
+from stack.settings import REPO, read_stack_settings
 from stack.webhook import AlertFile, alert_lines
 
 BASE = load_base()
@@ -77,7 +77,7 @@ def test_inhibit_rules_name_only_real_alerts_and_labels():
 
 
 def test_native_config_sends_every_receiver_to_the_webhook(tmp_path):
-    stack = StackSettings.from_env({"LOCAL_ALERT_WEBHOOK_PORT": "29999"})
+    stack = read_stack_settings({"LOCAL_ALERT_WEBHOOK_PORT": "29999"})
     config = native(stack, AlertmanagerSettings.from_env({}))
     amtool_check(tmp_path, config)
     for receiver in config["receivers"]:
@@ -117,12 +117,12 @@ def test_bad_alerting_setting_names_the_variable(env, variable):
 
 
 def test_bad_alert_for_cap_names_the_variable():
-    from stack.settings import StackSettingsError
+    from stack.settings import StackSettingsError, read_stack_settings
 
     with pytest.raises(StackSettingsError, match="LOCAL_ALERT_FOR_MAX"):
-        StackSettings.from_env({"LOCAL_ALERT_FOR_MAX": "soon"})
-    assert StackSettings.from_env({"LOCAL_ALERT_FOR_MAX": "1m30s"}).alert_for_max == 90
-    assert StackSettings.from_env({}).alert_for_max is None
+        read_stack_settings({"LOCAL_ALERT_FOR_MAX": "soon"})
+    assert read_stack_settings({"LOCAL_ALERT_FOR_MAX": "1m30s"}).alert_for_max == 90
+    assert read_stack_settings({}).alert_for_max is None
 
 
 def test_compose_alertmanager_reads_this_folder_and_a_selectable_file():

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from lab.load.settings import LoadSettings, LoadSettingsError
+from lab.load.settings import LoadSettingsError, read_load_settings
 
 # A shop of its own: no native stack involved, so nothing is read from stack/local.env ports.
 GIVEN_SHOP = {"SHOP_URL": "http://127.0.0.1:9/", "LOCUST_METRICS_PORT": "20000"}
 
 
 def test_defaults_are_a_k6_smoke_against_the_native_stack():
-    s = LoadSettings.from_env({"LOCAL_SHOP_PORT": "18500", "LOCAL_PROMETHEUS_PORT": "19500",
+    s = read_load_settings({"LOCAL_SHOP_PORT": "18500", "LOCAL_PROMETHEUS_PORT": "19500",
                                "LOCAL_STATE_DIR": "/tmp/x"})  # fmt: skip
     assert (s.tool, s.scenario, s.target_tps, s.scale) == ("k6", "smoke", 200, 1)
     assert (s.hot_users, s.hot_ratio, s.order_ratio, s.strategy) == (0, 0.8, 0.5, None)
@@ -23,17 +23,17 @@ def test_defaults_are_a_k6_smoke_against_the_native_stack():
 
 
 def test_a_given_shop_has_no_prometheus_unless_told():
-    s = LoadSettings.from_env(GIVEN_SHOP)
+    s = read_load_settings(GIVEN_SHOP)
     assert s.shop_url == "http://127.0.0.1:9" and not s.native
     assert s.prometheus_url is None and s.file_sd is None and s.locust_scrape_wait == 0
-    told = LoadSettings.from_env({**GIVEN_SHOP, "PROMETHEUS_URL": "http://127.0.0.1:8/"})
+    told = read_load_settings({**GIVEN_SHOP, "PROMETHEUS_URL": "http://127.0.0.1:8/"})
     assert told.prometheus_url == "http://127.0.0.1:8" and told.file_sd is None
 
 
 def test_flags_win_over_the_environment_and_parse_the_same():
-    s = LoadSettings.from_args(
-        ["--tool", "locust", "--scale", "0.2", "--hot-users", "3", "--strategy", "naive"],
+    s = read_load_settings(
         {**GIVEN_SHOP, "TOOL": "k6", "SCALE": "5", "TARGET_TPS": "300"},
+        ["--tool", "locust", "--scale", "0.2", "--hot-users", "3", "--strategy", "naive"],
     )
     assert (s.tool, s.scale, s.hot_users, s.strategy, s.target_tps) == ("locust", 0.2, 3, "naive",
                                                                         300)  # fmt: skip
@@ -48,31 +48,31 @@ def test_flags_win_over_the_environment_and_parse_the_same():
             "bogus",
             "SCENARIO='bogus' is not one of smoke, load, soak, stress, probe, spike, chaos",
         ),
-        ("TARGET_TPS", "0", "TARGET_TPS='0' must be a positive number below 1e6"),
+        ("TARGET_TPS", "0", "TARGET_TPS='0' must be a positive number"),
         ("TARGET_TPS", "fast", "TARGET_TPS='fast' is not a number"),
-        ("SCALE", "-1", "SCALE='-1' must be a positive number below 1e6"),
-        ("SCALE", "nan", "SCALE='nan' must be a positive number below 1e6"),
+        ("SCALE", "-1", "SCALE='-1' must be a positive number"),
+        ("SCALE", "nan", "SCALE='nan' is not a finite number"),
         ("HOT_USERS", "2.5", "HOT_USERS='2.5' is not a whole number"),
-        ("HOT_USERS", "-3", "HOT_USERS='-3' cannot be negative"),
-        ("HOT_RATIO", "2", "HOT_RATIO='2' must be a share between 0 and 1"),
+        ("HOT_USERS", "-3", "HOT_USERS='-3' is out of range: from 0 to 1e+06"),
+        ("HOT_RATIO", "2", "HOT_RATIO='2' is out of range: from 0 to 1"),
         ("ORDER_RATIO", "x", "ORDER_RATIO='x' is not a number"),
         ("STRATEGY", "fast", "STRATEGY='fast' is not one of safe, naive"),
         ("PROCESSES", "two", "PROCESSES='two' is not a whole number"),
-        ("LOCUST_METRICS_PORT", "-1", "LOCUST_METRICS_PORT='-1' cannot be negative"),
+        ("LOCUST_METRICS_PORT", "-1", "LOCUST_METRICS_PORT='-1' is out of range: from 0 to 65535"),
         ("LOCUST_SCRAPE_WAIT", "soon", "LOCUST_SCRAPE_WAIT='soon' is not a number"),
     ],
 )
 def test_a_bad_knob_is_one_line_naming_it(knob, raw, message):
     with pytest.raises(LoadSettingsError) as err:
-        LoadSettings.from_env({**GIVEN_SHOP, knob: raw})
+        read_load_settings({**GIVEN_SHOP, knob: raw})
     assert str(err.value) == message
 
 
 def test_a_bad_flag_names_its_knob():
     with pytest.raises(LoadSettingsError, match=r"^SCALE='abc' is not a number$"):
-        LoadSettings.from_args(["--scale", "abc"], GIVEN_SHOP)
+        read_load_settings(GIVEN_SHOP, ["--scale", "abc"])
 
 
 def test_a_bad_native_stack_setting_is_reported_as_is():
     with pytest.raises(LoadSettingsError, match="LOCAL_SHOP_PORT"):
-        LoadSettings.from_env({"LOCAL_SHOP_PORT": "80"})
+        read_load_settings({"LOCAL_SHOP_PORT": "80"})

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from stack import services
 from stack.compose_file import render_compose
-from stack.settings import StackSettings
+from stack.settings import read_stack_settings
 
 
 def shop_env(env: dict[str, str]) -> dict[str, str]:
-    settings = StackSettings.from_env(env)
+    settings = read_stack_settings(env)
     replica = services.NativeProcess(services.SERVICES["shop"], 1)  # as local-up runs it
     command = services.native_command(replica, settings)
     command = command[command.index("env") :]  # after the replica's keeper

@@ -28,8 +28,9 @@ def test_defaults_and_each_knob():
     [
         ({"SHOP_BIND": "8000"}, "must be HOST:PORT, got '8000'"),
         ({"SHOP_BIND": "127.0.0.1:99999"}, "must be HOST:PORT"),
-        ({"SHOP_WORKERS": "0"}, "SHOP_WORKERS=0 is out of range"),
-        ({"SHOP_THREADS": "four"}, "SHOP_THREADS='four' is not an integer"),
+        ({"SHOP_WORKERS": "0"}, "SHOP_WORKERS='0' is out of range"),
+        ({"SHOP_THREADS": "four"}, "SHOP_THREADS='four' is not a whole number"),
+        ({"SHOP_ACCESS_LOG": "maybe"}, "SHOP_ACCESS_LOG='maybe' is not a flag"),
         ({"SHOP_LOG_LEVEL": "loud"}, "SHOP_LOG_LEVEL='loud'"),
     ],
 )
@@ -42,7 +43,7 @@ def test_the_cli_says_a_bad_knob_in_one_line_and_exits_2(monkeypatch, capsys):
     monkeypatch.setenv("SHOP_WORKERS", "-1")
     assert main([]) == 2
     err = capsys.readouterr().err
-    assert err == "shop: configuration error: SHOP_WORKERS=-1 is out of range [1, 64]\n"
+    assert err == "shop: configuration error: SHOP_WORKERS='-1' is out of range: from 1 to 64\n"
 
 
 def test_the_metrics_folder_is_made_or_emptied_before_the_workers(tmp_path):

@@ -19,7 +19,14 @@ from stack import accounts, services
 from stack.compose_file import render_compose
 from stack.prometheus_config import COMPOSE_CONFIG, dump, render
 from stack.runner import components
-from stack.settings import DEFAULTS_FILE, REPO, StackSettings, StackSettingsError, read_env_file
+from stack.settings import (
+    DEFAULTS_FILE,
+    REPO,
+    StackSettings,
+    StackSettingsError,
+    read_env_file,
+    read_stack_settings,
+)
 
 COMPOSE = yaml.safe_load((REPO / "compose.yml").read_text())
 SERVICES = COMPOSE["services"]
@@ -35,7 +42,7 @@ NO_HEALTHCHECK = {
 
 
 def native_settings(**values: str) -> StackSettings:
-    return StackSettings.from_env(values)
+    return read_stack_settings(values)
 
 
 # The knobs under which every native row runs (the sales consumer only with async sales).
@@ -159,15 +166,15 @@ def test_mysql_logs_deadlocks_to_a_volume_the_exporter_reads():
 )  # fmt: skip
 def test_bad_stack_setting_names_the_variable(env, variable):
     with pytest.raises(StackSettingsError, match=variable):
-        StackSettings.from_env(env)
+        read_stack_settings(env)
 
 
 def test_each_stack_has_its_own_cgroups(tmp_path):
     default = native_settings()
-    other = StackSettings.from_env({"LOCAL_STATE_DIR": str(tmp_path / "stack")})
+    other = read_stack_settings({"LOCAL_STATE_DIR": str(tmp_path / "stack")})
     assert default.cgroup("shop") == "shop" and default.cgroup("mysql") == "mysql"
     assert other.cgroup("shop").startswith("shop-") and other.cgroup("shop") != "shop"
-    assert other.cgroup("shop") == StackSettings.from_env(
+    assert other.cgroup("shop") == read_stack_settings(
         {"LOCAL_STATE_DIR": str(tmp_path / "stack")}
     ).cgroup("shop")  # stable: down finds what up created
 
@@ -309,7 +316,7 @@ def test_native_ports_are_stack_settings_and_compose_ports_the_services_own():
 
 
 def test_native_shop_and_compose_start_the_same_server(tmp_path):
-    settings = StackSettings.from_env({"LOCAL_STATE_DIR": str(tmp_path)})
+    settings = read_stack_settings({"LOCAL_STATE_DIR": str(tmp_path)})
     [shop] = [c for c in components(settings) if c.name == "shop-1"]
     serve = shop.command.index("shop.serve")
     assert shop.command[serve - 2 : serve + 3] == [
@@ -320,7 +327,7 @@ def test_native_shop_and_compose_start_the_same_server(tmp_path):
 
 
 def test_each_replica_has_its_port_cgroup_metrics_and_socket_behind_one_nginx(tmp_path):
-    settings = StackSettings.from_env({"LOCAL_STATE_DIR": str(tmp_path), "LOCAL_SHOP_REPLICAS": "3",
+    settings = read_stack_settings({"LOCAL_STATE_DIR": str(tmp_path), "LOCAL_SHOP_REPLICAS": "3",
                                        "LOCAL_SHOP_REPLICA_PORT": "28001"})  # fmt: skip
     shops = [c for c in components(settings) if c.name.startswith("shop-")]
     assert [(c.name, c.port) for c in shops] == [("shop-1", 28001), ("shop-2", 28002),
@@ -347,7 +354,7 @@ def test_each_replica_has_its_port_cgroup_metrics_and_socket_behind_one_nginx(tm
 def test_nginx_retries_only_failed_connections_over_every_replica(tmp_path):
     from stack import balancer
 
-    settings = StackSettings.from_env({"LOCAL_STATE_DIR": str(tmp_path), "LOCAL_SHOP_REPLICAS": "2",
+    settings = read_stack_settings({"LOCAL_STATE_DIR": str(tmp_path), "LOCAL_SHOP_REPLICAS": "2",
                                        "LOCAL_SHOP_REPLICA_PORT": "28001"})  # fmt: skip
     conf = balancer.render(services.nginx_balancer(services.Native(settings)))
     directives = {line.strip().rstrip(";") for line in conf.splitlines()}
@@ -369,7 +376,7 @@ def test_nginx_accepts_the_config(tmp_path, kind):
 
     nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
     assert nginx, "nginx missing: run `make setup`"
-    settings = StackSettings.from_env({"LOCAL_STATE_DIR": str(tmp_path)})
+    settings = read_stack_settings({"LOCAL_STATE_DIR": str(tmp_path)})
     target = services.Native(settings) if kind == "native" else services.Compose({})
     conf = balancer.render(services.nginx_balancer(target))
     # compose's upstream is a service name nginx resolves at start: stand it in for loopback.
@@ -396,13 +403,13 @@ def test_compose_runs_replicas_behind_nginx_and_scrapes_each():
 @pytest.mark.parametrize("raw", ["0", "17", "two", "-1"])
 def test_bad_replica_count_names_the_variable(raw):
     with pytest.raises(StackSettingsError, match="LOCAL_SHOP_REPLICAS"):
-        StackSettings.from_env({"LOCAL_SHOP_REPLICAS": raw})
+        read_stack_settings({"LOCAL_SHOP_REPLICAS": raw})
 
 
 def test_procfile_lines_run_the_table_commands(tmp_path):
     from stack.runner import _procfile
 
-    settings = StackSettings.from_env({"LOCAL_STATE_DIR": str(tmp_path)})
+    settings = read_stack_settings({"LOCAL_STATE_DIR": str(tmp_path)})
     (tmp_path / "logs").mkdir()
     lines = dict(line.split(": ", 1) for line in _procfile(settings).read_text().splitlines())
     for component in components(settings):
