@@ -26,10 +26,10 @@ from pathlib import Path
 import psutil
 import requests
 
-from lab import load as loadtest
 from lab.gate.compare import METRICS, Comparison, compare_all
 from lab.gate.run import GateTimeout, deadline
 from lab.gate.settings import AbSettings
+from lab.load import run as loadtest
 from lab.load.run import RunResult
 from lab.load.scenarios import load_scenarios, scaled_seconds
 from lab.load.settings import read_load_settings

@@ -20,8 +20,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lab import load as loadtest
 from lab.gate.settings import GateSettings
+from lab.load import run as loadtest
 from lab.load.run import RunResult
 from lab.load.settings import read_load_settings
 from lab.report.prometheus import Prometheus as ReportPrometheus
