@@ -16,6 +16,7 @@ from stack import accounts
 from stack.extras import TESTRUN_CRD, find_extras
 from stack.services import SERVICES
 from stack.settings import DEFAULTS_FILE, REPO, read_env_file
+from tests.extras import skip_reason
 
 DIRS = ["base", "load", "test-cluster"]
 
@@ -25,7 +26,7 @@ def testrun() -> dict:
     """The TestRun's schema from k6-operator's CRD in the extras; skipped when absent."""
     extras = find_extras(os.environ)
     if extras.testrun_crd is None:
-        pytest.skip(extras.why_not(TESTRUN_CRD))
+        pytest.skip(skip_reason(TESTRUN_CRD))
     return validate.testrun_schema(extras.testrun_crd)
 
 
