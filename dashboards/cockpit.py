@@ -14,7 +14,7 @@ from dashboards.common import (
     layout,
     limit_line,
     override,
-    route_quantile,
+    recorded_route_quantile,
     row,
     steps,
     testid_variable,
@@ -55,7 +55,7 @@ CAUSES = {"orders": ("shop", "mysql_locks"), "popular": ("shop",)}
 def _p95_now(endpoint: str):
     return panels.latency_stat(
         f"{endpoint.capitalize()} p95 (1m)",
-        [Query(route_quantile(0.95, ROUTES[endpoint]))],
+        [Query(recorded_route_quantile(0.95, ROUTES[endpoint]))],
         LOAD_SLO.p95_s[ROUTES[endpoint]],
         links=CAUSES[endpoint],
     )
@@ -67,8 +67,8 @@ def _latency(endpoint: str):
     return panels.latency(
         f"{endpoint.capitalize()} latency vs SLO",
         [
-            Query(route_quantile(0.95, route), "shop p95"),
-            Query(route_quantile(0.99, route), "shop p99"),
+            Query(recorded_route_quantile(0.95, route), "shop p95"),
+            Query(recorded_route_quantile(0.99, route), "shop p99"),
             Query(client, "{{tool}} p95"),
         ],
         LOAD_SLO.p95_s[ROUTES[endpoint]],

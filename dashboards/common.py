@@ -93,8 +93,9 @@ DESCRIPTION_FIELDS = {
 PANEL_TEXT = Path(__file__).with_name("panels.yaml")
 
 
-def route_quantile(q: float, route: str) -> str:
-    """A quantile of one shop route's latency over the last minute (recording rule)."""
+def recorded_route_quantile(q: float, route: str) -> str:
+    """The recorded series of one route's latency quantile over the last minute (the rules';
+    signals.catalog.route_quantile is the same over any window)."""
     return f'shop:http_request_duration_seconds:p{q * 100:g}_1m{{route="{route}"}}'
 
 
@@ -116,7 +117,7 @@ QUANTILES = (0.5, 0.95, 0.99)
 
 
 def percentiles(expr_for, legend: str = "") -> list[Query]:
-    """p50, p95 and p99: `expr_for(q)` gives the histogram_quantile for quantile q."""
+    """p50, p95 and p99: `expr_for(q)` gives the series of quantile q."""
     return [Query(expr_for(q), f"{legend}p{q * 100:g}") for q in QUANTILES]
 
 

@@ -15,7 +15,7 @@ from dashboards.common import (
     lower_limit,
     override,
     percentiles,
-    route_quantile,
+    recorded_route_quantile,
     row,
     upper_limit,
 )
@@ -37,10 +37,7 @@ ORDERS_BY_RESULT = f"sum by (strategy, result) (rate(shop_orders_total[{WINDOW}]
 
 
 def order_quantile(q: float) -> str:
-    return (
-        f"histogram_quantile({q}, sum by (le, strategy) "
-        f"(rate(shop_order_duration_seconds_bucket[{WINDOW}])))"
-    )
+    return f"shop:order_duration_seconds:p{q * 100:g}_1m"
 
 
 # Database.
@@ -83,7 +80,7 @@ def _route_latency(endpoint: str):
     route = ROUTES[endpoint]
     return panels.latency(
         f"{route} latency",
-        percentiles(lambda q: route_quantile(q, route)),
+        percentiles(lambda q: recorded_route_quantile(q, route)),
         LOAD_SLO.p95_s[ROUTES[endpoint]],
         links=("mysql_locks",),
     )

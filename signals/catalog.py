@@ -105,6 +105,14 @@ def shop_group(slo: Slo) -> RuleGroup:
                        f"p{q * 100:g} latency by route, from the app's histogram", ("route",))
                 for q in SHOP_QUANTILES
             ),
+            *(
+                Signal(f"shop:order_duration_seconds:p{q * 100:g}_1m",
+                       f"histogram_quantile({q}, sum by (le, strategy) "
+                       "(rate(shop_order_duration_seconds_bucket[1m])))", "s",
+                       f"p{q * 100:g} time to place an order (retries included), by strategy",
+                       ("strategy",))
+                for q in SHOP_QUANTILES
+            ),
             Signal("shop:cache_hit:ratio_rate1m",
                    'sum(rate(shop_cache_requests_total{result="hit"}[1m]))\n'
                    "/ sum(rate(shop_cache_requests_total[1m]))", "percentunit",

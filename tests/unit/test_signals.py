@@ -9,6 +9,7 @@ import contextlib
 import json
 import re
 import subprocess
+from pathlib import Path
 
 import promql_parser
 import pytest
@@ -155,3 +156,17 @@ def test_verdict_queries_cover_the_runner_figures_for_one_run(tool):
     else:
         assert queries["dropped"] == "vector(0)"
         assert 'job="locust"' in queries["rate"]
+
+
+def test_quantiles_are_written_in_signals_alone():
+    """histogram_quantile stands in signals/ (and the files generated from it), nowhere else."""
+    elsewhere = [
+        str(path.relative_to(REPO))
+        for path, text in SOURCES.items()
+        if "histogram_quantile" in text
+        and path not in GENERATED | COPIES
+        and path.parent != REPO / "signals"
+        and path.suffix != ".json"  # the generated dashboards
+        and path != Path(__file__)
+    ]
+    assert elsewhere == []
