@@ -44,7 +44,7 @@ lint-workflows: $(PY) ## actionlint and GitHub's workflow schema (check-jsonsche
 	  && $(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 k8s-plan: $(PY) ## Write deploy/k8s/load/plan.json (the load overlay's plan) from lab/load/scenarios.json
-	@$(PY) -m deploy.check --write-plan
+	@$(PY) -m lab.load.k8s_plan
 
 fmt: $(PY) ## Apply ruff fixes and formatting
 	@$(VENV)/bin/ruff check --fix . ; $(VENV)/bin/ruff format .
@@ -151,16 +151,18 @@ alerts-review: $(PY) ## Render docs/alerts.md from the rule files (group, severi
 alertmanager-config: $(PY) ## Render compose's alertmanager.local.yml with Slack/email from .env
 	@$(PY) -m stack.alertmanager_config
 
-generate: $(PY) ## Regenerate every generated file: recording rules, dashboards, compose.yml and its prometheus.yml, docs/alerts.md, the k8s plan
-	@echo "generate: rules, dashboards, compose.yml, prometheus config, docs/alerts.md, k8s plan"
+generate: $(PY) ## Regenerate every generated file: recording rules, dashboards, compose.yml and its prometheus.yml, docs/alerts.md, the k8s plan and ConfigMap sources
+	@echo "generate: rules, dashboards, compose.yml, prometheus config, docs/alerts.md, k8s plan and sources"
 	@$(PY) -m signals.build && $(PY) -m dashboards.build && $(PY) -m stack prometheus-config \
-	  && $(PY) -m stack compose && $(PY) -m stack.alert_rules review && $(PY) -m deploy.check --write-plan
+	  && $(PY) -m stack compose && $(PY) -m stack.alert_rules review && $(PY) -m lab.load.k8s_plan \
+	  && $(PY) -m deploy.sources
 
-check: $(PY) ## Fail if any generated file is stale (rules, dashboards, compose.yml, prometheus.yml, docs/alerts.md)
+check: $(PY) ## Fail if any generated file is stale (rules, dashboards, compose.yml, prometheus.yml, docs/alerts.md, the k8s plan and sources)
 	@echo "check: every generated file against a fresh build"
 	@$(PY) -m signals.build --check && $(PY) -m dashboards.build --check \
 	  && $(PY) -m stack compose --check \
-	  && $(PY) -m stack.alert_rules review --check \
+	  && $(PY) -m stack.alert_rules review --check && $(PY) -m lab.load.k8s_plan --check \
+	  && $(PY) -m deploy.sources --check \
 	  && $(PY) -c "from stack.prometheus_config import COMPOSE_CONFIG as c, dump, render; \
 	    raise SystemExit(0 if c.read_text() == dump(render('compose')) else 'check: prometheus.yml stale')" \
 	  && echo "check: every generated file is fresh"

@@ -1,7 +1,7 @@
 """make bench-exporter: how fast the InnoDB exporter parses, and how long a scrape takes under load.
 
 1. Parser throughput: `SHOW ENGINE INNODB STATUS` documents parsed per second, on the largest
-   shared sample (../shared/innodb-status-samples, read in place), the largest one holding a
+   extra sample (SHOPLAB_EXTRAS, when present: stack/extras.py), the largest one holding a
    deadlock, and the MariaDB fixtures (a status dump, an error log of 20 deadlocks).
 2. Scrape duration: its own MariaDB (the test harness's) in a temporary folder, write load from
    threads in another process (hot rows updated in random order, so deadlocks and lock waits
@@ -35,9 +35,9 @@ import pymysql  # noqa: E402
 import requests  # noqa: E402
 
 from exporters.innodb.parser import parse_error_log, parse_status  # noqa: E402
+from stack.extras import SAMPLES, find_extras, sample_files  # noqa: E402
 from tests.harness.servers import MariaDB, free_port  # noqa: E402
 
-SAMPLES = (REPO / ".." / "shared" / "innodb-status-samples").resolve()
 FIXTURES = REPO / "tests" / "fixtures" / "innodb"
 PARSE_TARGET = 5_000.0  # documents per second
 SCRAPE_P99_TARGET_MS = 20.0
@@ -66,8 +66,9 @@ def throughput(parse, text: str, seconds: float) -> float:
 def parser_documents() -> list[tuple[str, str, object]]:
     """(label, text, parse function) for every document the benchmark parses."""
     documents = []
-    if SAMPLES.is_dir():
-        files = [p for p in SAMPLES.iterdir() if p.is_file() and p.name != "SOURCES.md"]
+    extras = find_extras(os.environ)
+    files = sample_files(extras)
+    if files:
         largest = max(files, key=lambda p: p.stat().st_size)
         texts = {p: p.read_text(errors="replace") for p in files}
         with_deadlock = [p for p in files if parse_status(texts[p]).deadlocks]
@@ -76,7 +77,7 @@ def parser_documents() -> list[tuple[str, str, object]]:
             label = f"{path.name} ({path.stat().st_size // 1024} KB)"
             documents.append((label, texts[path], parse_status))
     else:
-        log(f"shared samples not found at {SAMPLES}: parsing the fixtures only")
+        log(f"{extras.why_not(SAMPLES)}: parsing the fixtures only")
     status = FIXTURES / "mariadb-10.11_show-engine-innodb-status_fk-deadlock.txt"
     burst = FIXTURES / "mariadb-10.11_error-log_burst-20-deadlocks.txt"
     documents.append((f"{status.name} (MariaDB 10.11)", status.read_text(), parse_status))

@@ -14,7 +14,7 @@ from dashboards.common import (
     layout,
     limit_line,
     override,
-    route_quantile,
+    recorded_route_quantile,
     row,
     steps,
     testid_variable,
@@ -25,8 +25,8 @@ WINDOW = "$__rate_interval"
 
 # Load: what the tool offered, what the shop answered, and the run's TARGET_TPS.
 OFFERED = f"load:offered_tps:rate1m{{{RUN}}}"
-ANSWERED = f'sum(shop:http_requests:rate1m{{url_rule=~"{API_ROUTES}"}})'
-ANSWERED_2XX = f'sum(shop:http_requests_2xx:rate1m{{url_rule=~"{API_ROUTES}"}})'
+ANSWERED = f'sum(shop:http_requests:rate1m{{route=~"{API_ROUTES}"}})'
+ANSWERED_2XX = f'sum(shop:http_requests_2xx:rate1m{{route=~"{API_ROUTES}"}})'
 RUN_TARGET = f"max(load:target_tps{{{RUN}}})"
 
 # Errors: the shop's own 5xx share (every tool) and the tool's client-side view.
@@ -55,8 +55,8 @@ CAUSES = {"orders": ("shop", "mysql_locks"), "popular": ("shop",)}
 def _p95_now(endpoint: str):
     return panels.latency_stat(
         f"{endpoint.capitalize()} p95 (1m)",
-        [Query(route_quantile(0.95, ROUTES[endpoint]))],
-        LOAD_SLO.p95_s(endpoint),
+        [Query(recorded_route_quantile(0.95, ROUTES[endpoint]))],
+        LOAD_SLO.p95_s[ROUTES[endpoint]],
         links=CAUSES[endpoint],
     )
 
@@ -67,11 +67,11 @@ def _latency(endpoint: str):
     return panels.latency(
         f"{endpoint.capitalize()} latency vs SLO",
         [
-            Query(route_quantile(0.95, route), "shop p95"),
-            Query(route_quantile(0.99, route), "shop p99"),
+            Query(recorded_route_quantile(0.95, route), "shop p95"),
+            Query(recorded_route_quantile(0.99, route), "shop p99"),
             Query(client, "{{tool}} p95"),
         ],
-        LOAD_SLO.p95_s(endpoint),
+        LOAD_SLO.p95_s[ROUTES[endpoint]],
         links=CAUSES[endpoint],
     )
 

@@ -29,21 +29,21 @@ from grafanalib.core import (
     TimeSeries,
 )
 
-from signals.catalog import (
-    API_ROUTES,
-    ORDERS_ROUTE,
-    POPULAR_ROUTE,
-    ROUTES,
-    RUN_EVENTS,
-    deadlocks_increase,
-)
-from signals.load import LOCUST_NAMES
+from signals.catalog import RUN_EVENTS, deadlocks_increase
 from signals.promql import share
-from signals.slo import LOAD_SLO
+from signals.slo import slo_of
+from targets import find_target
 
 REPO = Path(__file__).resolve().parents[1]
 # Names the dashboard modules take from here, though signals/ defines them.
 __all__ = ["API_ROUTES", "LOAD_SLO", "ORDERS_ROUTE", "POPULAR_ROUTE", "ROUTES", "share"]
+
+# The dashboards are generated for the default target (the committed JSON), its two endpoints.
+_TARGET = find_target({})
+LOAD_SLO = slo_of(_TARGET)
+ROUTES = {e.name: e.route for e in _TARGET.endpoints}
+ORDERS_ROUTE, POPULAR_ROUTE = ROUTES["orders"], ROUTES["popular"]
+API_ROUTES = LOAD_SLO.api_routes
 
 # provisioning/grafana/datasources/datasources.yml: the Prometheus datasource's fixed uid.
 DATASOURCE_UID = "prometheus"
@@ -75,11 +75,12 @@ TITLES = {
 
 
 # The load scenario's pass criteria: the same numbers k6 and Locust judge a run by.
-SLO_ORDERS_P95_S = LOAD_SLO.orders_p95_s
-SLO_POPULAR_P95_S = LOAD_SLO.popular_p95_s
+SLO_ORDERS_P95_S = LOAD_SLO.p95_s[ORDERS_ROUTE]
+SLO_POPULAR_P95_S = LOAD_SLO.p95_s[POPULAR_ROUTE]
 SLO_ERROR_RATE = LOAD_SLO.error_ratio
-LOCUST_ORDERS = LOCUST_NAMES["orders"]
-LOCUST_POPULAR = LOCUST_NAMES["popular"]
+# Locust names each request by its endpoint.
+LOCUST_ORDERS = "orders"
+LOCUST_POPULAR = "popular"
 # What the descriptions in panels.yaml may name, as {name} or {name:spec} (str.format).
 DESCRIPTION_FIELDS = {
     "orders_route": ORDERS_ROUTE,
@@ -92,9 +93,10 @@ DESCRIPTION_FIELDS = {
 PANEL_TEXT = Path(__file__).with_name("panels.yaml")
 
 
-def route_quantile(q: float, route: str) -> str:
-    """A quantile of one shop route's latency over the last minute (recording rule)."""
-    return f'shop:http_request_duration_seconds:p{q * 100:g}_1m{{url_rule="{route}"}}'
+def recorded_route_quantile(q: float, route: str) -> str:
+    """The recorded series of one route's latency quantile over the last minute (the rules';
+    signals.catalog.route_quantile is the same over any window)."""
+    return f'shop:http_request_duration_seconds:p{q * 100:g}_1m{{route="{route}"}}'
 
 
 # Colours: Grafana's named palette.
@@ -115,7 +117,7 @@ QUANTILES = (0.5, 0.95, 0.99)
 
 
 def percentiles(expr_for, legend: str = "") -> list[Query]:
-    """p50, p95 and p99: `expr_for(q)` gives the histogram_quantile for quantile q."""
+    """p50, p95 and p99: `expr_for(q)` gives the series of quantile q."""
     return [Query(expr_for(q), f"{legend}p{q * 100:g}") for q in QUANTILES]
 
 

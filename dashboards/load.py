@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dashboards.common import (
     LOAD_SLO,
+    ROUTES,
     Panels,
     Query,
     layout,
@@ -48,7 +49,7 @@ def _worst_p95(endpoint: str):
     return panels.latency_stat(
         f"{endpoint.capitalize()} p95, worst minute",
         [Query(worst_p95(endpoint), instant=True)],
-        LOAD_SLO.p95_s(endpoint),
+        LOAD_SLO.p95_s[ROUTES[endpoint]],
     )
 
 
@@ -56,7 +57,7 @@ def _latency(endpoint: str):
     return panels.latency(
         f"{endpoint.capitalize()} latency",
         percentiles(lambda q: quantile(q, endpoint), "{{tool}} "),
-        LOAD_SLO.p95_s(endpoint),
+        LOAD_SLO.p95_s[ROUTES[endpoint]],
         links=("shop", "mysql_locks"),
     )
 

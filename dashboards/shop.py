@@ -15,22 +15,21 @@ from dashboards.common import (
     lower_limit,
     override,
     percentiles,
-    route_quantile,
+    recorded_route_quantile,
     row,
     upper_limit,
 )
 
 WINDOW = "$__rate_interval"
-COUNT = "flask_http_request_duration_seconds_count"
 
 # RED per route (the histogram's _count: flask_http_request_total has no route label).
 REQUESTS_BY_ROUTE = "shop:http_requests:rate1m"
-STATUS_BY_ROUTE = f"sum by (url_rule, status) (rate({COUNT}[{WINDOW}]))"
+STATUS_BY_ROUTE = "shop:http_requests_by_status:rate1m"
 ERROR_RATIO_BY_ROUTE = "shop:http_5xx_ratio:rate1m"
 P95_BY_ROUTE = "shop:http_request_duration_seconds:p95_1m"
 
 
-API_REQUESTS_1M = f'sum(shop:http_requests:rate1m{{url_rule=~"{API_ROUTES}"}})'
+API_REQUESTS_1M = f'sum(shop:http_requests:rate1m{{route=~"{API_ROUTES}"}})'
 
 # Orders.
 ORDERS_CREATED_1M = "shop:orders_created:rate1m"
@@ -38,10 +37,7 @@ ORDERS_BY_RESULT = f"sum by (strategy, result) (rate(shop_orders_total[{WINDOW}]
 
 
 def order_quantile(q: float) -> str:
-    return (
-        f"histogram_quantile({q}, sum by (le, strategy) "
-        f"(rate(shop_order_duration_seconds_bucket[{WINDOW}])))"
-    )
+    return f"shop:order_duration_seconds:p{q * 100:g}_1m"
 
 
 # Database.
@@ -84,8 +80,8 @@ def _route_latency(endpoint: str):
     route = ROUTES[endpoint]
     return panels.latency(
         f"{route} latency",
-        percentiles(lambda q: route_quantile(q, route)),
-        LOAD_SLO.p95_s(endpoint),
+        percentiles(lambda q: recorded_route_quantile(q, route)),
+        LOAD_SLO.p95_s[ROUTES[endpoint]],
         links=("mysql_locks",),
     )
 
@@ -108,19 +104,19 @@ def _panels() -> list:
         thresholds=upper_limit(0.9, warn=0.75),
     )
     requests = panels.timeseries(
-        "Requests by route", [Query(REQUESTS_BY_ROUTE, "{{url_rule}}")], "reqps", stacked=True
+        "Requests by route", [Query(REQUESTS_BY_ROUTE, "{{route}}")], "reqps", stacked=True
     )
     statuses = panels.timeseries(
         "Responses by route and status",
-        [Query(STATUS_BY_ROUTE, "{{url_rule}} {{status}}")],
+        [Query(STATUS_BY_ROUTE, "{{route}} {{status}}")],
         "reqps",
         stacked=True,
     )
     error_ratio = panels.error_ratio(
-        "5xx ratio by route", [Query(ERROR_RATIO_BY_ROUTE, "{{url_rule}}")]
+        "5xx ratio by route", [Query(ERROR_RATIO_BY_ROUTE, "{{route}}")]
     )
     p95_by_route = panels.latency(
-        "p95 by route (1m)", [Query(P95_BY_ROUTE, "{{url_rule}}")], SLO_ORDERS_P95_S
+        "p95 by route (1m)", [Query(P95_BY_ROUTE, "{{route}}")], SLO_ORDERS_P95_S
     )
     orders = panels.timeseries(
         "Orders by result and strategy",

@@ -1,1 +1,2 @@
-"""Deployment beyond compose: Kubernetes manifests (k8s/) and their offline check."""
+"""Deployment beyond compose: the Kubernetes manifests (k8s/), the files their ConfigMaps carry
+(sources), and their offline check (check: render, validate, parity)."""

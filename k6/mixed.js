@@ -1,4 +1,5 @@
-// Both APIs in the mix of ORDER_RATIO (default 0.5): the scenario the runner uses.
+// The target's endpoints in the plan's mix (ORDER_RATIO, or the target's weights): the script
+// the runner uses. ORDER_RATIO=1 sends orders alone, 0 none.
 import { discover, mixed, options as build, summary } from './lib/model.js';
 
 export const options = build();

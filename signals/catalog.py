@@ -5,14 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from signals import load
+from signals import dialects, load
 from signals.promql import share
-from signals.slo import LOAD_SLO
+from signals.slo import Slo
 
-ORDERS_ROUTE = "/api/orders"
-POPULAR_ROUTE = "/api/products/popular"
-ROUTES = {"orders": ORDERS_ROUTE, "popular": POPULAR_ROUTE}
-API_ROUTES = f"{ORDERS_ROUTE}|{POPULAR_ROUTE}"
 SHOP_QUANTILES = (0.5, 0.95, 0.99)
 # Windows of the latency SLO's burn-rate alerts (Google SRE workbook, multi-window).
 SLO_WINDOWS = ("5m", "30m", "1h", "6h")
@@ -36,35 +32,20 @@ class RuleGroup:
     interval: str | None = None  # None: the global evaluation_interval
 
 
-_COUNT = "flask_http_request_duration_seconds_count"
-
-
-def _route_quantile(q: float) -> str:
-    return (
-        f"histogram_quantile({q},\n  sum by (url_rule, le) "
-        "(rate(flask_http_request_duration_seconds_bucket[1m])))"
-    )
-
-
 def route_quantile(q: float, route: str, window: str) -> str:
-    """A quantile of one shop route's latency over any window (the run report's figures)."""
-    return (
-        f"histogram_quantile({q}, sum by (le) (rate(flask_http_request_duration_seconds_bucket"
-        f'{{url_rule="{route}"}}[{window}])))'
-    )
+    """A quantile of one route's latency over any window (the run report's figures)."""
+    return dialects.quantile(q, window, matchers=f'route="{route}"', by="")
 
 
-def _slow_ratio(window: str) -> str:
-    """Share of the two routes' requests slower than their p95 SLO (histogram bucket bounds)."""
+def _slow_ratio(slo: Slo, window: str) -> str:
+    """Share of the load-tested routes' requests slower than their p95 objective (the bucket at
+    the objective; an app whose histogram has no such bucket has no ratio)."""
     fast = "\nor\n".join(
-        f"  sum by (url_rule) (rate(flask_http_request_duration_seconds_bucket"
-        f'{{url_rule="{route}", le="{LOAD_SLO.p95_s(endpoint):g}"}}[{window}]))'
-        for endpoint, route in ROUTES.items()
+        dialects.buckets("rate", window, matchers=f'route="{route}", le="{seconds:g}"', by="route")
+        for route, seconds in slo.p95_s.items()
     )
-    return (
-        f"1 - (\n{fast}\n)\n/\n"
-        f'sum by (url_rule) (rate({_COUNT}{{url_rule=~"{API_ROUTES}"}}[{window}]))'
-    )
+    total = dialects.requests("rate", window, matchers=f'route=~"{slo.api_routes}"')
+    return f"1 - (\n{fast}\n)\n/\n({total})"
 
 
 def cfs_throttled_ratio(window: str) -> str:
@@ -79,89 +60,112 @@ def deadlocks_increase(window: str) -> str:
     return f"sum(increase(innodb_deadlocks_total[{window}]))"
 
 
-SLO_P95 = "\nor\n".join(
-    f'label_replace(vector({LOAD_SLO.p95_s(endpoint):g}), "url_rule", "{route}", "", "")'
-    for endpoint, route in ROUTES.items()
-)
+def _slo_p95(slo: Slo) -> str:
+    return "\nor\n".join(
+        f'label_replace(vector({seconds:g}), "route", "{route}", "", "")'
+        for route, seconds in slo.p95_s.items()
+    )
 
-SHOP = RuleGroup(
-    "shop",
-    "shop-recording",
-    "The shop's own view: rate, errors and duration per route, orders, cache, pool.",
-    (
-        Signal("shop:orders_created:rate1m",
-               'sum(rate(shop_orders_total{result=~"created|replayed"}[1m]))', "reqps",
-               "orders created (or replayed) per second: the shop's achieved order TPS"),
-        Signal("shop:http_requests:rate1m", f"sum by (url_rule) (rate({_COUNT}[1m]))", "reqps",
-               "requests per second by route", ("url_rule",)),
-        Signal("shop:http_requests_2xx:rate1m",
-               f'sum by (url_rule) (rate({_COUNT}{{status=~"2.."}}[1m]))', "reqps",
-               "requests per second answered 2xx, by route", ("url_rule",)),
-        Signal("shop:http_5xx_ratio:rate1m",
-               share(f'rate({_COUNT}{{status=~"5.."}}[1m])', f"rate({_COUNT}[1m])", "url_rule"),
-               "percentunit", "share of a route's requests answered 5xx (0 while none)",
-               ("url_rule",)),
-        Signal("shop:api_5xx_ratio:rate1m",
-               share(f'rate({_COUNT}{{url_rule=~"{API_ROUTES}",status=~"5.."}}[1m])',
-                     f'rate({_COUNT}{{url_rule=~"{API_ROUTES}"}}[1m])'),
-               "percentunit", "share of the two load-tested routes' requests answered 5xx"),
-        *(
-            Signal(f"shop:http_request_duration_seconds:p{q * 100:g}_1m", _route_quantile(q),
-                   "s", f"p{q * 100:g} latency by route, from the histogram", ("url_rule",))
-            for q in SHOP_QUANTILES
-        ),
-        Signal("shop:cache_hit:ratio_rate1m",
-               'sum(rate(shop_cache_requests_total{result="hit"}[1m]))\n'
-               "/ sum(rate(shop_cache_requests_total[1m]))", "percentunit",
-               "share of popular-list lookups answered from Redis"),
-        Signal("shop:db_pool_in_use:ratio",
-               'sum(shop_db_pool_connections{state="in_use"})\n'
-               '/ sum(shop_db_pool_connections{state="capacity"})', "percentunit",
-               "share of the SQLAlchemy pool (size + overflow, all workers) checked out"),
-        # Replicas: every one is a target of the shop job (`instance`); nginx balances them.
-        Signal("shop:replicas_up:sum", 'sum(up{job="shop"})', "short",
-               "shop replicas answering Prometheus"),
-        Signal("shop:replicas:count", 'count(up{job="shop"})', "short",
-               "shop replicas Prometheus knows of (up or not)"),
-        Signal("instance:shop_http_requests:rate1m",
-               f"sum by (instance) (rate({_COUNT}[1m]))", "reqps",
-               "requests per second each replica serves", ("instance",)),
-        Signal("nginx:http_requests:rate1m", "sum(rate(nginx_http_requests_total[1m]))", "reqps",
-               "requests per second through nginx, the shop's entry point"),
-        Signal("nginx:connections_active:sum", "sum(nginx_connections_active)", "short",
-               "client connections open at nginx (reading, writing and idle)"),
-        # SHOP_SALES_MODE=async: the daily sales wait in sales_queue for the consumer (job
-        # sales). Every consumer reads the same queue: max, not sum. Absent in sync mode.
-        Signal("shop:sales_queue_depth:max", "max(shop_sales_queue_depth)", "short",
-               "order lines waiting for the sales consumer (async sales mode)"),
-        Signal("shop:sales_queue_lag_seconds:max", "max(shop_sales_queue_lag_seconds)", "s",
-               "age of the oldest order line waiting for the sales consumer: how far the daily "
-               "sales aggregate is behind the orders"),
-        Signal("shop:sales_consumer_rows:rate1m",
-               "sum(rate(shop_sales_consumer_rows_total[1m]))", "short",
-               "order lines per second the sales consumer moved into the daily sales"),
-    ),
-    interval="5s",
-)  # fmt: skip
 
-SLO = RuleGroup(
-    "slo",
-    "shop-slo-recording",
-    "Latency SLO of the two load-tested routes, from lab/load/scenarios.json (load): 95 % of "
-    "requests within the route's p95 objective, so the error budget is 5 %. A slow ratio is "
-    "NaN (never alerts) while the route had no traffic in its window.",
-    (
-        Signal("shop:slo_p95_seconds", SLO_P95, "s",
-               "the route's p95 latency objective (the load scenario's SLO)", ("url_rule",)),
-        *(
-            Signal(f"shop:slo_requests_slow:ratio_rate{window}", _slow_ratio(window),
-                   "percentunit", f"share of requests slower than the route's SLO over {window}",
-                   ("url_rule",))
-            for window in SLO_WINDOWS
+def shop_group(slo: Slo) -> RuleGroup:
+    """The service's own view, whichever dialect it speaks (signals.dialects)."""
+    count = dialects.requests
+    return RuleGroup(
+        "shop",
+        "shop-recording",
+        "The service's own view, in any dialect: rate, errors and duration per route (the "
+        "route template), orders, cache, pool.",
+        (
+            Signal("shop:orders_created:rate1m",
+                   'sum(rate(shop_orders_total{result=~"created|replayed"}[1m]))', "reqps",
+                   "orders created (or replayed) per second: the shop's achieved order TPS"),
+            # Every other request signal is this one summed: the dialects' `or` written once.
+            Signal("shop:http_requests_by_status:rate1m",
+                   count("rate", "1m", by="route, status"), "reqps",
+                   "requests per second by route and status", ("route", "status")),
+            Signal("shop:http_requests:rate1m",
+                   "sum by (route) (shop:http_requests_by_status:rate1m)", "reqps",
+                   "requests per second by route", ("route",)),
+            Signal("shop:http_requests_2xx:rate1m",
+                   'sum by (route) (shop:http_requests_by_status:rate1m{status=~"2.."})', "reqps",
+                   "requests per second answered 2xx, by route", ("route",)),
+            Signal("shop:http_5xx_ratio:rate1m",
+                   share('shop:http_requests_by_status:rate1m{status=~"5.."}',
+                         "shop:http_requests_by_status:rate1m", "route"),
+                   "percentunit", "share of a route's requests answered 5xx (0 while none)",
+                   ("route",)),
+            Signal("shop:api_5xx_ratio:rate1m",
+                   share(f'shop:http_requests_by_status:rate1m{{route=~"{slo.api_routes}",'
+                         'status=~"5.."}',
+                         f'shop:http_requests_by_status:rate1m{{route=~"{slo.api_routes}"}}'),
+                   "percentunit", "share of the load-tested routes' requests answered 5xx"),
+            *(
+                Signal(f"shop:http_request_duration_seconds:p{q * 100:g}_1m",
+                       dialects.quantile(q, "1m"), "s",
+                       f"p{q * 100:g} latency by route, from the app's histogram", ("route",))
+                for q in SHOP_QUANTILES
+            ),
+            *(
+                Signal(f"shop:order_duration_seconds:p{q * 100:g}_1m",
+                       f"histogram_quantile({q}, sum by (le, strategy) "
+                       "(rate(shop_order_duration_seconds_bucket[1m])))", "s",
+                       f"p{q * 100:g} time to place an order (retries included), by strategy",
+                       ("strategy",))
+                for q in SHOP_QUANTILES
+            ),
+            Signal("shop:cache_hit:ratio_rate1m",
+                   'sum(rate(shop_cache_requests_total{result="hit"}[1m]))\n'
+                   "/ sum(rate(shop_cache_requests_total[1m]))", "percentunit",
+                   "share of popular-list lookups answered from Redis"),
+            Signal("shop:db_pool_in_use:ratio", dialects.pool_in_use_ratio(), "percentunit",
+                   "share of the app's database pool (SQLAlchemy's size + overflow, or "
+                   "HikariCP's maximum; all instances) checked out"),
+            # Replicas: every one is a target of the shop job (`instance`); nginx balances them.
+            Signal("shop:replicas_up:sum", 'sum(up{job="shop"})', "short",
+                   "shop replicas answering Prometheus"),
+            Signal("shop:replicas:count", 'count(up{job="shop"})', "short",
+                   "shop replicas Prometheus knows of (up or not)"),
+            Signal("instance:shop_http_requests:rate1m", count("rate", "1m", by="instance"),
+                   "reqps", "requests per second each replica serves", ("instance",)),
+            Signal("nginx:http_requests:rate1m", "sum(rate(nginx_http_requests_total[1m]))",
+                   "reqps", "requests per second through nginx, the shop's entry point"),
+            Signal("nginx:connections_active:sum", "sum(nginx_connections_active)", "short",
+                   "client connections open at nginx (reading, writing and idle)"),
+            # SHOP_SALES_MODE=async: the daily sales wait in sales_queue for the consumer (job
+            # sales). Every consumer reads the same queue: max, not sum. Absent in sync mode.
+            Signal("shop:sales_queue_depth:max", "max(shop_sales_queue_depth)", "short",
+                   "order lines waiting for the sales consumer (async sales mode)"),
+            Signal("shop:sales_queue_lag_seconds:max", "max(shop_sales_queue_lag_seconds)", "s",
+                   "age of the oldest order line waiting for the sales consumer: how far the "
+                   "daily sales aggregate is behind the orders"),
+            Signal("shop:sales_consumer_rows:rate1m",
+                   "sum(rate(shop_sales_consumer_rows_total[1m]))", "short",
+                   "order lines per second the sales consumer moved into the daily sales"),
         ),
-    ),
-    interval="30s",
-)  # fmt: skip
+        interval="5s",
+    )  # fmt: skip
+
+
+def slo_group(slo: Slo) -> RuleGroup:
+    return RuleGroup(
+        "slo",
+        "shop-slo-recording",
+        "Latency SLO of the load-tested routes, from the target's file (targets/*.yaml): 95 % "
+        "of requests within the route's p95 objective, so the error budget is 5 %. A slow "
+        "ratio is NaN (never alerts) while the route had no traffic in its window.",
+        (
+            Signal("shop:slo_p95_seconds", _slo_p95(slo), "s",
+                   "the route's p95 latency objective (the target's)", ("route",)),
+            *(
+                Signal(f"shop:slo_requests_slow:ratio_rate{window}", _slow_ratio(slo, window),
+                       "percentunit",
+                       f"share of requests slower than the route's SLO over {window}", ("route",))
+                for window in SLO_WINDOWS
+            ),
+        ),
+        interval="30s",
+    )  # fmt: skip
+
 
 LOAD = RuleGroup(
     "load",
@@ -229,8 +233,16 @@ CONTAINER = RuleGroup(
     ),
 )  # fmt: skip
 
-GROUPS = (SHOP, SLO, LOAD, MYSQL, CONTAINER)
-CATALOG = {signal.record: signal for group in GROUPS for signal in group.signals}
+
+def groups(slo: Slo) -> tuple[RuleGroup, ...]:
+    """Every rule group, for the target whose SLO is `slo`."""
+    return (shop_group(slo), slo_group(slo), LOAD, MYSQL, CONTAINER)
+
+
+def catalog(slo: Slo) -> dict[str, Signal]:
+    """Every recorded signal by name."""
+    return {signal.record: signal for group in groups(slo) for signal in group.signals}
+
 
 # Run annotations from `load:stage`: a stage that appears, changes, or disappears. 15 s is three
 # evaluations: enough to bridge a missed one, short enough to tell stages apart.

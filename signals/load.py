@@ -1,26 +1,24 @@
 """The load tools' raw series (k6 remote write, our Locust exporter) and the tool-neutral load
 signals built on them: what each tool counts, in one place for both the rules and the verdict.
 
-Tool-neutral labels: `tool` (k6, locust), `testid`, `endpoint` (orders, popular) and `outcome`
-(ok, error) where they apply.
+Tool-neutral labels: `tool` (k6, locust), `testid`, `endpoint` (the target's endpoint names:
+orders and popular for the shops) and `outcome` (ok, error) where they apply. k6 tags each request
+with `endpoint`; Locust names each request by its endpoint (label `name`).
 """
 
 from __future__ import annotations
 
-from signals.promql import or_zero, rename_values, selector, share, summed, with_label
+from signals.promql import or_zero, selector, share, summed, with_label
 
 TOOLS = ("k6", "locust")
-ENDPOINTS = ("orders", "popular")
-# The two requests as Locust names them (label `name`).
-LOCUST_NAMES = {"orders": "POST /api/orders", "popular": "GET /api/products/popular"}
 # k6 writes remote-write series and never marks them stale: a finished run's last sample stays
 # visible for 5 minutes. A k6 run counts as on while it pushed within this (it pushes every 5 s).
 K6_FRESH_S = 30
 QUANTILES = (0.5, 0.95, 0.99)
 
-_K6_API = 'endpoint=~"orders|popular"'  # leaves out the setup requests (id discovery)
+_K6_API = 'endpoint!="setup"'  # leaves out the setup requests (id discovery)
 _K6_OUTCOME = {"ok": 'expected_response="true"', "error": 'expected_response="false"'}
-_LOCUST_API = f'name=~"{"|".join(LOCUST_NAMES.values())}"'
+_LOCUST_API = ""  # Locust sends the endpoints' requests only
 
 
 def testid_matchers(tool: str, testid: str) -> str:
@@ -29,13 +27,15 @@ def testid_matchers(tool: str, testid: str) -> str:
 
 
 def _locust_endpoint(expr: str) -> str:
-    return rename_values(expr, "endpoint", "name", {v: k for k, v in LOCUST_NAMES.items()})
+    """Locust's `name` (the endpoint's name) as the tool-neutral `endpoint`."""
+    return f'label_replace({expr}, "endpoint", "$1", "name", "(.*)")'
 
 
 def requests(tool: str, fn: str, window: str, *, matchers: str = "", outcome: str | None = None,
              by: str = "") -> str:  # fmt: skip
-    """sum by (`by`) of `fn`(requests[window]) (fn: rate, increase, max_over_time ...) of the two
-    APIs; `outcome` ok or error or None (all). Absent while no request had that outcome."""
+    """sum by (`by`) of `fn`(requests[window]) (fn: rate, increase, max_over_time ...) of the
+    target's endpoints; `outcome` ok or error or None (all). Absent while no request had that
+    outcome."""
 
     def over(series: str) -> str:
         return f"{fn}({series}[{window}])" if fn else series
@@ -52,20 +52,23 @@ def requests(tool: str, fn: str, window: str, *, matchers: str = "", outcome: st
 
 
 def latency_quantile(tool: str, q: float, window: str, *, matchers: str = "",
-                     endpoint: str, by: str = "") -> str:  # fmt: skip
+                     endpoint: str | None = None, by: str = "") -> str:  # fmt: skip
     """A request-duration quantile in seconds as the tool timed it: k6's native histogram,
-    Locust's classic one (bucket-interpolated)."""
+    Locust's classic one (bucket-interpolated); of one `endpoint`, or by endpoint (`by` may
+    name `endpoint`) over all of them."""
     if tool == "k6":
-        series = selector("k6_http_req_duration_seconds", matchers, f'endpoint="{endpoint}"')
+        one = f'endpoint="{endpoint}"' if endpoint else _K6_API
+        series = selector("k6_http_req_duration_seconds", matchers, one)
         return f"histogram_quantile({q}, {summed(f'rate({series}[{window}])', by)})"
-    name = f'name="{LOCUST_NAMES[endpoint]}"'
-    series = selector("locust_request_duration_seconds_bucket", matchers, name)
-    grouping = ", ".join(x for x in (by, "le") if x)
-    return f"histogram_quantile({q}, {summed(f'rate({series}[{window}])', grouping)})"
+    one = f'name="{endpoint}"' if endpoint else ""
+    series = selector("locust_request_duration_seconds_bucket", matchers, one)
+    grouping = ", ".join(x for x in (by.replace("endpoint", "name"), "le") if x)
+    quantile = f"histogram_quantile({q}, {summed(f'rate({series}[{window}])', grouping)})"
+    return _locust_endpoint(quantile) if "endpoint" in by else quantile
 
 
 def latency_mean(tool: str, window: str, *, matchers: str = "") -> str:
-    """The mean request duration in seconds over both APIs, as the tool timed it: the
+    """The mean request duration in seconds over the target's endpoints, as the tool timed it: the
     histograms' sum over their count (Little's law needs the mean, not a quantile)."""
     if tool == "k6":
         series = selector("k6_http_req_duration_seconds", matchers, _K6_API)
@@ -109,6 +112,11 @@ TARGET_TPS = _both(
     f"max by (testid, scenario) ({k6_fresh('k6_target_tps')})",
     "max by (testid, scenario) (locust_target_tps)",
 )
+# Each endpoint's p95 objective in the run, as the tool is judged by it (the SLO line per run).
+SLO_P95 = _both(
+    f"max by (testid, endpoint) ({k6_fresh('k6_slo_p95_seconds')})",
+    "max by (testid, endpoint) (locust_slo_p95_seconds)",
+)
 STAGE = _both(
     f"max by (testid) ({k6_fresh('k6_loadtest_stage')})", "max by (testid) (locust_loadtest_stage)"
 )
@@ -130,34 +138,26 @@ DROPPED = with_label(k6_dropped("1m", by="testid"), "tool", "k6")
 
 
 def _latency(q: float) -> str:
-    per_tool = []
-    for tool in TOOLS:
-        parts = [
-            with_label(
-                latency_quantile(tool, q, "1m", endpoint=endpoint, by="testid"),
-                "endpoint",
-                endpoint,
-            )
-            for endpoint in ENDPOINTS
-        ]
-        per_tool.append("(" + " or ".join(parts) + ")")
-    return _both(*per_tool)
+    return _both(*(latency_quantile(tool, q, "1m", by="testid, endpoint") for tool in TOOLS))
 
 
 LOAD_RECORDS = [
     ("load:target_tps", TARGET_TPS, "reqps", "the run's TARGET_TPS while the run is on",
      ("tool", "testid", "scenario")),
+    ("load:slo_p95_seconds", SLO_P95, "s",
+     "each endpoint's p95 latency objective in the run (the target's, or the scenario's)",
+     ("tool", "testid", "endpoint")),
     ("load:stage", STAGE, "short",
      "1-based index of the scenario stage running now (the tools' stage gauge)",
      ("tool", "testid")),
     ("load:requests:rate1m", REQUESTS_RATE, "reqps",
-     "requests per second the tool sent to the two APIs, by outcome",
+     "requests per second the tool sent to the target's endpoints, by outcome",
      ("tool", "testid", "endpoint", "outcome")),
     ("load:requests_total:sum", REQUESTS_TOTAL, "short",
      "requests the tool sent in the run so far, by outcome",
      ("tool", "testid", "endpoint", "outcome")),
     ("load:achieved_tps:rate1m", ACHIEVED_TPS, "reqps",
-     "successful requests per second seen by the tool (orders + popular)", ("tool", "testid")),
+     "successful requests per second seen by the tool (all endpoints)", ("tool", "testid")),
     ("load:error_ratio:rate1m", ERROR_RATIO, "percentunit",
      "share of the tool's requests that failed (unexpected status, no answer)",
      ("tool", "testid")),
@@ -179,9 +179,10 @@ LOAD_RECORDS = [
 # --- read with any window: the load runner's verdict ----------------------------------------
 
 
-def verdict_queries(tool: str, testid: str, seconds: int) -> dict[str, str]:
+def verdict_queries(tool: str, testid: str, seconds: int,
+                    endpoints: tuple[str, ...]) -> dict[str, str]:  # fmt: skip
     """PromQL of one run's figures over the `seconds` before the evaluation time: `rate`
-    (successful requests/s), `errors` (failed share), `orders_p95` and `popular_p95` (ms),
+    (successful requests/s), `errors` (failed share), `<endpoint>_p95` (ms) for each endpoint,
     `dropped` (iterations k6 could not start; 0 for Locust)."""
     w, m = f"{seconds}s", testid_matchers(tool, testid)
     errors = f"({requests(tool, 'increase', w, matchers=m, outcome='error')} or vector(0))"
@@ -192,7 +193,7 @@ def verdict_queries(tool: str, testid: str, seconds: int) -> dict[str, str]:
         **{
             f"{endpoint}_p95": f"{latency_quantile(tool, 0.95, w, matchers=m, endpoint=endpoint)}"
             " * 1000"
-            for endpoint in ENDPOINTS
+            for endpoint in endpoints
         },
         "dropped": k6_dropped(w, matchers=m) if tool == "k6" else "vector(0)",
     }

@@ -27,10 +27,3 @@ def share(part: str, whole: str, by: str = "") -> str:
 def with_label(expr: str, name: str, value: str) -> str:
     """`expr` with the label `name` set to `value` on every series."""
     return f'label_replace({expr}, "{name}", "{value}", "", "")'
-
-
-def rename_values(expr: str, target: str, source: str, values: dict[str, str]) -> str:
-    """`expr` with label `target` set from `source` by the mapping {source value: target value}."""
-    for value, new in values.items():
-        expr = f'label_replace({expr}, "{target}", "{new}", "{source}", "{value}")'
-    return expr

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from stack import balancer
+from stack import accounts, balancer
 from stack.services import SERVICES, VOLUMES, Compose, Service, nginx_balancer
 from stack.settings import DEFAULTS_FILE, REPO, read_env_file
 
@@ -116,9 +116,14 @@ def render_compose(defaults: Mapping[str, str] | None = None) -> str:
 
 
 def rendered() -> dict[Path, str]:
-    """Every file `make compose-config` writes: compose.yml and the nginx.conf it mounts."""
+    """Every file `make compose-config` writes: compose.yml, the nginx.conf and the MySQL
+    accounts' init SQL it mounts."""
     nginx = balancer.render(nginx_balancer(Compose(read_env_file(DEFAULTS_FILE))))
-    return {COMPOSE_FILE: render_compose(), balancer.COMPOSE_CONF: nginx}
+    return {
+        COMPOSE_FILE: render_compose(),
+        balancer.COMPOSE_CONF: nginx,
+        accounts.INIT_SQL: accounts.init_sql(accounts.MYSQL),
+    }
 
 
 def write_compose() -> list[Path]:

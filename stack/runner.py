@@ -19,24 +19,17 @@ from pathlib import Path
 
 import requests
 
-from stack import alert_rules, alertmanager_config, balancer, cgroups, services
+from stack import accounts, alert_rules, alertmanager_config, balancer, cgroups, services
 from stack.prometheus_config import dump, render
 from stack.services import ALERTS_FILE, Native, tool
 from stack.settings import REPO, StackSettings, StackSettingsError
 
-# The exporters' least-privilege accounts (loopback only, a local stack's passwords):
-# mysqld_exporter's, and the InnoDB exporter's own, which reads no table of the shop (PROCESS
-# covers SHOW ENGINE INNODB STATUS and MariaDB's information_schema lock tables).
-EXPORTER_USER = "exporter"
-EXPORTER_PASSWORD = "exporter"
-INNODB_EXPORTER_USER, INNODB_EXPORTER_PASSWORD = services.INNODB_EXPORTER_ACCOUNT
-EXPORTER_GRANTS = (
-    f"CREATE USER IF NOT EXISTS '{EXPORTER_USER}'@'127.0.0.1' IDENTIFIED BY '{EXPORTER_PASSWORD}'",
-    f"GRANT PROCESS, REPLICATION CLIENT, SELECT ON *.* TO '{EXPORTER_USER}'@'127.0.0.1'",
-    f"CREATE USER IF NOT EXISTS '{INNODB_EXPORTER_USER}'@'127.0.0.1' IDENTIFIED BY "
-    f"'{INNODB_EXPORTER_PASSWORD}' WITH MAX_USER_CONNECTIONS 3",
-    f"GRANT PROCESS ON *.* TO '{INNODB_EXPORTER_USER}'@'127.0.0.1'",
-)
+
+def mysqld_exporter_cnf(s: StackSettings) -> str:
+    """Debian's mysqld_exporter (0.14) takes its account from a my.cnf only."""
+    user, password = accounts.MYSQLD_EXPORTER.user, accounts.MYSQLD_EXPORTER.password
+    return (f"[client]\nuser={user}\npassword={password}\nhost={accounts.NATIVE_HOST}\n"
+            f"port={s.port('LOCAL_MARIADB_PORT')}\n")  # fmt: skip
 
 
 def say(msg: str) -> None:
@@ -141,10 +134,7 @@ def _prepare(s: StackSettings, alerting: alertmanager_config.AlertmanagerSetting
     locust_sd = state / "locust.json"
     if not locust_sd.exists():
         locust_sd.write_text("[]\n")
-    (state / "mysqld-exporter.cnf").write_text(
-        f"[client]\nuser={EXPORTER_USER}\npassword={EXPORTER_PASSWORD}\nhost=127.0.0.1\n"
-        f"port={s.port('LOCAL_MARIADB_PORT')}\n"
-    )
+    (state / "mysqld-exporter.cnf").write_text(mysqld_exporter_cnf(s))
     if not (state / "mariadb" / "mysql").exists():
         say("initialising MariaDB data directory")
         (state / "mariadb").mkdir(parents=True, exist_ok=True)
@@ -198,7 +188,7 @@ def _seed(s: StackSettings) -> None:
     with pymysql.connect(host="127.0.0.1", port=s.port("LOCAL_MARIADB_PORT"), user="root") as c:
         cur = c.cursor()
         cur.execute("CREATE DATABASE IF NOT EXISTS shop")
-        for statement in EXPORTER_GRANTS:
+        for statement in accounts.native_statements():
             cur.execute(statement)
     flask = [sys.executable, "-m", "flask", "--app", "shop"]
     subprocess.run(flask + ["init-db"], env=env, check=True, capture_output=True, cwd=REPO)

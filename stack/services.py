@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stack import balancer
+from stack.accounts import INNODB_EXPORTER, MYSQLD_EXPORTER
 from stack.settings import StackSettings
 
 VENV_BIN = Path(sys.executable).parent
@@ -339,14 +340,9 @@ def _nginx_exporter(t: Target) -> list[str]:
     ]
 
 
-# The InnoDB exporter's own database account (user, native password): PROCESS, plus SELECT on
-# MySQL 8's performance_schema lock tables in compose (provisioning/mysql/init/01-users.sql);
-# natively stack.runner creates it at seed.
-INNODB_EXPORTER_ACCOUNT = ("innodb_exporter", "innodb_exporter")
-
-
 def _innodb_env(t: Target) -> dict[str, str]:
-    account = ":".join(INNODB_EXPORTER_ACCOUNT)  # the password the init SQL sets
+    # Its own least-privilege account (stack/accounts.py), with the password the init SQL sets.
+    account = f"{INNODB_EXPORTER.user}:{INNODB_EXPORTER.password}"
     return {
         "INNODB_EXPORTER_DSN": f"mysql://{account}@{t.addr('mysql')}/",
         "INNODB_EXPORTER_LISTEN": t.listen("innodb-exporter"),
@@ -359,20 +355,27 @@ def _mysqld_exporter(t: Target) -> list[str]:
         # Debian's mysqld_exporter (0.14) takes its account from a my.cnf only.
         account = [f"--config.my-cnf={t.state / 'mysqld-exporter.cnf'}"]
     else:
-        account = [f"--mysqld.address={t.addr('mysql')}", "--mysqld.username=exporter"]
+        account = [f"--mysqld.address={t.addr('mysql')}",
+                   f"--mysqld.username={MYSQLD_EXPORTER.user}"]  # fmt: skip
     return [
         *account,
         f"--web.listen-address={t.listen('mysqld-exporter')}",
+        # Every collector here reads with PROCESS alone (stack/accounts.py: MYSQLD_EXPORTER).
         "--collect.info_schema.innodb_metrics",
         "--collect.engine_innodb_status",
         "--collect.info_schema.processlist",
         "--collect.global_status",
         "--collect.global_variables",
+        # On by default, and the one that would need more: REPLICATION CLIENT on MySQL, SLAVE
+        # MONITOR on MariaDB (no one grant serves both). The lab has no replica to report on.
+        "--no-collect.slave_status",
     ]
 
 
 def _mysqld_exporter_env(t: Target) -> dict[str, str]:
-    return {} if t.native else {"MYSQLD_EXPORTER_PASSWORD": "${MYSQL_EXPORTER_PASSWORD:-exporter}"}
+    if t.native:
+        return {}
+    return {"MYSQLD_EXPORTER_PASSWORD": f"${{MYSQL_EXPORTER_PASSWORD:-{MYSQLD_EXPORTER.password}}}"}
 
 
 def _redis_exporter(t: Target) -> list[str]:
@@ -459,9 +462,8 @@ _LOAD_ON = {
 }
 _PLAN_ON = {**_LOAD_ON, "load-plan": {"condition": "service_completed_successfully"}}
 # What the load tools' containers import of this repo (lab.load and what it imports).
-_LOAD_CODE = [
-    f"./{package}:/shoplab/{package}:ro" for package in ("lab", "signals", "stack", "knobs")
-]
+_LOAD_PACKAGES = ("lab", "signals", "stack", "knobs", "targets", "exporters")
+_LOAD_CODE = [f"./{package}:/shoplab/{package}:ro" for package in _LOAD_PACKAGES]
 
 # --- the table ---------------------------------------------------------------------------------
 

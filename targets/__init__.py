@@ -27,6 +27,8 @@ DIALECTS = ("flask", "micrometer", "none")
 BUILT_INS = ("shop", "spring-shop")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 BOOKS = ("shop",)  # built-in books: the shop schema's invariants and its orders by id
+# Where a run-log field comes from: the JSON answer, a header sent, a top-level body field sent.
+LOG_SOURCES = ("answer", "header", "body")
 # A placeholder in a path, header or body string: {user}, {uuid}, {int:1:5}.
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)(?::(-?\d+):(-?\d+))?\}")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
@@ -62,7 +64,7 @@ class Endpoint:
     route: str | None = None  # the server's route label (url_rule / uri); None: not observed
     headers: Mapping[str, str] = field(default_factory=dict)
     body: Any = None  # a JSON template; None: no body
-    log: Mapping[str, str] = field(default_factory=dict)  # run-log field -> answer's JSON field
+    log: Mapping[str, str] = field(default_factory=dict)  # run-log field -> answer./header./body.
 
     @property
     def key(self) -> str:
@@ -131,6 +133,7 @@ class Target:
             "ready": self.ready,
             "ids": {name: ids.as_plan() for name, ids in self.ids.items()},
             "hot": self.hot,
+            "error_rate": self.error_rate,
             "endpoints": [e.as_plan() for e in self.endpoints],
         }
 
@@ -279,8 +282,11 @@ def _endpoint(where: str, i: int, data: Any, ids: Mapping[str, Ids]) -> Endpoint
         f.fail("body", "a GET has no body")
     _check_body(f, "body", body)
     log = f.data.get("log") or {}
-    if not isinstance(log, dict) or not all(isinstance(v, str) for v in log.values()):
-        f.fail("log", "must map run-log fields to fields of the JSON answer")
+    if not isinstance(log, dict) or not all(
+        isinstance(v, str) and v.partition(".")[0] in LOG_SOURCES and v.partition(".")[2]
+        for v in log.values()
+    ):
+        f.fail("log", "must map run-log fields to answer.<field>, header.<name> or body.<field>")
     drawn = _placeholders(path) | _template_names(body)
     drawn |= set().union(*(_placeholders(v) for v in headers.values())) if headers else set()
     unknown = sorted(drawn - set(ids) - set(_BUILT_IN_VALUES))

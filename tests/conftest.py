@@ -28,3 +28,17 @@ def pytest_configure(config) -> None:
         "fuzz", max_examples=5000, deadline=3000, suppress_health_check=[HealthCheck.too_slow]
     )
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """One line: how many tests skipped for the optional extra corpus (tests/extras.py)."""
+    from tests.extras import SKIP_PREFIX
+
+    reasons = [
+        str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        for report in terminalreporter.stats.get("skipped", [])
+    ]
+    extras = [r for r in reasons if SKIP_PREFIX in r]
+    if extras:
+        why = extras[0].split(SKIP_PREFIX, 1)[1]
+        terminalreporter.write_line(f"extras: {len(extras)} tests skipped ({why})")

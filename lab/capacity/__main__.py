@@ -12,7 +12,7 @@ from lab.capacity.replicas import RestartError, restart_with
 from lab.capacity.run import find, probe_row
 from lab.capacity.settings import CapacitySettings, CapacitySettingsError, read_capacity_settings
 from lab.load.cli import write_report
-from lab.load.settings import LoadSettings, LoadSettingsError, parser
+from lab.load.settings import LoadSettings, LoadSettingsError, with_flags
 
 
 def say(msg: str) -> None:
@@ -30,8 +30,7 @@ def knobs_of(argv: list[str], env: Mapping[str, str]) -> dict[str, str]:
             if not own[knob]:
                 raise CapacitySettingsError(f"{flag} needs a value")
             del argv[i : i + 2]
-    flags = vars(parser("python -m lab.capacity").parse_args(argv))
-    return {**env, **{k: v for k, v in flags.items() if v is not None}, **own}
+    return {**with_flags(argv, env), **own}
 
 
 def main(argv: list[str] | None = None, env: Mapping[str, str] = os.environ) -> int:

@@ -17,6 +17,7 @@ from lab.load.scenarios import load_scenarios
 from lab.load.settings import LoadSettings, LoadSettingsError
 from lab.trend.settings import history_file
 from stack.settings import DEFAULTS_FILE, MAX_REPLICAS, read_env_file
+from targets import Target, TargetError, find_target
 
 BUDGET_S = 600.0
 MAX_RUNS = 9
@@ -63,9 +64,10 @@ class CapacitySettings:
         env: Mapping[str, str],
         scenarios: Mapping[str, dict],
         stack_defaults: Mapping[str, str],
+        target: Target,
     ) -> CapacitySettings:
-        """The knobs of `env`; `scenarios` and `stack_defaults` as `LoadSettings.from_env`
-        takes them (read by the caller: `read_capacity_settings`)."""
+        """The knobs of `env`; `scenarios`, `stack_defaults` and `target` as
+        `LoadSettings.from_env` takes them (read by the caller: `read_capacity_settings`)."""
         try:
             budget = knobs.number(env, "BUDGET", BUDGET_S, positive=True, hi=24 * 3600)
             runs = knobs.whole(env, "RUNS", 1, lo=1, hi=MAX_RUNS)
@@ -74,7 +76,7 @@ class CapacitySettings:
         counts = replica_counts(env)
         first = {"LOCAL_SHOP_REPLICAS": str(counts[0])} if counts else {}
         try:
-            load = LoadSettings.from_env({**env, **first}, scenarios, stack_defaults)
+            load = LoadSettings.from_env({**env, **first}, scenarios, stack_defaults, target)
         except LoadSettingsError as exc:
             raise CapacitySettingsError(str(exc)) from None
         if len(counts) > 1 and not load.native:
@@ -100,5 +102,10 @@ class CapacitySettings:
 
 
 def read_capacity_settings(env: Mapping[str, str]) -> CapacitySettings:
-    """The caller's side of from_env: the scenarios file and the stack's defaults read here."""
-    return CapacitySettings.from_env(env, load_scenarios(), read_env_file(DEFAULTS_FILE))
+    """The caller's side of from_env: the scenarios file, the stack's defaults and the target's
+    file read here."""
+    try:
+        target = find_target(env)
+    except TargetError as exc:
+        raise CapacitySettingsError(str(exc)) from None
+    return CapacitySettings.from_env(env, load_scenarios(), read_env_file(DEFAULTS_FILE), target)

@@ -16,10 +16,10 @@ import psutil
 import pymysql
 import requests
 
-from lab import load as loadtest
 from lab.chaos import actions, measure
 from lab.chaos.actions import FaultError, Stack
 from lab.chaos.faults import HOT_USERS, Fault, select
+from lab.load import run as loadtest
 from lab.load.run import RunResult, plan_of
 from lab.load.scenarios import Plan, Stage
 from lab.load.settings import KNOBS as LOAD_KNOBS

@@ -22,7 +22,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from lab import load as loadtest
 from lab.capacity import speed
 from lab.gate.compare import (
     FAMILY_ALPHA,
@@ -39,12 +38,13 @@ from lab.gate.run import GateTimeout, deadline
 from lab.gate.settings import AbSettings
 from lab.gate.shops import Shop, ShopStartError, shops
 from lab.gate.worktree import WorktreeError, checkout, resolve
+from lab.load import run as loadtest
 from lab.load.run import RunResult
 from lab.load.scenarios import load_scenarios, scaled_seconds
 from lab.load.settings import read_load_settings
 from lab.verify.verify import native_stack
 from signals.client import Prometheus
-from signals.load import ENDPOINTS, latency_quantile, testid_matchers
+from signals.load import latency_quantile, testid_matchers
 from stack.revision import git_commit
 from stack.runner import StackStartError
 from stack.settings import REPO, StackSettings, ephemeral_env, free_port
@@ -147,7 +147,7 @@ def hold_medians(prom: Prometheus, result: RunResult) -> dict[str, float | None]
     w = hold[0]
     matchers = testid_matchers(result.tool, result.testid)
     out = {}
-    for endpoint in ENDPOINTS:
+    for endpoint in result.plan.endpoints:
         expr = latency_quantile(result.tool, 0.5, f"{max(1, int(w.seconds))}s",
                                 matchers=matchers, endpoint=endpoint)  # fmt: skip
         seconds = prom.value(expr, at=w.end)

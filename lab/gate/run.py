@@ -20,10 +20,10 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lab import load as loadtest
 from lab.capacity import speed
 from lab.capacity.evidence import cpu_seconds
 from lab.gate.settings import GateSettings
+from lab.load import run as loadtest
 from lab.load.run import RunResult
 from lab.load.settings import read_load_settings
 from lab.report.prometheus import Prometheus as ReportPrometheus

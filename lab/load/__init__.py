@@ -1,6 +1,4 @@
-"""The load runner as a library: `run(settings) -> RunResult` over one resolved scenario plan."""
+"""The load runner: settings, plan, tools, verdict and run (`lab.load.run.run(settings)`).
 
-from lab.load.run import RunResult, run
-from lab.load.settings import LoadSettings, LoadSettingsError
-
-__all__ = ["LoadSettings", "LoadSettingsError", "RunResult", "run"]
+Deliberately empty: the locustfile imports the plan and the traffic model from here in a load
+generator that has none of the runner's other parts (compose, k8s)."""

@@ -11,29 +11,31 @@ from collections.abc import Callable
 from signals.catalog import deadlocks_increase
 from signals.load import verdict_queries
 
-CLIENT_SIGNALS = ("rate", "errors", "orders_p95", "popular_p95", "dropped")
-DRIFT_SIGNALS = ("shop_memory_bytes", "db_connections", "orders_p95_ms")
+# And `<endpoint>_p95` (ms) for each of the target's endpoints.
+CLIENT_SIGNALS = ("rate", "errors", "dropped")
 
 # A set of queries over a window: seconds -> {name: PromQL}.
 Queries = Callable[[int], dict[str, str]]
 
 
-def client_queries(tool: str, testid: str) -> Queries:
-    """The load generator's view of run `testid`, one query per CLIENT_SIGNALS name."""
-    return lambda seconds: verdict_queries(tool, testid, seconds)
+def client_queries(tool: str, testid: str, endpoints: tuple[str, ...]) -> Queries:
+    """The load generator's view of run `testid`: CLIENT_SIGNALS and each endpoint's p95."""
+    return lambda seconds: verdict_queries(tool, testid, seconds, endpoints)
 
 
-def drift_queries(tool: str, testid: str) -> Queries:
-    """What a soak must keep flat, averaged over the window: the shop's resident memory (its
-    processes summed), MariaDB's open connections, the client's orders p95 (ms)."""
+def drift_queries(tool: str, testid: str, endpoints: tuple[str, ...]) -> Queries:
+    """What a soak must keep flat, averaged over the window: the service's resident memory
+    (its processes summed), MariaDB's open connections, each endpoint's p95 as the client saw
+    it (`<endpoint>_p95`, ms)."""
 
     def over(seconds: int) -> dict[str, str]:
         w = f"{seconds}s"
+        client = verdict_queries(tool, testid, seconds, endpoints)
         return {
             "shop_memory_bytes": "sum(avg_over_time("
             f'process_resident_memory_bytes{{job="shop"}}[{w}]))',
             "db_connections": f"max(avg_over_time(mysql_global_status_threads_connected[{w}]))",
-            "orders_p95_ms": verdict_queries(tool, testid, seconds)["orders_p95"],
+            **{f"{name}_p95": client[f"{name}_p95"] for name in endpoints},
         }
 
     return over

@@ -89,7 +89,7 @@ def client_window(prom: Prometheus, q: queries.Queries, start: float, end: float
 
 def observe(plan: Plan, tool: str, prom: Prometheus, started: float, duration_s: float):
     """What the verdict needs from Prometheus about a load that began at `started`."""
-    q = queries.client_queries(tool, plan.testid)
+    q = queries.client_queries(tool, plan.testid, plan.endpoints)
     now = time.time()
     obs = {"started": started, "ended": now,
            "deadlocks": prom.value(queries.deadlocks(max(1, int(now - started))))}  # fmt: skip
@@ -108,7 +108,7 @@ def observe(plan: Plan, tool: str, prom: Prometheus, started: float, duration_s:
             "baseline": client_window(prom, q, started + 10 * plan.scale, spike.start),
             "during": client_window(prom, q, spike.start, spike.end),
             **{name: prom.series(q(RECOVERY_WINDOW_S)[name], *after, step=1)
-               for name in ("errors", "orders_p95")},
+               for name in ("errors", f"{plan.primary}_p95")},
         }  # fmt: skip
     return Observations(**obs)
 
@@ -116,7 +116,7 @@ def observe(plan: Plan, tool: str, prom: Prometheus, started: float, duration_s:
 def drift_windows(prom: Prometheus, plan: Plan, tool: str, hold: Window) -> dict:
     """The soak's drift measures over the first and the last tenth of its hold."""
     tenth = max(5.0, hold.seconds / 10)
-    d = queries.drift_queries(tool, plan.testid)
+    d = queries.drift_queries(tool, plan.testid, plan.endpoints)
     return {
         "first": client_window(prom, d, hold.start, hold.start + tenth),
         "last": client_window(prom, d, hold.end - tenth, hold.end),
@@ -124,13 +124,15 @@ def drift_windows(prom: Prometheus, plan: Plan, tool: str, hold: Window) -> dict
 
 
 def _progress(plan, tool, prom, started, done: threading.Event, say: Say) -> None:
-    q = queries.client_queries(tool, plan.testid)
+    q = queries.client_queries(tool, plan.testid, plan.endpoints)
     while not done.wait(PROGRESS_EVERY_S):
         elapsed = time.time() - started
         line = f"{elapsed:5.0f}s / {plan.seconds:.0f}s"
         if prom:
             w = client_window(prom, q, max(started, time.time() - 10), time.time())
-            line += (f"  achieved {fmt(w['rate'], '/s')}  orders p95 {fmt(w['orders_p95'], ' ms')}"
+            p95s = "  ".join(f"{name} p95 {fmt(w[f'{name}_p95'], ' ms')}"
+                             for name in plan.endpoints)  # fmt: skip
+            line += (f"  achieved {fmt(w['rate'], '/s')}  {p95s}"
                      f"  errors {fmt(pct(w['errors']), ' %')}")  # fmt: skip
         say(line)
 
@@ -197,10 +199,10 @@ def audit_run(s: LoadSettings, results: Path, say: Say) -> dict | None:
 
 def plan_of(s: LoadSettings, testid: str, results_dir: str) -> Plan:
     """The settings' scenario resolved for run `testid`, writing to `results_dir`."""
-    return resolve(s.scenarios, s.scenario, target_tps=s.target_tps, scale=s.scale,
-                   hot_users=s.hot_users, hot_ratio=s.hot_ratio, order_ratio=s.order_ratio,
-                   shop_url=s.shop_url, testid=testid, results_dir=results_dir,
-                   abort_on_fail=s.abort_on_fail)  # fmt: skip
+    return resolve(s.scenarios, s.scenario, target=s.target.as_plan(), target_tps=s.target_tps,
+                   scale=s.scale, hot_users=s.hot_users, hot_ratio=s.hot_ratio,
+                   order_ratio=s.order_ratio, base_url=s.base_url, testid=testid,
+                   results_dir=results_dir, abort_on_fail=s.abort_on_fail)  # fmt: skip
 
 
 def _refused(s: LoadSettings, testid: str, message: str) -> RunResult:
@@ -214,21 +216,21 @@ def run(s: LoadSettings, say: Say = lambda _: None, testid: str = "") -> RunResu
         say(f"no Prometheus at {s.prometheus_url}: running without it (no remote write, no "
             "step or recovery analysis)")  # fmt: skip
         s = s.without_prometheus()
-    running = shop_strategy(s.shop_url)
+    running = shop_strategy(s.base_url)
     if running is None:
-        return _refused(s, testid, f"the shop at {s.shop_url} is not ready: start it "
+        return _refused(s, testid, f"the shop at {s.base_url} is not ready: start it "
                         "(make local-up) or set SHOP_URL")  # fmt: skip
     if s.strategy and running != s.strategy:
         if not s.native:
             return _refused(
                 s,
                 testid,
-                f"the shop at {s.shop_url} runs the {running} strategy, "
+                f"the shop at {s.base_url} runs the {running} strategy, "
                 f"not {s.strategy}: restart it with SHOP_ORDER_STRATEGY={s.strategy}",
             )
         if not restart_native_stack(s, s.strategy, say):
             return _refused(s, testid, "could not restart the native stack")
-        running = shop_strategy(s.shop_url)
+        running = shop_strategy(s.base_url)
     say(f"the shop runs the {running} order strategy")
     results = s.results_root / testid
     results.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,11 @@
-"""The stage maths of the scenarios, once: a scenario and the knobs resolved into a `Plan`.
+"""The stage maths of the scenarios, once: a scenario, a target and the knobs resolved into a
+`Plan`.
 
 `lab/load/scenarios.json` gives stages as fractions of TARGET_TPS over unscaled seconds; a
-`Plan` has them in absolute iterations/s and whole seconds. The runner writes the plan as JSON
-and both load tools run it as given (`k6/lib/model.js`, `locust/locustfile.py`), so the windows
-the runner analyses are the stages the tools ran.
+`Plan` has them in absolute iterations/s and whole seconds, and carries the target's endpoints
+(what to send, the mix, each endpoint's SLO). The runner writes the plan as JSON and both load
+tools run it as given (`k6/lib/model.js`, `locust/locustfile.py`), so the windows the runner
+analyses are the stages the tools ran.
 """
 
 from __future__ import annotations
@@ -82,15 +84,35 @@ class Plan:
     scale: float
     start_rate: int
     stages: tuple[Stage, ...]
-    slo: dict
+    slo: dict  # p95_ms per endpoint, error_rate, dropped; drift, recovery_seconds where asked
     abort_on_fail: bool
     abort_delay_s: int  # the ramp's grace before an abort on a failing threshold
     hot_users: int
     hot_ratio: float
-    order_ratio: float
-    shop_url: str
+    mix: dict  # endpoint name -> its share of the requests (summing to 1)
+    base_url: str  # where the load goes
+    target: dict  # the target's part the tools need (targets.Target.as_plan())
     testid: str = ""
     results_dir: str = ""
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        """The target's endpoint names, in its order (the `endpoint` label of the series)."""
+        return tuple(e["name"] for e in self.target["endpoints"])
+
+    @property
+    def primary(self) -> str:
+        """The target's first endpoint: the one a spike's latency recovery is judged on."""
+        return self.endpoints[0]
+
+    @property
+    def keys(self) -> dict[str, str]:
+        """Endpoint name -> `METHOD /path`, as the summaries name it."""
+        return {e["name"]: e["key"] for e in self.target["endpoints"]}
+
+    def p95_ms(self, endpoint: str) -> float:
+        """The endpoint's p95 objective in this run (the target's, or the scenario's own)."""
+        return self.slo["p95_ms"][endpoint]
 
     @property
     def seconds(self) -> int:
@@ -158,22 +180,53 @@ class Plan:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
 
+def mix_of(target: Mapping, order_ratio: float | None = None) -> dict[str, float]:
+    """Each endpoint's share of the requests: the target's weights, normalised. ORDER_RATIO
+    (`order_ratio`) sets the share of an endpoint named `orders`, the rest keeping their
+    proportions."""
+    weights = {e["name"]: float(e["weight"]) for e in target["endpoints"]}
+    if order_ratio is not None and "orders" in weights:
+        others = sum(w for name, w in weights.items() if name != "orders")
+        rest = len(weights) - 1
+        weights = {
+            name: order_ratio if name == "orders"
+            else (1 - order_ratio) * (w / others if others else 1 / rest)
+            for name, w in weights.items()
+        }  # fmt: skip
+    total = sum(weights.values())
+    return {name: w / total for name, w in weights.items()}
+
+
+def slo_of(spec: Mapping, target: Mapping) -> dict:
+    """The scenario's pass line against this target: each endpoint's p95 objective (the
+    scenario's `p95_ms` where it sets one for all, as smoke does), the error rate (likewise),
+    and what only the scenario says (dropped, drift, recovery_seconds)."""
+    own = dict(spec["slo"])
+    everywhere = own.pop("p95_ms", None)
+    return {
+        **own,
+        "p95_ms": {e["name"]: everywhere or e["p95_ms"] for e in target["endpoints"]},
+        "error_rate": own.get("error_rate", target["error_rate"]),
+    }
+
+
 def resolve(
     specs: Mapping[str, dict],
     scenario: str,
     *,
+    target: Mapping,
     target_tps: float,
     scale: float,
     hot_users: int = 0,
     hot_ratio: float = 0.8,
-    order_ratio: float = 0.5,
-    shop_url: str = "",
+    order_ratio: float | None = None,
+    base_url: str = "",
     testid: str = "",
     results_dir: str = "",
     abort_on_fail: bool | None = None,
 ) -> Plan:
-    """The scenario at TARGET_TPS and SCALE: rates absolute and rounded, durations scaled;
-    `abort_on_fail` None keeps the scenario's."""
+    """The scenario at TARGET_TPS and SCALE against `target` (targets.Target.as_plan()): rates
+    absolute and rounded, durations scaled; `abort_on_fail` None keeps the scenario's."""
     spec = specs[scenario]
 
     def rate(fraction: float) -> int:
@@ -192,13 +245,14 @@ def resolve(
         scale=scale,
         start_rate=rate(spec.get("start_tps", 0)),
         stages=tuple(stages),
-        slo=dict(spec["slo"]),
+        slo=slo_of(spec, target),
         abort_on_fail=bool(spec.get("abort_on_fail")) if abort_on_fail is None else abort_on_fail,
         abort_delay_s=max(5, stages[0].seconds),
         hot_users=hot_users,
         hot_ratio=hot_ratio,
-        order_ratio=order_ratio,
-        shop_url=shop_url.rstrip("/"),
+        mix=mix_of(target, order_ratio),
+        base_url=base_url.rstrip("/"),
+        target=dict(target),
         testid=testid,
         results_dir=results_dir,
     )

@@ -19,6 +19,7 @@ from knobs import KnobError
 from lab.load.scenarios import load_scenarios
 from lab.results import results_root
 from stack.settings import DEFAULTS_FILE, StackSettings, read_env_file
+from targets import Target, TargetError, find_target
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = ("k6", "locust")
@@ -40,7 +41,11 @@ KNOBS: dict[str, tuple[str, str]] = {
     "SCALE": ("--scale", "multiplies every stage's duration (0.1: a tenth)"),
     "HOT_USERS": ("--hot-users", "send HOT_RATIO of orders to users 1..N (0: off)"),
     "HOT_RATIO": ("--hot-ratio", "share of orders that go to the hot users (default 0.8)"),
-    "ORDER_RATIO": ("--order-ratio", "share of requests that are orders (the rest: popular)"),
+    "ORDER_RATIO": (
+        "--order-ratio",
+        "share of requests sent to the target's `orders` endpoint (default: the target's mix)",
+    ),
+    "TARGET": ("--target", "the service under load: shop (default), spring-shop, or a file"),
     "STRATEGY": (
         "--strategy",
         "the shop's order strategy for this run; the native stack is "
@@ -51,7 +56,7 @@ KNOBS: dict[str, tuple[str, str]] = {
         "1: stop at the first failed threshold after the ramp, 0: run the whole plan "
         "(default: the scenario's; make ab measures whole runs)",
     ),
-    "SHOP_URL": ("--shop-url", "another shop than the native stack's"),
+    "SHOP_URL": ("--shop-url", "send the load here instead of where the target says"),
     "PROMETHEUS_URL": ("--prometheus-url", "where the run's series go and are read back"),
     "PROCESSES": ("--locust-processes", "Locust worker processes (0: one process)"),
     "LOCUST_METRICS_PORT": (
@@ -77,9 +82,9 @@ class LoadSettings:
     scale: float
     hot_users: int
     hot_ratio: float
-    order_ratio: float
+    order_ratio: float | None  # None: the target's mix
     strategy: str | None
-    shop_url: str
+    base_url: str
     prometheus_url: str | None
     locust_processes: int
     locust_metrics_port: int
@@ -95,6 +100,7 @@ class LoadSettings:
     abort_on_fail: bool | None = None  # None: as the scenario says
     scenarios: Mapping[str, dict] = field(default_factory=dict, repr=False)  # the document
     stack: StackSettings | None = None  # the native stack's settings (native runs only)
+    target: Target | None = None  # the service under load (targets/*.yaml)
 
     @classmethod
     def from_env(
@@ -102,21 +108,25 @@ class LoadSettings:
         env: Mapping[str, str],
         scenarios: Mapping[str, dict],
         stack_defaults: Mapping[str, str],
+        target: Target,
     ) -> LoadSettings:
         """The knobs of `env`; `scenarios` is the scenarios document, `stack_defaults` the
-        native stack's defaults (stack/local.env), used when the shop is the native stack's."""
+        native stack's defaults (stack/local.env), used when the native stack is involved,
+        `target` the service under load (its file read by the caller)."""
         tool = knobs.choice(env, "TOOL", "k6", TOOLS)
         scenario = knobs.choice(env, "SCENARIO", "smoke", list(scenarios))
         abort = knobs.text(env, "ABORT_ON_FAIL")
         strategy = knobs.text(env, "STRATEGY") and knobs.choice(env, "STRATEGY", "", STRATEGIES)
-        shop_url = knobs.text(env, "SHOP_URL").rstrip("/")
+        base_url = knobs.text(env, "SHOP_URL").rstrip("/")
         prometheus_url = knobs.text(env, "PROMETHEUS_URL").rstrip("/") or None
-        native = not shop_url
+        # The native stack is ours unless SHOP_URL sends the load elsewhere: it serves a
+        # built-in target, or brings Prometheus and the exporters to an external one.
+        native = not base_url
         metrics_port = knobs.whole(env, "LOCUST_METRICS_PORT", 0, hi=65535)
         file_sd, stack = None, None
         if native or not metrics_port:
             stack = StackSettings.from_env(env, stack_defaults)
-            shop_url = shop_url or stack.url("LOCAL_SHOP_PORT")
+            base_url = base_url or target.url or stack.url("LOCAL_SHOP_PORT")
             metrics_port = metrics_port or stack.port("LOCAL_LOCUST_METRICS_PORT")
             if native and prometheus_url is None:
                 prometheus_url = stack.url("LOCAL_PROMETHEUS_PORT")
@@ -128,9 +138,11 @@ class LoadSettings:
             scale=knobs.number(env, "SCALE", 1, positive=True, hi=_HUGE),
             hot_users=knobs.whole(env, "HOT_USERS", 0, hi=int(_HUGE)),
             hot_ratio=knobs.number(env, "HOT_RATIO", 0.8, lo=0, hi=1),
-            order_ratio=knobs.number(env, "ORDER_RATIO", 0.5, lo=0, hi=1),
+            order_ratio=knobs.number(env, "ORDER_RATIO", 0.5, lo=0, hi=1)
+            if knobs.text(env, "ORDER_RATIO")
+            else None,
             strategy=strategy or None,
-            shop_url=shop_url,
+            base_url=base_url,
             prometheus_url=prometheus_url,
             locust_processes=knobs.whole(env, "PROCESSES", 0, hi=256),
             locust_metrics_port=metrics_port,
@@ -147,6 +159,7 @@ class LoadSettings:
             abort_on_fail=None if not abort else knobs.flag(env, "ABORT_ON_FAIL", False),
             scenarios=dict(scenarios),
             stack=stack if native else None,
+            target=target,
         )
 
     @classmethod
@@ -156,11 +169,15 @@ class LoadSettings:
         env: Mapping[str, str],
         scenarios: Mapping[str, dict],
         stack_defaults: Mapping[str, str],
+        target: Target,
     ) -> LoadSettings:
         """The flags of `python -m lab.load` laid over `env`, then parsed as above."""
-        flags = parser().parse_args(argv)
-        given = {knob: value for knob, value in vars(flags).items() if value is not None}
-        return cls.from_env({**env, **given}, scenarios, stack_defaults)
+        return cls.from_env(with_flags(argv, env), scenarios, stack_defaults, target)
+
+    @property
+    def can_restart(self) -> bool:
+        """The service is the native stack's own: a strategy switch may restart it."""
+        return self.native and self.target is not None and not self.target.external
 
     def without_prometheus(self) -> LoadSettings:
         return replace(self, prometheus_url=None, file_sd=None)
@@ -169,16 +186,24 @@ class LoadSettings:
 def parser(prog: str = "python -m lab.load") -> argparse.ArgumentParser:
     """The flags, every one a plain string: from_env converts and checks them."""
     p = argparse.ArgumentParser(prog=prog, description="Run one scenario with k6 or Locust "
-                                "against the shop and print a verdict.")  # fmt: skip
+                                "against the target and print a verdict.")  # fmt: skip
     for knob, (flag, help_text) in KNOBS.items():
         p.add_argument(flag, dest=knob, metavar=knob, help=help_text)
     return p
 
 
+def with_flags(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, str]:
+    """The flags of `python -m lab.load` laid over `env` (every flag is a knob's spelling)."""
+    flags = parser().parse_args(argv)
+    return {**env, **{knob: value for knob, value in vars(flags).items() if value is not None}}
+
+
 def read_load_settings(env: Mapping[str, str], argv: Sequence[str] | None = None) -> LoadSettings:
-    """The caller's side of from_env/from_args: the scenarios file and the stack's defaults read
-    here, once, and handed in."""
-    scenarios, defaults = load_scenarios(), read_env_file(DEFAULTS_FILE)
-    if argv is None:
-        return LoadSettings.from_env(env, scenarios, defaults)
-    return LoadSettings.from_args(argv, env, scenarios, defaults)
+    """The caller's side of from_env/from_args: the scenarios file, the stack's defaults and
+    the target's file read here, once, and handed in. A bad target file is a KnobError."""
+    merged = with_flags(argv, env) if argv is not None else env
+    try:
+        target = find_target(merged)
+    except TargetError as exc:
+        raise LoadSettingsError(str(exc)) from None
+    return LoadSettings.from_env(merged, load_scenarios(), read_env_file(DEFAULTS_FILE), target)

@@ -46,7 +46,7 @@ def command(s: LoadSettings, results: Path) -> list[str]:
             cmd += ["-o", "experimental-prometheus-rw"]
         return cmd + [str(REPO / "k6" / "mixed.js")]
     cmd = [str(VENV_BIN / "locust"), "-f", str(REPO / "locust" / "locustfile.py"),
-           "--host", s.shop_url, "--csv", str(results / "locust"),
+           "--host", s.base_url, "--csv", str(results / "locust"),
            "--html", str(results / "locust.html"), "--only-summary",
            # At the end a user finishes the request in flight: killed mid-request, it would be
            # served (and counted by the shop) but missing from Locust's own count.

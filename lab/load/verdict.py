@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 from lab.load.neighbours import NeighbourCpu
 from lab.load.scenarios import Plan
 
-ENDPOINTS = ("POST /api/orders", "GET /api/products/popular")
-# A window's client signals (lab.load.queries.CLIENT_SIGNALS) -> value, None for no data.
+# A window's client signals (lab.load.queries.CLIENT_SIGNALS and `<endpoint>_p95`) -> value,
+# None for no data.
 ClientWindow = Mapping[str, float | None]
 Series = list[tuple[float, float]]
 # Seconds a good stretch must last to count as a recovery.
@@ -32,7 +32,8 @@ class Observations:
     deadlocks: float | None = None
     hold: dict | None = None  # ClientWindow of the steady part of load and soak
     steps: list[dict] = field(default_factory=list)  # stress: a ClientWindow per step
-    spike: dict | None = None  # baseline, during (ClientWindows), errors, orders_p95 (Series)
+    # baseline, during (ClientWindows), errors and the primary endpoint's <name>_p95 (Series)
+    spike: dict | None = None
     drift: dict | None = None  # soak: {"first": {...}, "last": {...}} tenths of the hold
 
     def to_dict(self) -> dict:
@@ -42,7 +43,8 @@ class Observations:
     def from_dict(cls, data: Mapping) -> Observations:
         spike = data.get("spike")
         if spike:
-            spike = {**spike, **{k: [tuple(p) for p in spike[k]] for k in ("errors", "orders_p95")}}
+            series = [k for k in spike if k not in ("baseline", "during")]
+            spike = {**spike, **{k: [tuple(p) for p in spike[k]] for k in series}}
         return cls(**{**data, "spike": spike})
 
 
@@ -62,12 +64,17 @@ def fmt(v: float | None, unit: str) -> str:
     return "n/a" if v is None else f"{v:.1f}{unit}"
 
 
-def slo_broken(slo: Mapping, w: ClientWindow) -> list[str]:
-    broken = []
-    if w["orders_p95"] is not None and w["orders_p95"] > slo["orders_p95_ms"]:
-        broken.append(f"orders p95 {w['orders_p95']:.0f} ms > {slo['orders_p95_ms']}")
-    if w["popular_p95"] is not None and w["popular_p95"] > slo["popular_p95_ms"]:
-        broken.append(f"popular p95 {w['popular_p95']:.0f} ms > {slo['popular_p95_ms']}")
+def p95s(plan: Plan, w: ClientWindow) -> str:
+    """`orders p95 12.0 ms, popular p95 3.1 ms`: each endpoint's p95 in the window."""
+    return ", ".join(f"{name} p95 {fmt(w.get(f'{name}_p95'), ' ms')}" for name in plan.endpoints)
+
+
+def slo_broken(plan: Plan, w: ClientWindow) -> list[str]:
+    slo, broken = plan.slo, []
+    for name in plan.endpoints:
+        value, limit = w.get(f"{name}_p95"), plan.p95_ms(name)
+        if value is not None and value > limit:
+            broken.append(f"{name} p95 {value:.0f} ms > {limit:g}")
     if w["errors"] is not None and w["errors"] > slo["error_rate"]:
         broken.append(f"errors {w['errors'] * 100:.1f} % > {slo['error_rate'] * 100:g} %")
     if w["dropped"] and w["dropped"] > slo["dropped"]:
@@ -79,7 +86,7 @@ def stress_lines(plan: Plan, steps: list[ClientWindow]) -> list[str]:
     """Each step's achieved rate, p95s and errors; the first step where the SLO broke."""
     lines, first_broken = [], None
     for step, w in zip(plan.stress_steps(0), steps, strict=True):
-        broken = slo_broken(plan.slo, w)
+        broken = slo_broken(plan, w)
         if w["rate"] is not None and w["rate"] < 0.95 * step.rate:
             broken.append(f"achieved {w['rate']:.0f}/s < 95 % of {step.rate:.0f}/s")
         if broken and first_broken is None:
@@ -87,9 +94,8 @@ def stress_lines(plan: Plan, steps: list[ClientWindow]) -> list[str]:
         state = "SLO BROKEN: " + "; ".join(broken) if broken else "ok"
         lines.append(
             f"step {step.fraction * 100:4.0f} % ({step.rate:5.0f}/s): "
-            f"achieved {fmt(w['rate'], '/s')}, orders p95 {fmt(w['orders_p95'], ' ms')}, "
-            f"popular p95 {fmt(w['popular_p95'], ' ms')}, errors {fmt(pct(w['errors']), ' %')}  "
-            + state
+            f"achieved {fmt(w['rate'], '/s')}, {p95s(plan, w)}, "
+            f"errors {fmt(pct(w['errors']), ' %')}  " + state
         )
     if first_broken is None:
         top = plan.stages[-1].fraction * 100
@@ -121,8 +127,8 @@ def spike_horizon(plan: Plan) -> float:
 
 
 def spike_lines(plan: Plan, spike_end: float, spike: Mapping) -> list[str]:
-    """Baseline against the spike; seconds until errors are back at baseline and orders p95
-    back under its SLO, counted from `spike_end`."""
+    """Baseline against the spike; seconds until errors are back at baseline and the primary
+    endpoint's p95 back under its SLO, counted from `spike_end`."""
     base, during = spike["baseline"], spike["during"]
     limit = plan.slo["recovery_seconds"]
     horizon = spike_horizon(plan)
@@ -130,9 +136,10 @@ def spike_lines(plan: Plan, spike_end: float, spike: Mapping) -> list[str]:
     recovered_at = settled_at(spike["errors"], lambda v: v <= baseline_errors + 0.01)
     lines = [
         f"baseline: errors {fmt(pct(base['errors']), ' %')}, "
-        f"orders p95 {fmt(base['orders_p95'], ' ms')}",
+        f"{plan.primary} p95 {fmt(base[f'{plan.primary}_p95'], ' ms')}",
         f"spike:    achieved {fmt(during['rate'], '/s')}, "
-        f"errors {fmt(pct(during['errors']), ' %')}, orders p95 {fmt(during['orders_p95'], ' ms')}",
+        f"errors {fmt(pct(during['errors']), ' %')}, "
+        f"{plan.primary} p95 {fmt(during[f'{plan.primary}_p95'], ' ms')}",
     ]
     if recovered_at is None:
         lines.append(f"errors did NOT recover to baseline within {horizon:.0f} s")
@@ -141,12 +148,11 @@ def spike_lines(plan: Plan, spike_end: float, spike: Mapping) -> list[str]:
         verdict = "PASS" if took <= limit else "FAIL"
         lines.append(f"recovery: errors back to baseline {took:.0f} s after the spike  "
                      f"{verdict} (limit {limit} s)")  # fmt: skip
-    slo_ms = plan.slo["orders_p95_ms"]
-    back = settled_at(spike["orders_p95"], lambda v: v <= slo_ms)
+    slo_ms = plan.p95_ms(plan.primary)
+    back = settled_at(spike[f"{plan.primary}_p95"], lambda v: v <= slo_ms)
     when = f"{max(0.0, back - spike_end):.0f} s after the spike" if back else None
-    lines.append(
-        f"latency: orders p95 back under {slo_ms} ms {when or f'not within {horizon:.0f} s'}"
-    )
+    lines.append(f"latency: {plan.primary} p95 back under {slo_ms:g} ms "
+                 f"{when or f'not within {horizon:.0f} s'}")  # fmt: skip
     return lines
 
 
@@ -199,8 +205,8 @@ def judge(
     if neighbours is not None:
         tail = ": DISTURBED, the figures may not repeat" if neighbours.disturbed else ""
         out.append(f"  the rest of the machine: {neighbours.describe()}{tail}")
-    for name in ENDPOINTS:
-        e = summary["endpoints"][name]
+    for name in plan.keys.values():
+        e = summary["endpoints"].get(name) or {"count": 0, "p95_ms": None, "p99_ms": None}
         out.append(f"  {name:28s} n={e['count'] or 0:<7} p95 {fmt(e['p95_ms'], ' ms'):>10}  "
                    f"p99 {fmt(e['p99_ms'], ' ms'):>10}")  # fmt: skip
     reports = plan.report in ("steps", "recovery")
@@ -224,35 +230,46 @@ def judge(
     return Verdict(0 if passed else 1, out, passed=passed)
 
 
+def drift_measures(plan: Plan) -> list[tuple[str, float, float]]:
+    """(measure, tolerated rise as a share, floor of the rise) per drift check of the soak:
+    scenarios.json's `slo.drift` names the service's memory, MariaDB's connections and `p95_ms`,
+    which stands for every endpoint's p95 (`<endpoint>_p95`, with `p95_floor_ms`)."""
+    tolerances = plan.slo.get("drift") or {}
+    out = []
+    for name, tolerance in tolerances.items():
+        if name == "p95_ms":
+            floor = tolerances.get("p95_floor_ms", 0)
+            out += [(f"{endpoint}_p95", tolerance, floor) for endpoint in plan.endpoints]
+        elif not name.endswith("_floor_ms"):
+            out.append((name, tolerance, 0))
+    return out
+
+
 def drift_failures(plan: Plan, obs: Observations | None) -> list[str]:
     """The soak's measures that rose, last tenth of the hold against the first, beyond the
     tolerance of scenarios.json (`slo.drift`, a share; p95 also by at least a floor in ms)."""
-    tolerances = plan.slo.get("drift")
-    if not tolerances or obs is None or not obs.drift:
+    if obs is None or not obs.drift:
         return []
     first, last = obs.drift["first"], obs.drift["last"]
     failed = []
-    for name, tolerance in tolerances.items():
-        if name.endswith("_floor_ms") or first.get(name) is None or last.get(name) is None:
+    for name, tolerance, floor in drift_measures(plan):
+        if first.get(name) is None or last.get(name) is None:
             continue
         rise = last[name] - first[name]
-        floor = tolerances.get("orders_p95_floor_ms", 0) if name == "orders_p95_ms" else 0
         if first[name] > 0 and rise / first[name] > tolerance and rise > floor:
             failed.append(name)
     return failed
 
 
 def drift_lines(plan: Plan, obs: Observations | None, failed: list[str]) -> list[str]:
-    tolerances = plan.slo.get("drift")
-    if not tolerances:
+    measures = drift_measures(plan)
+    if not measures:
         return []
     if obs is None or not obs.drift:
         return ["drift: not measured (needs Prometheus and a whole hold)"]
     first, last = obs.drift["first"], obs.drift["last"]
     out = []
-    for name, tolerance in tolerances.items():
-        if name.endswith("_floor_ms"):
-            continue
+    for name, tolerance, _floor in measures:
         a, b = first.get(name), last.get(name)
         if a is None or b is None:
             out.append(f"drift: {name} n/a")
@@ -294,8 +311,7 @@ def prometheus_lines(plan: Plan, summary: Mapping, obs: Observations) -> list[st
             share = pct(w["rate"] / stage.rate) if w["rate"] is not None else None
             lines.append(f"during the {window.seconds:.0f} s hold at {stage.rate:.0f}/s: "
                          f"achieved {fmt(w['rate'], '/s')} ({fmt(share, ' %')} of offered), "
-                         f"orders p95 {fmt(w['orders_p95'], ' ms')}, "
-                         f"popular p95 {fmt(w['popular_p95'], ' ms')}")  # fmt: skip
+                         f"{p95s(plan, w)}")  # fmt: skip
     if plan.report == "steps":
         lines += stress_lines(plan, obs.steps)
     elif plan.report == "recovery" and obs.spike:

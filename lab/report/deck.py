@@ -86,8 +86,9 @@ def what_ran(run: Run, server: server_mod.ServerView) -> dict:
 def server_verdict(run: Run, server: server_mod.ServerView) -> dict:
     """The shop's own view against the scenario's SLO: p95 per route, the 5xx ratio."""
     checks = []
+    objectives = {e["route"]: e["p95_ms"] for e in run.endpoints if e["route"]}
     for view in server.routes:
-        slo_ms = run.slo[server_mod.ROUTES[view.route]]
+        slo_ms = objectives[view.route]
         ok = None if view.p95_ms is None else view.p95_ms < slo_ms
         checks.append(
             {
@@ -100,7 +101,7 @@ def server_verdict(run: Run, server: server_mod.ServerView) -> dict:
     total = sum(v.requests or 0 for v in server.routes)
     failed = sum((v.errors_5xx or 0) * (v.requests or 0) for v in server.routes)
     ratio = failed / total if total else None
-    limit = run.slo["error_rate"]
+    limit = run.error_rate
     checks.append(
         {
             "name": f"5xx ratio <= {limit * 100:g} %",
@@ -121,7 +122,8 @@ def _num(v: float | None) -> str:
 def endpoint_rows(run: Run, server: server_mod.ServerView, client_p50: dict) -> list[dict]:
     rows, seconds = [], run.duration_s or 1
     by_route = {v.route: v for v in server.routes}
-    for name, route in server_mod.ENDPOINTS.items():
+    for endpoint in run.endpoints:
+        name, route = endpoint["key"], endpoint["route"]
         e = run.summary.get("endpoints", {}).get(name, {})
         view = by_route.get(route)
         count = e.get("count") or 0
@@ -148,7 +150,7 @@ def build_deck(run: Run, prom, *, exporter_url: str | None = None) -> Deck:
     scrape_s = prom.scrape_interval()
     window = panels_mod.Window(run.started_at - MARGIN_S, run.ended_at + MARGIN_S, scrape_s)
     span = server_mod.Span.of_run(run.started_at, run.ended_at, scrape_s)
-    server = server_mod.server_view(prom, span)
+    server = server_mod.server_view(prom, span, [e["route"] for e in run.endpoints if e["route"]])
     details = deadlocks_mod.gather(prom, span, exporter_url, server.deadlocks)
     boards = panels_mod.draw_boards(
         prom,
@@ -168,7 +170,9 @@ def build_deck(run: Run, prom, *, exporter_url: str | None = None) -> Deck:
         },
         server_verdict=server_verdict(run, server),
         endpoints=endpoint_rows(
-            run, server, server_mod.client_p50_ms(prom, span, run.tool, run.testid)
+            run,
+            server,
+            server_mod.client_p50_ms(prom, span, run.tool, run.testid, run.endpoints),
         ),
         server=server,
         deadlocks=details,

@@ -8,8 +8,6 @@ from importlib import metadata
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-# The scenarios a run's plan.json came from (lab.load resolves them; read here as data).
-SCENARIOS_FILE = REPO / "lab" / "load" / "scenarios.json"
 TOOLS = ("k6", "locust")
 # What the runner may record beside the summary (run.json); each is read only if present.
 RECORDED = ("strategy", "scale", "hot_users", "hot_ratio", "order_ratio", "git_commit", "limits")
@@ -47,16 +45,33 @@ class Run:
     def description(self) -> str:
         return self.spec["description"]
 
+    @property
+    def endpoints(self) -> list[dict]:
+        """The target's endpoints the run sent to: name, key (`POST /api/orders`), route (the
+        server's route label, None when not observed) and p95 objective in ms."""
+        return self.spec["endpoints"]
+
+    @property
+    def error_rate(self) -> float:
+        return self.spec["slo"]["error_rate"]
+
 
 def scenario_spec(results: Path, scenario: str) -> dict | None:
-    """The scenario as the run resolved it (plan.json, written by the runner), else as
-    lab/load/scenarios.json says today; None for a scenario neither knows."""
+    """The scenario as the run resolved it against its target (plan.json, written by the
+    runner): its SLO, description and endpoints; None without a plan of this scenario."""
     plan_path = results / "plan.json"
-    if plan_path.exists():
-        plan = json.loads(plan_path.read_text())
-        if plan.get("scenario") == scenario and "slo" in plan and "description" in plan:
-            return {"slo": plan["slo"], "description": plan["description"]}
-    return json.loads(SCENARIOS_FILE.read_text()).get(scenario)
+    if not plan_path.exists():
+        return None
+    plan = json.loads(plan_path.read_text())
+    if plan.get("scenario") != scenario or "target" not in plan:
+        return None
+    endpoints = [
+        {"name": e["name"], "key": e["key"], "route": e.get("route"),
+         "p95_ms": plan["slo"]["p95_ms"][e["name"]]}
+        for e in plan["target"]["endpoints"]
+    ]  # fmt: skip
+    return {"slo": plan["slo"], "description": plan["description"], "endpoints": endpoints,
+            "target": plan["target"]["name"]}  # fmt: skip
 
 
 def read_run(results: Path) -> Run:
@@ -73,7 +88,8 @@ def read_run(results: Path) -> Run:
         raise RunError(f"{results / f'{tool}-summary.json'} is not JSON: {exc}") from exc
     spec = scenario_spec(results, str(summary.get("scenario")))
     if spec is None or not summary.get("started_at"):
-        raise RunError(f"{tool}-summary.json in {results} names no known scenario or start time")
+        raise RunError(f"{results} has no plan.json of its {tool}-summary.json's scenario, or no "
+                       "start time: was it written by `make load`?")  # fmt: skip
     recorded_path = results / "run.json"
     recorded = json.loads(recorded_path.read_text()) if recorded_path.exists() else {}
     capacity_path = results / "capacity.json"

@@ -12,14 +12,11 @@ import contextlib
 import math
 from dataclasses import dataclass, field
 
-from dashboards.common import ORDERS_ROUTE, POPULAR_ROUTE, QUANTILES
 from lab.report.prometheus import Prometheus, PrometheusError
-from signals.catalog import route_quantile
-
-ROUTES = {ORDERS_ROUTE: "orders_p95_ms", POPULAR_ROUTE: "popular_p95_ms"}
-# The load tools' names for the shop's two routes.
-ENDPOINTS = {"POST /api/orders": ORDERS_ROUTE, "GET /api/products/popular": POPULAR_ROUTE}
-K6_ENDPOINTS = {ORDERS_ROUTE: "orders", POPULAR_ROUTE: "popular"}
+from signals import dialects
+from signals.catalog import SHOP_QUANTILES, route_quantile
+from signals.load import latency_quantile, testid_matchers
+from signals.promql import selector
 
 
 def grown(selector: str, seconds: int, by: str = "") -> str:
@@ -76,16 +73,25 @@ class RouteView:
     errors_5xx: float | None  # share of the route's requests
 
 
-def route_views(prom: Prometheus, span: Span) -> list[RouteView]:
+def _per_route(prom: Prometheus, span: Span, matchers: str = "") -> dict[str, float]:
+    """Requests grown over the span by route, from the app's own counter in its dialect."""
+    out: dict[str, float] = {}
+    for d in dialects.DIALECTS:
+        series = selector(f"{d.histogram}_count", matchers, d.exclude)
+        grew = _by(prom, grown(series, span.seconds, d.route_label), span.end, d.route_label)
+        out.update(grew)
+    return out
+
+
+def route_views(prom: Prometheus, span: Span, routes: list[str]) -> list[RouteView]:
+    """Each of `routes` (the target's observed routes) as the app saw it over the span."""
     w = span.seconds
-    count = "flask_http_request_duration_seconds_count"
-    requests = _by(prom, grown(count, w, "url_rule"), span.end, "url_rule")
-    failed = _by(prom, grown(f'{count}{{status=~"5.."}}', w, "url_rule"), span.end, "url_rule")
+    requests, failed = _per_route(prom, span), _per_route(prom, span, 'status=~"5.."')
     views = []
-    for route in ROUTES:
+    for route in routes:
         q = {
             quantile: _one(prom, route_quantile(quantile, route, f"{w}s"), span.end)
-            for quantile in QUANTILES
+            for quantile in SHOP_QUANTILES
         }
         n = requests.get(route)
         views.append(
@@ -102,23 +108,17 @@ def route_views(prom: Prometheus, span: Span) -> list[RouteView]:
     return views
 
 
-def client_p50_ms(prom: Prometheus, span: Span, tool: str, testid: str) -> dict[str, float]:
-    """The load tool's median per route, from its histogram (its summary has p95/p99 only)."""
+def client_p50_ms(prom: Prometheus, span: Span, tool: str, testid: str,
+                  endpoints: list[dict]) -> dict[str, float]:  # fmt: skip
+    """The load tool's median per endpoint (by its key), from its histogram (its summary has
+    p95/p99 only)."""
     out = {}
-    for name, route in ENDPOINTS.items():
-        if tool == "k6":
-            sel = f'testid="{testid}",endpoint="{K6_ENDPOINTS[route]}"'
-            expr = f"histogram_quantile(0.5, sum(rate(k6_http_req_duration_seconds{{{sel}}}"
-            expr += f"[{span.seconds}s])))"
-        else:
-            sel = f'testid="{testid}",name="{name}"'
-            expr = (
-                "histogram_quantile(0.5, sum by (le) (rate(locust_request_duration_seconds"
-                f"_bucket{{{sel}}}[{span.seconds}s])))"
-            )
+    for e in endpoints:
+        run = testid_matchers(tool, testid)
+        expr = latency_quantile(tool, 0.5, f"{span.seconds}s", matchers=run, endpoint=e["name"])
         value = _ms(_one(prom, expr, span.end))
         if value is not None:
-            out[name] = value
+            out[e["key"]] = value
     return out
 
 
@@ -189,14 +189,14 @@ class ServerView:
         return (self.cache_hits or 0.0) / self.cache_lookups
 
 
-def server_view(prom: Prometheus, span: Span) -> ServerView:
+def server_view(prom: Prometheus, span: Span, routes: list[str]) -> ServerView:
     w, at = span.seconds, span.end
     cache = _by(prom, grown("shop_cache_requests_total", w, "result"), at, "result")
     versions = []
     with contextlib.suppress(PrometheusError):
         versions = prom.query(f"max_over_time(mysql_version_info[{w}s])", at)
     return ServerView(
-        routes=route_views(prom, span),
+        routes=route_views(prom, span, routes),
         resources=resources(prom, span),
         strategy_orders=_by(prom, grown("shop_orders_total", w, "strategy"), at, "strategy"),
         cache_lookups=sum(cache.values()) if cache else None,

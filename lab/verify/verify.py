@@ -29,7 +29,7 @@ import requests
 
 from dashboards import build, promql
 from dashboards.common import UIDS
-from lab import load as loadtest
+from lab.load import run as loadtest
 from lab.load.provoke import provoke_deadlock
 from lab.load.settings import TOOLS, LoadSettingsError, read_load_settings
 from signals.client import Prometheus, PrometheusError

@@ -10,7 +10,7 @@ import requests
 
 from lab.chaos.actions import server_process
 from lab.load.provoke import provoke_deadlock
-from stack import cgroups, services
+from stack import accounts, cgroups
 from stack.settings import read_stack_settings
 from tests.e2e.native import eventually, native_stack, query, stack_listeners
 
@@ -75,7 +75,7 @@ def test_local_stack_up_observed_controlled_and_down(stack):
     }, listeners
 
     # The InnoDB exporter scrapes as its own account, which can read no table of the shop.
-    user, password = services.INNODB_EXPORTER_ACCOUNT
+    user, password = accounts.INNODB_EXPORTER.user, accounts.INNODB_EXPORTER.password
     scrape = requests.get(f"http://127.0.0.1:{ports['LOCAL_INNODB_EXPORTER_PORT']}/metrics",
                           timeout=10).text  # fmt: skip
     assert "\ninnodb_up 1.0" in scrape
@@ -95,3 +95,9 @@ def test_local_stack_up_observed_controlled_and_down(stack):
             with pytest.raises(pymysql.err.OperationalError) as denied:
                 cur.execute(f"SELECT * FROM {table} LIMIT 1")
             assert denied.value.args[0] == 1142, denied.value  # SELECT command denied
+
+    # mysqld_exporter too: its every collector succeeds with PROCESS alone (stack/accounts.py).
+    scrape = requests.get(f"http://127.0.0.1:{ports['LOCAL_MYSQLD_EXPORTER_PORT']}/metrics",
+                          timeout=10).text  # fmt: skip
+    assert "\nmysql_up 1\n" in scrape and "\nmysql_exporter_last_scrape_error 0\n" in scrape
+    assert "mysql_exporter_scrape_errors_total{" not in scrape

@@ -11,11 +11,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from signals.build import RULES_DIR
 from signals.client import Prometheus, PrometheusError
-from signals.load import LOCUST_NAMES, verdict_queries
+from signals.load import verdict_queries
 from tests.harness.servers import free_port
 
 pytestmark = pytest.mark.integration
 TESTID = "locust-load-20260101-000000"
+# The shop's endpoints as our locustfile names its requests: the endpoint's name, its method.
+METHODS = {"orders": "POST", "popular": "GET"}
 
 
 class LocustExporter:
@@ -32,14 +34,15 @@ class LocustExporter:
         self.target = Gauge("locust_target_tps", "target", ["testid", "scenario"],
                             registry=registry)  # fmt: skip
         self.users = Gauge("locust_users", "users", ["testid"], registry=registry)
-        for name in LOCUST_NAMES.values():  # every series from the start, as the exporter does
-            self.requests.labels(TESTID, name.split()[0], name)
-            self.failures.labels(TESTID, name.split()[0], name)
-            self.duration.labels(TESTID, name.split()[0], name)
+        self.slo = Gauge("locust_slo_p95_seconds", "slo", ["testid", "endpoint"],
+                         registry=registry)  # fmt: skip
+        for name, method in METHODS.items():  # every series from the start, as the exporter does
+            self.requests.labels(TESTID, method, name)
+            self.failures.labels(TESTID, method, name)
+            self.duration.labels(TESTID, method, name)
 
     def send(self, endpoint: str, count: int, seconds: float, failed: int = 0) -> None:
-        name = LOCUST_NAMES[endpoint]
-        labels = (TESTID, name.split()[0], name)
+        labels = (TESTID, METHODS[endpoint], endpoint)
         self.requests.labels(*labels).inc(count)
         self.failures.labels(*labels).inc(failed)
         for _ in range(count):
@@ -74,6 +77,7 @@ def test_locust_series_become_the_load_vocabulary_and_the_verdict_reads_them(pro
     exporter.stage.labels(TESTID).set(2)
     exporter.target.labels(TESTID, "load").set(40)
     exporter.users.labels(TESTID).set(40)
+    exporter.slo.labels(TESTID, "orders").set(0.2)
     client.wait_for(f'locust_requests_total{{testid="{TESTID}"}}', timeout=30)
     exporter.send("orders", 100, 0.08, failed=10)
     exporter.send("popular", 100, 0.02)
@@ -84,6 +88,7 @@ def test_locust_series_become_the_load_vocabulary_and_the_verdict_reads_them(pro
     assert client.value(f"load:stage{{{run}}}") == 2
     assert client.value(f'load:target_tps{{{run},scenario="load"}}') == 40
     assert client.value(f"load:offered_tps:rate1m{{{run}}}") == 40
+    assert client.value(f'load:slo_p95_seconds{{{run},endpoint="orders"}}') == 0.2
     totals = {
         (s["metric"]["endpoint"], s["metric"]["outcome"]): s["values"][-1][1]
         for s in client.query_range(f"load:requests_total:sum{{{run}}}", *_last(client), 1)
@@ -93,7 +98,7 @@ def test_locust_series_become_the_load_vocabulary_and_the_verdict_reads_them(pro
     client.wait_for(f"load:error_ratio:rate1m{{{run}}} > 0", 30)
     assert client.value(f"load:error_ratio:rate1m{{{run}}}") == pytest.approx(0.05, rel=0.01)
 
-    queries = verdict_queries("locust", TESTID, 60)
+    queries = verdict_queries("locust", TESTID, 60, tuple(METHODS))
     figures = {name: client.value(expr) for name, expr in queries.items()}
     assert figures["errors"] == pytest.approx(0.05, rel=0.01)
     assert figures["dropped"] == 0

@@ -11,7 +11,8 @@ import yaml
 
 from dashboards.common import UIDS as DASHBOARD_UIDS
 from dashboards.promql import listed_metrics, metric_names, unlisted
-from signals.catalog import CATALOG
+from signals.catalog import catalog
+from signals.slo import slo_of
 from stack.alert_rules import (
     REVIEW_DOC,
     RULES_DIR,
@@ -25,6 +26,9 @@ from stack.alert_rules import (
     rule_test_files,
 )
 from stack.settings import REPO
+from targets import find_target
+
+CATALOG = catalog(slo_of(find_target({})))
 
 RULES = load_rules()
 ALERTS = [r for r in RULES if r.is_alert]

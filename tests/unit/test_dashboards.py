@@ -17,7 +17,12 @@ import yaml
 from dashboards import build, common, promql
 from dashboards.common import REPO, UIDS
 from lab.verify import verify
-from signals.catalog import CATALOG
+from signals.catalog import catalog
+from signals.slo import slo_of
+from targets import find_target
+
+CATALOG = catalog(slo_of(find_target({})))
+
 
 DASHBOARDS = {uid: json.loads(text) for uid, text in
               ((path.stem, text) for path, text in build.build().items())}  # fmt: skip
@@ -141,8 +146,8 @@ def test_dashboards_link_to_each_other_and_mark_deadlocks_and_runs(uid):
 
 
 def test_panels_that_name_the_slo_draw_it():
-    slo = json.loads((REPO / "lab" / "load" / "scenarios.json").read_text())["load"]["slo"]
-    levels = {slo["orders_p95_ms"] / 1000, slo["popular_p95_ms"] / 1000, slo["error_rate"]}
+    target = find_target({})
+    levels = {e.p95_ms / 1000 for e in target.endpoints} | {target.error_rate}
     named = [
         (
             panel["title"],

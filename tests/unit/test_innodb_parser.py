@@ -25,25 +25,24 @@ from exporters.innodb.parser import (
     split_table_name,
     unwrap_client_output,
 )
+from tests.extras import SAMPLES_DIR, extra_samples, sample_params, skip_reason
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLES = (REPO / ".." / "shared" / "innodb-status-samples").resolve()
+SAMPLES = SAMPLES_DIR  # the extra corpus's samples (tests.extras), None when absent
 FIXTURES = REPO / "tests" / "fixtures" / "innodb"
 GOLDEN = Path(__file__).resolve().parent / "golden" / "innodb"
 UPDATE_GOLDEN = os.environ.get("INNODB_UPDATE_GOLDEN") == "1"
 
 
-def test_shared_samples_are_beside_the_checkout():
-    # ../shared is beside every checkout, CI's included: without it the sample tests below
-    # would silently have nothing to run.
-    assert SAMPLES.is_dir(), f"shared samples not found at {SAMPLES}"
+@pytest.mark.skipif(SAMPLES is None, reason=skip_reason())
+def test_the_extra_samples_are_there_when_the_extras_are():
+    # With the extras present, an empty or renamed samples folder must not let the sample tests
+    # below silently run nothing.
     assert len(sample_files()) >= 20
 
 
 def sample_files() -> list[str]:
-    if not SAMPLES.is_dir():
-        return []
-    return sorted(p.name for p in SAMPLES.iterdir() if p.is_file() and p.name != "SOURCES.md")
+    return [p.name for p in extra_samples()]
 
 
 def fixture_files() -> list[str]:
@@ -65,8 +64,8 @@ def check_golden(path: Path) -> None:
     assert actual == json.loads(golden.read_text())
 
 
-@pytest.mark.parametrize("name", sample_files())
-def test_every_shared_sample_parses_to_its_golden_file(name):
+@pytest.mark.parametrize("name", sample_params(sample_files()))
+def test_every_extra_sample_parses_to_its_golden_file(name):
     check_golden(SAMPLES / name)
 
 
@@ -170,12 +169,13 @@ def lock_tuple(lock) -> tuple:
     return (lock.schema, lock.table, lock.index, lock.mode)
 
 
-def test_every_shared_sample_is_checked_by_hand():
+@pytest.mark.skipif(SAMPLES is None, reason=skip_reason())
+def test_every_extra_sample_is_checked_by_hand():
     assert set(sample_files()) == set(WITH_DEADLOCK) | WITHOUT_DEADLOCK
 
 
-@pytest.mark.parametrize("name", sorted(WITH_DEADLOCK))
-def test_shared_sample_gives_its_victim_tables_indexes_and_modes(name):
+@pytest.mark.parametrize("name", sample_params(WITH_DEADLOCK))
+def test_extra_sample_gives_its_victim_tables_indexes_and_modes(name):
     expected = WITH_DEADLOCK[name]
     result = parse_document((SAMPLES / name).read_text(errors="replace"))
 
@@ -189,8 +189,8 @@ def test_shared_sample_gives_its_victim_tables_indexes_and_modes(name):
     assert all(t.thread_id and t.trx_id and t.query for t in deadlock.transactions)
 
 
-@pytest.mark.parametrize("name", sorted(WITHOUT_DEADLOCK))
-def test_shared_sample_without_deadlock_section_gives_none(name):
+@pytest.mark.parametrize("name", sample_params(WITHOUT_DEADLOCK))
+def test_extra_sample_without_deadlock_section_gives_none(name):
     text = (SAMPLES / name).read_text(errors="replace")
     assert parse_document(text).deadlocks == []
     status = parse_status(text)

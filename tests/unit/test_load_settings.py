@@ -16,15 +16,15 @@ def test_defaults_are_a_k6_smoke_against_the_native_stack():
     s = read_load_settings({"LOCAL_SHOP_PORT": "18500", "LOCAL_PROMETHEUS_PORT": "19500",
                                "LOCAL_STATE_DIR": "/tmp/x"})  # fmt: skip
     assert (s.tool, s.scenario, s.target_tps, s.scale) == ("k6", "smoke", 200, 1)
-    assert (s.hot_users, s.hot_ratio, s.order_ratio, s.strategy) == (0, 0.8, 0.5, None)
-    assert s.shop_url == "http://127.0.0.1:18500" and s.native
+    assert (s.hot_users, s.hot_ratio, s.order_ratio, s.strategy) == (0, 0.8, None, None)
+    assert s.base_url == "http://127.0.0.1:18500" and s.native and s.target.name == "shop"
     assert s.prometheus_url == "http://127.0.0.1:19500"
     assert s.file_sd == Path("/tmp/x/locust.json") and s.locust_scrape_wait == 15
 
 
 def test_a_given_shop_has_no_prometheus_unless_told():
     s = read_load_settings(GIVEN_SHOP)
-    assert s.shop_url == "http://127.0.0.1:9" and not s.native
+    assert s.base_url == "http://127.0.0.1:9" and not s.native
     assert s.prometheus_url is None and s.file_sd is None and s.locust_scrape_wait == 0
     told = read_load_settings({**GIVEN_SHOP, "PROMETHEUS_URL": "http://127.0.0.1:8/"})
     assert told.prometheus_url == "http://127.0.0.1:8" and told.file_sd is None

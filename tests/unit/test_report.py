@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from lab.load.scenarios import load_scenarios, resolve
 from lab.report import findings, panels, units
 from lab.report.deadlocks import Deadlocks
 from lab.report.deck import Deck, compare
@@ -17,6 +18,7 @@ from lab.report.html import render_html
 from lab.report.render import render_json, render_markdown
 from lab.report.run import RunError, read_run
 from lab.report.server import Resource, RouteView, ServerView, Span, grown
+from targets import find_target
 
 
 @pytest.mark.parametrize(
@@ -232,9 +234,15 @@ def test_the_run_window_comes_from_the_summary(tmp_path):
                "duration_s": 6.0, "thresholds": []}  # fmt: skip
     (tmp_path / "k6-summary.json").write_text(json.dumps(summary))
     (tmp_path / "run.json").write_text(json.dumps({"strategy": "naive", "other": 1}))
+    with pytest.raises(RunError, match=r"has no plan\.json of its k6-summary\.json's scenario"):
+        read_run(tmp_path)
+    plan = resolve(load_scenarios(), "smoke", target=find_target({}).as_plan(), target_tps=2,
+                   scale=1)  # fmt: skip
+    (tmp_path / "plan.json").write_text(plan.to_json())
     run = read_run(tmp_path)
     assert (run.tool, run.started_at, run.ended_at) == ("k6", 1000.5, 1006.5)
     assert run.recorded == {"strategy": "naive"} and run.slo["error_rate"] == 0.0
+    assert [e["route"] for e in run.endpoints] == ["/api/orders", "/api/products/popular"]
 
 
 def test_limits_line_names_a_replicated_service_and_its_total():

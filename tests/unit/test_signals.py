@@ -1,6 +1,7 @@
 """The vocabulary: each signal's PromQL stands in one place (its generated rule, written from
-the catalog), the generated rules are fresh and parse, the SLO comes from scenarios.json, and
-the verdict's window queries carry the runner's semantics for both tools."""
+the catalog), the generated rules are fresh and parse, the SLO comes from the target's file, a
+query reads the app's metrics in every dialect, and the verdict's window queries carry the
+runner's semantics for both tools."""
 
 from __future__ import annotations
 
@@ -8,17 +9,26 @@ import contextlib
 import json
 import re
 import subprocess
+from pathlib import Path
 
 import promql_parser
 import pytest
 import yaml
 
-from signals import build, load
-from signals.catalog import CATALOG, GROUPS
-from signals.slo import LOAD_SLO, REPO, SCENARIOS_FILE, read_slo
+from deploy import sources
+from signals import build, dialects, load
+from signals.catalog import catalog, groups
+from signals.slo import REPO, slo_of
+from targets import find_target, read_target
+
+SLO = slo_of(find_target({}))
+CATALOG = catalog(SLO)
+GROUPS = groups(SLO)
 
 SOURCE_SUFFIXES = (".py", ".yml", ".yaml", ".js", ".json")
 GENERATED = set(build.build())
+# The k8s overlays carry copies of the rule files in their generated ConfigMaps.
+COPIES = set(sources.build())
 
 
 def normalised(text: str) -> str:
@@ -62,7 +72,7 @@ SOURCES = _sources()
 @pytest.mark.parametrize("record", list(CATALOG))
 def test_each_signal_expression_stands_in_exactly_one_source_file(record):
     expr = normalised(CATALOG[record].expr)
-    holders = {path for path, text in SOURCES.items() if expr in text}
+    holders = {path for path, text in SOURCES.items() if expr in text} - COPIES
     generated = holders & GENERATED
     written = holders - GENERATED
     assert len(generated) == 1, "its one generated rule"
@@ -106,22 +116,33 @@ def test_every_signal_has_a_conventional_name_a_unit_and_help():
         assert signal.unit and len(signal.help) > 15, record
 
 
-def test_slo_thresholds_come_from_the_load_scenario():
-    slo = json.loads(SCENARIOS_FILE.read_text())["load"]["slo"]
-    assert read_slo(SCENARIOS_FILE.read_text()) == LOAD_SLO
-    assert (LOAD_SLO.orders_p95_s, LOAD_SLO.popular_p95_s, LOAD_SLO.error_ratio) == (
-        slo["orders_p95_ms"] / 1000, slo["popular_p95_ms"] / 1000, slo["error_rate"])  # fmt: skip
+def test_slo_thresholds_come_from_the_targets_file():
+    target = find_target({})
+    assert SLO.p95_s == {e.route: e.p95_ms / 1000 for e in target.endpoints}
+    assert SLO.error_ratio == target.error_rate == 0.01
     slow = CATALOG["shop:slo_requests_slow:ratio_rate5m"].expr
-    assert f'le="{LOAD_SLO.orders_p95_s:g}"' in slow
-    assert f'le="{LOAD_SLO.popular_p95_s:g}"' in slow
-    edited = json.loads(SCENARIOS_FILE.read_text())
-    edited["load"]["slo"]["orders_p95_ms"] = 300
-    assert read_slo(json.dumps(edited)).p95_s("orders") == 0.3
+    for route, seconds in SLO.p95_s.items():
+        assert f'url_rule="{route}", le="{seconds:g}"' in slow
+        assert f'uri="{route}", le="{seconds:g}"' in slow
+    text = (REPO / "targets" / "shop.yaml").read_text().replace("p95_ms: 200", "p95_ms: 300")
+    edited = slo_of(read_target(text))
+    assert edited.p95_s["/api/orders"] == 0.3
+    assert 'le="0.3"' in catalog(edited)["shop:slo_requests_slow:ratio_rate5m"].expr
+
+
+def test_a_server_query_reads_every_dialect_and_names_the_route_alike():
+    expr = dialects.requests("rate", "1m", matchers='route="/api/orders"')
+    promql_parser.parse(expr)
+    assert 'flask_http_request_duration_seconds_count{url_rule="/api/orders"}' in expr
+    assert 'http_server_requests_seconds_count{uri="/api/orders",uri!~"/actuator.*"}' in expr
+    assert expr.count('"route", "$1"') == 2
+    quantile = dialects.quantile(0.95, "5m")
+    assert quantile.count("histogram_quantile(0.95, sum by (route, le)") == 2
 
 
 @pytest.mark.parametrize("tool", load.TOOLS)
 def test_verdict_queries_cover_the_runner_figures_for_one_run(tool):
-    queries = load.verdict_queries(tool, "run-1", 120)
+    queries = load.verdict_queries(tool, "run-1", 120, ("orders", "popular"))
     assert set(queries) == {"rate", "errors", "orders_p95", "popular_p95", "dropped"}
     for name, expr in queries.items():
         promql_parser.parse(expr)
@@ -135,3 +156,17 @@ def test_verdict_queries_cover_the_runner_figures_for_one_run(tool):
     else:
         assert queries["dropped"] == "vector(0)"
         assert 'job="locust"' in queries["rate"]
+
+
+def test_quantiles_are_written_in_signals_alone():
+    """histogram_quantile stands in signals/ (and the files generated from it), nowhere else."""
+    elsewhere = [
+        str(path.relative_to(REPO))
+        for path, text in SOURCES.items()
+        if "histogram_quantile" in text
+        and path not in GENERATED | COPIES
+        and path.parent != REPO / "signals"
+        and path.suffix != ".json"  # the generated dashboards
+        and path != Path(__file__)
+    ]
+    assert elsewhere == []

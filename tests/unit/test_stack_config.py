@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 import yaml
 
-from stack import services
+from stack import accounts, services
 from stack.compose_file import render_compose
 from stack.prometheus_config import COMPOSE_CONFIG, dump, render
 from stack.runner import components
@@ -449,25 +449,45 @@ def test_compose_load_tools_read_the_plan_the_runner_code_resolves(tmp_path):
     assert ours <= locust_mounts
 
 
-def test_the_innodb_exporter_uses_its_own_least_privilege_account_in_both_stacks():
-    from stack.runner import EXPORTER_GRANTS
+def grants_of(user: str, sql: list[str] | str) -> list[str]:
+    lines = sql.splitlines() if isinstance(sql, str) else sql
+    return [line.rstrip(";") for line in lines if line.startswith("GRANT") and f"'{user}'" in line]
 
-    user, password = services.INNODB_EXPORTER_ACCOUNT
-    dsn = f"mysql://{user}:{password}@"
+
+def test_the_exporters_use_their_own_least_privilege_accounts_in_every_stack(tmp_path):
+    from stack.runner import mysqld_exporter_cnf
+
+    innodb, mysqld = accounts.INNODB_EXPORTER, accounts.MYSQLD_EXPORTER
+    dsn = f"mysql://{innodb.user}:{innodb.password}@"
     row = services.SERVICES["innodb-exporter"]
-    assert row.env(services.Native(read_stack_settings({})))["INNODB_EXPORTER_DSN"].startswith(dsn)
+    assert row.env(services.Native(native_settings()))["INNODB_EXPORTER_DSN"].startswith(dsn)
     assert SERVICES["innodb-exporter"]["environment"]["INNODB_EXPORTER_DSN"].startswith(dsn)
-    native = [g for g in EXPORTER_GRANTS if f"'{user}'" in g and g.startswith("GRANT")]
-    assert native == [f"GRANT PROCESS ON *.* TO '{user}'@'127.0.0.1'"]
-    init = (REPO / "provisioning/mysql/init/01-users.sql").read_text()
-    compose = [
-        line for line in init.splitlines() if line.startswith("GRANT") and f"'{user}'" in line
+    assert f"--mysqld.username={mysqld.user}" in SERVICES["mysqld-exporter"]["command"]
+    assert SERVICES["mysqld-exporter"]["environment"]["MYSQLD_EXPORTER_PASSWORD"] == (
+        f"${{MYSQL_EXPORTER_PASSWORD:-{mysqld.password}}}"
+    )
+    cnf = mysqld_exporter_cnf(native_settings(LOCAL_STATE_DIR=str(tmp_path)))
+    assert f"user={mysqld.user}\npassword={mysqld.password}\n" in cnf
+    # One source: the native seed and compose's init SQL (the file is generated, and fresh).
+    native = accounts.native_statements()
+    init = accounts.INIT_SQL.read_text()
+    assert init == accounts.init_sql(accounts.MYSQL)
+    assert grants_of(mysqld.user, native) == [
+        f"GRANT PROCESS ON *.* TO '{mysqld.user}'@'127.0.0.1'"
     ]
-    assert compose == [
-        f"GRANT PROCESS ON *.* TO '{user}'@'%';",
-        f"GRANT SELECT ON performance_schema.data_locks TO '{user}'@'%';",
-        f"GRANT SELECT ON performance_schema.data_lock_waits TO '{user}'@'%';",
+    assert grants_of(mysqld.user, init) == [f"GRANT PROCESS ON *.* TO '{mysqld.user}'@'%'"]
+    assert grants_of(innodb.user, native) == [
+        f"GRANT PROCESS ON *.* TO '{innodb.user}'@'127.0.0.1'"
     ]
+    assert grants_of(innodb.user, init) == [
+        f"GRANT PROCESS ON *.* TO '{innodb.user}'@'%'",
+        f"GRANT SELECT ON performance_schema.data_locks TO '{innodb.user}'@'%'",
+        f"GRANT SELECT ON performance_schema.data_lock_waits TO '{innodb.user}'@'%'",
+    ]
+    # MariaDB (the test cluster's) gets the same, less MySQL 8's tables it does not have.
+    mariadb = accounts.init_sql(accounts.MARIADB)
+    assert grants_of(mysqld.user, mariadb) == grants_of(mysqld.user, init)
+    assert grants_of(innodb.user, mariadb) == grants_of(innodb.user, init)[:1]
 
 
 def test_the_sales_consumer_runs_and_is_scraped_only_with_async_sales(tmp_path):
