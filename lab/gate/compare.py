@@ -131,8 +131,10 @@ def compare(
     se = s * math.sqrt(1 / len(b) + 1 / len(h))
     t = stats.t.ppf(1 - FAMILY_ALPHA / metrics / 2, df)
     delta = statistics.fmean(math.log(v) for v in h) - statistics.fmean(math.log(v) for v in b)
-    detectable = math.expm1((t + stats.t.ppf(POWER, df)) * se)
     gm_base, gm_head = statistics.geometric_mean(b), statistics.geometric_mean(h)
+    # What the noise lets through at 80 % power, and never below what the metric would name.
+    detectable = max(math.expm1((t + stats.t.ppf(POWER, df)) * se), metric.min_change,
+                     metric.floor / gm_base)  # fmt: skip
     low, high = math.exp(delta - t * se), math.exp(delta + t * se)
     verdict = UNDETECTABLE
     big = abs(gm_head - gm_base) > metric.floor and abs(math.exp(delta) - 1) > metric.min_change

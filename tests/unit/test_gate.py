@@ -489,3 +489,10 @@ def test_abort_on_fail_overrides_the_scenarios(raw, aborts):
 def test_a_bad_abort_on_fail_is_one_line():
     with pytest.raises(LoadSettingsError, match=r"^ABORT_ON_FAIL='maybe' is not a flag \("):
         read_load_settings(GIVEN_SHOP, ["--abort-on-fail", "maybe"])
+
+
+def test_the_smallest_detectable_change_is_never_below_what_the_metric_would_name():
+    rate = compare(METRICS[0], [50.0, 50.0, 50.01], [50.0, 50.01, 50.0])
+    assert rate.detectable == pytest.approx(0.02)  # no noise, but 2 % is the rate's floor
+    p50 = compare(METRICS[1], [4.0, 4.01, 4.0], [4.0, 4.0, 4.01])
+    assert p50.detectable == pytest.approx(2.0 / 4.003, rel=1e-3)  # 2 ms of a 4 ms median
