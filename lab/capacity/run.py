@@ -128,6 +128,7 @@ class CapacityResult:
             "limit": asdict(self.limit) if self.limit else None,
             "limits": [asdict(limit) for limit in self.limits],
             "speed_index": self.speed_index,
+            "speed_change": speed.change(self.speed),
             "speed": [s.as_dict() for s in self.speed],
             "probes": [asdict(p) for p in self.search.probes],
             "settings": self.settings,

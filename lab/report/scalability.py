@@ -47,11 +47,8 @@ def searches_rows(capacity: dict) -> list[tuple[str, str]]:
         where = f"search {s.get('run', 1)}"
         if s.get("replicas"):
             where += f", {s['replicas']} replica(s)"
-        speed = s.get("speed") or []
-        moved = ""
-        if len(speed) > 1:
-            values = [x["index"] for x in speed]
-            moved = f", moved {(max(values) - min(values)) / sorted(values)[len(values) // 2]:.0%}"
+        change = s.get("speed_change")
+        moved = f", moved {change * 100:.0f} % over the search" if change else ""
         rows.append(
             (
                 where,

@@ -25,7 +25,7 @@ def capacity_json(replicas: dict | None = None) -> dict:
     scal = scaling.model(probes, 900.0, 950.0, 200.0, replicas, {3: "the machine's CPU"})
     runs = judge_runs([900.0, 880.0, 930.0], [18.0, 17.8, 18.3])
     search = {"run": 1, "replicas": None, "capacity_tps": 900.0, "ceiling_tps": 950.0,
-              "speed_index": 18.0, "speed": [{"index": 18.0}, {"index": 17.5}]}  # fmt: skip
+              "speed_index": 18.0, "speed_change": 0.028}  # fmt: skip
     return {
         "answer": "\n".join([runs.sentence(), *scal.sentences()]),
         "speed_workload": "200,000 turns",
@@ -41,7 +41,7 @@ def test_the_section_carries_sigma_kappa_peak_knee_and_the_measured_break():
     assert "σ (contention)" in html and "0.0500" in html
     assert "κ (coherency)" in html and "predicted peak" in html and "predicted knee" in html
     assert "held 900/s, broke at 950/s" in html
-    assert "machine speed index 18.00, moved 3%" in html
+    assert "machine speed index 18.00, moved 3 % over the search" in html
     assert "within the ±10 % a search can resolve" in html
     assert len(figures) == 1 and figures[0]["data"][1]["name"] == "USL model"
     assert "No replica sweep in this run" in html
