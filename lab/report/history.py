@@ -32,8 +32,8 @@ def line_figure(line: Line, trend: Trend, fig_id: str, highlight: str | None = N
     marks = tuple(
         Mark(
             local_time(c.timestamp),
-            f"{c.commit} {c.change * 100:+.0f} %",
-            "red" if c.kind == "regression" else "green",
+            f"{c.commit} {c.change * 100:+.0f} %" + (" (tentative)" if c.tentative else ""),
+            "orange" if c.tentative else "red" if c.kind == "regression" else "green",
             axis="x",
         )
         for c in trend.changes

@@ -19,6 +19,9 @@ from lab.trend.history import FIGURES, History, Record
 
 # Fewer runs than this in a series: nothing to compare (Otava needs a stretch on each side).
 MIN_RUNS = 4
+# A change point with fewer runs than this after it rests on one run: an outlier looks the same
+# as a step until the next run says which it was. Otava names it; it is said as tentative.
+MIN_RUNS_AFTER = 2
 
 
 @dataclass(frozen=True)
@@ -34,14 +37,24 @@ class ChangePoint:
     change: float  # after / before - 1
     pvalue: float
     kind: str  # regression or improvement (FIGURES says which way is better)
+    runs_after: int = MIN_RUNS_AFTER  # runs from this one on, in the series
+
+    @property
+    def tentative(self) -> bool:
+        return self.runs_after < MIN_RUNS_AFTER
 
     def sentence(self) -> str:
         label, unit, _ = FIGURES[self.figure]
-        since = f" (after {self.previous_commit})" if self.previous_commit else ""
+        if self.previous_commit and self.previous_commit == self.commit:
+            since = " (the same commit as the run before: the code did not change there)"
+        elif self.previous_commit:
+            since = f" (after {self.previous_commit})"
+        else:
+            since = ""
         return (
             f"{self.source} {label}: {self.kind} of {self.change * 100:+.1f} % at commit "
             f"{self.commit or 'unknown'}{since}: {self.before:.2f} -> {self.after:.2f} {unit} "
-            f"(p = {self.pvalue:.2g})"
+            f"(p = {self.pvalue:.2g}, {self.runs_after} run(s) since)"
         )
 
 
@@ -68,11 +81,17 @@ class Trend:
     def verdict(self) -> str:
         if not self.lines:
             return "no history yet"
-        if not self.changes:
+        confirmed = [c for c in self.changes if not c.tentative]
+        tentative = "".join(
+            f"; tentative, on its last run alone: {c.sentence()}"
+            for c in self.changes
+            if c.tentative
+        )
+        if not confirmed:
             runs = ", ".join(f"{n} {s} runs" for s, n in sorted(self.runs.items()))
-            return f"no change ({runs}; p < {self.pvalue:g} and at least " \
-                   f"{self.min_change * 100:g} % to count)"  # fmt: skip
-        return "; ".join(c.sentence() for c in self.changes)
+            return (f"no change ({runs}; p < {self.pvalue:g} and at least "
+                    f"{self.min_change * 100:g} % to count){tentative}")  # fmt: skip
+        return "; ".join(c.sentence() for c in confirmed) + tentative
 
     def as_dict(self) -> dict:
         return {
@@ -125,6 +144,7 @@ def _analyse(line: Line, pvalue: float, min_change: float) -> list[ChangePoint]:
             line.source, line.figure, at, line.timestamps[at], line.commits[at],
             line.commits[before], float(cp.stats.mean_1), float(cp.stats.mean_2), change,
             float(cp.stats.pvalue), "improvement" if better else "regression",
+            len(known) - cp.index,
         ))  # fmt: skip
     return found
 

@@ -127,3 +127,23 @@ def test_bad_input_is_one_line_and_exit_2(argv, env, line, capsys):
     assert trend_cli.main(argv, env) == 2
     err = capsys.readouterr().err
     assert err.startswith(line) and err.count("\n") == 1
+
+
+def test_a_jump_on_the_last_run_alone_is_tentative_not_a_change():
+    h = gate_history(step=0.0)
+    last = h.records[-1]
+    tripled = {**last.figures, "popular_p95_ms": 3 * last.figures["popular_p95_ms"]}
+    jumped = history.Record(last.timestamp, "c19", "gate", tripled)
+    trend = detect(history.History((*h.records[:-1], jumped)))
+    assert [(c.figure, c.commit, c.tentative) for c in trend.changes] == [
+        ("popular_p95_ms", "c19", True)
+    ]
+    assert trend.verdict().startswith("no change (20 gate runs")
+    assert "tentative, on its last run alone: gate GET /api/products/popular p95" in trend.verdict()
+
+
+def test_a_change_between_runs_of_one_commit_says_the_code_did_not_change():
+    h = gate_history(step=0.15)
+    same = tuple(history.Record(r.timestamp, "abc", r.source, r.figures) for r in h.records)
+    [change] = detect(history.History(same)).changes
+    assert "the same commit as the run before: the code did not change there" in change.sentence()
