@@ -16,7 +16,7 @@ from report.deck import Deck, compare
 from report.html import render_html
 from report.render import render_json, render_markdown
 from report.run import RunError, read_run
-from report.server import Resource, RouteView, ServerView, Span, grown
+from report.server import Resource, RouteView, ServerView, Span, growth
 
 
 @pytest.mark.parametrize(
@@ -97,11 +97,28 @@ def test_a_marker_true_for_consecutive_steps_is_one_event_like_grafanas_region()
     assert panels.first_of_each_run([], 5) == []
 
 
-def test_grown_counts_a_series_born_inside_the_window_from_zero():
-    assert grown("x_total", 60, "name") == (
-        "sum by (name) ((x_total - (x_total offset 60s or x_total * 0)) >= 0"
-        " or increase(x_total[60s]))"
-    )
+def test_growth_is_the_rise_after_the_windows_start_from_the_last_sample_before_it():
+    points = [(90.0, 100.0), (95.0, 110.0), (105.0, 130.0), (110.0, 150.0)]
+    assert growth(points, since=100) == 40
+
+
+def test_growth_counts_a_series_born_inside_the_window_from_zero():
+    # increase() would drop the first scrape (5) and extrapolate the rest.
+    assert growth([(105.0, 5.0), (110.0, 12.0)], since=100) == 12
+
+
+def test_growth_adds_what_a_restarted_process_counted_after_the_reset():
+    # Restarted inside the window: 100 -> 150 by the old process, then 20 and 50 by the new one.
+    points = [(95.0, 100.0), (105.0, 150.0), (110.0, 20.0), (115.0, 50.0)]
+    assert growth(points, since=100) == 50 + 50
+
+
+def test_growth_never_subtracts_the_old_process_after_a_restart_before_the_window():
+    # The old process's 1672 was scraped before the restart; the new one counts from 0, its first
+    # scrape after the window opened (a strategy switch restarts the shop and Prometheus).
+    assert growth([(80.0, 1672.0), (105.0, 258.0), (110.0, 765.0)], since=100) == 765
+    # ... or before it: then that first scrape is the window's starting value.
+    assert growth([(80.0, 1672.0), (98.0, 3.0), (105.0, 500.0)], since=100) == 497
 
 
 def test_the_runs_span_leaves_out_the_graphs_margins():
@@ -217,7 +234,13 @@ def test_markdown_and_json_carry_the_comparison():
     rows = compare(run, base)
     deadlocks = next(r for r in rows if r["figure"] == "InnoDB deadlocks")
     assert deadlocks["delta"] == 3.0
-    assert "| InnoDB deadlocks | 0.00 | 3.00 | +3.00 |" in render_markdown(run, base, rows)
+    markdown = render_markdown(run, base, rows)
+    # Counts as the whole numbers they are, their deltas too; measures keep their decimals.
+    assert "| InnoDB deadlocks | 0 | 3 | +3 |" in markdown
+    assert "| dropped iterations | 0 | 0 | +0 |" in markdown
+    assert "| findings | 0 | 0 | +0 |" in markdown
+    assert "| achieved TPS | 10.00/s | 10.00/s | +0.00/s |" in markdown
+    assert '<td class="n">3</td><td class="n">+3</td>' in render_html(run, base, rows)
     body = json.loads(render_json(run, base, rows))
     assert body["baseline"]["run"]["strategy"] == "safe" and body["compared"] == rows
 
