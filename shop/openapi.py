@@ -159,8 +159,10 @@ def spec(app: Flask | None = None) -> dict:
             "/api/orders": {
                 "post": {
                     "summary": "Place and pay an order in one transaction",
-                    "description": "One line per product: an order naming a product twice is "
-                    "rejected with 400 `duplicate` (the field names the second line).",
+                    "description": "Lines naming the same product are one line of the "
+                    "order, their quantities added, in the place of the product's first line "
+                    "(an error's `field` names that line). Each line is bounded here; their sum "
+                    "only by the stock (409 `out_of_stock`).",
                     "parameters": [
                         {
                             "name": "Idempotency-Key",
