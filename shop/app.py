@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         popular_cache=StaleWhileRevalidateCache(
             redis_client, metrics, "popular", settings.popular_cache_ttl
         ),
-        popular_local=LocalCache(metrics, "popular_local", settings.popular_local_ttl)
+        popular_local=LocalCache("popular_local", settings.popular_local_ttl, metrics=metrics)
         if settings.popular_local_ttl
         else None,
     )

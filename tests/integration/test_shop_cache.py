@@ -101,6 +101,24 @@ def test_redis_down_serves_from_the_database_and_counts_it(app, shop_settings):
         down.extensions["shop"].engine.dispose()
 
 
+def test_the_copy_served_while_redis_is_down_is_bounded(shop_settings):
+    down = create_app(
+        dataclasses.replace(shop_settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    )
+    try:
+        cache = down.extensions["shop"].popular_cache
+        client = down.test_client()
+        for limit in range(1, 101):
+            for days in (1, 2, 3):
+                assert (
+                    client.get(f"/api/products/popular?days={days}&limit={limit}").status_code
+                    == 200
+                )
+        assert len(cache.copy) == cache.copy.max_entries < 300
+    finally:
+        down.extensions["shop"].engine.dispose()
+
+
 def test_database_down_is_503_with_json(shop_settings):
     url = f"mysql+pymysql://root@127.0.0.1:{free_port()}/shop_it"
     down = create_app(dataclasses.replace(shop_settings, database_url=url))
