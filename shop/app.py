@@ -18,6 +18,7 @@ from shop.errors import register_error_handlers
 from shop.fast_path import PopularFastPath
 from shop.local_cache import LocalCache
 from shop.metrics import attach_metrics
+from shop.openapi import answers
 from shop.settings import Settings, SettingsError
 
 
@@ -59,6 +60,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         )
     app.register_blueprint(api)
     app.register_blueprint(probes)
+    # Every answer the contract lists exists at 0 from the start: after a restart Prometheus
+    # sees each series reset, none left at the old process's value.
+    metrics.http.expect(answers(app))
     register_cli(app)
     return app
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Flask
 
 from shop.validation import MAX_ID
@@ -271,3 +273,19 @@ def spec(app: Flask | None = None) -> dict:
             }
         },
     }
+
+
+# A Flask URL rule's variable, `<int:product_id>`, is the contract's `{product_id}`.
+_RULE_VARIABLE = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")
+
+
+def answers(app: Flask) -> list[tuple[str, str, int]]:
+    """(method, Flask URL rule, status) of every response the contract lists for a route of
+    `app`: the request series the shop can have (shop.metrics)."""
+    paths = spec(app)["paths"]
+    found = []
+    for rule in app.url_map.iter_rules():
+        for method, operation in paths.get(_RULE_VARIABLE.sub(r"{\1}", rule.rule), {}).items():
+            if method.upper() in rule.methods:
+                found += [(method.upper(), rule.rule, int(s)) for s in operation["responses"]]
+    return found

@@ -32,9 +32,8 @@ from shop.errors import (
     NotFound,
     OutOfStock,
     ShopError,
-    Unavailable,
 )
-from shop.metrics import ShopMetrics
+from shop.metrics import ShopMetrics, order_result
 
 
 @dataclass(frozen=True)
@@ -343,12 +342,8 @@ def place_order(
         result = "created"
         return PlacedOrder(order, replayed=False)
     except ShopError as exc:
-        result = exc.code if not isinstance(exc, Unavailable) else _unavailable_result(exc)
+        result = order_result(exc.code)
         raise
     finally:
         metrics.orders.labels(strategy, result).inc()
         metrics.order_duration.labels(strategy).observe(time.perf_counter() - started)
-
-
-def _unavailable_result(exc: Unavailable) -> str:
-    return exc.code if exc.code in ("deadlock", "lock_wait_timeout") else "error"
