@@ -1,6 +1,6 @@
 """A Redis read-through cache that serves stale while one caller refreshes (no stampede), and
 goes on serving from the process's own copy (shop.local_cache), refreshed by one caller at a
-time, while Redis is down."""
+time, while Redis is down; and whether Redis answers now (`redis_answers`)."""
 
 from __future__ import annotations
 
@@ -137,3 +137,11 @@ class StaleWhileRevalidateCache:
 
     def _unlock(self, key: str, token: str) -> None:
         self._release(keys=[f"{key}:refresh"], args=[token])
+
+
+def redis_answers(client: redis.Redis) -> bool:
+    """Whether Redis answers a PING now (within the client's short timeouts)."""
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import struct
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from flask import Flask, Response, request
@@ -151,6 +151,22 @@ def order_result(code: str) -> str:
     """The `result` label of an order that ended with the error `code`: the code when it is a
     known outcome, else `error` (the label set stays the known one)."""
     return code if code in ORDER_RESULTS else "error"
+
+
+class CacheCollector:
+    """shop_cache_up: whether this shop's Redis answers now, asked at each scrape (`answers`).
+    Down, the shop still answers everything from the database: degraded, not unready."""
+
+    def __init__(self, answers: Callable[[], bool]):
+        self.answers = answers
+
+    def collect(self):
+        yield GaugeMetricFamily(
+            "shop_cache_up",
+            "1 if the shop's Redis answers a PING, 0 if not (the shop then serves from the "
+            "database).",
+            value=1 if self.answers() else 0,
+        )
 
 
 def multiprocess_dir() -> str | None:

@@ -194,6 +194,7 @@ def test_a_fresh_shop_has_every_known_series_at_zero_before_any_request(start_sh
                  for status in ("201", "400", "404", "409", "413", "415", "503")]  # fmt: skip
     expected += [("flask_http_request_total", (("method", "POST"), ("status", "503")))]
     assert {key: samples.get(key) for key in expected} == dict.fromkeys(expected, 0.0)
+    assert samples[("shop_cache_up", ())] == 1
 
 
 def test_naive_deadlocks_counted_exactly_across_workers(start_shop, database, mariadb):
