@@ -209,10 +209,10 @@ def spec(app: Flask | None = None) -> dict:
             },
             "/readyz": {
                 "get": {
-                    "summary": "Database and Redis are reachable (and which order strategy runs)",
+                    "summary": "The database is reachable (and which order strategy runs)",
                     "responses": {
-                        "200": {"description": "ready"},
-                        "503": {"description": "a dependency is down"},
+                        "200": {"description": "ready; `degraded` while Redis does not answer"},
+                        "503": {"description": "the database does not answer"},
                     },
                 }
             },
