@@ -1,5 +1,4 @@
-"""The per-process single-flight cache: values kept in this process, bounded, each key computed
-by one thread at a time while the others serve the previous value."""
+"""The per-process single-flight cache: bounded, one computation per key and process at a time."""
 
 from __future__ import annotations
 

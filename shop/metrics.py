@@ -1,5 +1,4 @@
-"""The shop's Prometheus metrics (docs/metrics.md): the HTTP request series, the domain ones and
-/metrics, on prometheus_client's public API alone."""
+"""The shop's Prometheus metrics (docs/metrics.md), its request counting and its /metrics."""
 
 from __future__ import annotations
 
