@@ -6,7 +6,7 @@ import re
 
 from flask import Flask
 
-from shop.validation import MAX_ID
+from shop.validation import MAX_ID, MAX_LINES, MAX_QUANTITY
 
 
 def _ref(name: str) -> dict:
@@ -71,13 +71,18 @@ def spec(app: Flask | None = None) -> dict:
         "type": "object",
         "properties": {
             "product_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
-            "quantity": {"type": "integer", "minimum": 1, "maximum": 1000},
+            "quantity": {"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY},
         },
         "required": ["product_id", "quantity"],
     }
+    # What an order holds per product: the request's lines naming it, added up.
     order_item = {
         "type": "object",
-        "properties": {**order_line["properties"], "price": {"type": "integer"}},
+        "properties": {
+            "product_id": order_line["properties"]["product_id"],
+            "quantity": {"type": "integer", "minimum": 1, "maximum": MAX_LINES * MAX_QUANTITY},
+            "price": {"type": "integer"},
+        },
         "required": ["product_id", "quantity", "price"],
     }
     return {
@@ -186,7 +191,7 @@ def spec(app: Flask | None = None) -> dict:
                             "items": {
                                 "type": "array",
                                 "minItems": 1,
-                                "maxItems": 50,
+                                "maxItems": MAX_LINES,
                                 "items": order_line,
                             },
                         },
