@@ -23,16 +23,23 @@ ENDPOINTS = {"POST /api/orders": ORDERS_ROUTE, "GET /api/products/popular": POPU
 K6_ENDPOINTS = {ORDERS_ROUTE: "orders", POPULAR_ROUTE: "popular"}
 
 
-def growth(points: list[tuple[float, float]], since: float) -> float:
+def growth(
+    points: list[tuple[float, float]], since: float, starts: dict[float, float] | None = None
+) -> float:
     """How much one counter series grew after `since`, from its raw samples in time order: from
     its last sample at or before `since` (none: the series was born after it and counts from
-    0), every rise, and after a drop (its process restarted: a reset) the value it rose to from
-    0. Exact up to what the scrapes at the edges saw; nothing extrapolated."""
-    last, total = 0.0, 0.0
+    0), every rise, and after a reset the value it rose to from 0. A reset is a drop, or, with
+    `starts` (the start time of the process that counted, by sample time: one scrape gives
+    both), a new process: its first value may be above the old one's last. Exact up to what
+    the scrapes at the edges saw; nothing extrapolated."""
+    starts = starts or {}
+    last, last_start, total = 0.0, None, 0.0
     for t, v in points:
+        start = starts.get(t)
+        restarted = start is not None and last_start is not None and start != last_start
         if t > since:
-            total += v - last if v >= last else v
-        last = v
+            total += v if restarted or v < last else v - last
+        last, last_start = v, start if start is not None else last_start
     return total
 
 
@@ -63,23 +70,42 @@ class Span:
         return self.end - self.seconds
 
 
-def grown(prom: Prometheus, selector: str, span: Span, *by: str) -> dict[tuple[str, ...], float]:
+def grown(
+    prom: Prometheus, selector: str, span: Span, *by: str, starts: str = ""
+) -> dict[tuple[str, ...], float]:
     """How much the counter series of `selector` grew over `span` (`growth`), summed by the
-    labels `by` (one key, `()`, without them); empty when Prometheus has none or refuses."""
+    labels `by` (one key, `()`, without them); empty when Prometheus has none or refuses.
+    `starts`: the series of the counting processes' start times, matched by job and instance
+    (SHOP_STARTS for the shop's own counters)."""
+    since = span.start - BASELINE_SCRAPES * span.scrape_s
     try:
-        found = prom.samples(selector, span.start - BASELINE_SCRAPES * span.scrape_s, span.end)
+        found = prom.samples(selector, since, span.end)
+        started = prom.samples(starts, since, span.end) if starts else []
     except PrometheusError:
         return {}
+    by_target = {_target(s.labels): dict(s.points) for s in started}
     sums: dict[tuple[str, ...], float] = {}
     for series in found:
         key = tuple(series.labels.get(label, "") for label in by)
-        sums[key] = sums.get(key, 0.0) + growth(series.points, span.start)
+        starts_of = by_target.get(_target(series.labels))
+        sums[key] = sums.get(key, 0.0) + growth(series.points, span.start, starts_of)
     return sums
 
 
-def grown_by(prom: Prometheus, selector: str, span: Span, label: str) -> dict[str, float]:
+def _target(labels: dict[str, str]) -> tuple[str, str]:
+    return labels.get("job", ""), labels.get("instance", "")
+
+
+# The shop's counters are its processes' own: a new process (a restart, a strategy switch)
+# starts them again from 0, whatever they read before.
+SHOP_STARTS = 'process_start_time_seconds{job="shop"}'
+
+
+def grown_by(
+    prom: Prometheus, selector: str, span: Span, label: str, starts: str = ""
+) -> dict[str, float]:
     """`grown` by one label, keyed by its value."""
-    return {key[0]: v for key, v in grown(prom, selector, span, label).items()}
+    return {key[0]: v for key, v in grown(prom, selector, span, label, starts=starts).items()}
 
 
 def _by(prom: Prometheus, expr: str, at: float, label: str) -> dict[str, float]:
@@ -110,8 +136,8 @@ class RouteView:
 def route_views(prom: Prometheus, span: Span) -> list[RouteView]:
     w = span.seconds
     count = "flask_http_request_duration_seconds_count"
-    requests = grown_by(prom, count, span, "url_rule")
-    failed = grown_by(prom, f'{count}{{status=~"5.."}}', span, "url_rule")
+    requests = grown_by(prom, count, span, "url_rule", SHOP_STARTS)
+    failed = grown_by(prom, f'{count}{{status=~"5.."}}', span, "url_rule", SHOP_STARTS)
     views = []
     for route in ROUTES:
         q = {
@@ -218,14 +244,14 @@ class ServerView:
 
 def server_view(prom: Prometheus, span: Span) -> ServerView:
     w, at = span.seconds, span.end
-    cache = grown_by(prom, "shop_cache_requests_total", span, "result")
+    cache = grown_by(prom, "shop_cache_requests_total", span, "result", SHOP_STARTS)
     versions = []
     with contextlib.suppress(PrometheusError):
         versions = prom.query(f"max_over_time(mysql_version_info[{w}s])", at)
     return ServerView(
         routes=route_views(prom, span),
         resources=resources(prom, span),
-        strategy_orders=grown_by(prom, "shop_orders_total", span, "strategy"),
+        strategy_orders=grown_by(prom, "shop_orders_total", span, "strategy", SHOP_STARTS),
         cache_lookups=sum(cache.values()) if cache else None,
         cache_hits=cache.get("hit"),
         pool_in_use_max=_one(

@@ -121,6 +121,15 @@ def test_growth_never_subtracts_the_old_process_after_a_restart_before_the_windo
     assert growth([(80.0, 1672.0), (98.0, 3.0), (105.0, 500.0)], since=100) == 497
 
 
+def test_growth_knows_a_new_process_by_its_start_time_even_above_the_old_ones_count():
+    # As measured: the old shop had counted 214 orders; the restarted one (the switch restarts
+    # Prometheus too) was first scraped 5 s into the run, at 216. A drop alone would miss it.
+    points = [(874.0, 214.0), (889.0, 216.0), (894.0, 424.0)]
+    starts = {874.0: 791.17, 889.0: 878.26, 894.0: 878.26}
+    assert growth(points, since=878.6, starts=starts) == 424
+    assert growth(points, since=878.6) == 210
+
+
 def test_the_runs_span_leaves_out_the_graphs_margins():
     span = Span.of_run(1000, 1020, scrape_s=1)
     assert (span.start, span.end, span.run_seconds) == (999, 1022, 20)
