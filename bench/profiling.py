@@ -24,7 +24,7 @@ PY_SPY = str(Path(sys.executable).parent / "py-spy")
 LAYERS = (
     ("driver (pymysql)", re.compile(r"(^|/)pymysql/")),
     ("SQLAlchemy", re.compile(r"(^|/)sqlalchemy/")),
-    ("metrics", re.compile(r"(^|/)prometheus_client/|(^|/)prometheus_flask_exporter/")),
+    ("metrics", re.compile(r"(^|/)prometheus_client/|(^|/)shop/metrics\.py")),
     ("Redis client", re.compile(r"(^|/)redis/")),
     ("JSON", re.compile(r"(^|/)json/|orjson")),
     ("Flask/Werkzeug", re.compile(r"(^|/)flask/|(^|/)werkzeug/")),

@@ -118,8 +118,8 @@ def _prepare(s: StackSettings, alerting: alertmanager_config.AlertmanagerSetting
     state = s.state_dir
     for sub in ("logs", "redis", "prometheus", "alertmanager", "shop-metrics"):
         (state / sub).mkdir(parents=True, exist_ok=True)
-    for old in (state / "shop-metrics").glob("*.db"):
-        old.unlink()
+    # Each replica's metrics folder (shop-metrics/shop-N) is emptied by its server before its
+    # workers start (shop.serve.prepare_environment), once the replica's last run has exited.
     rules_dir = alert_rules.RULES_DIR
     if s.alert_for_max is not None:
         rules_dir = alert_rules.cap_for(rules_dir, state / "rules", s.alert_for_max)

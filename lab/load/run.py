@@ -74,10 +74,20 @@ def restart_native_stack(s: LoadSettings, strategy: str, say: Say) -> bool:
 
     say(f"restarting the native stack with LOCAL_ORDER_STRATEGY={strategy} (data is kept)")
     stack = s.stack.with_values(LOCAL_ORDER_STRATEGY=strategy)
+    began = time.time()
     for name, action in (("down", runner.down), ("up", runner.up)):
         if action(stack) != 0:
             say(f"the native stack's {name} failed (see above)")
             return False
+    if s.prometheus_url:
+        # The new shop's counters start again from 0: once Prometheus has scraped it before
+        # the run, the run's window opens on the new values, not on the old process's last.
+        try:
+            Prometheus(s.prometheus_url).wait_for(
+                f'min(process_start_time_seconds{{job="shop"}}) >= {int(began)}', timeout=60
+            )
+        except TimeoutError as exc:
+            say(f"the restarted shop is not in Prometheus yet: {exc}")
     return True
 
 

@@ -122,6 +122,30 @@ def test_order_is_paid_in_one_go(client, make_user, make_product, engine):
     assert_invariants(engine)
 
 
+@pytest.mark.parametrize("strategy", ["safe", "naive"])
+def test_an_order_naming_a_product_twice_buys_the_sum_on_one_line(
+    strategy, app, naive_app, make_user, make_product, engine
+):
+    client = (app if strategy == "safe" else naive_app).test_client()
+    user_id = make_user(points=10_000)
+    cheap, dear = make_product(price=100, stock=5), make_product(price=1_000, stock=5)
+    items = [{"product_id": cheap, "quantity": 1}, {"product_id": dear, "quantity": 2},
+             {"product_id": cheap, "quantity": 2}]  # fmt: skip
+    response = client.post("/api/orders", json={"user_id": user_id, "items": items})
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["items"] == [
+        {"product_id": cheap, "quantity": 3, "price": 100},
+        {"product_id": dear, "quantity": 2, "price": 1_000},
+    ]
+    assert response.get_json()["total"] == 3 * 100 + 2 * 1_000
+    assert client.get(f"/api/products/{cheap}").get_json()["stock"] == 2
+    # The sum is what the stock must hold: the error names the product's first line.
+    over = [{"product_id": dear, "quantity": 2}, {"product_id": dear, "quantity": 2}]
+    assert_error(client.post("/api/orders", json={"user_id": user_id, "items": over}),
+                 409, "out_of_stock", "items[0].quantity")  # fmt: skip
+    assert_invariants(engine)
+
+
 def test_unknown_order_is_404(client):
     assert_error(client.get("/api/orders/999999999"), 404, "not_found", "order_id")
 
@@ -152,8 +176,9 @@ BAD_ORDERS = [
     ({"user_id": 1, "items": [{"product_id": 1, "quantity": False}]}, 400, "invalid",
      "items[0].quantity"),
     ({"user_id": 1, "items": [{"product_id": 1, "quantity": 1},
-                              {"product_id": 1, "quantity": 2}]}, 400, "duplicate",
-     "items[1].product_id"),
+                              {"product_id": 1, "quantity": 1},
+                              {"product_id": 999999999, "quantity": 1}]}, 404, "not_found",
+     "items[2].product_id"),
     ({"user_id": 1, "items": [{"product_id": 1, "quantity": 1}] * 51}, 400, "invalid", "items"),
     ({"user_id": 999999999, "items": [{"product_id": 1, "quantity": 1}]}, 404, "not_found",
      "user_id"),

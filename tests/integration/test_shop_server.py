@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 
 from shop.schema import metadata
 from shop.seed import seed_catalog
+from shop.settings import STRATEGIES
 from tests.harness.servers import REPO, ShopServer
 from tests.integration.conftest import wait_for_blocked_queries
 
@@ -169,6 +170,31 @@ def test_requests_counted_exactly_however_the_server_starts(
     assert samples[("process_resident_memory_bytes", ())] > 0
     missing = shop_owned_metrics() - exported_names(shop.url)
     assert not missing, f"/metrics lacks {sorted(missing)}"
+
+
+def test_a_fresh_shop_has_every_known_series_at_zero_before_any_request(start_shop):
+    """Across granian's workers (summed files), before the first request: a panel on orders by
+    result has data, rate() loses no first event, a restart reads as a reset of each series."""
+    shop = start_shop(4, metrics_dir=True)
+    samples = scrape(shop.url)
+    results = ("created", "replayed", "out_of_stock", "insufficient_points", "not_found",
+               "idempotency_key_reused", "deadlock", "lock_wait_timeout", "error")  # fmt: skip
+    expected = [("shop_orders_total", (("result", r), ("strategy", s)))
+                for s in STRATEGIES for r in results]  # fmt: skip
+    expected += [("shop_order_duration_seconds_count", (("strategy", s),)) for s in STRATEGIES]
+    expected += [("shop_cache_requests_total", (("cache", "popular"), ("result", r)))
+                 for r in ("hit", "miss", "error")]  # fmt: skip
+    expected += [("shop_cache_requests_total", (("cache", "popular_local"), ("result", r)))
+                 for r in ("hit", "miss")]  # fmt: skip
+    expected += [("shop_db_retries_total", (("operation", o),))
+                 for o in ("place_order", "charge_points")]  # fmt: skip
+    # Every answer the contract lists, the rare ones too.
+    expected += [("flask_http_request_duration_seconds_count",
+                  (("method", "POST"), ("status", status), ("url_rule", "/api/orders")))
+                 for status in ("201", "400", "404", "409", "413", "415", "503")]  # fmt: skip
+    expected += [("flask_http_request_total", (("method", "POST"), ("status", "503")))]
+    assert {key: samples.get(key) for key in expected} == dict.fromkeys(expected, 0.0)
+    assert samples[("shop_cache_up", ())] == 1
 
 
 def test_naive_deadlocks_counted_exactly_across_workers(start_shop, database, mariadb):
