@@ -129,8 +129,8 @@ local-down: $(PY) ## Stop exactly what local-up started
 local-reset: $(PY) ## Stop the native stack and delete its data (next local-up seeds afresh)
 	@$(PY) -m stack reset
 
-demo: $(PY) ## local-up, a short k6 run against the shop, then what to look at
-	@$(PY) -m stack demo
+demo: $(PY) ## The story in ~3 min: naive deadlocks on users, the safe fix, TARGET_TPS held or not, the deck [TARGET=]
+	@$(PY) -m lab.demo
 
 prometheus-config: $(PY) ## Render provisioning/prometheus/prometheus.yml (compose) from jobs.yml
 	@$(PY) -m stack prometheus-config

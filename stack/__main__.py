@@ -1,4 +1,4 @@
-"""python -m stack: the native stack (up, down, status, reset, demo) and its helpers."""
+"""python -m stack: the native stack (up, down, status, reset) and its helpers."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from stack.settings import StackSettingsError, parse_bytes, read_stack_settings
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("up", "down", "status", "reset", "urls", "demo"):
+    for name in ("up", "down", "status", "reset", "urls"):
         sub.add_parser(name)
     sub.add_parser("prometheus-config", help="write the compose prometheus.yml from jobs.yml")
     compose = sub.add_parser("compose", help="write compose.yml from the service table")
@@ -60,10 +60,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from stack import runner
 
-    if args.command == "demo":
-        from stack.demo import demo
-
-        return demo(settings)
     if args.command == "urls":
         print(runner.describe(settings))
         return 0
