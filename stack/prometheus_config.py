@@ -65,6 +65,20 @@ def render(kind: str, settings: StackSettings | None = None, rules_dir: str = "r
             config.update(optional(job["service"]))
         else:
             config["static_configs"] = [{"targets": [target(job)]}]
+        if "file_sd" not in job:
+            native = job.get("native_service") if kind == "native" else None
+            row = SERVICES[native or job["service"]]
+            path = row.metrics_path(where) if row.metrics_path else "/metrics"
+            if path != "/metrics":
+                config["metrics_path"] = path
+        if kind == "compose":
+            # Services a compose profile adds beside the job's own (the Spring shop), each found
+            # by its DNS name: no target while the profile is off.
+            for service in job.get("compose_also", []):
+                host, port = where.addr(service).split(":")
+                config.setdefault("dns_sd_configs", []).append(
+                    {"names": [host], "type": "A", "port": int(port), "refresh_interval": "5s"}
+                )
         if "metric_relabel_configs" in job:
             config["metric_relabel_configs"] = job["metric_relabel_configs"]
         scrape_configs.append(config)

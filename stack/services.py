@@ -3,6 +3,7 @@ for compose.yml (`stack.compose_file`) and the native stack's processes (`native
 
 from __future__ import annotations
 
+import math
 import shutil
 import sys
 from collections.abc import Callable, Mapping
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stack import balancer
-from stack.settings import StackSettings
+from stack.settings import REPO, StackSettings
 
 VENV_BIN = Path(sys.executable).parent
 # Measured on the default seed (10k users, 1k products, 20k orders): the shop's tables hold
@@ -19,6 +20,11 @@ VENV_BIN = Path(sys.executable).parent
 # through the longest scenario, while 1G would take a quarter of the 2-CPU / 4 GB box from the
 # shop, Redis and Prometheus for pages never read. (The test harness's 256M holds a load run.)
 INNODB_BUFFER_POOL = "512M"
+# The Spring shop's jar, as `make setup` builds it (scripts/setup.sh), and where its image keeps it.
+SPRING_SHOP_JAR = REPO / "spring-shop" / "target" / "spring-shop.jar"
+SPRING_SHOP_IMAGE_JAR = "/app/spring-shop.jar"
+# In a container the JVM reads its CPU and memory limits itself: only the heap's share is said.
+SPRING_SHOP_IMAGE_JVM = ("-XX:MaxRAMPercentage=50", "-XX:+ExitOnOutOfMemoryError")
 # Under the state dir: what Alertmanager sent the webhook, one JSON line per alert.
 ALERTS_FILE = "alerts.jsonl"
 
@@ -34,11 +40,13 @@ def tool(name: str) -> str:
 @dataclass(frozen=True)
 class Port:
     """Where a service listens: `container` inside compose's network (published on 127.0.0.1
-    as ${publish:-container}), the LOCAL_* key of stack/local.env natively."""
+    as ${publish:-published}, `published` defaulting to `container`), the LOCAL_* key of
+    stack/local.env natively."""
 
     local: str
     container: int | None = None  # None: a native-only service
     publish: str = ""
+    published: int | None = None
 
 
 @dataclass(frozen=True)
@@ -177,8 +185,9 @@ class Service:
     port: Port | None = None
     health: Health | None = None
     limits: Limits | None = None
-    # Natively: the executable (a tool name; "python" is this interpreter).
-    program: tuple[str, ...] = ()
+    # Natively: the executable (a tool name; "python" is this interpreter), or what renders it
+    # for a target (a row whose program a knob chooses: the shop's LOCAL_SHOP_IMPL).
+    program: tuple[str, ...] | Callable[[Target], tuple[str, ...]] = ()
     # In compose: what `command:` starts with before `args` (empty: the image's entrypoint
     # is the program).
     entry: tuple[str, ...] = ()
@@ -196,6 +205,12 @@ class Service:
     # (LOCAL_* key, value): natively the row runs only while the knob has that value (compose
     # gates the same service with a profile; Prometheus then finds no target, not a down one).
     when: tuple[str, str] = ()
+
+    # Where Prometheus scrapes it (None: /metrics).
+    metrics_path: Callable[[Target], str] | None = None
+
+    def program_for(self, t: Target) -> tuple[str, ...]:
+        return self.program(t) if callable(self.program) else self.program
 
     def runs_in(self, s: StackSettings) -> bool:
         """Whether the native stack of `s` runs this row."""
@@ -269,11 +284,61 @@ def _shop_init(t: Target) -> list[str]:
     return ["-c", f"flask --app shop init-db && flask --app shop {' '.join(seed)}"]
 
 
+def spring_shop_jvm(cpus: str, memory: str) -> list[str]:
+    """The JVM sized for the shop's limits (natively its cgroup's, which a JVM outside a
+    container does not look up): its CPUs as processors (GC and pool threads), and half of its
+    memory for the heap, leaving the rest to metaspace, code, thread stacks and buffers, so the
+    JVM fails with its own OutOfMemoryError (and exits) before the cgroup's OOM killer comes."""
+    return [
+        f"-XX:ActiveProcessorCount={max(1, math.ceil(float(cpus)))}",
+        f"-XX:MaxRAM={memory}",
+        "-XX:MaxRAMPercentage=50",
+        "-XX:+ExitOnOutOfMemoryError",
+    ]
+
+
+def is_spring(t: Target) -> bool:
+    """Whether the native stack's shop is the Spring one (LOCAL_SHOP_IMPL=spring)."""
+    return t.native and t.settings.shop_impl == "spring"
+
+
+def _shop_program(t: Target) -> tuple[str, ...]:
+    return ("java",) if is_spring(t) else ("python", "-m", "shop.serve")  # granian: performance.md
+
+
 def _shop(t: Target) -> list[str]:
+    if is_spring(t):
+        cpus, memory = t.settings.values["LOCAL_SHOP_CPUS"], t.settings.values["LOCAL_SHOP_MEMORY"]
+        return [*spring_shop_jvm(cpus, memory), "-jar", str(SPRING_SHOP_JAR)]
     return ["--bind", t.listen("shop")]
 
 
+def _shop_metrics_path(t: Target) -> str:
+    return "/actuator/prometheus" if is_spring(t) else "/metrics"
+
+
+def _spring_shop_env(t: Target, name: str) -> dict[str, str]:
+    """The Spring shop's SHOP_* (docs/spring-shop.md): the Flask shop's names where they apply.
+    Its request threads are the Flask shop's workers x threads, the same concurrency."""
+    if t.native:
+        knobs = t.settings.values
+        threads = str(int(knobs["LOCAL_SHOP_WORKERS"]) * int(knobs["LOCAL_SHOP_THREADS"]))
+    else:
+        threads = "${SPRING_SHOP_THREADS:-16}"
+    return {
+        "SHOP_DATABASE_URL": t.database_url,
+        "SHOP_REDIS_URL": t.redis_url,
+        "SHOP_ORDER_STRATEGY": t.knob("SHOP_ORDER_STRATEGY", "LOCAL_ORDER_STRATEGY"),
+        "SHOP_BIND": t.listen(name),
+        "SHOP_THREADS": threads,
+    }
+
+
 def _shop_env(t: Target) -> dict[str, str]:
+    if is_spring(t):
+        env = _spring_shop_env(t, "shop")
+        delay = t.settings.values.get("LOCAL_SHOP_DEBUG_DELAY_MS", "")
+        return {**env, "SHOP_DEBUG_DELAY_MS": delay} if delay else env
     env = {
         "SHOP_DATABASE_URL": t.database_url,
         "SHOP_REDIS_URL": t.redis_url,
@@ -565,8 +630,9 @@ _ROWS = [
         port=Port("LOCAL_SHOP_REPLICA_PORT", 8000),
         health=Health("/readyz", probe="python", interval="5s", retries=10),
         limits=Limits("LOCAL_SHOP_CPUS", "LOCAL_SHOP_MEMORY"),
-        program=("python", "-m", "shop.serve"),  # granian: docs/performance.md
+        program=_shop_program,
         entry=("python", "-m", "shop.serve"),
+        metrics_path=_shop_metrics_path,
         compose={
             "build": {"context": ".", "dockerfile": "shop/Dockerfile"},
             "image": "shoplab/shop:local",
@@ -576,7 +642,30 @@ _ROWS = [
         replicas="LOCAL_SHOP_REPLICAS",
         open_path="/api/products/popular",
         note="The mission's container: 2 CPUs, 4 GB each (stack/local.env's LOCAL_SHOP_*), "
-        "SHOP_REPLICAS of them behind nginx.",
+        "SHOP_REPLICAS of them behind nginx. Natively LOCAL_SHOP_IMPL=spring runs the Spring shop "
+        "in its place.",
+    ),
+    Service(
+        "spring-shop",
+        lambda t: [*SPRING_SHOP_IMAGE_JVM, "-jar", SPRING_SHOP_IMAGE_JAR],
+        env=lambda t: _spring_shop_env(t, "spring-shop"),
+        # 8000 inside, as the shop's; published beside it (nginx publishes SHOP_PORT's 8000).
+        port=Port("LOCAL_SHOP_REPLICA_PORT", 8000, "SPRING_SHOP_PORT", published=8001),
+        health=Health("/readyz", interval="5s", retries=20, start_period="60s"),
+        limits=Limits("LOCAL_SHOP_CPUS", "LOCAL_SHOP_MEMORY"),
+        entry=("java",),
+        in_native=False,  # natively the `shop` row runs it (LOCAL_SHOP_IMPL=spring)
+        compose={
+            "build": {"context": ".", "dockerfile": "spring-shop/Dockerfile"},
+            "image": "shoplab/spring-shop:local",
+            "profiles": ["spring"],
+            "stop_grace_period": "25s",
+            "depends_on": {"shop-init": {"condition": "service_completed_successfully"}},
+        },
+        open_path="/api/products/popular",
+        note="COMPOSE_PROFILES=spring: the Spring Boot shop (spring-shop/) beside the Flask one, "
+        "on the same database and contract, published on SPRING_SHOP_PORT; in the container the "
+        "JVM sizes itself from the limits (docs/spring-shop.md).",
     ),
     Service(
         "sales-consumer",
@@ -892,6 +981,6 @@ def native_command(process: NativeProcess, s: StackSettings) -> list[str]:
             s.cgroup(process.name),
             "--",
         ]
-    first, *rest = row.program
+    first, *rest = row.program_for(t)
     program = [sys.executable if first == "python" else tool(first), *rest]
     return [*prefix, *program, *row.args(t)]

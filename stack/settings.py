@@ -14,6 +14,8 @@ DEFAULTS_FILE = REPO / "stack" / "local.env"
 _SIZE = re.compile(r"^(\d+)([kmg]?)$", re.I)
 # A Prometheus duration: 90s, 5m, 1h30m.
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+# The shops the native stack can serve (LOCAL_SHOP_IMPL): shop/ or spring-shop/.
+SHOP_IMPLS = ("flask", "spring")
 # Replicas of the native shop: each is a server of 2 processes at least; more than this on one
 # machine measures the machine, not the balancer.
 MAX_REPLICAS = 16
@@ -67,6 +69,15 @@ class StackSettings:
             raise StackSettingsError(
                 f"LOCAL_ORDER_STRATEGY={values['LOCAL_ORDER_STRATEGY']!r} is not safe or naive"
             )
+        if values["LOCAL_SHOP_IMPL"] not in SHOP_IMPLS:
+            raise StackSettingsError(
+                f"LOCAL_SHOP_IMPL={values['LOCAL_SHOP_IMPL']!r} is not {' or '.join(SHOP_IMPLS)}"
+            )
+        if values["LOCAL_SHOP_IMPL"] == "spring" and values["LOCAL_SALES_MODE"] != "sync":
+            raise StackSettingsError(
+                "LOCAL_SALES_MODE=async needs LOCAL_SHOP_IMPL=flask: the Spring shop keeps the "
+                "daily sales in the order transaction only"
+            )
         if values["LOCAL_SALES_MODE"] not in ("sync", "async"):
             raise StackSettingsError(
                 f"LOCAL_SALES_MODE={values['LOCAL_SALES_MODE']!r} is not sync or async"
@@ -105,6 +116,11 @@ class StackSettings:
                 f"LOCAL_SHOP_REPLICAS={raw!r} is not a whole number from 1 to {MAX_REPLICAS}"
             )
         return int(raw)
+
+    @property
+    def shop_impl(self) -> str:
+        """Which shop runs behind nginx: `flask` or `spring` (LOCAL_SHOP_IMPL)."""
+        return self.values.get("LOCAL_SHOP_IMPL", "flask")
 
     def replica_port(self, replica: int) -> int:
         """Where shop replica `replica` (1, 2, ...) listens: LOCAL_SHOP_REPLICA_PORT + i - 1."""

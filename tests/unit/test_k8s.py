@@ -12,7 +12,7 @@ from deploy import check
 from stack.services import SERVICES
 from stack.settings import DEFAULTS_FILE, REPO, read_env_file
 
-DIRS = ["base", "load", "test-cluster"]
+DIRS = ["base", "load", "spring", "test-cluster"]
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +132,18 @@ def test_a_shop_limit_drifting_from_compose_fails(rendered):
     shop = find(rendered["base"], "Deployment", "shop")
     shop["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] = "2Gi"
     assert [e for e in check.check_parity([shop]) if "resources" in e]
+
+
+def test_spring_overlay_runs_composes_spring_shop_in_the_shops_place(rendered):
+    assert check.check_parity(rendered["spring"]) == []
+    deployment = find(rendered["spring"], "Deployment", "shop")
+    c = check.container_of(deployment)
+    assert c["image"] == "shoplab/spring-shop:local"
+    assert {e["name"] for e in c["env"]} >= {"SHOP_DATABASE_URL", "SHOP_BIND", "SHOP_THREADS"}
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/path"] == "/actuator/prometheus"
+    c["env"] = [e for e in c["env"] if e["name"] != "SHOP_THREADS"]
+    assert [e for e in check.check_parity([deployment]) if "env" in e]
 
 
 def test_test_cluster_database_and_cache_run_composes_flags(rendered):

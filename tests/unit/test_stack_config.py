@@ -221,12 +221,10 @@ def native_command(name: str) -> list[str]:
 def native_program_args(name: str) -> list[str]:
     """The native command after its program: env, cgroup wrapper and executable stripped."""
     command = native_command(name)
-    row = services.SERVICES[name]
-    program = row.program[1:]
+    first, *program = services.SERVICES[name].program_for(services.Native(native_settings()))
     # "python" is this interpreter, which the keeper and the cgroup wrapper run too.
     start = next(i for i, part in enumerate(command)
-                 if (part.endswith("python") if row.program[0] == "python"
-                     else Path(part).name == row.program[0])
+                 if (part.endswith("python") if first == "python" else Path(part).name == first)
                  and command[i + 1 : i + 1 + len(program)] == list(program))  # fmt: skip
     return command[start + 1 + len(program) :]
 
@@ -304,7 +302,8 @@ def test_native_ports_are_stack_settings_and_compose_ports_the_services_own():
     for row in services.SERVICES.values():
         if row.compose is not None and row.port and row.port.publish:
             assert SERVICES[row.name]["ports"] == [
-                f"127.0.0.1:${{{row.port.publish}:-{row.port.container}}}:{row.port.container}"
+                f"127.0.0.1:${{{row.port.publish}:-{row.port.published or row.port.container}}}"
+                f":{row.port.container}"
             ]
 
 
@@ -317,6 +316,45 @@ def test_native_shop_and_compose_start_the_same_server(tmp_path):
     ]  # fmt: skip
     assert SERVICES["shop"]["command"] == ["python", "-m", "shop.serve", "--bind", "0.0.0.0:8000"]
     assert f"PROMETHEUS_MULTIPROC_DIR={tmp_path / 'shop-metrics' / 'shop-1'}" in shop.command
+
+
+def test_spring_impl_runs_the_jar_in_the_shops_place_sized_for_its_box(tmp_path):
+    settings = StackSettings.from_env({"LOCAL_STATE_DIR": str(tmp_path), "LOCAL_SHOP_IMPL": "spring",
+                                       "LOCAL_SHOP_REPLICAS": "2"})  # fmt: skip
+    shops = [c for c in components(settings) if c.name.startswith("shop-")]
+    assert [c.name for c in shops] == ["shop-1", "shop-2"]
+    for c in shops:
+        java = c.command.index(services.tool("java"))
+        assert c.command[java + 1 :] == [
+            "-XX:ActiveProcessorCount=2", "-XX:MaxRAM=4g", "-XX:MaxRAMPercentage=50",
+            "-XX:+ExitOnOutOfMemoryError", "-jar", str(services.SPRING_SHOP_JAR),
+        ]  # fmt: skip
+        # Under the shop's cgroup, with the Flask shop's concurrency (4 workers x 4 threads).
+        assert "cgroup-exec" in c.command and c.cgroup
+        assert f"SHOP_BIND=127.0.0.1:{c.port}" in c.command
+        assert "SHOP_THREADS=16" in c.command
+        assert not any(part.startswith("PROMETHEUS_MULTIPROC_DIR") for part in c.command)
+    [job] = [j for j in render("native", settings)["scrape_configs"] if j["job_name"] == "shop"]
+    assert job["metrics_path"] == "/actuator/prometheus"
+    assert len(job["static_configs"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [({"LOCAL_SHOP_IMPL": "quarkus"}, "LOCAL_SHOP_IMPL='quarkus' is not flask or spring"),
+     ({"LOCAL_SHOP_IMPL": "spring", "LOCAL_SALES_MODE": "async"}, "needs LOCAL_SHOP_IMPL=flask")],
+)  # fmt: skip
+def test_a_bad_shop_impl_is_refused_naming_the_knob(env, says):
+    with pytest.raises(StackSettingsError, match=re.escape(says)):
+        StackSettings.from_env(env)
+
+
+def test_compose_scrapes_the_spring_profile_under_the_shop_job():
+    config = yaml.safe_load(COMPOSE_CONFIG.read_text())
+    [job] = [j for j in config["scrape_configs"] if j["job_name"] == "shop"]
+    assert [d["names"] for d in job["dns_sd_configs"]] == [["shop"], ["spring-shop"]]
+    assert "metrics_path" not in job  # both answer /metrics (the contract's route)
+    assert SERVICES["spring-shop"]["profiles"] == ["spring"]
 
 
 def test_each_replica_has_its_port_cgroup_metrics_and_socket_behind_one_nginx(tmp_path):
