@@ -319,8 +319,9 @@ def test_native_shop_and_compose_start_the_same_server(tmp_path):
 
 
 def test_spring_impl_runs_the_jar_in_the_shops_place_sized_for_its_box(tmp_path):
-    settings = StackSettings.from_env({"LOCAL_STATE_DIR": str(tmp_path), "LOCAL_SHOP_IMPL": "spring",
-                                       "LOCAL_SHOP_REPLICAS": "2"})  # fmt: skip
+    settings = StackSettings.from_env(
+        {"LOCAL_STATE_DIR": str(tmp_path), "LOCAL_SHOP_IMPL": "spring", "LOCAL_SHOP_REPLICAS": "2"}
+    )
     shops = [c for c in components(settings) if c.name.startswith("shop-")]
     assert [c.name for c in shops] == ["shop-1", "shop-2"]
     for c in shops:
