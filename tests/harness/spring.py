@@ -72,7 +72,7 @@ class HttpClient:
 @dataclass
 class SpringShop(_Server):
     """`java -jar spring-shop.jar` with the stack's JVM flags (stack.services.spring_shop_jvm),
-    SHOP_* from `env`, on a free loopback port; ready when /readyz answers 200."""
+    SHOP_* from `env`, on a free loopback port; ready when `ready_path` answers 200."""
 
     base_dir: Path
     env: dict[str, str]
@@ -80,6 +80,8 @@ class SpringShop(_Server):
     host: str = LOOPBACK
     cpus: str = "2"
     memory: str = "1g"
+    # Ready when this answers 200 (/healthz for a shop whose Redis is down on purpose).
+    ready_path: str = "/readyz"
     executor: HTTPExecutor | None = None
     metrics_path = "/actuator/prometheus"
 
@@ -100,7 +102,7 @@ class SpringShop(_Server):
         # The JVM's log to a file: a pipe nobody reads would block it once full.
         command = ["sh", "-c", f'exec "$@" >>{self.log} 2>&1', "spring-shop", *args]
         self.executor = HTTPExecutor(
-            command, url=f"{self.url}/readyz", status="200", timeout=timeout, envvars=env,
+            command, url=f"{self.url}{self.ready_path}", status="200", timeout=timeout, envvars=env,
             stdout=None, stderr=None,
         )  # fmt: skip
         try:

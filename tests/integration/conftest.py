@@ -87,7 +87,9 @@ def init_with_cli(mariadb, database: str) -> Engine:
     return create_engine(mariadb.url(database))
 
 
-def start_spring_shop(base_dir, database_url: str, redis_url: str, **env: str) -> SpringShop:
+def start_spring_shop(
+    base_dir, database_url: str, redis_url: str, ready_path: str = "/readyz", **env: str
+) -> SpringShop:
     """The Spring shop's jar on `database_url`, with a pool as large as the most concurrent
     test (as the Flask test app's) and the Redis tier of the popular cache alone."""
     return SpringShop(
@@ -101,6 +103,7 @@ def start_spring_shop(base_dir, database_url: str, redis_url: str, **env: str) -
             "SHOP_LOG_LEVEL": "warning",
             **env,
         },
+        ready_path=ready_path,
     ).start()
 
 

@@ -1,5 +1,6 @@
 """schemathesis against the shop's OpenAPI contract: no 5xx, every answer as documented, by the
-Flask shop (in process, WSGI) and by the Spring shop (its jar, over HTTP), each on its own schema."""
+Flask shop (in process, WSGI) and by the Spring shop (its jar, over HTTP), each on a schema of
+its own."""
 
 from __future__ import annotations
 
