@@ -3,6 +3,7 @@ package shoplab.shop.config;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.Function;
 
 /**
  * The Spring shop's configuration: a frozen record built from an environment mapping, read with
@@ -105,35 +106,29 @@ public record ShopSettings(
     }
 
     static long number(Map<String, String> env, String name, long fallback, long lo, long hi) {
-        String raw = env.get(name);
-        if (raw == null || raw.isEmpty()) {
-            return fallback;
-        }
-        long value;
-        try {
-            value = Long.parseLong(raw.trim());
-        } catch (NumberFormatException e) {
-            throw new SettingsException(name + "='" + raw + "' is not an integer");
-        }
-        if (value < lo || value > hi) {
-            throw new SettingsException(name + "=" + value + " is out of range [" + lo + ", " + hi + "]");
-        }
-        return value;
+        return parsed(env, name, fallback, lo, hi, Long::parseLong, "an integer");
     }
 
     static double decimal(Map<String, String> env, String name, double fallback, double lo, double hi) {
+        return parsed(env, name, fallback, lo, hi, Double::parseDouble, "a number");
+    }
+
+    /** `env[name]` read by `parse` and checked in [lo, hi]; `fallback` when unset or empty. */
+    private static <T extends Comparable<T>> T parsed(Map<String, String> env, String name, T fallback,
+                                                     T lo, T hi, Function<String, T> parse, String kind) {
         String raw = env.get(name);
         if (raw == null || raw.isEmpty()) {
             return fallback;
         }
-        double value;
+        T value;
         try {
-            value = Double.parseDouble(raw.trim());
+            value = parse.apply(raw.trim());
         } catch (NumberFormatException e) {
-            throw new SettingsException(name + "='" + raw + "' is not a number");
+            throw new SettingsException(name + "='" + raw + "' is not " + kind);
         }
-        if (!(value >= lo && value <= hi)) {
-            throw new SettingsException(name + "=" + raw + " is out of range [" + lo + ", " + hi + "]");
+        // NaN compares above everything: out of range too.
+        if (value.compareTo(lo) < 0 || value.compareTo(hi) > 0) {
+            throw new SettingsException(name + "=" + raw.trim() + " is out of range [" + lo + ", " + hi + "]");
         }
         return value;
     }

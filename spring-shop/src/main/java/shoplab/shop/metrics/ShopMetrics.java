@@ -53,31 +53,30 @@ public class ShopMetrics {
                     .serviceLevelObjectives(buckets())
                     .register(registry));
             for (String result : ORDER_RESULTS) {
-                orders.put(strategy + "/" + result, Counter.builder("shop.orders")
-                        .description("Order attempts by strategy and result.")
-                        .tags("strategy", strategy, "result", result)
-                        .register(registry));
+                orders.put(strategy + "/" + result, counter(ORDERS, "strategy", strategy, "result", result));
             }
         }
         for (String operation : OPERATIONS) {
             for (String kind : ERROR_KINDS) {
-                dbErrors.put(operation + "/" + kind, Counter.builder("shop.db.errors")
-                        .description("Database errors by operation and kind.")
-                        .tags("operation", operation, "kind", kind)
-                        .register(registry));
+                dbErrors.put(operation + "/" + kind, counter(DB_ERRORS, "operation", operation, "kind", kind));
             }
         }
         for (String operation : RETRIED_OPERATIONS) {
-            dbRetries.put(operation, Counter.builder("shop.db.retries")
-                    .description("Transactions retried after a deadlock.")
-                    .tag("operation", operation)
-                    .register(registry));
+            dbRetries.put(operation, counter(DB_RETRIES, "operation", operation));
         }
         CACHE_RESULTS.forEach((name, results) -> results.forEach(result ->
-                cache.put(name + "/" + result, Counter.builder("shop.cache.requests")
-                        .description("Cache lookups by cache and result (hit, miss, error).")
-                        .tags("cache", name, "result", result)
-                        .register(registry))));
+                cache.put(name + "/" + result, counter(CACHE, "cache", name, "result", result))));
+    }
+
+    // Name and help of each counter (Micrometer adds the _total).
+    private static final String[] ORDERS = {"shop.orders", "Order attempts by strategy and result."};
+    private static final String[] DB_ERRORS = {"shop.db.errors", "Database errors by operation and kind."};
+    private static final String[] DB_RETRIES = {"shop.db.retries", "Transactions retried after a deadlock."};
+    private static final String[] CACHE = {"shop.cache.requests",
+        "Cache lookups by cache and result (hit, miss, error)."};
+
+    private Counter counter(String[] meter, String... tags) {
+        return Counter.builder(meter[0]).description(meter[1]).tags(tags).register(registry);
     }
 
     private static Duration[] buckets() {
@@ -89,8 +88,8 @@ public class ShopMetrics {
     }
 
     public void orderFinished(String strategy, String result, long nanos) {
-        orders.computeIfAbsent(strategy + "/" + result, k -> Counter.builder("shop.orders")
-                .tags("strategy", strategy, "result", result).register(registry)).increment();
+        orders.computeIfAbsent(strategy + "/" + result,
+                k -> counter(ORDERS, "strategy", strategy, "result", result)).increment();
         orderDuration.get(strategy).record(Duration.ofNanos(nanos));
     }
 
