@@ -48,8 +48,9 @@ class BenchSettings:
     step_seconds: float = 8.0
     warm_seconds: float = 3.0  # per app and workload, at 100/s, before the steps
     # The JVM compiles its hot code only after thousands of calls: the Spring shop is offered
-    # this long at SPRING_WARM_RATE per workload first, so the steps measure it compiled.
-    spring_warm_seconds: float = 30.0
+    # this long at SPRING_WARM_RATE per workload first, so the steps measure it compiled. 30 s
+    # was not enough on a box with busy neighbours: its first pass still paid for the JIT.
+    spring_warm_seconds: float = 60.0
     workers: int = 4
     threads: int = 4
     users: int = 10_000
