@@ -39,7 +39,7 @@ def parse_settings(argv: list[str] | None = None) -> BenchSettings:
     parser.add_argument("--workers", type=int, default=d.workers)
     parser.add_argument("--threads", type=int, default=d.threads)
     parser.add_argument("--spring-warm-seconds", type=float, default=d.spring_warm_seconds,
-                        help="each workload at 200/s to the JVM first")  # fmt: skip
+                        help="at most this long warming the JVM")  # fmt: skip
     args = parser.parse_args(argv)
     workloads = tuple(args.workloads.split(","))
     if not set(workloads) <= set(WORKLOADS):

@@ -121,6 +121,12 @@ class SpringShop(_Server):
     def test_client(self) -> HttpClient:
         return HttpClient(self.url)
 
+    def sample_sum(self, name: str) -> float:
+        """A metric's samples summed over their labels (0 when absent)."""
+        text = requests.get(f"{self.url}{self.metrics_path}", timeout=10).text
+        return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+                   if s.name == name)  # fmt: skip
+
     def sample(self, name: str, labels: dict | None = None) -> float:
         """A metric's current value from its Prometheus scrape (0 when absent)."""
         text = requests.get(f"{self.url}{self.metrics_path}", timeout=10).text

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 def test_bench_runs_every_app_interleaved_and_summarises_each_workload():
     settings = BenchSettings(
         order_rates=(20,), popular_rates=(50,), passes=2, step_seconds=2, warm_seconds=1,
-        spring_warm_seconds=2, workers=1, threads=2, users=200, products=50, orders=500,
+        spring_warm_seconds=1, workers=1, threads=2, users=200, products=50, orders=500,
     )  # fmt: skip
     lines: list[str] = []
     result = run(settings, log=lines.append)
@@ -38,3 +38,4 @@ def test_bench_runs_every_app_interleaved_and_summarises_each_workload():
     assert "ratio shop/peer" in text and "ratio spring/shop" in text
     assert "CPU ms per request" in text and "its JVM was warmed up first" in text
     assert any("warming the Spring shop's JVM first" in line for line in lines)
+    assert result.warmth is not None and result.warmth.compile_ms > 0

@@ -104,6 +104,29 @@ def test_naive_strategy_deadlocks_on_hot_user(naive_shop, make_user, make_produc
     assert_invariants(engine)
 
 
+def test_safe_strategy_never_deadlocks_on_hot_user(shop, make_user, make_product, engine):
+    """The naive test's traffic on the fix: the user's row is locked first, by id, so the same
+    30 orders queue behind one another instead of deadlocking."""
+    user_id = make_user(points=10**9)
+    product_id = make_product(price=10, stock=10_000)
+    labels = {"operation": "place_order", "kind": "deadlock"}
+    counted = sample(shop, "shop_db_errors_total", labels)
+    with engine.connect() as conn:
+        server_before = int(
+            conn.execute(text("SHOW GLOBAL STATUS LIKE 'Innodb_deadlocks'")).one()[1]
+        )
+    body = {"user_id": user_id, "items": [{"product_id": product_id, "quantity": 1}]}
+    responses = fire(shop, [(body, {})] * 30)
+    assert statuses(responses) == {201: 30}
+    assert sample(shop, "shop_db_errors_total", labels) == counted
+    with engine.connect() as conn:
+        server_after = int(
+            conn.execute(text("SHOW GLOBAL STATUS LIKE 'Innodb_deadlocks'")).one()[1]
+        )
+    assert server_after == server_before
+    assert_invariants(engine)
+
+
 def test_safe_strategy_absorbs_60_concurrent_multi_item_orders(
     shop, make_user, make_product, engine
 ):
