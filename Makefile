@@ -56,8 +56,8 @@ lock: ## Re-resolve dependencies from pyproject.toml into constraints.txt
 	  && .lock-venv/bin/pip freeze --exclude-editable --disable-pip-version-check | grep -v '^-e' > constraints.txt \
 	  && rm -rf .lock-venv && echo "lock: wrote constraints.txt ($$(wc -l < constraints.txt) pins)"
 
-bench-shop: $(PY) ## The shop against its textbook peer (bench/peer/): held rates, ratio, CPU/request (<10 min)
-	@echo "bench-shop: own MariaDB + Redis, shop (granian) and peer (gunicorn) on loopback; interleaved k6 steps"
+bench-shop: $(PY) ## The shop, its textbook peer (bench/peer/) and the Spring shop: held rates, ratios, CPU/request
+	@echo "bench-shop: own MariaDB + Redis; shop (granian), peer (gunicorn), Spring shop (JVM warmed first) on loopback; interleaved k6 steps"
 	@$(PY) bench/bench_shop.py $(BENCH_ARGS)
 
 TOOL ?= k6

@@ -26,7 +26,12 @@ from stack.settings import REPO, StackSettings, StackSettingsError
 
 
 def mysqld_exporter_cnf(s: StackSettings) -> str:
-    """Debian's mysqld_exporter (0.14) takes its account from a my.cnf only."""
+    """Debian's mysqld_exporter (0.14) takes its account from a my.cnf only: the stack's own
+    account on its MariaDB, or the target's DSN for a service the user runs."""
+    dsn = s.target.dsn
+    if dsn is not None:
+        return (f"[client]\nuser={dsn.user}\npassword={dsn.password}\nhost={dsn.host}\n"
+                f"port={dsn.port}\n")  # fmt: skip
     user, password = accounts.MYSQLD_EXPORTER.user, accounts.MYSQLD_EXPORTER.password
     return (f"[client]\nuser={user}\npassword={password}\nhost={accounts.NATIVE_HOST}\n"
             f"port={s.port('LOCAL_MARIADB_PORT')}\n")  # fmt: skip
@@ -135,7 +140,8 @@ def _prepare(s: StackSettings, alerting: alertmanager_config.AlertmanagerSetting
     if not locust_sd.exists():
         locust_sd.write_text("[]\n")
     (state / "mysqld-exporter.cnf").write_text(mysqld_exporter_cnf(s))
-    if not (state / "mariadb" / "mysql").exists():
+    (state / "target").write_text(f"{s.target.source or s.target.name}\n")
+    if not s.target.external and not (state / "mariadb" / "mysql").exists():
         say("initialising MariaDB data directory")
         (state / "mariadb").mkdir(parents=True, exist_ok=True)
         subprocess.run(
@@ -150,6 +156,16 @@ def _prepare(s: StackSettings, alerting: alertmanager_config.AlertmanagerSetting
             check=True,
             capture_output=True,
         )
+
+
+def running_target(s: StackSettings) -> str | None:
+    """The target file the running stack of `s` serves (or watches), None when it is down."""
+    if supervisor_pid(s) is None:
+        return None
+    try:
+        return (s.state_dir / "target").read_text().strip() or None
+    except FileNotFoundError:
+        return None
 
 
 def hold_file(s: StackSettings, name: str) -> Path:
@@ -266,10 +282,12 @@ def up(s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None 
         [{"name": c.name, "port": c.port, "cgroup": c.cgroup} for c in components(s)]
     ))  # fmt: skip
     alive = lambda: proc.poll() is None  # noqa: E731  honcho stops all when one process dies
-    failed = _wait_ready(s, ["mysql", "redis"], timeout, alive)
+    backing = [c.name for c in components(s) if c.name in ("mysql", "redis")]
+    failed = _wait_ready(s, backing, timeout, alive)
     if not failed:
-        _seed(s)
-        rest = [c.name for c in components(s) if c.name not in ("mysql", "redis")]
+        if backing:
+            _seed(s)
+        rest = [c.name for c in components(s) if c.name not in backing]
         if s.replicas > 1:
             say(f"{s.replicas} shop replicas behind nginx on {s.url('LOCAL_SHOP_PORT')}")
         failed = _wait_ready(s, rest, timeout, alive)
@@ -280,8 +298,9 @@ def up(s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None 
             say(f"{name} is NOT ready; its log: {s.state_dir / 'logs' / (name + '.log')}")
         say(f"honcho's log: {s.state_dir / 'logs' / 'honcho.log'}; stop with `make local-down`")
         return 1
+    app = s.target.url if s.target.external else s.url("LOCAL_SHOP_PORT")
     say(
-        f"all up. Prometheus {s.url('LOCAL_PROMETHEUS_PORT')}  shop {s.url('LOCAL_SHOP_PORT')}  "
+        f"all up. Prometheus {s.url('LOCAL_PROMETHEUS_PORT')}  {s.target.name} {app}  "
         f"stop with `make local-down`"
     )
     say(f"alerts Alertmanager sends: {s.state_dir / ALERTS_FILE}")

@@ -18,7 +18,7 @@ import yaml
 from stack import accounts, services
 from stack.compose_file import render_compose
 from stack.prometheus_config import COMPOSE_CONFIG, dump, render
-from stack.runner import components
+from stack.runner import components, mysqld_exporter_cnf
 from stack.settings import (
     DEFAULTS_FILE,
     REPO,
@@ -228,12 +228,10 @@ def native_command(name: str) -> list[str]:
 def native_program_args(name: str) -> list[str]:
     """The native command after its program: env, cgroup wrapper and executable stripped."""
     command = native_command(name)
-    row = services.SERVICES[name]
-    program = row.program[1:]
+    first, *program = services.SERVICES[name].program_for(services.Native(native_settings()))
     # "python" is this interpreter, which the keeper and the cgroup wrapper run too.
     start = next(i for i, part in enumerate(command)
-                 if (part.endswith("python") if row.program[0] == "python"
-                     else Path(part).name == row.program[0])
+                 if (part.endswith("python") if first == "python" else Path(part).name == first)
                  and command[i + 1 : i + 1 + len(program)] == list(program))  # fmt: skip
     return command[start + 1 + len(program) :]
 
@@ -311,7 +309,8 @@ def test_native_ports_are_stack_settings_and_compose_ports_the_services_own():
     for row in services.SERVICES.values():
         if row.compose is not None and row.port and row.port.publish:
             assert SERVICES[row.name]["ports"] == [
-                f"127.0.0.1:${{{row.port.publish}:-{row.port.container}}}:{row.port.container}"
+                f"127.0.0.1:${{{row.port.publish}:-{row.port.published or row.port.container}}}"
+                f":{row.port.container}"
             ]
 
 
@@ -324,6 +323,66 @@ def test_native_shop_and_compose_start_the_same_server(tmp_path):
     ]  # fmt: skip
     assert SERVICES["shop"]["command"] == ["python", "-m", "shop.serve", "--bind", "0.0.0.0:8000"]
     assert f"PROMETHEUS_MULTIPROC_DIR={tmp_path / 'shop-metrics' / 'shop-1'}" in shop.command
+
+
+def test_spring_target_runs_the_jar_in_the_shops_place_sized_for_its_box(tmp_path):
+    settings = read_stack_settings(
+        {"LOCAL_STATE_DIR": str(tmp_path), "TARGET": "spring-shop", "LOCAL_SHOP_REPLICAS": "2"}
+    )
+    shops = [c for c in components(settings) if c.name.startswith("shop-")]
+    assert [c.name for c in shops] == ["shop-1", "shop-2"]
+    for c in shops:
+        java = c.command.index(services.tool("java"))
+        assert c.command[java + 1 :] == [
+            "-XX:ActiveProcessorCount=2", "-XX:MaxRAM=4g", "-XX:MaxRAMPercentage=50",
+            "-XX:+ExitOnOutOfMemoryError", "-jar", str(services.SPRING_SHOP_JAR),
+        ]  # fmt: skip
+        # Under the shop's cgroup, with the Flask shop's concurrency (4 workers x 4 threads).
+        assert "cgroup-exec" in c.command and c.cgroup
+        assert f"SHOP_BIND=127.0.0.1:{c.port}" in c.command
+        assert "SHOP_THREADS=16" in c.command
+        assert not any(part.startswith("PROMETHEUS_MULTIPROC_DIR") for part in c.command)
+    [job] = [j for j in render("native", settings)["scrape_configs"] if j["job_name"] == "shop"]
+    assert job["metrics_path"] == "/actuator/prometheus"
+    assert len(job["static_configs"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [({"TARGET": "quarkus"}, "TARGET='quarkus' is neither a built-in (shop, spring-shop) nor a "),
+     ({"TARGET": "spring-shop", "LOCAL_SALES_MODE": "async"},
+      "LOCAL_SALES_MODE=async needs the Flask shop (TARGET=shop)")],
+)  # fmt: skip
+def test_a_bad_target_for_the_stack_is_refused_naming_the_knob(env, says):
+    with pytest.raises(StackSettingsError, match=re.escape(says)):
+        read_stack_settings(env)
+
+
+def test_an_external_target_gets_prometheus_and_the_exporters_on_its_own_database(tmp_path):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("like: spring-shop\nname: mine\napp: {url: 'http://127.0.0.1:8081'}\n"
+                    "database: {dsn: 'mysql://mon:pw@127.0.0.1:3307/orders'}\n")  # fmt: skip
+    settings = read_stack_settings({"LOCAL_STATE_DIR": str(tmp_path), "TARGET": str(mine)})
+    names = [c.name for c in components(settings)]
+    for theirs in ("mysql", "redis", "shop-1", "nginx", "redis-exporter", "nginx-exporter"):
+        assert theirs not in names
+    assert {"innodb-exporter", "mysqld-exporter", "prometheus", "alertmanager"} <= set(names)
+    innodb = next(c for c in components(settings) if c.name == "innodb-exporter")
+    assert "INNODB_EXPORTER_DSN=mysql://mon:pw@127.0.0.1:3307/" in innodb.command
+    assert "port=3307" in mysqld_exporter_cnf(settings)
+    jobs = {j["job_name"]: j for j in render("native", settings)["scrape_configs"]}
+    assert jobs["shop"]["static_configs"] == [{"targets": ["127.0.0.1:8081"]}]
+    assert jobs["shop"]["metrics_path"] == "/actuator/prometheus"
+    assert not {"redis", "nginx", "sales"} & set(jobs)
+    assert settings.database_url == "mysql+pymysql://mon:pw@127.0.0.1:3307/orders"
+
+
+def test_compose_scrapes_the_spring_profile_under_the_shop_job():
+    config = yaml.safe_load(COMPOSE_CONFIG.read_text())
+    [job] = [j for j in config["scrape_configs"] if j["job_name"] == "shop"]
+    assert [d["names"] for d in job["dns_sd_configs"]] == [["shop"], ["spring-shop"]]
+    assert "metrics_path" not in job  # both answer /metrics (the contract's route)
+    assert SERVICES["spring-shop"]["profiles"] == ["spring"]
 
 
 def test_each_replica_has_its_port_cgroup_metrics_and_socket_behind_one_nginx(tmp_path):
