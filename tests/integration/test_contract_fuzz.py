@@ -112,20 +112,20 @@ def test_every_operation_answers_as_documented(case, target):
 
 
 @pytest.fixture
-def engine(fuzzed_app):
+def engine(target):
     """The fuzzed shop's database, for make_user and make_product."""
-    return fuzzed_app.extensions["shop"].engine
+    return target.engine
 
 
 def test_an_order_merged_past_a_lines_bound_answers_as_the_contract_says(
-    fuzzed_app, make_user, make_product
+    target, make_user, make_product
 ):
     # Two full lines of one product are one line of 2000 in the order: the 201 must be the
-    # contract's Order (a line's bound is the request's, not the order's).
+    # contract's Order (a line's bound is the request's, not the order's). Both shops.
     user_id, product_id = make_user(), make_product(price=1, stock=2_000)
     body = {"user_id": user_id, "items": [{"product_id": product_id, "quantity": 1_000}] * 2}
     case = schema["/api/orders"]["POST"].Case(body=body, media_type="application/json")
-    response = case.call()
+    response = case.call(**target.call)
     assert response.status_code == 201, response.text
     assert response.json()["items"] == [{"product_id": product_id, "quantity": 2_000, "price": 1}]
     case.validate_response(response, checks=CHECKS)

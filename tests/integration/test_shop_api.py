@@ -135,9 +135,9 @@ def test_order_is_paid_in_one_go(client, make_user, make_product, engine):
 
 @pytest.mark.parametrize("strategy", ["safe", "naive"])
 def test_an_order_naming_a_product_twice_buys_the_sum_on_one_line(
-    strategy, app, naive_app, make_user, make_product, engine
+    strategy, shop, naive_shop, make_user, make_product, engine
 ):
-    client = (app if strategy == "safe" else naive_app).test_client()
+    client = (shop if strategy == "safe" else naive_shop).test_client()
     user_id = make_user(points=10_000)
     cheap, dear = make_product(price=100, stock=5), make_product(price=1_000, stock=5)
     items = [{"product_id": cheap, "quantity": 1}, {"product_id": dear, "quantity": 2},

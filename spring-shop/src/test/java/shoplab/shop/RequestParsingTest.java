@@ -28,7 +28,14 @@ class RequestParsingTest {
         var order = RequestParsing.orderRequest(json(
                 "{'user_id': 5, 'items': [{'product_id': 9, 'quantity': 2}, {'product_id': 3, 'quantity': 1}]}"));
         assertThat(order.userId()).isEqualTo(5);
-        assertThat(order.lines()).containsExactly(new OrderLine(9, 2), new OrderLine(3, 1));
+        assertThat(order.lines()).containsExactly(new OrderLine(9, 2, 0), new OrderLine(3, 1, 1));
+    }
+
+    @Test
+    void aProductNamedTwiceIsOneLineWithTheQuantitiesAdded() throws Exception {
+        var order = RequestParsing.orderRequest(json("{'user_id': 5, 'items': [{'product_id': 9, "
+                + "'quantity': 2}, {'product_id': 3, 'quantity': 1}, {'product_id': 9, 'quantity': 1000}]}"));
+        assertThat(order.lines()).containsExactly(new OrderLine(9, 1002, 0), new OrderLine(3, 1, 1));
     }
 
     @ParameterizedTest
@@ -50,7 +57,7 @@ class RequestParsingTest {
         "{'user_id': 1, 'items': [{'product_id': 1, 'quantity': 2.0}]}   | invalid   | items[0].quantity",
         "{'user_id': 1, 'items': [{'product_id': 1, 'quantity': 1001}]}  | invalid   | items[0].quantity",
         "{'user_id': 1, 'items': [{'product_id': 1, 'quantity': false}]} | invalid   | items[0].quantity",
-        "{'user_id': 1, 'items': [{'product_id': 1, 'quantity': 1}, {'product_id': 1, 'quantity': 2}]} | duplicate | items[1].product_id",
+        "{'user_id': 1, 'items': [{'product_id': 1, 'quantity': 1}, {'product_id': 1, 'quantity': 1001}]} | invalid | items[1].quantity",
     })
     void aBadOrderIsRejectedNamingTheField(String body, String code, String field) throws Exception {
         ShopException e = catchThrowableOfType(ShopException.class,

@@ -173,7 +173,7 @@ public class OrderPlacement {
     private static int lineIndex(List<OrderLine> lines, long productId) {
         for (int i = 0; i < lines.size(); i++) {
             if (lines.get(i).productId() == productId) {
-                return i;
+                return lines.get(i).line() >= 0 ? lines.get(i).line() : i;
             }
         }
         throw new IllegalArgumentException("product " + productId + " is in no line");
@@ -189,9 +189,10 @@ public class OrderPlacement {
     }
 
     private static ShopException outOfStock(List<OrderLine> lines, long productId) {
-        int i = lineIndex(lines, productId);
-        return ShopException.outOfStock("product " + productId + " has less than "
-                + lines.get(i).quantity() + " in stock", "items[" + i + "].quantity");
+        long wanted = lines.stream().filter(l -> l.productId() == productId)
+                .mapToLong(OrderLine::quantity).sum();
+        return ShopException.outOfStock("product " + productId + " has less than " + wanted
+                + " in stock", "items[" + lineIndex(lines, productId) + "].quantity");
     }
 
     private static ShopException insufficientPoints(long userId, long total) {
