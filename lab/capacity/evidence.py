@@ -7,6 +7,7 @@ and from the native stack's cgroup exporter.
 
 from __future__ import annotations
 
+from signals import dialects
 from signals.client import Prometheus
 
 
@@ -42,8 +43,8 @@ def _queries(w: str) -> dict[str, str]:
         "mysql_cpu_limit_cores": cpu_limit("mysql"),
         "machine_cpu_busy_ratio": f'1 - avg(rate(node_cpu_seconds_total{{mode="idle"}}[{w}]))',
         "machine_cpu_pressure_ratio": f"rate(node_pressure_cpu_waiting_seconds_total[{w}])",
-        "pool_in_use": f'max(max_over_time(shop_db_pool_connections{{state="in_use"}}[{w}]))',
-        "pool_capacity": 'max(shop_db_pool_connections{state="capacity"})',
+        "pool_in_use": dialects.pool_in_use_max(w),
+        "pool_capacity": dialects.pool_capacity(),
         "lock_waits_max": f"max(max_over_time(innodb_lock_waits[{w}]))",
         "deadlocks": f"sum(increase(innodb_deadlocks_total[{w}]))",
         "cache_error_ratio": share(

@@ -253,12 +253,8 @@ def server_view(prom: Prometheus, span: Span, routes: list[str]) -> ServerView:
         strategy_orders=grown_by(prom, "shop_orders_total", span, "strategy", SHOP_STARTS),
         cache_lookups=sum(cache.values()) if cache else None,
         cache_hits=cache.get("hit"),
-        pool_in_use_max=_one(
-            prom, f'max(max_over_time(shop_db_pool_connections{{state="in_use"}}[{w}s]))', at
-        ),
-        pool_capacity=_one(
-            prom, f'max(max_over_time(shop_db_pool_connections{{state="capacity"}}[{w}s]))', at
-        ),
+        pool_in_use_max=_one(prom, dialects.pool_in_use_max(f"{w}s"), at),
+        pool_capacity=_one(prom, dialects.pool_capacity(), at),
         deadlocks=grown(prom, "innodb_deadlocks_total", span).get(()),
         lock_waits_max=_one(prom, f"max(max_over_time(innodb_lock_waits[{w}s]))", at),
         mariadb_version=versions[0].labels.get("version") if versions else None,
