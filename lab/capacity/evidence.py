@@ -29,6 +29,8 @@ def _queries(w: str) -> dict[str, str]:
     def share(part: str, whole: str) -> str:
         return f"sum(increase({part}[{w}])) / sum(increase({whole}[{w}]))"
 
+    failed = dialects.requests("increase", w, matchers='status=~"5.."', by="")
+    answered = dialects.requests("increase", w, by="")
     return {
         "shop_cpu_cores": cpu("shop"),
         "shop_cpu_limit_cores": cpu_limit("shop"),
@@ -50,10 +52,7 @@ def _queries(w: str) -> dict[str, str]:
         "cache_error_ratio": share(
             'shop_cache_requests_total{result="error"}', "shop_cache_requests_total"
         ),
-        "http_5xx_ratio": share(
-            'flask_http_request_duration_seconds_count{status=~"5.."}',
-            "flask_http_request_duration_seconds_count",
-        ),
+        "http_5xx_ratio": f"({failed}) / ({answered})",
     }
 
 
