@@ -6,20 +6,16 @@ import json
 import os
 import shlex
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-import requests
-
-from stack import alert_rules, alertmanager_config, balancer, cgroups, services
+from stack import alert_rules, alertmanager_config, balancer, cgroups, processes, services
 from stack.prometheus_config import dump, render
 from stack.services import ALERTS_FILE, Native, tool
 from stack.settings import REPO, StackSettings, StackSettingsError, parse_bytes
@@ -57,19 +53,6 @@ class Component:
         return f"http://127.0.0.1:{self.port}{path}"
 
 
-def _http_ok(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
-
-
-def _tcp_ok(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def components(s: StackSettings) -> list[Component]:
     """The native stack's processes, in start order: the rows of `stack.services` that run
     here, a replicated row once per replica (`shop-1`, `shop-2`, ...)."""
@@ -87,11 +70,11 @@ def components(s: StackSettings) -> list[Component]:
 
 
 def _http_port_ok(_s: StackSettings, port: int, path: str) -> bool:
-    return _http_ok(f"http://127.0.0.1:{port}{path}")
+    return processes.http_ok(f"http://127.0.0.1:{port}{path}")
 
 
 def _tcp_port_ok(_s: StackSettings, port: int) -> bool:
-    return _tcp_ok(port)
+    return processes.tcp_open(port)
 
 
 def _pid_file(s: StackSettings) -> Path:
@@ -148,18 +131,8 @@ def _prepare(s: StackSettings, alerting: alertmanager_config.AlertmanagerSetting
     if not (state / "mariadb" / "mysql").exists():
         say("initialising MariaDB data directory")
         (state / "mariadb").mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                tool("mariadb-install-db"),
-                "--no-defaults",
-                f"--datadir={state / 'mariadb'}",
-                "--user=root",
-                "--auth-root-authentication-method=normal",
-                "--skip-test-db",
-            ],
-            check=True,
-            capture_output=True,
-        )
+        subprocess.run(services.mariadb_install_command(state / "mariadb"), check=True,
+                       capture_output=True)  # fmt: skip
 
 
 def hold_file(s: StackSettings, name: str) -> Path:
@@ -263,15 +236,8 @@ def up(s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None 
     _prepare(s, alerting)
     procfile = _procfile(s)
     say(f"starting {len(components(s))} processes under honcho (logs: {s.state_dir / 'logs'})")
-    with open(s.state_dir / "logs" / "honcho.log", "ab") as log:
-        proc = subprocess.Popen(
-            [tool("honcho"), "start", "-f", str(procfile), "-d", str(REPO)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            cwd=REPO,
-        )
+    proc = processes.start([tool("honcho"), "start", "-f", str(procfile), "-d", str(REPO)],
+                           cwd=REPO, log=s.state_dir / "logs" / "honcho.log")  # fmt: skip
     _pid_file(s).write_text(str(proc.pid))
     _started_file(s).write_text(json.dumps(
         [{"name": c.name, "port": c.port, "cgroup": c.cgroup} for c in components(s)]
@@ -317,40 +283,16 @@ def down(s: StackSettings, timeout: float = 30) -> int:
         say("not running")
     else:
         say(f"stopping honcho (pid {pid}) and everything it started")
-        os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and group_alive(pid):
-            _reap(pid)
-            time.sleep(0.2)
-        if group_alive(pid):
-            say("some processes ignored SIGTERM: killing them")
-            os.killpg(pid, signal.SIGKILL)
+        processes.stop_group(pid, timeout, say)
     _pid_file(s).unlink(missing_ok=True)
     cgroups.remove([p["cgroup"] for p in started if p["cgroup"]])
     _started_file(s).unlink(missing_ok=True)
-    busy = [p["name"] for p in started if _tcp_ok(p["port"])]
+    busy = [p["name"] for p in started if processes.tcp_open(p["port"])]
     if busy:
         say(f"still listening: {', '.join(busy)}")
         return 1
     say("stopped; no port of the stack is listening")
     return 0
-
-
-def _reap(pid: int) -> None:
-    """Collect honcho's exit status when `up` ran in this process: until then it is a zombie
-    that keeps its process group alive."""
-    # Started by another process (`make local-up`): its parent reaps it.
-    with suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether any process of group `pgid` is still there."""
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
 
 
 class StackStartError(RuntimeError):
@@ -369,6 +311,14 @@ def running(
         yield s
     finally:
         down(s)
+
+
+@contextmanager
+def native_stack(env: Mapping[str, str], timeout: float = 90) -> Iterator[StackSettings]:
+    """`running` for the stack an environment describes (its LOCAL_* settings, its ALERTMANAGER_*
+    notifications): `make local-up` in-process, always followed by `make local-down`."""
+    with running(StackSettings.from_env(env), timeout, environ=env) as settings:
+        yield settings
 
 
 def reset(s: StackSettings) -> int:

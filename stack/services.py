@@ -17,7 +17,7 @@ VENV_BIN = Path(sys.executable).parent
 # 11.7 MB, about 0.5 KB per order with its items and payment. A one-hour soak at 80 % of
 # 200 TPS adds at most 576k orders (~290 MB), so 512M keeps the whole data set in memory
 # through the longest scenario, while 1G would take a quarter of the 2-CPU / 4 GB box from the
-# shop, Redis and Prometheus for pages never read. (The test harness's 256M holds a load run.)
+# shop, Redis and Prometheus for pages never read. The test harness's MariaDB runs this same line.
 INNODB_BUFFER_POOL = "512M"
 # Under the state dir: what Alertmanager sent the webhook, one JSON line per alert.
 ALERTS_FILE = "alerts.jsonl"
@@ -892,6 +892,25 @@ def native_command(process: NativeProcess, s: StackSettings) -> list[str]:
             s.cgroup(process.name),
             "--",
         ]
+    return [*prefix, *program_command(row, t)]
+
+
+def program_command(row: Service, t: Native) -> list[str]:
+    """The row's own program and arguments on this machine, nothing around them (no keeper,
+    environment or cgroup): what a single server of the table runs (`stack.ephemeral`)."""
     first, *rest = row.program
     program = [sys.executable if first == "python" else tool(first), *rest]
-    return [*prefix, *program, *row.args(t)]
+    return [*program, *row.args(t)]
+
+
+def mariadb_install_command(datadir: Path) -> list[str]:
+    """The one-off command that creates a MariaDB data directory (root, no password, loopback:
+    a lab's server, never a bank's) before the server's first start."""
+    return [
+        tool("mariadb-install-db"),
+        "--no-defaults",
+        f"--datadir={datadir}",
+        "--user=root",
+        "--auth-root-authentication-method=normal",
+        "--skip-test-db",
+    ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,19 +153,13 @@ SMALL_STACK = {
 }
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on now (the kernel's pick)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def ephemeral_env(
     state_dir: Path, free_port: Callable[[], int], base: Mapping[str, str], **overrides: str
 ) -> dict[str, str]:
-    """The environment of a native stack of its own: every port free (`free_port()`), its state
-    in `state_dir`, the small shop, `overrides` (LOCAL_*) on top, and no ALERTMANAGER_* from
-    `base` (a check or a test must never notify a real Slack or inbox)."""
+    """The environment of a native stack of its own: every port free (`free_port()`, usually
+    `stack.processes.free_port`), its state in `state_dir`, the small shop, `overrides`
+    (LOCAL_*) on top, and no ALERTMANAGER_* from `base` (a check or a test must never notify a
+    real Slack or inbox)."""
     ports = {key: str(free_port()) for key in read_env_file(DEFAULTS_FILE) if key.endswith("_PORT")}
     # Replicas listen on consecutive ports from LOCAL_SHOP_REPLICA_PORT: none of the others there.
     others = {int(port) for key, port in ports.items() if key != "LOCAL_SHOP_REPLICA_PORT"}

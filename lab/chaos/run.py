@@ -29,7 +29,8 @@ from signals.client import Prometheus
 from signals.load import requests as tool_requests
 from signals.load import testid_matchers
 from stack import runner
-from stack.settings import StackSettings, ephemeral_env, free_port
+from stack.processes import free_port, readiness
+from stack.settings import StackSettings, ephemeral_env
 
 Say = Callable[[str], None]
 # Alerts fire within seconds on the chaos stack (its rules' `for:` capped at this).
@@ -164,10 +165,7 @@ class ChaosResult:
 
 
 def shop_ready(s: StackSettings) -> bool:
-    try:
-        return requests.get(s.url("LOCAL_SHOP_PORT", "/readyz"), timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
+    return readiness(s.url("LOCAL_SHOP_PORT")) is not None
 
 
 def exporter_connected(s: StackSettings) -> bool:

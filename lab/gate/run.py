@@ -26,8 +26,8 @@ from lab.load.run import RunResult
 from lab.load.settings import LoadSettings
 from lab.report.prometheus import Prometheus as ReportPrometheus
 from lab.report.run import git_commit
-from lab.verify.verify import free_port, native_stack
-from stack.runner import StackStartError
+from stack.processes import free_port
+from stack.runner import StackStartError, native_stack
 from stack.settings import StackSettings, ephemeral_env
 
 Say = Callable[[str], None]

@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-
 from lab.load import neighbours, queries, tools
 from lab.load.neighbours import NeighbourCpu
 from lab.load.scenarios import Plan, Window, load_scenarios, resolve
@@ -55,17 +53,12 @@ class RunResult:
 
 
 def shop_strategy(url: str) -> str | None:
-    """The order strategy of a ready shop; None when it is not ready."""
-    try:
-        res = requests.get(f"{url}/readyz", timeout=5)
-    except requests.RequestException:
-        return None
-    if res.status_code != 200:
-        return None
-    try:
-        return res.json().get("order_strategy", "unknown")
-    except ValueError:
-        return "unknown"  # ready, but not this shop's JSON
+    """The order strategy of a ready shop ("unknown": ready, but not this shop's JSON); None
+    when it is not ready."""
+    from stack.processes import readiness  # lazily: compose's load containers have no stack/
+
+    ready = readiness(url, timeout=5)
+    return None if ready is None else ready.get("order_strategy", "unknown")
 
 
 def restart_native_stack(s: LoadSettings, strategy: str, say: Say) -> bool:

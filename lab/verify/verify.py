@@ -20,8 +20,8 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +35,8 @@ from lab.load.settings import TOOLS, LoadSettings, LoadSettingsError
 from signals.client import Prometheus, PrometheusError
 from signals.load import K6_FRESH_S
 from stack import cgroups, runner
-from stack.settings import StackSettings, StackSettingsError, ephemeral_env, free_port
+from stack.processes import free_port
+from stack.settings import StackSettings, StackSettingsError, ephemeral_env
 
 SCRAPE_S = 5  # jobs.yml's scrape_interval; Grafana's datasource timeInterval
 # How long after a run its end annotation may come: the stage series outlives k6's last push by
@@ -117,13 +118,6 @@ def own_stack_env(state_dir: Path, base: Mapping[str, str] = os.environ) -> dict
     """The native stack on free ports in `state_dir`, naive orders, async sales, a small seed."""
     return ephemeral_env(state_dir, free_port, base, LOCAL_ORDER_STRATEGY="naive",
                          LOCAL_SALES_MODE="async")  # fmt: skip
-
-
-@contextmanager
-def native_stack(env: Mapping[str, str]) -> Iterator[StackSettings]:
-    """`make local-up` for `env`'s settings, in-process, always followed by `make local-down`."""
-    with runner.running(StackSettings.from_env(env), environ=env) as settings:
-        yield settings
 
 
 def run_load(env: Mapping[str, str], results: Path, *, tool: str, scale: float) -> LoadRun:
@@ -351,7 +345,8 @@ def verify(env: Mapping[str, str], workdir: Path, *, scale: float, own_stack: bo
     lock panel has something true to show while the load tools' runs stay undisturbed.
     """
     cgroup_reason = cgroups.unavailable_reason()
-    with native_stack(env) if own_stack else nullcontext(StackSettings.from_env(env)) as settings:
+    running = runner.native_stack(env) if own_stack else nullcontext(StackSettings.from_env(env))
+    with running as settings:
         prometheus = Prometheus(settings.url("LOCAL_PROMETHEUS_PORT"))
         prometheus.wait_for("innodb_deadlocks_total")  # the counter before any deadlock
         window_start = time.time()

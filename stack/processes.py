@@ -1,0 +1,214 @@
+"""The lab's process plumbing, once: a process started in a group of its own, the group stopped
+politely then by force, alive checks, bounded waits that fail with a message, free loopback
+ports and the HTTP/TCP probes every waiter polls."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from pathlib import Path
+from typing import TypeVar
+
+import requests
+
+LOOPBACK = "127.0.0.1"
+# The packages' default ports (and nginx's): never handed out, so nothing the lab starts can be
+# mistaken for, or collide with, a server somebody else started the usual way.
+DEFAULT_PORTS = frozenset({80, 3306, 6379, 8080, 9090, 9093, 9100, 9104, 9113, 9121})
+# Below the kernel's ephemeral range: a port picked here is never taken meanwhile by the local
+# end of one of the many outgoing connections a load run opens.
+_PORTS_FROM = 10_000
+_EPHEMERAL_FALLBACK = 32_768
+# How long a group gets after SIGTERM before SIGKILL, unless the caller knows better.
+STOP_TIMEOUT_S = 10.0
+_KILLED_GRACE_S = 5.0
+
+T = TypeVar("T")
+
+
+class NotReady(RuntimeError):
+    """A bounded wait ran out (or what it waited on died first); the message says which."""
+
+
+def _ephemeral_start() -> int:
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return _EPHEMERAL_FALLBACK
+    return low if low > _PORTS_FROM + 1000 else _EPHEMERAL_FALLBACK
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now: none of the well-known defaults, none the kernel
+    hands to outgoing connections."""
+    top = _ephemeral_start()
+    for _ in range(1000):
+        port = random.randrange(_PORTS_FROM, top)
+        if port in DEFAULT_PORTS:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind((LOOPBACK, port))
+            except OSError:
+                continue
+            return port
+    raise NotReady(f"no free loopback port in {_PORTS_FROM}-{top - 1} after 1000 tries")
+
+
+def start(
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | str | None = None,
+    log: Path | None = None,
+) -> subprocess.Popen:
+    """`command` as the leader of a new process group (so `stop_group` reaches every process it
+    forks), stdin closed, stdout and stderr appended to `log` (discarded without one)."""
+    out = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115
+    try:
+        return subprocess.Popen(
+            list(command),
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    finally:
+        if log is not None:
+            out.close()  # the child holds its own descriptor
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of group `pgid` is still there (a zombie leader counts)."""
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs: it exists and is not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _reap(pid: int) -> None:
+    """Collect a child's exit status when it is ours: until then it is a zombie that keeps its
+    process group alive. A process another one started is reaped by its parent."""
+    with suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+def _wait_group_gone(pgid: int, timeout: float, reap: Callable[[], object]) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        reap()
+        if not group_alive(pgid):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+def stop_group(
+    leader: subprocess.Popen | int,
+    timeout: float = STOP_TIMEOUT_S,
+    say: Callable[[str], None] = lambda _: None,
+) -> int | None:
+    """Stop the process group `leader` leads (a Popen from `start`, or the pid of a leader
+    another process started): SIGTERM to the whole group, up to `timeout` s for all of it to
+    exit, then SIGKILL to whatever is left (children that ignore SIGTERM or outlive their
+    leader). The leader's exit code when it is a Popen, else None."""
+    if isinstance(leader, subprocess.Popen):
+        pgid, reap = leader.pid, leader.poll  # Popen keeps the exit status it reaps
+    else:
+        pgid, reap = leader, lambda: _reap(leader)
+    _signal_group(pgid, signal.SIGTERM)
+    if not _wait_group_gone(pgid, timeout, reap):
+        say(f"process group {pgid} ignored SIGTERM for {timeout:.0f} s: killing it")
+        _signal_group(pgid, signal.SIGKILL)
+        _wait_group_gone(pgid, _KILLED_GRACE_S, reap)
+    if isinstance(leader, subprocess.Popen):
+        return leader.wait()
+    return None
+
+
+def wait_until(
+    check: Callable[[], T],
+    timeout: float,
+    what: str,
+    *,
+    alive: Callable[[], bool] = lambda: True,
+    poll: float = 0.2,
+    log: Path | None = None,
+) -> T:
+    """The first truthy value of `check()`, polled every `poll` s. NotReady naming `what`
+    when `timeout` s pass first, or at once when `alive()` turns false (the process that was
+    to get there died); the last lines of `log` go with the message when there is one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if not alive():
+            raise NotReady(f"{what}: the process exited first{_tail(log)}")
+        if time.monotonic() > deadline:
+            raise NotReady(f"{what}: not within {timeout:.0f} s{_tail(log)}")
+        time.sleep(poll)
+
+
+def _tail(log: Path | None, lines: int = 15) -> str:
+    if log is None or not log.exists():
+        return ""
+    last = log.read_text(errors="replace").splitlines()[-lines:]
+    return f" (last lines of {log}):\n" + "\n".join(last)
+
+
+def tcp_open(port: int, host: str = LOOPBACK) -> bool:
+    """Whether something accepts a TCP connection on `host:port`."""
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def http_ok(url: str, timeout: float = 1.0) -> bool:
+    """Whether `url` answers 200."""
+    try:
+        return requests.get(url, timeout=timeout).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def readiness(url: str, timeout: float = 2.0) -> dict | None:
+    """A shop's readiness: its /readyz answer (a mapping, empty when it is not JSON) when it
+    says ready (200), None when it does not or does not answer."""
+    try:
+        response = requests.get(f"{url.rstrip('/')}/readyz", timeout=timeout)
+    except requests.RequestException:
+        return None
+    if response.status_code != 200:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
