@@ -35,7 +35,8 @@ import pymysql  # noqa: E402
 import requests  # noqa: E402
 
 from exporters.innodb.parser import parse_error_log, parse_status  # noqa: E402
-from tests.harness.servers import MariaDB, free_port  # noqa: E402
+from stack.ephemeral import MariaDB  # noqa: E402
+from stack.processes import free_port  # noqa: E402
 
 SAMPLES = (REPO / ".." / "shared" / "innodb-status-samples").resolve()
 FIXTURES = REPO / "tests" / "fixtures" / "innodb"

@@ -16,9 +16,9 @@ import psutil
 import pytest
 
 from signals.client import Prometheus
+from stack.processes import free_port
 from stack.runner import running
-from stack.settings import DEFAULTS_FILE, StackSettings, ephemeral_env, read_env_file
-from tests.harness.servers import REPO, free_port
+from stack.settings import DEFAULTS_FILE, REPO, StackSettings, ephemeral_env, read_env_file
 
 PORT_KEYS = [k for k in read_env_file(DEFAULTS_FILE) if k.endswith("_PORT")]
 

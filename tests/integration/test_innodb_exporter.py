@@ -22,7 +22,8 @@ from prometheus_client import CollectorRegistry
 from exporters.innodb.collector import InnoDBCollector
 from exporters.innodb.config import Settings
 from exporters.innodb.server import ExporterServer
-from tests.harness.servers import MariaDB, free_port
+from stack.ephemeral import MariaDB
+from stack.processes import free_port
 from tests.integration.test_innodb_deadlocks import (
     OPPOSITE_ORDER,
     exporters_on,
@@ -224,7 +225,7 @@ def test_stopping_mariadb_under_the_running_exporter_then_starting_it_again(harn
         assert _metrics(exporter.url)["innodb_up"] == 1
         before = set(threading.enumerate())
 
-        server.executor.stop()
+        server.stop()
         for _ in range(3):
             samples = _metrics(exporter.url)
             assert samples["innodb_up"] == 0
@@ -234,7 +235,7 @@ def test_stopping_mariadb_under_the_running_exporter_then_starting_it_again(harn
         assert health.status_code == 200
         assert health.json() == {"status": "ok", "mysql_up": False}
 
-        server.executor.start()
+        server.start()
         deadline = time.monotonic() + 30
         while _metrics(exporter.url)["innodb_up"] != 1:
             assert time.monotonic() < deadline, "the exporter never reconnected"

@@ -18,7 +18,9 @@ from sqlalchemy import create_engine
 from lab.load.scenarios import load_scenarios, plan_from_json, resolve
 from shop.schema import metadata
 from shop.seed import seed_catalog
-from tests.harness.servers import REPO, ShopServer, free_port
+from stack.ephemeral import ShopServer
+from stack.processes import free_port
+from stack.settings import REPO
 
 pytestmark = pytest.mark.integration
 

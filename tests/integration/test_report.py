@@ -25,7 +25,9 @@ from lab.report.browser import chromium, find_chromium
 from lab.report.prometheus import Prometheus
 from shop.schema import metadata
 from shop.seed import seed_catalog
-from tests.harness.servers import REPO, ShopServer, free_port
+from stack.ephemeral import ShopServer
+from stack.processes import free_port
+from stack.settings import REPO
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from shop import create_app
-from tests.harness.servers import free_port
+from stack.processes import free_port
 from tests.integration.conftest import assert_invariants, db_state, sample
 
 pytestmark = pytest.mark.integration

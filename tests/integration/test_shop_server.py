@@ -20,7 +20,8 @@ from sqlalchemy import create_engine, text
 
 from shop.schema import metadata
 from shop.seed import seed_catalog
-from tests.harness.servers import REPO, ShopServer
+from stack.ephemeral import ShopServer
+from stack.settings import REPO
 from tests.integration.conftest import wait_for_blocked_queries
 
 pytestmark = pytest.mark.integration
@@ -229,7 +230,7 @@ def test_readme_shop_commands_verbatim_give_every_shop_metric(
     import os
     import subprocess
 
-    from tests.harness.servers import free_port
+    from stack.processes import free_port
 
     readme = (REPO / "README.md").read_text()
     block = readme.split("## The shop")[1].split("```sh")[1].split("```")[0]
@@ -293,7 +294,7 @@ def test_flask_run_exports_in_process_metrics(mariadb, redis_server, mysql_datab
     import os
     import subprocess
 
-    from tests.harness.servers import free_port
+    from stack.processes import free_port
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
@@ -347,13 +348,13 @@ def test_sigterm_lets_the_orders_in_flight_finish_then_exits_0(start_shop, datab
         with ThreadPoolExecutor(max_workers=2) as pool:
             futures = [pool.submit(order, shop.url, 1) for _ in range(2)]
             wait_for_blocked_queries(database, 2)
-            process = shop.executor.process
+            process = shop.proc
             process.send_signal(signal.SIGTERM)  # as an orchestrator stops it, mid-request
             time.sleep(1)
             assert process.poll() is None, "the server exited with requests in flight"
             holder.rollback()
             assert [f.result().status_code for f in futures] == [201, 201]
     assert process.wait(timeout=30) == 0
-    shop.executor = None  # stopped here; the fixture has nothing left to stop
+    shop.proc = None  # stopped here; the fixture has nothing left to stop
     with database.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM orders WHERE user_id = 1")).scalar() == 2

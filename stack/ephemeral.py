@@ -1,0 +1,248 @@
+"""Single servers of the stack on their own, for the test harness and the benches: one MariaDB,
+Redis, Prometheus or shop on a free loopback port in a folder of its own, each with the command
+line of the service table (`stack.services`), started and stopped with `stack.processes`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pymysql
+import redis as redis_lib
+import requests
+import yaml
+
+from stack import processes, services
+from stack.processes import LOOPBACK, free_port
+from stack.services import Native
+from stack.settings import REPO, StackSettings
+
+
+def _settings(base_dir: Path, **ports: int) -> StackSettings:
+    """The stack settings that place one service in `base_dir` on its port (the rest of the
+    stack's settings are the defaults: a single server reads none of them)."""
+    return StackSettings.from_env(
+        {"LOCAL_STATE_DIR": str(base_dir), **{k: str(v) for k, v in ports.items()}}
+    )
+
+
+@dataclass
+class Server:
+    """A process on a port, its output in `log`; a context manager, stopping it twice is
+    harmless. Subclasses say how it starts (`start`) and when it is ready."""
+
+    base_dir: Path
+    port: int = field(default_factory=free_port, kw_only=True)
+    host: str = field(default=LOOPBACK, kw_only=True)
+    proc: subprocess.Popen | None = field(default=None, repr=False, kw_only=True)
+
+    @property
+    def log(self) -> Path:
+        return self.base_dir / "server.log"
+
+    @property
+    def pid(self) -> int:
+        """The server's own process (it leads its process group)."""
+        assert self.proc is not None, f"{type(self).__name__} is not running"
+        return self.proc.pid
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.stop()
+
+    def launch(
+        self,
+        command: list[str],
+        ready,
+        timeout: float,
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        """Start `command`, then wait until `ready()`; a server that is not ready in time (or
+        exits first) is stopped and NotReady says which, with the end of its log."""
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        self.proc = processes.start(command, env=env, cwd=cwd, log=self.log)
+        what = f"{type(self).__name__} on port {self.port} ready"
+        try:
+            processes.wait_until(ready, timeout, what, log=self.log,
+                                 alive=lambda: self.proc.poll() is None)  # fmt: skip
+        except BaseException:
+            self.stop()
+            raise
+
+    # How long it may take to exit after SIGTERM before SIGKILL.
+    stop_timeout = processes.STOP_TIMEOUT_S
+
+    def stop(self) -> int | None:
+        """SIGTERM to its group, SIGKILL after `stop_timeout`; the server's exit code."""
+        if self.proc is None:
+            return None
+        proc, self.proc = self.proc, None
+        return processes.stop_group(proc, self.stop_timeout)
+
+
+@dataclass
+class MariaDB(Server):
+    """MariaDB as the stack runs it (the table's flags), its data under `base_dir`, root
+    without a password; `stop()` then `start()` again keeps the data."""
+
+    user: str = "root"
+    password: str = ""
+
+    @property
+    def _target(self) -> Native:
+        return Native(_settings(self.base_dir, LOCAL_MARIADB_PORT=self.port))
+
+    @property
+    def datadir(self) -> Path:
+        return self._target.state / "mariadb"
+
+    @property
+    def error_log(self) -> Path:
+        """Where `innodb_print_all_deadlocks` writes every deadlock."""
+        return Path(self._target.mysql_error_log)
+
+    def url(self, database: str = "") -> str:
+        """SQLAlchemy URL for the pymysql driver."""
+        return f"mysql+pymysql://{self.user}@{self.host}:{self.port}/{database}"
+
+    def dsn(self, database: str = "") -> str:
+        """Plain DSN (as the InnoDB exporter takes it)."""
+        return f"mysql://{self.user}@{self.host}:{self.port}/{database}"
+
+    def connect(self, database: str | None = None, **kwargs) -> pymysql.Connection:
+        return pymysql.connect(host=self.host, port=self.port, user=self.user,
+                               password=self.password, database=database, autocommit=True,
+                               **kwargs)  # fmt: skip
+
+    def _answers_sql(self) -> bool:
+        try:
+            self.connect(connect_timeout=2).close()
+            return True
+        except pymysql.err.OperationalError:
+            return False
+
+    def start(self, timeout: float = 60) -> MariaDB:
+        self.error_log.parent.mkdir(parents=True, exist_ok=True)
+        if not (self.datadir / "mysql").exists():
+            self.datadir.mkdir(parents=True, exist_ok=True)
+            subprocess.run(services.mariadb_install_command(self.datadir), check=True,
+                           capture_output=True)  # fmt: skip
+        command = services.program_command(services.SERVICES["mysql"], self._target)
+        self.launch(command, self._answers_sql, timeout)
+        return self
+
+
+@dataclass
+class Redis(Server):
+    """Redis as the stack runs it (a cache: nothing saved), in `base_dir`."""
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://{self.host}:{self.port}/{db}"
+
+    def _answers_ping(self) -> bool:
+        try:
+            with redis_lib.Redis(host=self.host, port=self.port, socket_timeout=1) as client:
+                return bool(client.ping())
+        except redis_lib.RedisError:
+            return False
+
+    def start(self, timeout: float = 30) -> Redis:
+        target = Native(_settings(self.base_dir, LOCAL_REDIS_PORT=self.port))
+        (target.state / "redis").mkdir(parents=True, exist_ok=True)
+        command = services.program_command(services.SERVICES["redis"], target)
+        self.launch(command, self._answers_ping, timeout)
+        return self
+
+
+@dataclass
+class Prometheus(Server):
+    """Prometheus as the stack runs it (remote-write receiver, native histograms), given its
+    configuration as a mapping."""
+
+    config: dict
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 30) -> Prometheus:
+        target = Native(_settings(self.base_dir, LOCAL_PROMETHEUS_PORT=self.port))
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        (target.state / "prometheus.yml").write_text(yaml.safe_dump(self.config, sort_keys=False))
+        command = services.program_command(services.SERVICES["prometheus"], target)
+        self.launch(command, lambda: processes.http_ok(f"{self.url}/-/ready"), timeout)
+        return self
+
+
+@dataclass
+class ShopServer(Server):
+    """The shop under its server (`python -m shop.serve`, the table's line) with the settings
+    environment `env`; ready once every worker has built the app.
+
+    `metrics_dir` False starts it as the README does, with PROMETHEUS_MULTIPROC_DIR unset
+    (shop.serve then makes its own folder); True presets it, as the native stack and the
+    Dockerfile do.
+    """
+
+    env: dict[str, str]
+    workers: int = 2
+    threads: int = 4
+    metrics_dir: bool = True
+    # Above shop.serve's own 20 s to drain (its graceful timeout): it must exit by itself.
+    stop_timeout = 30.0
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 30) -> ShopServer:
+        env = {**os.environ, **self.env, "SHOP_WORKERS": str(self.workers),
+               "SHOP_THREADS": str(self.threads), "SHOP_LOG_LEVEL": "warning"}  # fmt: skip
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        if self.metrics_dir:
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(self.base_dir / "metrics")
+        target = Native(_settings(self.base_dir, LOCAL_SHOP_REPLICA_PORT=self.port))
+        command = services.program_command(services.SERVICES["shop"], target)
+        self.launch(command, self._workers_booted, timeout, env=env, cwd=REPO)
+        return self
+
+    def worker_pids(self) -> list[int]:
+        """The server's worker processes: its main process's children."""
+        import psutil
+
+        return [child.pid for child in psutil.Process(self.pid).children()]
+
+    def pool_capacity(self) -> list[float]:
+        """The database pool capacities summed on /metrics (empty while it does not answer)."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        try:
+            response = requests.get(f"{self.url}/metrics", timeout=5)
+        except requests.RequestException:
+            return []
+        if response.status_code != 200:
+            return []
+        return [
+            s.value
+            for family in text_string_to_metric_families(response.text)
+            for s in family.samples
+            if s.name == "shop_db_pool_connections" and s.labels == {"state": "capacity"}
+        ]
+
+    def _workers_booted(self) -> bool:
+        # Every worker has built the app once the pool capacities of all of them are summed
+        # on /metrics (one pool of threads + 2 overflow per worker, see shop/serve.py).
+        return self.pool_capacity() == [self.workers * (self.threads + 2)]
+
+    def stop(self) -> int | None:
+        """SIGTERM, as an orchestrator would; the server must exit 0 after draining."""
+        code = super().stop()
+        if code not in (None, 0):
+            raise RuntimeError(f"the shop exited {code} on SIGTERM (its log: {self.log})")
+        return code
