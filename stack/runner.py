@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from stack import alert_rules, alertmanager_config, balancer, cgroups, processes, services
+from stack import alert_rules, alertmanager_config, balancer, cgroups, keeper, processes, services
 from stack.prometheus_config import dump, render
 from stack.services import ALERTS_FILE, Native, tool
 from stack.settings import REPO, StackSettings, StackSettingsError, parse_bytes
@@ -89,9 +90,25 @@ def _started_file(s: StackSettings) -> Path:
 
 def _started(s: StackSettings) -> list[dict]:
     try:
-        return json.loads(_started_file(s).read_text())
-    except (FileNotFoundError, ValueError):
+        return json.loads(_started_file(s).read_text())["processes"]
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
         return [{"name": c.name, "port": c.port, "cgroup": c.cgroup} for c in components(s)]
+
+
+def _record_started(s: StackSettings) -> None:
+    processes_ = [{"name": c.name, "port": c.port, "cgroup": c.cgroup} for c in components(s)]
+    _started_file(s).write_text(json.dumps({"settings": s.values, "processes": processes_}))
+
+
+def running_settings(s: StackSettings) -> StackSettings | None:
+    """The settings the stack in `s`'s state dir runs with now (as `up` or the last `switch`
+    recorded them); None when it does not run, or did not record them."""
+    if supervisor_pid(s) is None:
+        return None
+    try:
+        return StackSettings(json.loads(_started_file(s).read_text())["settings"])
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None
 
 
 def supervisor_pid(s: StackSettings) -> int | None:
@@ -146,6 +163,7 @@ def _procfile(s: StackSettings) -> Path:
     (s.state_dir / "hold").mkdir(parents=True, exist_ok=True)
     for stale in (s.state_dir / "hold").iterdir():  # a fault's, from a run that was killed
         stale.unlink()
+    shutil.rmtree(services.keeper_folder(s), ignore_errors=True)  # a switch's, before a restart
     for c in components(s):
         log = s.state_dir / "logs" / f"{c.name}.log"
         cmd = " ".join(shlex.quote(part) for part in c.command)
@@ -239,9 +257,7 @@ def up(s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None 
     proc = processes.start([tool("honcho"), "start", "-f", str(procfile), "-d", str(REPO)],
                            cwd=REPO, log=s.state_dir / "logs" / "honcho.log")  # fmt: skip
     _pid_file(s).write_text(str(proc.pid))
-    _started_file(s).write_text(json.dumps(
-        [{"name": c.name, "port": c.port, "cgroup": c.cgroup} for c in components(s)]
-    ))  # fmt: skip
+    _record_started(s)
     alive = lambda: proc.poll() is None  # noqa: E731  honcho stops all when one process dies
     failed = _wait_ready(s, ["mysql", "redis"], timeout, alive)
     if not failed:
@@ -311,6 +327,75 @@ def running(
         yield s
     finally:
         down(s)
+
+
+def _replicas_to_restart(now: StackSettings, wanted: StackSettings) -> list[str] | None:
+    """The shop replicas whose command line differs between the two settings, when nothing else
+    does (the same processes, ports and cgroups, every other command alike); None otherwise."""
+    before = {c.name: c for c in components(now)}
+    after = {c.name: c for c in components(wanted)}
+    if before.keys() != after.keys() or now.state_dir != wanted.state_dir:
+        return None
+    # `up` makes the cgroups with their limits: new limits need it.
+    limits = {knob for p in services.native_processes(wanted) if p.row.limits
+              for knob in (p.row.limits.cpus, p.row.limits.memory)}  # fmt: skip
+    if any(now.values.get(knob) != wanted.values.get(knob) for knob in limits):
+        return None
+    differ = [n for n in after if (before[n].command, before[n].port, before[n].cgroup)
+              != (after[n].command, after[n].port, after[n].cgroup)]  # fmt: skip
+    replicas = {p.name for p in services.native_processes(wanted) if p.replica}
+    return differ if set(differ) <= replicas else None
+
+
+def _restart_replica(s: StackSettings, process: services.NativeProcess, timeout: float) -> None:
+    """Its keeper starts the replica again with `s`'s command line; back once it is ready."""
+    folder = services.keeper_folder(s)
+    state = keeper.state_file(folder, process.name)
+    before = json.loads(state.read_text())
+    partial = keeper.restart_file(folder, process.name).with_suffix(".tmp")
+    partial.write_text(json.dumps(services.kept_command(process, s)))
+    partial.replace(keeper.restart_file(folder, process.name))
+    os.kill(before["keeper"], signal.SIGHUP)
+
+    def restarted() -> bool:
+        try:
+            return json.loads(state.read_text())["starts"] > before["starts"]
+        except (FileNotFoundError, ValueError, KeyError):
+            return False
+
+    # The keeper lets the old server drain first (keeper.STOP_TIMEOUT at most).
+    processes.wait_until(restarted, keeper.STOP_TIMEOUT + 5, f"{process.name} restarted")
+    [component] = [c for c in components(s) if c.name == process.name]
+    log = s.state_dir / "logs" / f"{process.name}.log"
+    processes.wait_until(lambda: component.ready(s), timeout, f"{process.name} ready", log=log)
+
+
+def switch(s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None = None) -> int:
+    """The stack of `s`'s state dir, running with the settings `s` (`make load STRATEGY=`, the
+    e2e tests' shared stack). When only the shop's own knobs change (its order strategy, its
+    debug delay), each replica's keeper starts it again with its new command line, one replica
+    after the other, and the rest runs on: MariaDB, Redis and Prometheus keep their data and
+    their history. Anything else (replicas, limits, sales mode): `down`, then `up` (the data
+    kept). 0 once everything is ready; `environ` as for `up`."""
+    if supervisor_pid(s) is None:
+        return up(s, timeout, environ)
+    now = running_settings(s)  # None: started by an older shoplab, which did not record them
+    replicas = _replicas_to_restart(now, s) if now else None
+    if replicas is None:
+        say("these settings change more than the shop: restarting the whole stack (data kept)")
+        if down(now or s) != 0:
+            return 1
+        return up(s, timeout, environ)
+    for process in services.native_processes(s):
+        if process.name in replicas:
+            say(f"{process.name}: starting it again with its new settings")
+            try:
+                _restart_replica(s, process, timeout)
+            except (processes.NotReady, OSError, ValueError, KeyError) as exc:
+                say(f"{process.name} could not be restarted: {exc}; stop with `make local-down`")
+                return 1
+    _record_started(s)
+    return 1 if _wait_ready(s, ["nginx"], timeout, lambda: True) else 0
 
 
 @contextmanager

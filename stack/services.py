@@ -871,12 +871,25 @@ def native_command(process: NativeProcess, s: StackSettings) -> list[str]:
     """The process on this machine: for a replica its keeper first (`python -m stack keep`,
     so that one replica can die without honcho stopping the stack), then `env K=V ...`, the
     cgroup, and the program."""
+    if not process.replica:
+        return kept_command(process, s)
+    keep = str(keeper_folder(s))  # its state, and what a switch restarts it with
+    return [sys.executable, "-m", "stack", "keep", process.name, "--dir", keep, "--",
+            *kept_command(process, s)]  # fmt: skip
+
+
+def keeper_folder(s: StackSettings) -> Path:
+    """Where the replicas' keepers keep their state files and restart commands."""
+    return s.state_dir / "keep"
+
+
+def kept_command(process: NativeProcess, s: StackSettings) -> list[str]:
+    """The process without its keeper: `env K=V ...`, the cgroup, and the program (what a
+    replica's keeper runs, and starts again on SIGHUP)."""
     row = process.row
     t = Native(s, process.replica)
     env = row.env(t)
     prefix = []
-    if process.replica:
-        prefix += [sys.executable, "-m", "stack", "keep", process.name, "--"]
     if env:
         prefix += ["env", *(f"{k}={v}" for k, v in env.items())]
     if row.limits:

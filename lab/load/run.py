@@ -62,16 +62,16 @@ def shop_strategy(url: str) -> str | None:
 
 
 def restart_native_stack(s: LoadSettings, strategy: str, say: Say) -> bool:
-    """local-down, then local-up with LOCAL_ORDER_STRATEGY (data and Prometheus history kept)."""
+    """The native stack's shop started again with LOCAL_ORDER_STRATEGY (`stack.runner.switch`:
+    the rest runs on; data and Prometheus history kept)."""
     from stack import runner
     from stack.settings import StackSettings
 
-    say(f"restarting the native stack with LOCAL_ORDER_STRATEGY={strategy} (data is kept)")
+    say(f"restarting the native stack's shop with LOCAL_ORDER_STRATEGY={strategy} (data is kept)")
     stack = StackSettings.from_env({**s.environ, "LOCAL_ORDER_STRATEGY": strategy})
-    for name, action in (("down", runner.down), ("up", runner.up)):
-        if action(stack) != 0:
-            say(f"the native stack's {name} failed (see above)")
-            return False
+    if runner.switch(stack) != 0:
+        say("the native stack's restart failed (see above)")
+        return False
     return True
 
 

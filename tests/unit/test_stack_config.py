@@ -18,7 +18,7 @@ import yaml
 from stack import services
 from stack.compose_file import render_compose
 from stack.prometheus_config import COMPOSE_CONFIG, dump, render
-from stack.runner import components
+from stack.runner import _replicas_to_restart, components
 from stack.settings import DEFAULTS_FILE, REPO, StackSettings, StackSettingsError, read_env_file
 
 COMPOSE = yaml.safe_load((REPO / "compose.yml").read_text())
@@ -317,6 +317,26 @@ def test_native_shop_and_compose_start_the_same_server(tmp_path):
     ]  # fmt: skip
     assert SERVICES["shop"]["command"] == ["python", "-m", "shop.serve", "--bind", "0.0.0.0:8000"]
     assert f"PROMETHEUS_MULTIPROC_DIR={tmp_path / 'shop-metrics' / 'shop-1'}" in shop.command
+
+
+def test_a_switch_of_the_shops_own_knobs_restarts_the_replicas_alone(tmp_path):
+    """`stack.runner.switch`: a strategy or a debug delay changes only the replicas' command lines
+    (their keepers restart them); replicas, limits or the sales mode change other processes, a
+    whole restart."""
+    base = {"LOCAL_STATE_DIR": str(tmp_path), "LOCAL_SHOP_REPLICAS": "2"}
+    now = StackSettings.from_env(base)
+    for knobs in ({"LOCAL_ORDER_STRATEGY": "naive"}, {"LOCAL_SHOP_DEBUG_DELAY_MS": "60"}):
+        wanted = StackSettings.from_env({**base, **knobs})
+        assert _replicas_to_restart(now, wanted) == ["shop-1", "shop-2"], knobs
+    assert _replicas_to_restart(now, now) == []
+    for knobs in ({"LOCAL_SHOP_REPLICAS": "3"}, {"LOCAL_SHOP_CPUS": "0.5"},
+                  {"LOCAL_SALES_MODE": "async"}, {"LOCAL_PROMETHEUS_PORT": "29999"}):  # fmt: skip
+        assert _replicas_to_restart(now, StackSettings.from_env({**base, **knobs})) is None, knobs
+    # What the keeper restarts is the replica's own line, without the keeper around it.
+    [shop] = [p for p in services.native_processes(now) if p.name == "shop-1"]
+    kept = services.kept_command(shop, now)
+    assert services.native_command(shop, now)[-len(kept) :] == kept
+    assert "keep" not in kept and kept[-2:] == ["--bind", f"127.0.0.1:{now.replica_port(1)}"]
 
 
 def test_each_replica_has_its_port_cgroup_metrics_and_socket_behind_one_nginx(tmp_path):
