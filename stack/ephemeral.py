@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pymysql
 import redis as redis_lib
-import requests
 import yaml
 
 from stack import processes, services
@@ -218,27 +217,8 @@ class ShopServer(Server):
 
         return [child.pid for child in psutil.Process(self.pid).children()]
 
-    def pool_capacity(self) -> list[float]:
-        """The database pool capacities summed on /metrics (empty while it does not answer)."""
-        from prometheus_client.parser import text_string_to_metric_families
-
-        try:
-            response = requests.get(f"{self.url}/metrics", timeout=5)
-        except requests.RequestException:
-            return []
-        if response.status_code != 200:
-            return []
-        return [
-            s.value
-            for family in text_string_to_metric_families(response.text)
-            for s in family.samples
-            if s.name == "shop_db_pool_connections" and s.labels == {"state": "capacity"}
-        ]
-
     def _workers_booted(self) -> bool:
-        # Every worker has built the app once the pool capacities of all of them are summed
-        # on /metrics (one pool of threads + 2 overflow per worker, see shop/serve.py).
-        return self.pool_capacity() == [self.workers * (self.threads + 2)]
+        return processes.shop_booted(self.url, self.workers, self.threads)
 
     def stop(self) -> int | None:
         """SIGTERM, as an orchestrator would; the server must exit 0 after draining."""

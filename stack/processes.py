@@ -212,3 +212,30 @@ def readiness(url: str, timeout: float = 2.0) -> dict | None:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def shop_pool_capacity(url: str) -> list[float]:
+    """The database pool capacity a shop's /metrics sums over its workers (empty while it does
+    not answer)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        response = requests.get(f"{url.rstrip('/')}/metrics", timeout=5)
+    except requests.RequestException:
+        return []
+    if response.status_code != 200:
+        return []
+    return [
+        s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+        if s.name == "shop_db_pool_connections" and s.labels == {"state": "capacity"}
+    ]
+
+
+def shop_booted(url: str, workers: int, threads: int) -> bool:
+    """Every worker of the shop's server has built the app: their pool capacities (one pool of
+    `threads` + 2 overflow per worker, see shop/serve.py) are all summed on /metrics. /readyz
+    answers as soon as one worker does; a server stopped before all have booted waits its
+    whole graceful timeout for the one still booting."""
+    return shop_pool_capacity(url) == [workers * (threads + 2)]

@@ -365,9 +365,13 @@ def _restart_replica(s: StackSettings, process: services.NativeProcess, timeout:
 
     # The keeper lets the old server drain first (keeper.STOP_TIMEOUT at most).
     processes.wait_until(restarted, keeper.STOP_TIMEOUT + 5, f"{process.name} restarted")
-    [component] = [c for c in components(s) if c.name == process.name]
+    url = f"http://127.0.0.1:{process.port(s)}"
+    workers, threads = int(s.values["LOCAL_SHOP_WORKERS"]), int(s.values["LOCAL_SHOP_THREADS"])
     log = s.state_dir / "logs" / f"{process.name}.log"
-    processes.wait_until(lambda: component.ready(s), timeout, f"{process.name} ready", log=log)
+    # Every worker, not the first to answer /readyz: a switch right after this one must not
+    # stop a server with a worker still booting (it would wait out its graceful timeout).
+    processes.wait_until(lambda: processes.shop_booted(url, workers, threads), timeout,
+                         f"{process.name}'s {workers} workers ready", log=log)  # fmt: skip
 
 
 def switch(s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None = None) -> int:
