@@ -69,7 +69,7 @@ class Server:
         what = f"{type(self).__name__} on port {self.port} ready"
         try:
             processes.wait_until(ready, timeout, what, log=self.log,
-                                 alive=lambda: self.proc.poll() is None)  # fmt: skip
+                                 alive=lambda: not processes.exited(self.proc))  # fmt: skip
         except BaseException:
             self.stop()
             raise

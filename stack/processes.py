@@ -86,29 +86,52 @@ def start(
             out.close()  # the child holds its own descriptor
 
 
-def group_alive(pgid: int) -> bool:
-    """Whether any process of group `pgid` is still there (a zombie leader counts)."""
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, process group) of `pid` from /proc, None when it is gone."""
     try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[0], int(fields[2])
+
+
+def members(pgid: int) -> list[int]:
+    """The running processes of group `pgid` (zombies left out: they hold nothing)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            state, group = stat
+            if group == pgid and state not in ("Z", "X"):
+                found.append(int(entry.name))
+    return found
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of group `pgid` still runs."""
+    return bool(members(pgid))
 
 
 def alive(pid: int) -> bool:
     """Whether process `pid` runs: it exists and is not a zombie waiting to be reaped."""
+    stat = _stat(pid)
+    return stat is not None and stat[0] not in ("Z", "X")
+
+
+def exited(proc: subprocess.Popen) -> bool:
+    """Whether a child has exited, without reaping it: while it is a zombie its pid, and so its
+    process group's id, cannot be handed to another process, and signalling the group stays
+    safe (the machine's pids wrap around within minutes when busy)."""
+    if proc.returncode is not None:
+        return True
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
+        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
 
 
 def _reap(pid: int) -> None:
-    """Collect a child's exit status when it is ours: until then it is a zombie that keeps its
-    process group alive. A process another one started is reaped by its parent."""
+    """Collect a child's exit status when it is ours (a leader started by `runner.up` in this
+    process); a process another one started is reaped by its parent."""
     with suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
 
@@ -118,15 +141,13 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def _wait_group_gone(pgid: int, timeout: float, reap: Callable[[], object]) -> bool:
+def _wait_group_gone(pgid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while True:
-        reap()
-        if not group_alive(pgid):
-            return True
+    while members(pgid):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)
+    return True
 
 
 def stop_group(
@@ -134,21 +155,28 @@ def stop_group(
     timeout: float = STOP_TIMEOUT_S,
     say: Callable[[str], None] = lambda _: None,
 ) -> int | None:
-    """Stop the process group `leader` leads (a Popen from `start`, or the pid of a leader
-    another process started): SIGTERM to the whole group, up to `timeout` s for all of it to
-    exit, then SIGKILL to whatever is left (children that ignore SIGTERM or outlive their
-    leader). The leader's exit code when it is a Popen, else None."""
+    """Stop the process group `leader` leads (a Popen from `start`, or the pid of a running
+    leader another process started): SIGTERM to the whole group, up to `timeout` s for all of
+    it to exit, then SIGKILL to whatever is left (children that ignore SIGTERM or outlive their
+    leader). The leader's exit code when it is a Popen, else None.
+
+    A Popen leader is reaped only at the end: until then its pid stays its group's, never
+    another process's. One reaped before (by `poll()` elsewhere) is not signalled at all: its
+    group's id may be somebody else's by now."""
     if isinstance(leader, subprocess.Popen):
-        pgid, reap = leader.pid, leader.poll  # Popen keeps the exit status it reaps
+        if leader.returncode is not None:
+            return leader.returncode
+        pgid = leader.pid
     else:
-        pgid, reap = leader, lambda: _reap(leader)
+        pgid = leader
     _signal_group(pgid, signal.SIGTERM)
-    if not _wait_group_gone(pgid, timeout, reap):
+    if not _wait_group_gone(pgid, timeout):
         say(f"process group {pgid} ignored SIGTERM for {timeout:.0f} s: killing it")
         _signal_group(pgid, signal.SIGKILL)
-        _wait_group_gone(pgid, _KILLED_GRACE_S, reap)
+        _wait_group_gone(pgid, _KILLED_GRACE_S)
     if isinstance(leader, subprocess.Popen):
         return leader.wait()
+    _reap(pgid)
     return None
 
 

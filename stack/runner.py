@@ -112,13 +112,15 @@ def running_settings(s: StackSettings) -> StackSettings | None:
 
 
 def supervisor_pid(s: StackSettings) -> int | None:
-    """honcho's pid while the stack runs (everything the stack started descends from it)."""
+    """honcho's pid while the stack runs (everything the stack started descends from it): the
+    pid in its file, while that process is still this stack's honcho (pids wrap around: a
+    process of somebody else's may have it by now)."""
     try:
         pid = int(_pid_file(s).read_text())
-        os.kill(pid, 0)
-        return pid
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (FileNotFoundError, ValueError, ProcessLookupError):
         return None
+    return pid if str(_procfile_path(s)).encode() in cmdline else None
 
 
 def _prepare(s: StackSettings, alerting: alertmanager_config.AlertmanagerSettings) -> None:
@@ -177,9 +179,13 @@ def _procfile(s: StackSettings) -> Path:
                          "done")  # fmt: skip
         else:
             lines.append(f"{c.name}: exec {run}")
-    path = s.state_dir / "Procfile"
+    path = _procfile_path(s)
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _procfile_path(s: StackSettings) -> Path:
+    return s.state_dir / "Procfile"
 
 
 def _seed(s: StackSettings) -> None:
@@ -227,6 +233,14 @@ def _wait_ready(
     return list(pending)
 
 
+def _last_lines(log: Path, n: int = 5) -> str:
+    """The end of a log, indented under the line that names it (a test's state dir is gone by
+    the time somebody reads its output)."""
+    if not log.exists():
+        return ""
+    return "".join(f"\n    {line}" for line in log.read_text(errors="replace").splitlines()[-n:])
+
+
 def up(s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None = None) -> int:
     """Start the stack of `s`; 0 when every process is ready. `environ` (default: this process's)
     holds the ALERTMANAGER_* notification settings."""
@@ -258,7 +272,7 @@ def up(s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None 
                            cwd=REPO, log=s.state_dir / "logs" / "honcho.log")  # fmt: skip
     _pid_file(s).write_text(str(proc.pid))
     _record_started(s)
-    alive = lambda: proc.poll() is None  # noqa: E731  honcho stops all when one process dies
+    alive = lambda: not processes.exited(proc)  # noqa: E731  honcho stops all when one dies
     failed = _wait_ready(s, ["mysql", "redis"], timeout, alive)
     if not failed:
         _seed(s)
@@ -270,8 +284,11 @@ def up(s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None 
         if not alive():
             say("honcho stopped: a process exited (see below); everything it started is down")
         for name in failed:
-            say(f"{name} is NOT ready; its log: {s.state_dir / 'logs' / (name + '.log')}")
-        say(f"honcho's log: {s.state_dir / 'logs' / 'honcho.log'}; stop with `make local-down`")
+            log = s.state_dir / "logs" / f"{name}.log"
+            say(f"{name} is NOT ready; its log: {log}{_last_lines(log)}")
+        honcho = s.state_dir / "logs" / "honcho.log"
+        say(f"honcho's log: {honcho}{_last_lines(honcho)}")
+        say("stop with `make local-down`")
         return 1
     say(
         f"all up. Prometheus {s.url('LOCAL_PROMETHEUS_PORT')}  shop {s.url('LOCAL_SHOP_PORT')}  "

@@ -160,7 +160,11 @@ def ephemeral_env(
     `stack.processes.free_port`), its state in `state_dir`, the small shop, `overrides`
     (LOCAL_*) on top, and no ALERTMANAGER_* from `base` (a check or a test must never notify a
     real Slack or inbox)."""
-    ports = {key: str(free_port()) for key in read_env_file(DEFAULTS_FILE) if key.endswith("_PORT")}
+    ports: dict[str, str] = {}
+    for key in (k for k in read_env_file(DEFAULTS_FILE) if k.endswith("_PORT")):
+        while (port := str(free_port())) in ports.values():  # free, and not taken twice here
+            pass
+        ports[key] = port
     # Replicas listen on consecutive ports from LOCAL_SHOP_REPLICA_PORT: none of the others there.
     others = {int(port) for key, port in ports.items() if key != "LOCAL_SHOP_REPLICA_PORT"}
     first = int(ports["LOCAL_SHOP_REPLICA_PORT"])
