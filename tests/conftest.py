@@ -28,3 +28,17 @@ def pytest_configure(config) -> None:
         "fuzz", max_examples=5000, deadline=3000, suppress_health_check=[HealthCheck.too_slow]
     )
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+# Each folder's mark, on every test in it: `-m "not e2e"` (make test-quick) and `-m integration`
+# select exactly what they say.
+FOLDER_MARKS = {"tests/integration/": "integration", "tests/e2e/": "e2e"}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    import pytest
+
+    for item in items:
+        for folder, mark in FOLDER_MARKS.items():
+            if item.nodeid.startswith(folder) and item.get_closest_marker(mark) is None:
+                raise pytest.UsageError(f"{item.nodeid}: a test in {folder} is marked {mark}")

@@ -28,7 +28,8 @@ from stack.ephemeral import ShopServer
 from stack.processes import free_port
 from stack.settings import REPO
 
-pytestmark = pytest.mark.integration
+# Its module fixture runs two k6 loads before the first test (~70 s on a quiet box).
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 DATABASE = "report_it"
 # Every drawn graph, from the page itself: its traces and the points of its drawn lines/bars.
