@@ -77,12 +77,16 @@ class Server:
     # How long it may take to exit after SIGTERM before SIGKILL.
     stop_timeout = processes.STOP_TIMEOUT_S
 
+    # SIGTERM to the server alone (it stops what it started), not to its whole group.
+    term_leader_only = False
+
     def stop(self) -> int | None:
-        """SIGTERM to its group, SIGKILL after `stop_timeout`; the server's exit code."""
+        """SIGTERM to its group (or to the server alone), SIGKILL after `stop_timeout`; the
+        server's exit code."""
         if self.proc is None:
             return None
         proc, self.proc = self.proc, None
-        return processes.stop_group(proc, self.stop_timeout)
+        return processes.stop_group(proc, self.stop_timeout, leader_first=self.term_leader_only)
 
 
 @dataclass
@@ -193,8 +197,10 @@ class ShopServer(Server):
     workers: int = 2
     threads: int = 4
     metrics_dir: bool = True
-    # Above shop.serve's own 20 s to drain (its graceful timeout): it must exit by itself.
+    # Above shop.serve's own 20 s to drain (its graceful timeout): it must exit by itself,
+    # told as an orchestrator tells it (SIGTERM to its main process, which stops its workers).
     stop_timeout = 30.0
+    term_leader_only = True
 
     @property
     def url(self) -> str:
@@ -224,5 +230,6 @@ class ShopServer(Server):
         """SIGTERM, as an orchestrator would; the server must exit 0 after draining."""
         code = super().stop()
         if code not in (None, 0):
-            raise RuntimeError(f"the shop exited {code} on SIGTERM (its log: {self.log})")
+            raise RuntimeError(f"the shop exited {code} on SIGTERM; the end of its log "
+                               f"{self.log}:{processes.last_lines(self.log, 15)}")  # fmt: skip
         return code

@@ -154,6 +154,8 @@ def stop_group(
     leader: subprocess.Popen | int,
     timeout: float = STOP_TIMEOUT_S,
     say: Callable[[str], None] = lambda _: None,
+    *,
+    leader_first: bool = False,
 ) -> int | None:
     """Stop the process group `leader` leads (a Popen from `start`, or the pid of a running
     leader another process started): SIGTERM to the whole group, up to `timeout` s for all of
@@ -162,14 +164,20 @@ def stop_group(
 
     A Popen leader is reaped only at the end: until then its pid stays its group's, never
     another process's. One reaped before (by `poll()` elsewhere) is not signalled at all: its
-    group's id may be somebody else's by now."""
+    group's id may be somebody else's by now. `leader_first`: SIGTERM to the leader alone, as
+    an orchestrator stops a container (a server that stops its own workers), SIGKILL to the
+    group after the grace all the same."""
     if isinstance(leader, subprocess.Popen):
         if leader.returncode is not None:
             return leader.returncode
         pgid = leader.pid
     else:
         pgid = leader
-    _signal_group(pgid, signal.SIGTERM)
+    if leader_first:
+        with suppress(ProcessLookupError):
+            os.kill(pgid, signal.SIGTERM)
+    else:
+        _signal_group(pgid, signal.SIGTERM)
     if not _wait_group_gone(pgid, timeout):
         say(f"process group {pgid} ignored SIGTERM for {timeout:.0f} s: killing it")
         _signal_group(pgid, signal.SIGKILL)
@@ -207,8 +215,15 @@ def wait_until(
 def _tail(log: Path | None, lines: int = 15) -> str:
     if log is None or not log.exists():
         return ""
-    last = log.read_text(errors="replace").splitlines()[-lines:]
-    return f" (last lines of {log}):\n" + "\n".join(last)
+    return f" (last lines of {log}):" + last_lines(log, lines)
+
+
+def last_lines(log: Path, n: int = 5) -> str:
+    """The end of a log, each line indented on a line of its own, for a message that names
+    the log (a test's folder is gone by the time somebody reads its output)."""
+    if not log.exists():
+        return ""
+    return "".join(f"\n    {line}" for line in log.read_text(errors="replace").splitlines()[-n:])
 
 
 def tcp_open(port: int, host: str = LOOPBACK) -> bool:

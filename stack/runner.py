@@ -233,14 +233,6 @@ def _wait_ready(
     return list(pending)
 
 
-def _last_lines(log: Path, n: int = 5) -> str:
-    """The end of a log, indented under the line that names it (a test's state dir is gone by
-    the time somebody reads its output)."""
-    if not log.exists():
-        return ""
-    return "".join(f"\n    {line}" for line in log.read_text(errors="replace").splitlines()[-n:])
-
-
 def up(s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None = None) -> int:
     """Start the stack of `s`; 0 when every process is ready. `environ` (default: this process's)
     holds the ALERTMANAGER_* notification settings."""
@@ -285,9 +277,9 @@ def up(s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None 
             say("honcho stopped: a process exited (see below); everything it started is down")
         for name in failed:
             log = s.state_dir / "logs" / f"{name}.log"
-            say(f"{name} is NOT ready; its log: {log}{_last_lines(log)}")
+            say(f"{name} is NOT ready; its log: {log}{processes.last_lines(log)}")
         honcho = s.state_dir / "logs" / "honcho.log"
-        say(f"honcho's log: {honcho}{_last_lines(honcho)}")
+        say(f"honcho's log: {honcho}{processes.last_lines(honcho)}")
         say("stop with `make local-down`")
         return 1
     say(

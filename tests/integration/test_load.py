@@ -22,7 +22,7 @@ from stack.ephemeral import ShopServer
 from stack.processes import free_port
 from stack.settings import REPO
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.loadrun]
 
 
 def shop_requests(url: str) -> dict[str, float]:

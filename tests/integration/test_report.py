@@ -29,7 +29,7 @@ from stack.processes import free_port
 from stack.settings import REPO
 
 # Its module fixture runs two k6 loads before the first test (~70 s on a quiet box).
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.loadrun, pytest.mark.timeout(300)]
 
 DATABASE = "report_it"
 # Every drawn graph, from the page itself: its traces and the points of its drawn lines/bars.
