@@ -21,14 +21,14 @@ setup: ## Install system packages (Debian, as root) and the Python venv; idempot
 $(PY):
 	@echo "make: $(VENV) is missing; run 'make setup' first" >&2; exit 1
 
-test: $(PY) ## Lint, then every test (unit, integration, e2e); the slowest 15 and one summary line
+test: $(PY) ## Lint and every test (unit, integration, e2e) in three streams at once; the slowest; one summary line
 	@bash scripts/test.sh $(PYTEST_ARGS)
 
 test-unit: $(PY) ## Unit tests only: no server (~40 s)
 	@echo "test-unit: pytest tests/unit"
 	@$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
 
-test-quick: $(PY) ## The developer's loop: unit and integration (real servers), no native stack (~4 min)
+test-quick: $(PY) ## The developer's loop: unit and integration (real servers), no native stack (~5 min)
 	@echo "test-quick: pytest -m 'not e2e' (tests/unit, tests/integration)"
 	@$(PY) -m pytest -q -m "not e2e" --durations=10 $(PYTEST_ARGS)
 

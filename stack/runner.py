@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -233,6 +234,18 @@ def _wait_ready(
     return list(pending)
 
 
+def _first_exit(honcho_log: Path) -> str:
+    """The process whose exit made honcho stop the stack (honcho logs `<name>.1 stopped`)."""
+    if not honcho_log.exists():
+        return ""
+    for line in honcho_log.read_text(errors="replace").splitlines():
+        # 19:07:10 system            | redis-exporter.1 stopped (rc=-15)
+        match = re.search(r"\| (\S+)\.\d+ stopped \(rc=", line)
+        if match:
+            return match[1]
+    return ""
+
+
 def up(s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None = None) -> int:
     """Start the stack of `s`; 0 when every process is ready. `environ` (default: this process's)
     holds the ALERTMANAGER_* notification settings."""
@@ -275,6 +288,10 @@ def up(s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None 
     if failed:
         if not alive():
             say("honcho stopped: a process exited (see below); everything it started is down")
+            first = _first_exit(s.state_dir / "logs" / "honcho.log")
+            if first:
+                log = s.state_dir / "logs" / f"{first}.log"
+                say(f"the first to exit: {first}; its log: {log}{processes.last_lines(log, 10)}")
         for name in failed:
             log = s.state_dir / "logs" / f"{name}.log"
             say(f"{name} is NOT ready; its log: {log}{processes.last_lines(log)}")

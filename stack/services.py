@@ -495,9 +495,12 @@ _EXPORTERS = (
               health=Health("/metrics", probe=""), after="redis"),
     _exporter("node-exporter", _node_exporter, 9100, "prom/node-exporter:v1.8.2",
               pid="host", volumes=["/:/host:ro,rslave"]),
-    # Built FROM scratch, as redis_exporter.
+    # Built FROM scratch, as redis_exporter. Natively it may start before nginx listens:
+    # Debian's 0.11 then exits at once (and honcho stops the whole stack) unless told to retry.
     _exporter("nginx-exporter", _nginx_exporter, 9113, "nginx/nginx-prometheus-exporter:1.4.0",
-              health=Health("/metrics", probe=""), after="nginx"),
+              health=Health("/metrics", probe=""), after="nginx",
+              env=lambda t: {"NGINX_RETRIES": "60", "NGINX_RETRY_INTERVAL": "1s"} if t.native
+              else {}),
 )  # fmt: skip
 
 _ROWS = [

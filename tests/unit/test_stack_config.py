@@ -513,3 +513,26 @@ def test_the_sales_consumer_runs_and_is_scraped_only_with_async_sales(tmp_path):
 def test_a_bad_sales_mode_is_named():
     with pytest.raises(StackSettingsError, match="LOCAL_SALES_MODE"):
         native_settings(LOCAL_SALES_MODE="later")
+
+
+def test_a_failed_start_names_the_process_that_exited_first(tmp_path):
+    """honcho stops every process when one exits: the one to read is the first that did."""
+    from stack.runner import _first_exit
+
+    log = tmp_path / "honcho.log"
+    log.write_text(
+        "19:07:09 system            | nginx-exporter.1 started (pid=11)\n"
+        "19:07:10 system            | nginx-exporter.1 stopped (rc=1)\n"
+        "19:07:10 system            | sending SIGTERM to mysql.1 (pid 12)\n"
+        "19:07:10 system            | mysql.1 stopped (rc=143)\n"
+    )
+    assert _first_exit(log) == "nginx-exporter"
+    assert _first_exit(tmp_path / "none.log") == ""
+
+
+def test_the_native_nginx_exporter_waits_for_nginx_instead_of_exiting(tmp_path):
+    """Debian's exporter (0.11) exits at once when nginx is not up yet, which stops the whole
+    stack: natively it retries (its environment; the image's 1.x ignores it)."""
+    settings = StackSettings.from_env({"LOCAL_STATE_DIR": str(tmp_path)})
+    [exporter] = [c for c in components(settings) if c.name == "nginx-exporter"]
+    assert "NGINX_RETRIES=60" in exporter.command and "NGINX_RETRY_INTERVAL=1s" in exporter.command
