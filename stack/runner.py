@@ -133,7 +133,8 @@ def _prepare(s: StackSettings, alerting: alertmanager_config.AlertmanagerSetting
     rules_dir = alert_rules.RULES_DIR
     if s.alert_for_max is not None:
         rules_dir = alert_rules.cap_for(rules_dir, state / "rules", s.alert_for_max)
-        say(f"alert rules: every `for:` capped at {s.alert_for_max}s (LOCAL_ALERT_FOR_MAX)")
+        say(f"alert rules: every `for:` capped at {s.alert_for_max}s, and Alertmanager's "
+            "group_wait and group_interval (LOCAL_ALERT_FOR_MAX)")  # fmt: skip
     native = render("native", s, rules_dir=str(rules_dir))
     (state / "prometheus.yml").write_text(dump(native))
     (state / "alertmanager.yml").write_text(

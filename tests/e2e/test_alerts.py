@@ -3,8 +3,9 @@
 A short burst of orders on three hot users deadlocks the naive strategy: InnoDBDeadlocks fires
 and reaches the webhook's file; a stopped (SIGSTOP) shop fires ShopDown. The safe strategy
 under the same burst makes no deadlock, so no InnoDBDeadlocks alert. The shared stack runs with
-LOCAL_ALERT_FOR_MAX=5s, so a `for: 1m` rule fires within seconds; the rules are otherwise
-those shipped. Each alert counts only when it became active after its cause (the stack is
+LOCAL_ALERT_FOR_MAX=5s, so a `for: 1m` rule fires within seconds (and Alertmanager notifies
+within seconds, even in a group that notified a moment ago); the rules are otherwise those
+shipped. Each alert counts only when it became active after its cause (the stack is
 shared: an older alert must not pass for this test's).
 """
 
