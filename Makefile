@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 	k8s-plan gate ab lint-workflows
 
 help: ## List every target with what it does
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: ## Install system packages (Debian, as root) and the Python venv; idempotent
 	@bash scripts/setup.sh

@@ -230,7 +230,7 @@ def test_readme_shop_commands_verbatim_give_every_shop_metric(
     import os
     import subprocess
 
-    from stack.processes import free_port
+    from stack.processes import free_port, shop_booted, wait_until
 
     readme = (REPO / "README.md").read_text()
     block = readme.split("## The shop")[1].split("```sh")[1].split("```")[0]
@@ -247,6 +247,7 @@ def test_readme_shop_commands_verbatim_give_every_shop_metric(
         "SHOP_REDIS_URL": redis_server.url(4),
         "SHOP_BIND": f"127.0.0.1:{port}",
         "SHOP_WORKERS": "2",
+        "SHOP_THREADS": "4",
         "SHOP_LOG_LEVEL": "warning",
     }
     venv = Path(os.sys.executable).parent.parent
@@ -258,6 +259,9 @@ def test_readme_shop_commands_verbatim_give_every_shop_metric(
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_http(f"{url}/readyz", proc)
+        # Both workers, not the first to answer: a server stopped while one still boots waits
+        # out its whole graceful timeout for it (20 s).
+        wait_until(lambda: shop_booted(url, workers=2, threads=4), 30, "both workers booted")
         for _ in range(10):
             assert requests.get(f"{url}/api/products/popular", timeout=5).status_code == 200
         assert order(url, 1).status_code == 201
