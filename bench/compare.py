@@ -21,12 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mirakuru import HTTPExecutor
-
 from bench.backing import start_backing, stop_all
 from bench.steps import P95_LIMIT_MS, StepResult, run_step, wait_until_idle
-from tests.harness.servers import REPO, ShopServer, free_port
-from tests.harness.spring import SpringShop
+from stack.ephemeral import Server, ShopServer, SpringShop
+from stack.processes import http_ok
+from stack.settings import REPO
 
 APPS = ("peer", "shop", "spring")
 CORES = os.cpu_count() or 1
@@ -164,39 +163,26 @@ class BenchResult:
 
 
 @dataclass
-class PeerServer:
+class PeerServer(Server):
     """The peer under gunicorn's gthread workers, the textbook deployment of a Flask app, with
     the shop's numbers of workers and threads."""
 
-    base_dir: Path
     env: dict[str, str]
     workers: int
     threads: int
-    port: int = field(default_factory=free_port)
-    executor: HTTPExecutor | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 60) -> PeerServer:
-        self.base_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self.env}
         args = [sys.executable, "-m", "gunicorn", "--worker-class", "gthread",
                 "--workers", str(self.workers), "--threads", str(self.threads),
-                "--bind", f"127.0.0.1:{self.port}", "--backlog", "2048", "--keep-alive", "5",
+                "--bind", f"{self.host}:{self.port}", "--backlog", "2048", "--keep-alive", "5",
                 "--log-level", "warning", "bench.peer:create_app()"]  # fmt: skip
-        self.executor = HTTPExecutor(
-            args, url=f"{self.url}/healthz", status="200", timeout=timeout, envvars=env,
-            cwd=str(REPO),
-        )  # fmt: skip
-        self.executor.start()
+        self.launch(args, lambda: http_ok(f"{self.url}/healthz"), timeout,
+                    env={**os.environ, **self.env}, cwd=REPO)  # fmt: skip
         return self
-
-    def stop(self) -> None:
-        if self.executor is not None:
-            executor, self.executor = self.executor, None
-            executor.stop()
 
 
 def _summarise(workload: str, steps: list[StepResult], passes: int) -> WorkloadResult:
@@ -275,8 +261,8 @@ def run(settings: BenchSettings, log: Callable[[str], None] = print) -> BenchRes
         log(f"peer {apps['peer'].url} (gunicorn gthread), shop {apps['shop'].url} (shop.serve: "
             f"granian): {settings.workers} workers x {settings.threads} threads each; spring "
             f"{apps['spring'].url} (Spring Boot, Tomcat): {threads} threads")  # fmt: skip
-        db_pid = db.executor.process.pid
-        pids = {name: {"app": s.executor.process.pid, "db": db_pid} for name, s in apps.items()}
+        db_pid = db.pid
+        pids = {name: {"app": s.pid, "db": db_pid} for name, s in apps.items()}
 
         def step(app: str, workload: str, rate: int, seconds: float, run_no: int) -> StepResult:
             return run_step(app=app, base_url=apps[app].url, workload=workload, rate=rate,

@@ -20,7 +20,7 @@ VENV_BIN = Path(sys.executable).parent
 # 11.7 MB, about 0.5 KB per order with its items and payment. A one-hour soak at 80 % of
 # 200 TPS adds at most 576k orders (~290 MB), so 512M keeps the whole data set in memory
 # through the longest scenario, while 1G would take a quarter of the 2-CPU / 4 GB box from the
-# shop, Redis and Prometheus for pages never read. (The test harness's 256M holds a load run.)
+# shop, Redis and Prometheus for pages never read. The test harness's MariaDB runs this same line.
 INNODB_BUFFER_POOL = "512M"
 # The Spring shop's jar, as `make setup` builds it (scripts/setup.sh), and where its image keeps it.
 SPRING_SHOP_JAR = REPO / "spring-shop" / "target" / "spring-shop.jar"
@@ -416,7 +416,7 @@ def _nginx_exporter_env(t: Where) -> dict[str, str]:
     # Natively honcho starts it beside nginx: Debian's 0.11 exits when its first look at
     # stub_status finds nothing, and takes the whole stack down (a strategy switch's restart
     # on a busy machine). Compose starts it after nginx is healthy.
-    return {"NGINX_RETRIES": "40", "NGINX_RETRY_INTERVAL": "250ms"} if t.native else {}
+    return {"NGINX_RETRIES": "60", "NGINX_RETRY_INTERVAL": "1s"} if t.native else {}
 
 
 def _innodb_env(t: Where) -> dict[str, str]:
@@ -588,7 +588,8 @@ _EXPORTERS = (
               health=Health("/metrics", probe=""), after="redis", serves_app=True),
     _exporter("node-exporter", _node_exporter, 9100, "prom/node-exporter:v1.8.2",
               pid="host", volumes=["/:/host:ro,rslave"]),
-    # Built FROM scratch, as redis_exporter.
+    # Built FROM scratch, as redis_exporter. Natively it may start before nginx listens:
+    # Debian's 0.11 then exits at once (and honcho stops the whole stack) unless told to retry.
     _exporter("nginx-exporter", _nginx_exporter, 9113, "nginx/nginx-prometheus-exporter:1.4.0",
               env=_nginx_exporter_env, health=Health("/metrics", probe=""), after="nginx",
               serves_app=True),
@@ -995,12 +996,25 @@ def native_command(process: NativeProcess, s: StackSettings) -> list[str]:
     """The process on this machine: for a replica its keeper first (`python -m stack keep`,
     so that one replica can die without honcho stopping the stack), then `env K=V ...`, the
     cgroup, and the program."""
+    if not process.replica:
+        return kept_command(process, s)
+    keep = str(keeper_folder(s))  # its state, and what a switch restarts it with
+    return [sys.executable, "-m", "stack", "keep", process.name, "--dir", keep, "--",
+            *kept_command(process, s)]  # fmt: skip
+
+
+def keeper_folder(s: StackSettings) -> Path:
+    """Where the replicas' keepers keep their state files and restart commands."""
+    return s.state_dir / "keep"
+
+
+def kept_command(process: NativeProcess, s: StackSettings) -> list[str]:
+    """The process without its keeper: `env K=V ...`, the cgroup, and the program (what a
+    replica's keeper runs, and starts again on SIGHUP)."""
     row = process.row
     t = Native(s, process.replica)
     env = row.env(t)
     prefix = []
-    if process.replica:
-        prefix += [sys.executable, "-m", "stack", "keep", process.name, "--"]
     if env:
         prefix += ["env", *(f"{k}={v}" for k, v in env.items())]
     if row.limits:
@@ -1016,6 +1030,25 @@ def native_command(process: NativeProcess, s: StackSettings) -> list[str]:
             s.cgroup(process.name),
             "--",
         ]
+    return [*prefix, *program_command(row, t)]
+
+
+def program_command(row: Service, t: Native) -> list[str]:
+    """The row's own program and arguments on this machine, nothing around them (no keeper,
+    environment or cgroup): what a single server of the table runs (`stack.ephemeral`)."""
     first, *rest = row.program_for(t)
     program = [sys.executable if first == "python" else tool(first), *rest]
-    return [*prefix, *program, *row.args(t)]
+    return [*program, *row.args(t)]
+
+
+def mariadb_install_command(datadir: Path) -> list[str]:
+    """The one-off command that creates a MariaDB data directory (root, no password, loopback:
+    a lab's server, never a bank's) before the server's first start."""
+    return [
+        tool("mariadb-install-db"),
+        "--no-defaults",
+        f"--datadir={datadir}",
+        "--user=root",
+        "--auth-root-authentication-method=normal",
+        "--skip-test-db",
+    ]

@@ -1,13 +1,12 @@
 """The native stack's settings: the defaults of stack/local.env, overridden by the environment.
 
-`read_stack_settings(environ, defaults)` is pure (the caller reads the file:
-`read_stack_settings(environ)` does both); every knob is checked once, there, with `knobs`.
+`StackSettings.from_env(environ, defaults, target)` is pure (the caller reads the files:
+`read_stack_settings(environ)` does it); every knob is checked once, there, with `knobs`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -189,20 +188,18 @@ SMALL_STACK = {
 }
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on now (the kernel's pick)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def ephemeral_env(
     state_dir: Path, free_port: Callable[[], int], base: Mapping[str, str], **overrides: str
 ) -> dict[str, str]:
-    """The environment of a native stack of its own: every port free (`free_port()`), its state
-    in `state_dir`, the small shop, `overrides` (LOCAL_*) on top, and no ALERTMANAGER_* from
-    `base` (a check or a test must never notify a real Slack or inbox)."""
-    ports = {key: str(free_port()) for key in read_env_file(DEFAULTS_FILE) if key.endswith("_PORT")}
+    """The environment of a native stack of its own: every port free (`free_port()`, usually
+    `stack.processes.free_port`), its state in `state_dir`, the small shop, `overrides`
+    (LOCAL_*) on top, and no ALERTMANAGER_* from `base` (a check or a test must never notify a
+    real Slack or inbox)."""
+    ports: dict[str, str] = {}
+    for key in (k for k in read_env_file(DEFAULTS_FILE) if k.endswith("_PORT")):
+        while (port := str(free_port())) in ports.values():  # free, and not taken twice here
+            pass
+        ports[key] = port
     # Replicas listen on consecutive ports from LOCAL_SHOP_REPLICA_PORT: none of the others there.
     others = {int(port) for key, port in ports.items() if key != "LOCAL_SHOP_REPLICA_PORT"}
     first = int(ports["LOCAL_SHOP_REPLICA_PORT"])

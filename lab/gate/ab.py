@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
-import requests
 
 from lab.gate.compare import METRICS, Comparison, compare_all
 from lab.gate.run import GateTimeout, deadline
@@ -33,10 +32,9 @@ from lab.load import run as loadtest
 from lab.load.run import RunResult
 from lab.load.scenarios import load_scenarios, scaled_seconds
 from lab.load.settings import read_load_settings
-from lab.load.tools import stop_group
-from lab.verify.verify import free_port, native_stack
 from stack import cgroups, services
-from stack.runner import StackStartError, group_alive
+from stack.processes import free_port, group_alive, readiness, stop_group
+from stack.runner import StackStartError, native_stack
 from stack.settings import REPO, StackSettings, ephemeral_env, read_stack_settings
 
 Say = Callable[[str], None]
@@ -200,13 +198,6 @@ class Shop:
         cgroups.remove([self.cgroup])
 
 
-def _ready(url: str) -> bool:
-    try:
-        return requests.get(f"{url}/readyz", timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
-
-
 def require_server(tree: Path, build: str) -> None:
     """Both builds start as the service table says (`python -m shop.serve`, run in the tree):
     a tree from before that module cannot be compared by this A/B."""
@@ -246,9 +237,9 @@ def start_shop(
         )
     shop = Shop(build, s.url("LOCAL_SHOP_REPLICA_PORT"), proc, s.cgroup("shop"), log)
     end = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < end and proc.poll() is None and not _ready(shop.url):
+    while time.monotonic() < end and proc.poll() is None and readiness(shop.url) is None:
         time.sleep(0.3)
-    if proc.poll() is not None or not _ready(shop.url):
+    if proc.poll() is not None or readiness(shop.url) is None:
         shop.stop()
         raise AbError(f"the {build} shop did not become ready; its log: {log}")
     return shop

@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,8 +26,8 @@ from lab.load.run import RunResult
 from lab.load.settings import read_load_settings
 from lab.report.prometheus import Prometheus as ReportPrometheus
 from lab.report.run import git_commit
-from lab.verify.verify import free_port, native_stack
-from stack.runner import StackStartError
+from stack.processes import free_port
+from stack.runner import StackStartError, native_stack
 from stack.settings import StackSettings, ephemeral_env
 
 Say = Callable[[str], None]
@@ -55,12 +55,15 @@ def deadline(seconds: float) -> Iterator[None]:
         raise GateTimeout(f"the gate's budget ran out ({seconds:.0f} s left for the runs)")
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, max(1.0, seconds))
+    outer, _ = signal.setitimer(signal.ITIMER_REAL, max(1.0, seconds))
+    began = time.monotonic()
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer:  # an enclosing alarm (pytest-timeout's) keeps what was left of its time
+            signal.setitimer(signal.ITIMER_REAL, max(0.001, outer - (time.monotonic() - began)))
 
 
 @dataclass(frozen=True)
@@ -213,8 +216,12 @@ def write_deck(out: Path, testid: str, stack: StackSettings, screenshot: bool) -
     return {fmt: str(path) for fmt, path in made.paths.items()}, made.screenshot_error or ""
 
 
-def run(s: GateSettings, say: Say = lambda _: None) -> GateResult:
-    """The gate for GateSettings `s`. Ctrl-C stops the runs and the stack, then propagates."""
+def run(
+    s: GateSettings, say: Say = lambda _: None, stack: StackSettings | None = None
+) -> GateResult:
+    """The gate for GateSettings `s`. Ctrl-C stops the runs and the stack, then propagates.
+    `stack`: a native stack that runs already (the e2e tests' shared one) to measure instead of
+    starting one; it is left running."""
     started = time.monotonic()
     out = s.results_root / f"gate-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
@@ -223,9 +230,13 @@ def run(s: GateSettings, say: Say = lambda _: None) -> GateResult:
     error, report, report_error = "", {}, ""
     knobs = {"TARGET_TPS": f"{s.target_tps:g}", "SCALE": f"{s.scale:g}"}
     with tempfile.TemporaryDirectory(prefix="shoplab-gate-") as tmp:
-        env = stack_env(s.environ, Path(tmp) / "stack")
+        if stack is None:
+            env = stack_env(s.environ, Path(tmp) / "stack")
+            stack_up = native_stack(env)
+        else:
+            env, stack_up = {**s.environ, **stack.values}, nullcontext(stack)
         try:
-            with native_stack(env) as stack:
+            with stack_up as running:
                 left = s.budget_s - (time.monotonic() - started) - STACK_DOWN_S
                 with deadline(left):
                     smoke_knobs = {**knobs, "SCALE": f"{SMOKE_SCALE:g}"}
@@ -234,7 +245,7 @@ def run(s: GateSettings, say: Say = lambda _: None) -> GateResult:
                         steps.append(load_step(env, out, "load", knobs, say))
                         say("report: the load run's deck")
                         report, report_error = write_deck(
-                            out, steps[-1].testid, stack, s.screenshot
+                            out, steps[-1].testid, running, s.screenshot
                         )
                     else:
                         say("load: skipped (the smoke failed)")
@@ -242,6 +253,8 @@ def run(s: GateSettings, say: Say = lambda _: None) -> GateResult:
             error = f"{exc}: see its logs above"
         except GateTimeout as exc:
             error = str(exc)
+    described = ("native, own free ports, small seed" if stack is None
+                 else f"native, already running in {stack.state_dir}")  # fmt: skip
     codes = [step.exit_code for step in steps]
     if not error and any(c == 2 for c in codes):
         error = next(f for step in steps for f in step.failed if f.startswith("no verdict"))
@@ -251,7 +264,7 @@ def run(s: GateSettings, say: Say = lambda _: None) -> GateResult:
         tuple(steps),
         out,
         time.monotonic() - started,
-        {**s.as_dict(), "stack": "native, own free ports, small seed"},
+        {**s.as_dict(), "stack": described},
         error,
         report,
         report_error,

@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-
 from lab.load import neighbours, queries, tools
 from lab.load.neighbours import NeighbourCpu
 from lab.load.scenarios import Plan, Window, resolve
@@ -58,29 +56,22 @@ class RunResult:
 def readiness(url: str, path: str = "/readyz") -> tuple[bool, str | None]:
     """Whether the service at `url` answers `path` with 2xx, and the order strategy a shop of
     ours says it runs (None for any other service)."""
-    try:
-        res = requests.get(f"{url}{path}", timeout=5)
-    except requests.RequestException:
-        return False, None
-    if not res.ok:
-        return False, None
-    try:
-        answer = res.json()
-    except ValueError:
-        return True, None
-    return True, answer.get("order_strategy") if isinstance(answer, dict) else None
+    from stack.processes import readiness  # lazily: compose's load containers have no stack/
+
+    answer = readiness(url, timeout=5, path=path)
+    return answer is not None, (answer or {}).get("order_strategy")
 
 
 def restart_native_stack(s: LoadSettings, stack: StackSettings, why: str, say: Say) -> bool:
-    """local-down, then local-up with `stack` (data and Prometheus history kept)."""
+    """The native stack running with `stack` (`stack.runner.switch`: the shop's replicas alone
+    when only their knobs change, else down and up; data and Prometheus history kept)."""
     from stack import runner
 
     say(f"restarting the native stack {why} (data is kept)")
     began = time.time()
-    for name, action in (("down", runner.down), ("up", runner.up)):
-        if action(stack) != 0:
-            say(f"the native stack's {name} failed (see above)")
-            return False
+    if runner.switch(stack) != 0:
+        say("the native stack's restart failed (see above)")
+        return False
     if s.prometheus_url and not stack.target.external:
         # The new shop's counters start again from 0: once Prometheus has scraped it before
         # the run, the run's window opens on the new values, not on the old process's last.

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import websocket
 
-from lab.load.tools import stop_group
+from stack.processes import start, stop_group
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 WIDTH = 1500
@@ -161,9 +161,7 @@ def chromium(binary: str | None = None, timeout: float = 30):
             "--disable-sync",
             "about:blank",
         ]
-        proc = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-        )
+        proc = start(args)
         ws = None
         try:
             ws_url = _devtools_url(Path(profile), proc, timeout)

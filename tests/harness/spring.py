@@ -3,19 +3,10 @@ Flask's test client, so one test can hold both shops to the same contract."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
-from pathlib import Path
-
 import requests
-from mirakuru import HTTPExecutor
 from prometheus_client.parser import text_string_to_metric_families
 
-from stack.services import SPRING_SHOP_JAR, spring_shop_jvm
-from tests.harness.servers import LOOPBACK, _Server, free_port
-
-# SIGTERM: Spring Boot drains and the JVM exits 128 + 15.
-EXIT_ON_SIGTERM = 143
+from stack import ephemeral
 
 
 class HttpResponse:
@@ -69,54 +60,9 @@ class HttpClient:
         return self.open("DELETE", path, **kwargs)
 
 
-@dataclass
-class SpringShop(_Server):
-    """`java -jar spring-shop.jar` with the stack's JVM flags (stack.services.spring_shop_jvm),
-    SHOP_* from `env`, on a free loopback port; ready when `ready_path` answers 200."""
-
-    base_dir: Path
-    env: dict[str, str]
-    port: int = field(default_factory=free_port)
-    host: str = LOOPBACK
-    cpus: str = "2"
-    memory: str = "1g"
-    # Ready when this answers 200 (/healthz for a shop whose Redis is down on purpose).
-    ready_path: str = "/readyz"
-    executor: HTTPExecutor | None = None
-    metrics_path = "/actuator/prometheus"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def log(self) -> Path:
-        return self.base_dir / "spring-shop.log"
-
-    def start(self, timeout: float = 180) -> SpringShop:
-        if not SPRING_SHOP_JAR.exists():
-            raise RuntimeError(f"{SPRING_SHOP_JAR} is missing: run `make setup`")
-        self.base_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self.env, "SHOP_BIND": f"{self.host}:{self.port}"}
-        args = ["java", *spring_shop_jvm(self.cpus, self.memory), "-jar", str(SPRING_SHOP_JAR)]
-        # The JVM's log to a file: a pipe nobody reads would block it once full.
-        command = ["sh", "-c", f'exec "$@" >>{self.log} 2>&1', "spring-shop", *args]
-        self.executor = HTTPExecutor(
-            command, url=f"{self.url}{self.ready_path}", status="200", timeout=timeout, envvars=env,
-            stdout=None, stderr=None,
-        )  # fmt: skip
-        try:
-            self.executor.start()
-        except Exception as exc:
-            tail = self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
-            self.executor = None
-            raise RuntimeError(f"the Spring shop did not become ready: {exc}\n{tail}") from exc
-        return self
-
-    def stop(self) -> None:
-        if self.executor is not None:
-            executor, self.executor = self.executor, None
-            executor.stop(expected_returncode=EXIT_ON_SIGTERM)
+class SpringShop(ephemeral.SpringShop):
+    """The Spring shop of stack.ephemeral, with the Flask test client's face and its metrics
+    read back by name."""
 
     def test_client(self) -> HttpClient:
         return HttpClient(self.url)

@@ -6,7 +6,7 @@ import pytest
 
 from bench.compare import APPS, BenchSettings, report, run
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.loadrun]
 
 
 def test_bench_runs_every_app_interleaved_and_summarises_each_workload():

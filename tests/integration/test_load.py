@@ -18,10 +18,12 @@ from sqlalchemy import create_engine
 from lab.load.scenarios import load_scenarios, plan_from_json, resolve
 from shop.schema import metadata
 from shop.seed import seed_catalog
+from stack.ephemeral import ShopServer
+from stack.processes import free_port
+from stack.settings import REPO
 from targets import find_target
-from tests.harness.servers import REPO, ShopServer, free_port
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.loadrun]
 
 
 def shop_requests(url: str) -> dict[str, float]:

@@ -12,7 +12,7 @@ import pytest
 import redis as redis_lib
 
 from shop import create_app
-from tests.harness.servers import free_port
+from stack.processes import free_port
 from tests.integration.conftest import sample
 
 pytestmark = pytest.mark.integration

@@ -21,7 +21,8 @@ from sqlalchemy import create_engine, text
 from shop.schema import metadata
 from shop.seed import seed_catalog
 from shop.settings import STRATEGIES
-from tests.harness.servers import REPO, ShopServer
+from stack.ephemeral import ShopServer
+from stack.settings import REPO
 from tests.integration.conftest import wait_for_blocked_queries
 
 pytestmark = pytest.mark.integration
@@ -255,7 +256,7 @@ def test_readme_shop_commands_verbatim_give_every_shop_metric(
     import os
     import subprocess
 
-    from tests.harness.servers import free_port
+    from stack.processes import free_port, shop_booted, wait_until
 
     readme = (REPO / "README.md").read_text()
     block = readme.split("## The shop")[1].split("```sh")[1].split("```")[0]
@@ -272,6 +273,7 @@ def test_readme_shop_commands_verbatim_give_every_shop_metric(
         "SHOP_REDIS_URL": redis_server.url(4),
         "SHOP_BIND": f"127.0.0.1:{port}",
         "SHOP_WORKERS": "2",
+        "SHOP_THREADS": "4",
         "SHOP_LOG_LEVEL": "warning",
     }
     venv = Path(os.sys.executable).parent.parent
@@ -283,6 +285,9 @@ def test_readme_shop_commands_verbatim_give_every_shop_metric(
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_http(f"{url}/readyz", proc)
+        # Both workers, not the first to answer: a server stopped while one still boots waits
+        # out its whole graceful timeout for it (20 s).
+        wait_until(lambda: shop_booted(url, workers=2, threads=4), 30, "both workers booted")
         for _ in range(10):
             assert requests.get(f"{url}/api/products/popular", timeout=5).status_code == 200
         assert order(url, 1).status_code == 201
@@ -319,7 +324,7 @@ def test_flask_run_exports_in_process_metrics(mariadb, redis_server, mysql_datab
     import os
     import subprocess
 
-    from tests.harness.servers import free_port
+    from stack.processes import free_port
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
@@ -373,13 +378,13 @@ def test_sigterm_lets_the_orders_in_flight_finish_then_exits_0(start_shop, datab
         with ThreadPoolExecutor(max_workers=2) as pool:
             futures = [pool.submit(order, shop.url, 1) for _ in range(2)]
             wait_for_blocked_queries(database, 2)
-            process = shop.executor.process
+            process = shop.proc
             process.send_signal(signal.SIGTERM)  # as an orchestrator stops it, mid-request
             time.sleep(1)
             assert process.poll() is None, "the server exited with requests in flight"
             holder.rollback()
             assert [f.result().status_code for f in futures] == [201, 201]
     assert process.wait(timeout=30) == 0
-    shop.executor = None  # stopped here; the fixture has nothing left to stop
+    shop.proc = None  # stopped here; the fixture has nothing left to stop
     with database.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM orders WHERE user_id = 1")).scalar() == 2

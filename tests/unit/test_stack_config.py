@@ -18,7 +18,7 @@ import yaml
 from stack import accounts, services
 from stack.compose_file import render_compose
 from stack.prometheus_config import COMPOSE_CONFIG, dump, render
-from stack.runner import components, mysqld_exporter_cnf
+from stack.runner import _replicas_to_restart, components, mysqld_exporter_cnf
 from stack.settings import (
     DEFAULTS_FILE,
     REPO,
@@ -385,6 +385,26 @@ def test_compose_scrapes_the_spring_profile_under_the_shop_job():
     assert SERVICES["spring-shop"]["profiles"] == ["spring"]
 
 
+def test_a_switch_of_the_shops_own_knobs_restarts_the_replicas_alone(tmp_path):
+    """`stack.runner.switch`: a strategy or a debug delay changes only the replicas' command lines
+    (their keepers restart them); replicas, limits or the sales mode change other processes, a
+    whole restart."""
+    base = {"LOCAL_STATE_DIR": str(tmp_path), "LOCAL_SHOP_REPLICAS": "2"}
+    now = read_stack_settings(base)
+    for knobs in ({"LOCAL_ORDER_STRATEGY": "naive"}, {"LOCAL_SHOP_DEBUG_DELAY_MS": "60"}):
+        wanted = read_stack_settings({**base, **knobs})
+        assert _replicas_to_restart(now, wanted) == ["shop-1", "shop-2"], knobs
+    assert _replicas_to_restart(now, now) == []
+    for knobs in ({"LOCAL_SHOP_REPLICAS": "3"}, {"LOCAL_SHOP_CPUS": "0.5"},
+                  {"LOCAL_SALES_MODE": "async"}, {"LOCAL_PROMETHEUS_PORT": "29999"}):  # fmt: skip
+        assert _replicas_to_restart(now, read_stack_settings({**base, **knobs})) is None, knobs
+    # What the keeper restarts is the replica's own line, without the keeper around it.
+    [shop] = [p for p in services.native_processes(now) if p.name == "shop-1"]
+    kept = services.kept_command(shop, now)
+    assert services.native_command(shop, now)[-len(kept) :] == kept
+    assert "keep" not in kept and kept[-2:] == ["--bind", f"127.0.0.1:{now.replica_port(1)}"]
+
+
 def test_each_replica_has_its_port_cgroup_metrics_and_socket_behind_one_nginx(tmp_path):
     settings = read_stack_settings({"LOCAL_STATE_DIR": str(tmp_path), "LOCAL_SHOP_REPLICAS": "3",
                                        "LOCAL_SHOP_REPLICA_PORT": "28001"})  # fmt: skip
@@ -577,3 +597,26 @@ def test_the_sales_consumer_runs_and_is_scraped_only_with_async_sales(tmp_path):
 def test_a_bad_sales_mode_is_named():
     with pytest.raises(StackSettingsError, match="LOCAL_SALES_MODE"):
         native_settings(LOCAL_SALES_MODE="later")
+
+
+def test_a_failed_start_names_the_process_that_exited_first(tmp_path):
+    """honcho stops every process when one exits: the one to read is the first that did."""
+    from stack.runner import _first_exit
+
+    log = tmp_path / "honcho.log"
+    log.write_text(
+        "19:07:09 system            | nginx-exporter.1 started (pid=11)\n"
+        "19:07:10 system            | nginx-exporter.1 stopped (rc=1)\n"
+        "19:07:10 system            | sending SIGTERM to mysql.1 (pid 12)\n"
+        "19:07:10 system            | mysql.1 stopped (rc=143)\n"
+    )
+    assert _first_exit(log) == "nginx-exporter"
+    assert _first_exit(tmp_path / "none.log") == ""
+
+
+def test_the_native_nginx_exporter_waits_for_nginx_instead_of_exiting(tmp_path):
+    """Debian's exporter (0.11) exits at once when nginx is not up yet, which stops the whole
+    stack: natively it retries (its environment; the image's 1.x ignores it)."""
+    settings = read_stack_settings({"LOCAL_STATE_DIR": str(tmp_path)})
+    [exporter] = [c for c in components(settings) if c.name == "nginx-exporter"]
+    assert "NGINX_RETRIES=60" in exporter.command and "NGINX_RETRY_INTERVAL=1s" in exporter.command
