@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pymysql
 import redis as redis_lib
+import requests
 import yaml
 
 from stack import processes, services
@@ -279,3 +280,18 @@ class SpringShop(Server):
             raise RuntimeError(f"the Spring shop exited {code} on SIGTERM; the end of its log "
                                f"{self.log}:{processes.last_lines(self.log, 15)}")  # fmt: skip
         return code
+
+    def sample_sum(self, name: str) -> float:
+        """A metric's samples summed over their labels (0 when absent)."""
+        return sum(s.value for s in self._samples() if s.name == name)
+
+    def sample(self, name: str, labels: dict | None = None) -> float:
+        """A metric's current value from its Prometheus scrape (0 when absent)."""
+        found = [s.value for s in self._samples() if s.name == name and s.labels == (labels or {})]
+        return found[0] if found else 0.0
+
+    def _samples(self) -> list:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        text = requests.get(f"{self.url}{self.metrics_path}", timeout=10).text
+        return [s for family in text_string_to_metric_families(text) for s in family.samples]

@@ -238,10 +238,12 @@ def run(s: LoadSettings, say: Say = lambda _: None, testid: str = "") -> RunResu
         return _refused(s, testid, error)
     ready, running = readiness(s.base_url, s.target.ready)
     if not ready:
+        if not s.native or s.target.external:
+            return _refused(s, testid, f"the service at {s.base_url} is not ready: GET "
+                            f"{s.target.ready} answered no 2xx")  # fmt: skip
         start = "make local-up" + ("" if s.target.name == "shop" else f" TARGET={s.target.name}")
-        how = "start it" if s.target.external else f"start it ({start})"
-        return _refused(s, testid, f"{s.target.name} at {s.base_url} is not ready: {how}, "
-                        "or set SHOP_URL")  # fmt: skip
+        return _refused(s, testid, f"the {s.target.name} at {s.base_url} is not ready: start "
+                        f"it ({start}) or set SHOP_URL")  # fmt: skip
     if s.strategy and running != s.strategy:
         if not s.can_restart or running is None:
             return _refused(

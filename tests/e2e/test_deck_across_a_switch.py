@@ -17,32 +17,30 @@ from lab.load.run import run
 from lab.load.settings import read_load_settings
 from lab.report.__main__ import make_report
 from lab.report.prometheus import Prometheus
-from tests.e2e.native import native_stack
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 KNOBS = {"SCENARIO": "load", "TARGET_TPS": "40", "SCALE": "0.05", "HOT_USERS": "3",
          "ABORT_ON_FAIL": "0"}  # fmt: skip
 
 
-def test_server_counts_and_tps_match_the_clients_on_both_runs_of_a_switch(harness_root):
+@pytest.mark.shared_stack("naive")
+def test_server_counts_and_tps_match_the_clients_on_both_runs_of_a_switch(stack, harness_root):
     results = harness_root / "deck-switch-results"
-    with native_stack(harness_root / "deck-switch", LOCAL_ORDER_STRATEGY="naive") as (
-        env,
-        ports,
-        _,
-    ):
-        testids = {}
+    testids = {}
+    try:
         for strategy in ("naive", "safe"):
-            settings = read_load_settings(
-                {**os.environ, **env, **KNOBS, "STRATEGY": strategy, "RESULTS_ROOT": str(results)}
-            )
+            knobs = {**KNOBS, "STRATEGY": strategy, "RESULTS_ROOT": str(results)}
+            settings = read_load_settings({**os.environ, **stack.environ, **knobs})
             outcome = run(settings, print, testid=f"k6-deck-{strategy}")
             assert outcome.summary, outcome.verdict
             testids[strategy] = outcome.testid
-        prom = Prometheus(f"http://127.0.0.1:{ports['LOCAL_PROMETHEUS_PORT']}")
-        report = make_report(results, testids["safe"], prom, baseline=testids["naive"],
-                             with_screenshot=False)  # fmt: skip
+    finally:
+        # The run switched the shop itself: the next test's shape is taken from here.
+        stack.shop = {"LOCAL_ORDER_STRATEGY": "safe"}
+    prom = Prometheus(stack.url("LOCAL_PROMETHEUS_PORT"))
+    report = make_report(results, testids["safe"], prom, baseline=testids["naive"],
+                         with_screenshot=False)  # fmt: skip
     for deck in (report.baseline, report.deck):
         served = {view.route: view.requests for view in deck.server.routes}
         for row, route in zip(

@@ -4,7 +4,6 @@ Flask's test client, so one test can hold both shops to the same contract."""
 from __future__ import annotations
 
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 
 from stack import ephemeral
 
@@ -61,23 +60,7 @@ class HttpClient:
 
 
 class SpringShop(ephemeral.SpringShop):
-    """The Spring shop of stack.ephemeral, with the Flask test client's face and its metrics
-    read back by name."""
+    """The Spring shop of stack.ephemeral, with the Flask test client's face."""
 
     def test_client(self) -> HttpClient:
         return HttpClient(self.url)
-
-    def sample_sum(self, name: str) -> float:
-        """A metric's samples summed over their labels (0 when absent)."""
-        text = requests.get(f"{self.url}{self.metrics_path}", timeout=10).text
-        return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
-                   if s.name == name)  # fmt: skip
-
-    def sample(self, name: str, labels: dict | None = None) -> float:
-        """A metric's current value from its Prometheus scrape (0 when absent)."""
-        text = requests.get(f"{self.url}{self.metrics_path}", timeout=10).text
-        for family in text_string_to_metric_families(text):
-            for s in family.samples:
-                if s.name == name and s.labels == (labels or {}):
-                    return s.value
-        return 0.0

@@ -20,7 +20,7 @@ from shop.invariants import check_invariants
 from shop.schema import metadata
 from shop.seed import seed_catalog
 from shop.settings import Settings
-from tests.harness.servers import REPO
+from stack.settings import REPO
 from tests.harness.spring import SpringShop
 
 _names = itertools.count(1)

@@ -201,7 +201,10 @@ def test_strategy_mismatch_on_a_given_shop_is_refused(shop, tmp_path):
         (["--target-tps", "0"], "TARGET_TPS='0' must be a positive number"),
         (["--hot-ratio", "2"], "HOT_RATIO='2' is out of range: from 0 to 1"),
         (["--target", "nosuch"], "TARGET='nosuch' is neither a built-in (shop, spring-shop) nor a"),
-        (["--shop-url", "http://127.0.0.1:9"], "the shop at http://127.0.0.1:9 is not ready"),
+        (
+            ["--shop-url", "http://127.0.0.1:9"],
+            "the service at http://127.0.0.1:9 is not ready: GET /readyz",
+        ),
     ],
 )
 def test_bad_input_is_one_clear_line(args, message, tmp_path):

@@ -19,8 +19,8 @@ from sqlalchemy import text
 from exporters.innodb.fingerprint import fingerprint
 from exporters.innodb.parser import parse_status
 from shop import create_app
+from stack.processes import free_port
 from stack.services import SPRING_SHOP_JAR
-from tests.harness.servers import free_port
 from tests.integration.conftest import assert_invariants, start_spring_shop
 
 pytestmark = pytest.mark.integration
