@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 .PHONY: help setup test test-unit test-quick test-integration test-e2e lint fmt lock clean bench-shop profile-shop count-shop bench-exporter load \
-	local-up local-down local-status local-reset demo up down prometheus-config compose-config \
+	local-up local-down local-status local-reset demo readme-picture up down prometheus-config compose-config \
 	alerts-test alerts-review alertmanager-config \
 	dashboards dashboards-check verify-dashboards audit fuzz capacity chaos generate check rules rules-check report \
 	k8s-plan gate ab lint-workflows
@@ -136,6 +136,9 @@ local-down: $(PY) ## Stop exactly what local-up started
 
 local-reset: $(PY) ## Stop the native stack and delete its data (next local-up seeds afresh)
 	@$(PY) -m stack reset
+
+readme-picture: $(PY) ## docs/deck.png, the README's picture: the newest demo deck's first screen, small
+	@$(PY) -m lab.demo picture
 
 demo: $(PY) ## The story in ~3 min: naive deadlocks on users, the safe fix, TARGET_TPS held or not, the deck [TARGET=]
 	@$(PY) -m lab.demo

@@ -24,8 +24,10 @@ import requests
 
 from lab.load.run import RunResult, run
 from lab.load.settings import LoadSettings, LoadSettingsError, read_load_settings
-from lab.report.__main__ import make_report
+from lab.report.__main__ import make_report, picture
+from lab.report.browser import BrowserError
 from lab.report.prometheus import Prometheus
+from lab.results import results_root
 from stack import runner
 
 Say = Callable[[str], None]
@@ -146,7 +148,28 @@ def demo(env: Mapping[str, str], say: Say = print) -> DemoResult:
     return DemoResult(0, naive, safe, deck, png)
 
 
-def main() -> int:
+# The README's picture: the first screen of the newest demo's deck, small.
+PICTURE = Path(__file__).resolve().parents[1] / "docs" / "deck.png"
+
+
+def readme_picture(results_root: Path, out: Path = PICTURE) -> Path:
+    """The newest demo deck's first screen as a small PNG (`make readme-picture`)."""
+    decks = sorted(results_root.glob("demo-safe-*/report.html"), key=lambda p: p.stat().st_mtime)
+    if not decks:
+        raise FileNotFoundError(f"no demo deck under {results_root}: run `make demo` first")
+    return picture(decks[-1], out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["picture"]:
+        try:
+            made = readme_picture(results_root(os.environ))
+        except (FileNotFoundError, BrowserError) as exc:
+            print(f"demo: {exc}", file=sys.stderr)
+            return 1
+        print(f"demo: wrote {made} ({made.stat().st_size // 1024} KiB)")
+        return 0
     result = demo(os.environ, lambda line: print(f"demo: {line}", flush=True))
     if result.error:
         print(f"demo: {result.error}", file=sys.stderr)

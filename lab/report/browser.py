@@ -117,6 +117,17 @@ class Page:
                 out.console_errors.append(params["entry"].get("text", ""))
         return out
 
+    def picture(self, path: Path, height: int, scale: float) -> Path:
+        """The top `height` CSS pixels of the page, scaled by `scale`: a small picture of it."""
+        self.send("Emulation.setScrollbarsHidden", hidden=True)
+        self.send("Emulation.setDeviceMetricsOverride", width=WIDTH, height=height,
+                  deviceScaleFactor=1, mobile=False)  # fmt: skip
+        shot = self.send("Page.captureScreenshot", timeout=60, format="png",
+                         clip={"x": 0, "y": 0, "width": WIDTH, "height": height,
+                               "scale": scale})  # fmt: skip
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
+
     def screenshot(self, path: Path) -> Path:
         """The whole page, not only the viewport, as a PNG."""
         metrics = self.send("Page.getLayoutMetrics")
