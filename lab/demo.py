@@ -24,7 +24,7 @@ import requests
 
 from lab.load.run import RunResult, run
 from lab.load.settings import LoadSettings, LoadSettingsError, read_load_settings
-from lab.report.__main__ import make_report, picture
+from lab.report.__main__ import ReportResult, make_report, picture
 from lab.report.browser import BrowserError
 from lab.report.prometheus import Prometheus
 from lab.results import results_root
@@ -44,6 +44,7 @@ class DemoResult:
     safe: RunResult | None = None
     deck: Path | None = None
     screenshot: Path | None = None
+    report: ReportResult | None = None  # the two decks, the safe run's and its naive baseline
     error: str = ""
 
 
@@ -92,10 +93,12 @@ def _held(result: RunResult) -> str:
     return f"FAIL: {rate}; broke: {'; '.join(failed) or result.verdict.error or 'the audit'}"
 
 
-def demo(env: Mapping[str, str], say: Say = print) -> DemoResult:
+def demo(env: Mapping[str, str], say: Say = print, **knobs: str) -> DemoResult:
+    """The story on the native stack `env` describes (started, or switched to naive, if it
+    runs); `knobs` over the demo's own (a test's shorter run)."""
     began = time.time()
     try:
-        settings = read_load_settings({**env, **KNOBS})
+        settings = read_load_settings({**env, **KNOBS, **knobs})
     except LoadSettingsError as exc:
         return DemoResult(2, error=str(exc))
     stack, target = settings.stack, settings.target
@@ -103,10 +106,11 @@ def demo(env: Mapping[str, str], say: Say = print) -> DemoResult:
         return DemoResult(2, error="the demo runs a built-in target on the native stack")
     stack = stack.with_values(LOCAL_ORDER_STRATEGY="naive")
     _step(say, 1, f"the native stack for {target.name} ({target.about})")
-    if runner.up(stack) != 0:
+    if runner.switch(stack) != 0:
         return DemoResult(1, error="the native stack did not start (see above)")
-    watch = f"http://127.0.0.1:{settings.watch_port}/"
-    say(f"    watch each run live: k6's web dashboard at {watch}")
+    if settings.watch:
+        watch = f"http://127.0.0.1:{settings.watch_port}/"
+        say(f"    watch each run live: k6's web dashboard at {watch}")
     settings = replace(settings, stack=stack)
     tps = f"{settings.target_tps:g}/s"
 
@@ -145,7 +149,7 @@ def demo(env: Mapping[str, str], say: Say = print) -> DemoResult:
     say("Grafana        make up (where Docker runs): the same dashboards, live")
     say(f"the stack stays up (make local-status); stop it with make local-down "
         f"({time.time() - began:.0f} s in all)")  # fmt: skip
-    return DemoResult(0, naive, safe, deck, png)
+    return DemoResult(0, naive, safe, deck, png, made)
 
 
 # The README's picture: the first screen of the newest demo's deck, small.
