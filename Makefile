@@ -6,14 +6,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help setup test test-unit test-integration lint fmt lock clean bench-shop profile-shop count-shop bench-exporter load \
-	local-up local-down local-status local-reset demo up down prometheus-config compose-config \
+.PHONY: help setup test test-unit test-quick test-integration test-e2e lint fmt lock clean bench-shop profile-shop count-shop bench-exporter load \
+	local-up local-down local-status local-reset demo readme-picture up down prometheus-config compose-config \
 	alerts-test alerts-review alertmanager-config \
 	dashboards dashboards-check verify-dashboards audit fuzz capacity chaos generate check rules rules-check report \
 	k8s-plan gate ab trend lint-workflows
 
 help: ## List every target with what it does
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: ## Install system packages (Debian, as root) and the Python venv; idempotent
 	@bash scripts/setup.sh
@@ -21,16 +21,24 @@ setup: ## Install system packages (Debian, as root) and the Python venv; idempot
 $(PY):
 	@echo "make: $(VENV) is missing; run 'make setup' first" >&2; exit 1
 
-test: $(PY) ## Lint, then every test (unit + integration on real servers); one summary line
+test: $(PY) ## Lint and every test (unit, integration, e2e) in three streams at once; the slowest; one summary line
 	@bash scripts/test.sh $(PYTEST_ARGS)
 
-test-unit: $(PY) ## Unit tests only (no servers)
+test-unit: $(PY) ## Unit tests only: no server (~40 s)
 	@echo "test-unit: pytest tests/unit"
 	@$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
 
-test-integration: $(PY) ## Integration and end-to-end tests (real servers, the native stack)
-	@echo "test-integration: pytest tests/integration tests/e2e"
-	@$(PY) -m pytest -q tests/integration tests/e2e $(PYTEST_ARGS)
+test-quick: $(PY) ## The developer's loop: unit and integration (real servers), no native stack (~5 min)
+	@echo "test-quick: pytest -m 'not e2e' (tests/unit, tests/integration)"
+	@$(PY) -m pytest -q -m "not e2e" --durations=10 $(PYTEST_ARGS)
+
+test-integration: $(PY) ## Integration tests only: real MariaDB, Redis, Prometheus from the harness
+	@echo "test-integration: pytest tests/integration"
+	@$(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+test-e2e: $(PY) ## End-to-end tests only: one shared native stack (and the replicas' own)
+	@echo "test-e2e: pytest tests/e2e (one shared native stack on free ports)"
+	@$(PY) -m pytest -q tests/e2e --durations=10 $(PYTEST_ARGS)
 
 lint: $(PY) ## ruff check and format check; deploy/k8s/ rendered and validated offline; the CI workflows
 	@echo "lint: ruff check + ruff format --check + deploy/k8s (kustomize, schemas) + workflows"
@@ -56,8 +64,8 @@ lock: ## Re-resolve dependencies from pyproject.toml into constraints.txt
 	  && .lock-venv/bin/pip freeze --exclude-editable --disable-pip-version-check | grep -v '^-e' > constraints.txt \
 	  && rm -rf .lock-venv && echo "lock: wrote constraints.txt ($$(wc -l < constraints.txt) pins)"
 
-bench-shop: $(PY) ## The shop against its textbook peer (bench/peer/): held rates, ratio, CPU/request (<10 min)
-	@echo "bench-shop: own MariaDB + Redis, shop (granian) and peer (gunicorn) on loopback; interleaved k6 steps"
+bench-shop: $(PY) ## The shop, its textbook peer (bench/peer/) and the Spring shop: held rates, ratios, CPU/request
+	@echo "bench-shop: own MariaDB + Redis; shop (granian), peer (gunicorn), Spring shop (JVM warmed first) on loopback; interleaved k6 steps"
 	@$(PY) bench/bench_shop.py $(BENCH_ARGS)
 
 TOOL ?= k6
@@ -133,8 +141,11 @@ local-down: $(PY) ## Stop exactly what local-up started
 local-reset: $(PY) ## Stop the native stack and delete its data (next local-up seeds afresh)
 	@$(PY) -m stack reset
 
-demo: $(PY) ## local-up, a short k6 run against the shop, then what to look at
-	@$(PY) -m stack demo
+readme-picture: $(PY) ## docs/deck.png, the README's picture: the newest demo deck's first screen, small
+	@$(PY) -m lab.demo picture
+
+demo: $(PY) ## The story in ~3 min: naive deadlocks on users, the safe fix, TARGET_TPS held or not, the deck [TARGET=]
+	@$(PY) -m lab.demo
 
 prometheus-config: $(PY) ## Render provisioning/prometheus/prometheus.yml (compose) from jobs.yml
 	@$(PY) -m stack prometheus-config

@@ -8,7 +8,7 @@ from sqlalchemy import create_engine
 
 from shop.schema import metadata
 from shop.seed import seed_catalog, seed_orders
-from tests.harness.servers import MariaDB, Redis
+from stack.ephemeral import MariaDB, Redis
 
 
 def start_backing(

@@ -35,8 +35,9 @@ import pymysql  # noqa: E402
 import requests  # noqa: E402
 
 from exporters.innodb.parser import parse_error_log, parse_status  # noqa: E402
+from stack.ephemeral import MariaDB  # noqa: E402
 from stack.extras import SAMPLES, find_extras, sample_files  # noqa: E402
-from tests.harness.servers import MariaDB, free_port  # noqa: E402
+from stack.processes import free_port  # noqa: E402
 
 FIXTURES = REPO / "tests" / "fixtures" / "innodb"
 PARSE_TARGET = 5_000.0  # documents per second

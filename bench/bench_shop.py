@@ -1,8 +1,9 @@
-"""make bench-shop: the shop against its textbook peer (bench/peer/), interleaved k6 steps.
+"""make bench-shop: the shop, its textbook peer (bench/peer/) and the Spring shop, interleaved.
 
 A thin shell over bench.compare.run: parses the arguments, prints each step as it ends and the
 answer per workload (orders, popular): each app's highest rate held in every pass, the spread
-over passes, the ratio shop/peer and the CPU per request of the app, the database and k6.
+over passes, the ratios (shop/peer, spring/peer, spring/shop) and the CPU per request of the app,
+the database and k6. The Spring shop's JVM is warmed up first, and the output says so.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def parse_settings(argv: list[str] | None = None) -> BenchSettings:
     parser.add_argument("--step-seconds", type=float, default=d.step_seconds)
     parser.add_argument("--workers", type=int, default=d.workers)
     parser.add_argument("--threads", type=int, default=d.threads)
+    parser.add_argument("--spring-warm-seconds", type=float, default=d.spring_warm_seconds,
+                        help="at most this long warming the JVM")  # fmt: skip
     args = parser.parse_args(argv)
     workloads = tuple(args.workloads.split(","))
     if not set(workloads) <= set(WORKLOADS):
@@ -46,7 +49,7 @@ def parse_settings(argv: list[str] | None = None) -> BenchSettings:
     return BenchSettings(
         workloads=workloads, order_rates=args.order_rates, popular_rates=args.popular_rates,
         passes=args.passes, step_seconds=args.step_seconds, workers=args.workers,
-        threads=args.threads,
+        threads=args.threads, spring_warm_seconds=args.spring_warm_seconds,
     )  # fmt: skip
 
 

@@ -1,11 +1,12 @@
-"""The shop against its textbook peer, interleaved on one MariaDB and Redis: `run(settings)`.
+"""The shop against its peers, interleaved on one MariaDB and Redis: `run(settings)`.
 
-Each app runs under its own server with the same workers and threads, side by side: the shop
-as the stack runs it (shop.serve: granian), the peer as a textbook Flask app is deployed
-(gunicorn, gthread workers). Every rate is offered to one then the other (the order alternating
-between passes), so a neighbour's burst hits both alike. The answer per workload is each app's
-highest rate held in every pass, the spread over passes, the ratio shop/peer, and the CPU per
-request of the app, the database and k6 at the highest rate both held.
+Each app runs under its own server with the same concurrency, side by side: the shop as the
+stack runs it (shop.serve: granian), the textbook peer as a Flask app is deployed (gunicorn,
+gthread workers), and the Spring Boot shop (spring-shop/, its jar as the stack runs it, with
+workers x threads request threads, its JVM warmed up first). Every rate is offered to each in
+turn (the order reversed between passes), so a neighbour's burst hits all alike. The answer per
+workload is each app's highest rate held in every pass, the spread over passes, the ratios, and
+the CPU per request of the app, the database and k6 at the highest rate all held.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mirakuru import HTTPExecutor
-
 from bench.backing import start_backing, stop_all
 from bench.steps import P95_LIMIT_MS, StepResult, run_step, wait_until_idle
-from tests.harness.servers import REPO, ShopServer, free_port
+from stack.ephemeral import Server, ShopServer, SpringShop
+from stack.processes import http_ok
+from stack.settings import REPO
 
-APPS = ("peer", "shop")
+APPS = ("peer", "shop", "spring")
 CORES = os.cpu_count() or 1
 WORKLOADS = ("orders", "popular")
 
@@ -45,6 +46,11 @@ class BenchSettings:
     disturbed_reruns: int = 2
     step_seconds: float = 8.0
     warm_seconds: float = 3.0  # per app and workload, at 100/s, before the steps
+    # The JVM compiles its hot code only after thousands of calls, and on a box with busy
+    # neighbours its compiler threads wait for a core too: a fixed 30 or 60 s left the first
+    # pass paying for the JIT. So the Spring shop is offered both workloads at SPRING_WARM_RATE
+    # in slices until its JIT has gone quiet (warm_jvm), for at most this long.
+    spring_warm_seconds: float = 240.0
     workers: int = 4
     threads: int = 4
     users: int = 10_000
@@ -53,6 +59,42 @@ class BenchSettings:
 
     def rates(self, workload: str) -> tuple[int, ...]:
         return self.order_rates if workload == "orders" else self.popular_rates
+
+
+SPRING_WARM_RATE = 200
+WARM_SLICE_SECONDS = 10.0
+# The JIT is quiet when a round of slices (every workload once) compiled less than this.
+QUIET_COMPILE_MS = 500.0
+
+
+@dataclass(frozen=True)
+class JvmWarmth:
+    seconds: float  # spent warming
+    compile_ms: float  # the JIT's compilation time by the end, in all
+    last_round_ms: float  # compilation during the last round of slices
+    quiet: bool  # the JIT went quiet within the bound
+
+
+def warm_jvm(
+    offer: Callable[[str, float], object],
+    compile_ms: Callable[[], float],
+    workloads: tuple[str, ...],
+    budget: float,
+) -> JvmWarmth:
+    """Offer each workload in turn (`offer(workload, seconds)`) until a round added less than
+    QUIET_COMPILE_MS to the JIT's compilation time (`compile_ms()`), or `budget` seconds of
+    load have been offered."""
+    piece = min(WARM_SLICE_SECONDS, budget)  # a short budget (a test) in short slices
+    spent, before = 0.0, compile_ms()
+    while True:
+        for workload in workloads:
+            offer(workload, piece)
+            spent += piece
+        now = compile_ms()
+        quiet = now - before < QUIET_COMPILE_MS
+        if quiet or spent + piece * len(workloads) > budget:
+            return JvmWarmth(spent, now, now - before, quiet)
+        before = now
 
 
 @dataclass(frozen=True)
@@ -80,8 +122,13 @@ class WorkloadResult:
 
     @property
     def ratio(self) -> float | None:
-        peer = self.apps["peer"].held
-        return self.apps["shop"].held / peer if peer else None
+        return self.ratio_of("shop", "peer")
+
+    def ratio_of(self, app: str, other: str) -> float | None:
+        """`app`'s held rate over `other`'s (None when either did not run or `other` held none)."""
+        if app not in self.apps or other not in self.apps or not self.apps[other].held:
+            return None
+        return self.apps[app].held / self.apps[other].held
 
     @property
     def ratio_above(self) -> float | None:
@@ -94,10 +141,14 @@ class WorkloadResult:
     @property
     def cost_ratio(self) -> float | None:
         """Peer's app + database CPU per request over the shop's: what neighbours move least."""
-        if set(self.cpu_ms) != set(APPS):
+        return self.cost_ratio_of("peer", "shop")
+
+    def cost_ratio_of(self, app: str, other: str) -> float | None:
+        """`app`'s app + database CPU per request over `other`'s."""
+        if app not in self.cpu_ms or other not in self.cpu_ms:
             return None
-        peer, shop = (self.cpu_ms[a]["app"] + self.cpu_ms[a]["db"] for a in APPS)
-        return peer / shop if shop else None
+        mine, theirs = (self.cpu_ms[a]["app"] + self.cpu_ms[a]["db"] for a in (app, other))
+        return mine / theirs if theirs else None
 
 
 @dataclass(frozen=True)
@@ -108,60 +159,49 @@ class BenchResult:
     seconds: float
     errors: int = 0
     notes: tuple[str, ...] = field(default=())
+    warmth: JvmWarmth | None = None  # how the Spring shop's JVM was warmed
 
 
 @dataclass
-class PeerServer:
+class PeerServer(Server):
     """The peer under gunicorn's gthread workers, the textbook deployment of a Flask app, with
     the shop's numbers of workers and threads."""
 
-    base_dir: Path
     env: dict[str, str]
     workers: int
     threads: int
-    port: int = field(default_factory=free_port)
-    executor: HTTPExecutor | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 60) -> PeerServer:
-        self.base_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self.env}
         args = [sys.executable, "-m", "gunicorn", "--worker-class", "gthread",
                 "--workers", str(self.workers), "--threads", str(self.threads),
-                "--bind", f"127.0.0.1:{self.port}", "--backlog", "2048", "--keep-alive", "5",
+                "--bind", f"{self.host}:{self.port}", "--backlog", "2048", "--keep-alive", "5",
                 "--log-level", "warning", "bench.peer:create_app()"]  # fmt: skip
-        self.executor = HTTPExecutor(
-            args, url=f"{self.url}/healthz", status="200", timeout=timeout, envvars=env,
-            cwd=str(REPO),
-        )  # fmt: skip
-        self.executor.start()
+        self.launch(args, lambda: http_ok(f"{self.url}/healthz"), timeout,
+                    env={**os.environ, **self.env}, cwd=REPO)  # fmt: skip
         return self
-
-    def stop(self) -> None:
-        if self.executor is not None:
-            executor, self.executor = self.executor, None
-            executor.stop()
 
 
 def _summarise(workload: str, steps: list[StepResult], passes: int) -> WorkloadResult:
     mine = [s for s in steps if s.workload == workload]
+    ran = [app for app in APPS if any(s.app == app for s in mine)]
     apps = {}
-    for app in APPS:
+    for app in ran:
         per_pass = []
         for run in range(1, passes + 1):
             held = [s.rate for s in mine if s.app == app and s.run == run and s.held]
             per_pass.append(max(held, default=0))
         apps[app] = AppSummary(app, tuple(per_pass))
     common = [r for r in sorted({s.rate for s in mine})
-              if {s.app for s in mine if s.rate == r} == set(APPS)]  # fmt: skip
+              if {s.app for s in mine if s.rate == r} == set(ran)]  # fmt: skip
     both = [r for r in common if all(s.held for s in mine if s.rate == r)]
-    # Where both held; failing that, the lowest rate both were offered.
+    # Where all held; failing that, the lowest rate all were offered.
     cost_rate = max(both, default=min(common, default=0))
     cpu_ms = {}
-    for app in APPS:
+    for app in ran:
         at = [s for s in mine if s.app == app and s.rate == cost_rate]
         if at:
             cpu_ms[app] = {k: statistics.median(s.cpu_ms[k] for s in at) for k in at[0].cpu_ms}
@@ -203,25 +243,43 @@ def run(settings: BenchSettings, log: Callable[[str], None] = print) -> BenchRes
             f"seeded {settings.users} users, {settings.products} products, {settings.orders} orders"
         )
         env = {"SHOP_DATABASE_URL": db.url("shop")}
+        threads = settings.workers * settings.threads
         apps = {
             "peer": PeerServer(root / "peer", {**env, "SHOP_REDIS_URL": redis.url(1)},
                                settings.workers, settings.threads),
             "shop": ShopServer(root / "shop", {**env, "SHOP_REDIS_URL": redis.url(0)},
                                workers=settings.workers, threads=settings.threads),
+            # The stack's JVM flags for its 2-CPU / 4 GB box; as many request threads (and
+            # pooled connections) as the others have threads in all.
+            "spring": SpringShop(root / "spring", {**env, "SHOP_REDIS_URL": redis.url(2),
+                                                   "SHOP_THREADS": str(threads),
+                                                   "SHOP_LOG_LEVEL": "warning"},
+                                 memory="4g"),
         }  # fmt: skip
         for server in apps.values():
             servers.append(server.start())
         log(f"peer {apps['peer'].url} (gunicorn gthread), shop {apps['shop'].url} (shop.serve: "
-            f"granian): {settings.workers} workers x {settings.threads} threads each")  # fmt: skip
-        db_pid = db.executor.process.pid
-        pids = {name: {"app": s.executor.process.pid, "db": db_pid} for name, s in apps.items()}
+            f"granian): {settings.workers} workers x {settings.threads} threads each; spring "
+            f"{apps['spring'].url} (Spring Boot, Tomcat): {threads} threads")  # fmt: skip
+        db_pid = db.pid
+        pids = {name: {"app": s.pid, "db": db_pid} for name, s in apps.items()}
 
         def step(app: str, workload: str, rate: int, seconds: float, run_no: int) -> StepResult:
             return run_step(app=app, base_url=apps[app].url, workload=workload, rate=rate,
                             duration=seconds, pids=pids[app], workdir=root, run=run_no,
                             users=settings.users, products=settings.products)  # fmt: skip
 
-        log("warming both apps (pool connections, caches, k6 VUs)")
+        budget = settings.spring_warm_seconds
+        log(f"warming the Spring shop's JVM first: each workload at {SPRING_WARM_RATE}/s in "
+            f"{WARM_SLICE_SECONDS:.0f} s slices until its JIT goes quiet (at most {budget:.0f} s),"
+            " so that no step pays for the compiler")  # fmt: skip
+        warmth = warm_jvm(
+            lambda workload, seconds: step("spring", workload, SPRING_WARM_RATE, seconds, 0),
+            lambda: apps["spring"].sample_sum("jvm_compilation_time_ms_total"),
+            settings.workloads, budget,
+        )  # fmt: skip
+        log(warm_line(warmth))
+        log("warming every app (pool connections, caches, k6 VUs)")
         for workload in settings.workloads:
             for app in APPS:
                 step(app, workload, 100, settings.warm_seconds, 0)
@@ -254,23 +312,33 @@ def run(settings: BenchSettings, log: Callable[[str], None] = print) -> BenchRes
                     if all(n >= 2 for n in out.values()):
                         break
         workloads = tuple(_summarise(w, steps, settings.passes) for w in settings.workloads)
-        return BenchResult(settings, tuple(steps), workloads, time.monotonic() - started)
+        return BenchResult(settings, tuple(steps), workloads, time.monotonic() - started,
+                           warmth=warmth)  # fmt: skip
     finally:
         stop_all(servers, log)
         shutil.rmtree(root, ignore_errors=True)
 
 
+def warm_line(w: JvmWarmth) -> str:
+    how = "its JIT went quiet" if w.quiet else "the JIT still busy at the bound"
+    return (f"spring: its JVM was warmed up first: {w.seconds:.0f} s at {SPRING_WARM_RATE}/s, "
+            f"{how} ({w.last_round_ms / 1000:.1f} s compiled in the last round, "
+            f"{w.compile_ms / 1000:.0f} s in all)")  # fmt: skip
+
+
 def report(result: BenchResult) -> list[str]:
     """The answer as lines of text, per workload."""
     lines = []
+    if result.warmth is not None:
+        lines.append(warm_line(result.warmth) + ", then warmed as the others")
     for w in result.workloads:
         limit = P95_LIMIT_MS[w.workload]
         lines.append(f"{w.workload}: held = p95 <= {limit:.0f} ms, 0 errors, dropped <= 1 %,"
                      f" in each of {result.settings.passes} passes")  # fmt: skip
-        for app in APPS:
+        for app in w.apps:
             s = w.apps[app]
             spread = " / ".join(f"{r}" for r in s.held_per_pass)
-            lines.append(f"  {app:4s} held {s.held:5d}/s   per pass: {spread}")
+            lines.append(f"  {app:6s} held {s.held:5d}/s   per pass: {spread}")
         if w.ratio is not None:
             ratio = f"{w.ratio:.2f}x"
         elif w.ratio_above is not None:
@@ -279,16 +347,23 @@ def report(result: BenchResult) -> list[str]:
         else:
             ratio = "n/a (the peer held no rate)"
         lines.append(f"  ratio shop/peer: {ratio}")
+        for app, other in (("spring", "peer"), ("spring", "shop")):
+            if app in w.apps and other in w.apps:
+                r = w.ratio_of(app, other)
+                lines.append(f"  ratio {app}/{other}: " + (f"{r:.2f}x" if r is not None else
+                             f"n/a (the {other} held no rate)"))  # fmt: skip
         if w.cost_rate:
-            held = "both held" if w.cost_held else "NOT held by both: overloaded figures"
+            held = "all held" if w.cost_held else "NOT held by all: overloaded figures"
             lines.append(f"  CPU ms per request at {w.cost_rate}/s ({held}; median of passes):")
             for app, cost in w.cpu_ms.items():
                 parts = "  ".join(f"{k} {v:.2f}" for k, v in cost.items())
                 # If CPU were the only limit: the machine's cores over all three's cost.
                 ceiling = 1000 * CORES / sum(cost.values())
-                lines.append(f"    {app:4s} {parts}   (CPU-bound ceiling ~{ceiling:,.0f}/s)")
-            if w.cost_ratio is not None:
-                lines.append(f"  CPU per request (app + db), peer/shop: {w.cost_ratio:.2f}x")
+                lines.append(f"    {app:6s} {parts}   (CPU-bound ceiling ~{ceiling:,.0f}/s)")
+            for app, other in (("peer", "shop"), ("spring", "shop")):
+                cost = w.cost_ratio_of(app, other)
+                if cost is not None:
+                    lines.append(f"  CPU per request (app + db), {app}/{other}: {cost:.2f}x")
         if w.k6_limited:
             rates = ", ".join(f"{s.app} {s.rate}/s pass {s.run}" for s in w.k6_limited)
             lines.append(f"  k6 was the limit in: {rates}")

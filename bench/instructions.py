@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.backing import start_backing, stop_all
-from tests.harness.servers import REPO
+from stack.settings import REPO
 
 VALGRIND = shutil.which("valgrind") or "valgrind"
 # case -> (app, method, path, query, how many requests in the first child). The peer is the

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.backing import start_backing, stop_all
 from bench.steps import run_step
-from tests.harness.servers import ShopServer
+from stack.ephemeral import ShopServer
 
 PY_SPY = str(Path(sys.executable).parent / "py-spy")
 # The first frame from the leaf up whose file matches decides the layer (stdlib frames such
@@ -24,7 +24,7 @@ PY_SPY = str(Path(sys.executable).parent / "py-spy")
 LAYERS = (
     ("driver (pymysql)", re.compile(r"(^|/)pymysql/")),
     ("SQLAlchemy", re.compile(r"(^|/)sqlalchemy/")),
-    ("metrics", re.compile(r"(^|/)prometheus_client/|(^|/)prometheus_flask_exporter/")),
+    ("metrics", re.compile(r"(^|/)prometheus_client/|(^|/)shop/metrics\.py")),
     ("Redis client", re.compile(r"(^|/)redis/")),
     ("JSON", re.compile(r"(^|/)json/|orjson")),
     ("Flask/Werkzeug", re.compile(r"(^|/)flask/|(^|/)werkzeug/")),
@@ -110,7 +110,7 @@ def profile_workload(
         for pid, out in zip(worker_pids, outputs, strict=True)
     ]
     step = run_step(app="shop", base_url=shop.url, workload=workload, rate=rate,
-                    duration=seconds, pids={"app": shop.executor.process.pid, "db": db_pid},
+                    duration=seconds, pids={"app": shop.pid, "db": db_pid},
                     workdir=workdir)  # fmt: skip
     for spy in spies:
         spy.wait(timeout=60)
@@ -153,12 +153,12 @@ def run(
         log(f"shop {shop.url}: {workers} workers x {threads} threads; warming")
         profiles = []
         for workload, rate in rates.items():
-            warm = {"app": pids[0], "db": db.executor.process.pid}
+            warm = {"app": pids[0], "db": db.pid}
             run_step(app="shop", base_url=shop.url, workload=workload, rate=100, duration=3,
                      pids=warm, workdir=root)  # fmt: skip
             log(f"profiling {workload} at {rate}/s for {seconds:g} s")
             profiles.append(profile_workload(shop, pids, workload, rate, seconds,
-                                             db.executor.process.pid, root))  # fmt: skip
+                                             db.pid, root))  # fmt: skip
         return profiles
     finally:
         stop_all(servers, log)

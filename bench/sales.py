@@ -45,7 +45,9 @@ from shop.sales.queue import drain, read_queue_state
 from shop.schema import metadata
 from shop.seed import seed_catalog
 from shop.settings import Settings
-from tests.harness.servers import REPO, MariaDB, free_port
+from stack.ephemeral import MariaDB
+from stack.processes import free_port
+from stack.settings import REPO
 
 _STATUS = ("Innodb_row_lock_waits", "Innodb_row_lock_time", "Innodb_deadlocks")
 
@@ -262,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             db = MariaDB(Path(tmp) / "mariadb", port=args.port).start()
             servers.append(db)
-            db_pid = db.executor.process.pid
+            db_pid = db.pid
             with db.connect() as conn, conn.cursor() as cur:
                 cur.execute("CREATE DATABASE shop")
             pool = args.threads + 2

@@ -85,10 +85,14 @@ def adapter_schema() -> dict:
 
 
 def shop_metrics(metrics_md: str | None = None) -> set[str]:
-    """The metric names docs/metrics.md lists in the shop's section."""
+    """The metric names docs/metrics.md lists for the shops: the Flask shop's section and the
+    Spring shop's (Micrometer's dialect)."""
     text = (REPO / "docs" / "metrics.md").read_text() if metrics_md is None else metrics_md
-    section = text.split("<!-- section: shop")[1].split("<!-- end section: shop -->")[0]
-    return listed_metrics(section)
+    names: set[str] = set()
+    for section in ("shop", "spring-shop"):
+        body = text.split(f"<!-- section: {section} ")[1]
+        names |= listed_metrics(body.split(f"<!-- end section: {section} -->")[0])
+    return names
 
 
 def adapter_config(obj: Mapping) -> object:

@@ -12,11 +12,12 @@ APT_PACKAGES=(
   nginx prometheus-nginx-exporter
   chromium
   valgrind
+  openjdk-17-jdk-headless maven
 )
 # Debian names the binaries differently from upstream; these are what the project calls.
 REQUIRED_COMMANDS=(mariadbd mariadb-install-db mariadb redis-server prometheus promtool
   prometheus-alertmanager amtool prometheus-mysqld-exporter prometheus-redis-exporter
-  prometheus-node-exporter nginx prometheus-nginx-exporter chromium valgrind)
+  prometheus-node-exporter nginx prometheus-nginx-exporter chromium valgrind java mvn)
 # Debian installs its own services for these packages; shoplab runs its own copies on other
 # ports, so the packaged ones must not be running or enabled.
 PACKAGED_SERVICES=(mariadb redis-server prometheus prometheus-alertmanager
@@ -126,11 +127,34 @@ install_python() {
   say "python dependencies installed"
 }
 
+build_spring_shop() {
+  # The Spring shop's jar (spring-shop/): shop/openapi.py's document into its resources, then
+  # Maven (dependencies from the Java registry, cached in ~/.m2). Skipped while the sources,
+  # the pom and the contract are what the last build saw.
+  local jar=spring-shop/target/spring-shop.jar stamp=spring-shop/target/.shoplab-built want
+  "$VENV/bin/python" spring-shop/write_openapi.py || die "could not write the Spring shop's openapi.json"
+  want=$( { cat spring-shop/pom.xml spring-shop/target/generated-resources/openapi/openapi.json
+            find spring-shop/src -type f | LC_ALL=C sort | xargs cat; } | sha256sum | cut -d' ' -f1)
+  if [ -f "$jar" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    say "spring shop: up to date ($jar)"
+    return
+  fi
+  say "building the Spring shop: mvn package -> $jar (Spring Boot 3.5.7; first run downloads to ~/.m2)"
+  local log=spring-shop/target/mvn-package.log
+  if ! (cd spring-shop && mvn -B -q package -DskipTests) >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    die "the Spring shop's build failed (full log: $log)"
+  fi
+  echo "$want" >"$stamp"
+  say "spring shop built"
+}
+
 install_system_packages
 still_missing=$(missing_commands | tr '\n' ' ')
 [ -z "${still_missing// /}" ] || die "commands still missing after install: $still_missing"
 check_default_ports_free
 install_python
+build_spring_shop
 "$VENV/bin/k6" version >/dev/null 2>&1 || die "k6 is not runnable from $VENV/bin/k6"
 mariadb_version=$(PATH="$PATH:/usr/sbin" mariadbd --version | grep -oE '[0-9]+\.[0-9]+\.[0-9]+-MariaDB' | head -1)
 prometheus_version=$(prometheus --version 2>&1 | grep -oE 'version [0-9.]+' | head -1 | cut -d' ' -f2)

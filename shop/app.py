@@ -10,14 +10,15 @@ import redis
 from flask import Flask, request
 
 from shop.api import api, probes
-from shop.cache import StaleWhileRevalidateCache
+from shop.cache import StaleWhileRevalidateCache, redis_answers
 from shop.cli import register_cli
 from shop.context import ShopContext
 from shop.db import create_db_engine
 from shop.errors import register_error_handlers
 from shop.fast_path import PopularFastPath
 from shop.local_cache import LocalCache
-from shop.metrics import attach_metrics
+from shop.metrics import CacheCollector, attach_metrics
+from shop.openapi import answers
 from shop.settings import Settings, SettingsError
 
 
@@ -31,12 +32,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask("shop")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
-    metrics = attach_metrics(app)
-    engine = create_db_engine(settings, metrics)
     # Short timeouts: a dead Redis must cost the popular list milliseconds, not seconds.
     redis_client = redis.Redis.from_url(
         settings.redis_url, socket_timeout=0.25, socket_connect_timeout=0.25
     )
+    metrics = attach_metrics(app, [CacheCollector(lambda: redis_answers(redis_client))])
+    engine = create_db_engine(settings, metrics)
     app.extensions["shop"] = context = ShopContext(
         settings=settings,
         engine=engine,
@@ -45,7 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         popular_cache=StaleWhileRevalidateCache(
             redis_client, metrics, "popular", settings.popular_cache_ttl
         ),
-        popular_local=LocalCache(metrics, "popular_local", settings.popular_local_ttl)
+        popular_local=LocalCache("popular_local", settings.popular_local_ttl, metrics=metrics)
         if settings.popular_local_ttl
         else None,
     )
@@ -59,6 +60,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         )
     app.register_blueprint(api)
     app.register_blueprint(probes)
+    # Every answer the contract lists exists at 0 from the start: after a restart Prometheus
+    # sees each series reset, none left at the old process's value.
+    metrics.http.expect(answers(app))
     register_cli(app)
     return app
 

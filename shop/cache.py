@@ -1,19 +1,19 @@
 """A Redis read-through cache that serves stale while one caller refreshes (no stampede), and
-goes on serving from the process's own copy, refreshed by one caller at a time, while Redis is
-down."""
+goes on serving from the process's own copy (shop.local_cache), refreshed by one caller at a
+time, while Redis is down; and whether Redis answers now (`redis_answers`)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import redis
 
+from shop.local_cache import LocalCache
 from shop.metrics import ShopMetrics
 
 log = logging.getLogger("shop.cache")
@@ -34,11 +34,11 @@ class StaleWhileRevalidateCache:
     errors are counted and the value comes from the source; after an error Redis is left
     alone for `breaker_seconds` so that a dead Redis costs no connect attempts per request.
 
-    Every value read or computed is also kept in the process for as long as Redis keeps it.
-    While Redis is down that copy is served while fresh; when it is not, one thread of the
-    process recomputes it and the others serve the stale copy meanwhile (or, with none, wait
-    for that one thread): a dead Redis costs the database one query per key and `ttl` per
-    process, not one per request.
+    Every value read or computed is also kept in the process (a bounded LocalCache) for as
+    long as Redis keeps it. While Redis is down that copy is served while fresh; when it is
+    not, one thread of the process recomputes it and the others serve the stale copy meanwhile
+    (or, with none, wait for that one thread): a dead Redis costs the database one query per
+    key and `ttl` per process, not one per request.
     """
 
     def __init__(
@@ -63,9 +63,7 @@ class StaleWhileRevalidateCache:
         self.breaker_seconds = breaker_seconds
         self._open_until = 0.0
         self._release = client.register_script(_RELEASE)
-        self._local: dict[str, tuple[float, float, Any]] = {}  # key -> fresh, kept, value
-        self._flights: dict[str, threading.Lock] = {}
-        self._flights_lock = threading.Lock()
+        self.copy = LocalCache(f"{name}_copy", ttl, keep_for=self.keep_ms / 1000 - ttl)
 
     def _count(self, result: str) -> None:
         self.metrics.cache.labels(self.name, result).inc()
@@ -83,29 +81,8 @@ class StaleWhileRevalidateCache:
             return self._without_redis(key, compute)
         return value
 
-    def _keep(self, key: str, value: Any, fresh_for: float | None = None) -> None:
-        now = time.monotonic()
-        fresh_for = self.ttl if fresh_for is None else fresh_for
-        self._local[key] = (now + fresh_for, now + self.keep_ms / 1000, value)
-
     def _without_redis(self, key: str, compute: Callable[[], Any]) -> Any:
-        """The process's copy while fresh; else one thread recomputes it (single flight)."""
-        copy = self._local.get(key)
-        if copy is not None and copy[0] > time.monotonic():
-            return copy[2]
-        with self._flights_lock:
-            flight = self._flights.setdefault(key, threading.Lock())
-        if not flight.acquire(blocking=copy is None or copy[1] <= time.monotonic()):
-            return copy[2]  # another thread is recomputing: the stale copy meanwhile
-        try:
-            latest = self._local.get(key)
-            if latest is not None and latest[0] > time.monotonic() and latest is not copy:
-                return latest[2]  # computed by the thread we waited for
-            value = compute()
-            self._keep(key, value)
-            return value
-        finally:
-            flight.release()
+        return self.copy.get(key, compute)
 
     def _get(self, key: str, compute: Callable[[], Any]) -> Any:
         entry = self._read(key)
@@ -138,7 +115,7 @@ class StaleWhileRevalidateCache:
         raw = self.client.get(key)
         entry = json.loads(raw) if raw is not None else None
         if entry is not None:  # a copy for when Redis goes away, as fresh as Redis's
-            self._keep(key, entry["value"], entry["fresh_until"] - time.time())
+            self.copy.put(key, entry["value"], entry["fresh_until"] - time.time())
         return entry
 
     def _try_lock(self, key: str) -> str | None:
@@ -151,7 +128,7 @@ class StaleWhileRevalidateCache:
         self._count("miss")
         try:
             value = compute()
-            self._keep(key, value)
+            self.copy.put(key, value)
             entry = {"fresh_until": time.time() + self.ttl, "value": value}
             self.client.set(key, json.dumps(entry, separators=(",", ":")), px=self.keep_ms)
             return value
@@ -160,3 +137,11 @@ class StaleWhileRevalidateCache:
 
     def _unlock(self, key: str, token: str) -> None:
         self._release(keys=[f"{key}:refresh"], args=[token])
+
+
+def redis_answers(client: redis.Redis) -> bool:
+    """Whether Redis answers a PING now (within the client's short timeouts)."""
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False

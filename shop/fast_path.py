@@ -35,8 +35,6 @@ class PopularFastPath:
         *,
         max_queries: int = 256,
     ):
-        if metrics.http is None:
-            raise ValueError("the fast path needs the exporter's request metrics")
         self.wsgi_app = wsgi_app
         self.local = local
         self.max_queries = max_queries

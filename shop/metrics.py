@@ -1,67 +1,94 @@
-"""The shop's Prometheus metrics: prometheus-flask-exporter's defaults plus the domain ones."""
+"""The shop's Prometheus metrics (docs/metrics.md), its request counting and its /metrics."""
 
 from __future__ import annotations
 
-import logging
 import os
-import re
 import struct
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, Response, request
 from prometheus_client import (
+    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     disable_created_metrics,
-    values,
+    generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
-from prometheus_client.process_collector import ProcessCollector
-from prometheus_flask_exporter import PrometheusMetrics
-from prometheus_flask_exporter.multiprocess import MultiprocessInternalPrometheusMetrics
+
+from shop.settings import STRATEGIES
 
 # Latency buckets around the SLOs (popular < 50 ms, orders < 200 ms at p95).
 LATENCY_BUCKETS = (
     0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0,
     10.0,
 )  # fmt: skip
-NOT_TRACKED = [r"^/metrics$", r"^/healthz$", r"^/readyz$", r"^/openapi\.json$"]
+# Paths whose requests are not counted: probes, scrapes and the contract are not traffic.
+NOT_TRACKED = frozenset({"/metrics", "/healthz", "/readyz", "/openapi.json"})
 
-
-# The `operation` label values of shop/db.py's callers, and the `kind`s of shop.db.classify.
+# Every label value the shop's counters can take, so that each series exists at 0 from the
+# start: a series born with its first event loses that event to rate() and increase(), and
+# after a restart a series the new process lacks would keep the old process's value.
+# The `operation` values of shop/db.py's callers, and the `kind`s of shop.db.classify.
 OPERATIONS = ("list_products", "get_product", "popular_products", "get_points", "charge_points",
               "get_order", "place_order")  # fmt: skip
 RETRIED_OPERATIONS = ("place_order", "charge_points")
 ERROR_KINDS = ("deadlock", "lock_wait_timeout", "disconnect", "other")
+# An order's outcomes (shop.orders): created, a replay, a domain refusal by its error code, a
+# deadlock or lock wait the strategy did not absorb, anything else.
+ORDER_RESULTS = ("created", "replayed", "out_of_stock", "insufficient_points", "not_found",
+                 "idempotency_key_reused", "deadlock", "lock_wait_timeout", "error")  # fmt: skip
+CACHE_RESULTS = {"popular": ("hit", "miss", "error"), "popular_local": ("hit", "miss")}
+POOL_STATES = ("in_use", "idle", "capacity")
 
 
-@dataclass(frozen=True)
 class HttpMetrics:
-    """prometheus-flask-exporter's request metrics, for a response served before Flask (the
-    popular list's fast path, shop.fast_path) to be counted in the same series as the rest."""
+    """The request series every response is counted in, by the Flask hooks (`track_requests`)
+    or before Flask (shop.fast_path): the names, labels and buckets prometheus-flask-exporter
+    gave them (grouped by the URL rule), which dashboards, rules and the deck read."""
 
-    duration: Histogram  # flask_http_request_duration_seconds{method, url_rule, status}
-    total: Counter  # flask_http_request_total{method, status}
+    def __init__(self, registry: CollectorRegistry | None):
+        self.duration = Histogram(
+            "flask_http_request_duration_seconds",
+            "Flask HTTP request duration in seconds",
+            ["method", "url_rule", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.total = Counter(
+            "flask_http_request_total",
+            "Total number of HTTP requests",
+            ["method", "status"],
+            registry=registry,
+        )
 
-    @classmethod
-    def of(cls, exporter: PrometheusMetrics) -> HttpMetrics:
-        # The exporter keeps them in its registry only (its export_defaults holds no attribute).
-        found = exporter.registry._names_to_collectors
-        return cls(found["flask_http_request_duration_seconds"], found["flask_http_request_total"])
+    def observe(self, method: str, url_rule: str, status: int, seconds: float) -> None:
+        self.duration.labels(method, url_rule, status).observe(seconds)
+        self.total.labels(method, status).inc()
+
+    def expect(self, answers: Iterable[tuple[str, str, int]]) -> None:
+        """Every (method, URL rule, status) the contract answers, at 0 until it happens (the
+        untracked paths' left out)."""
+        for method, url_rule, status in answers:
+            if url_rule in NOT_TRACKED:
+                continue
+            self.duration.labels(method, url_rule, status)
+            self.total.labels(method, status)
 
 
 class ShopMetrics:
-    """The domain metrics of docs/metrics.md, registered in `registry` (None: multiprocess)."""
+    """The metrics of docs/metrics.md, registered in `registry` (None: multiprocess), every
+    known label set at 0."""
 
-    def __init__(self, registry: CollectorRegistry | None, http: HttpMetrics | None = None):
+    def __init__(self, registry: CollectorRegistry | None):
         self.registry = registry
-        self.http = http
+        self.http = HttpMetrics(registry)
         self.orders = Counter(
             "shop_orders_total",
             "Order attempts by strategy and result "
@@ -103,37 +130,46 @@ class ShopMetrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
-        # Counters of rare events exist at 0 from the start: a series born with its first
-        # event would lose that event to rate() and increase() (and to the alerts on them).
+        for strategy in STRATEGIES:
+            self.order_duration.labels(strategy)
+            for result in ORDER_RESULTS:
+                self.orders.labels(strategy, result)
         for operation in OPERATIONS:
             for kind in ERROR_KINDS:
                 self.db_errors.labels(operation, kind)
         for operation in RETRIED_OPERATIONS:
             self.db_retries.labels(operation)
-        for result in ("hit", "miss", "error"):
-            self.cache.labels("popular", result)
-        for result in ("hit", "miss"):
-            self.cache.labels("popular_local", result)
+        for cache, results in CACHE_RESULTS.items():
+            for result in results:
+                self.cache.labels(cache, result)
+        for state in POOL_STATES:
+            self.db_pool.labels(state)
 
 
-log = logging.getLogger("shop.metrics")
+def order_result(code: str) -> str:
+    """The `result` label of an order that ended with the error `code`: the code when it is a
+    known outcome, else `error` (the label set stays the known one)."""
+    return code if code in ORDER_RESULTS else "error"
+
+
+class CacheCollector:
+    """shop_cache_up: whether this shop's Redis answers now, asked at each scrape (`answers`).
+    Down, the shop still answers everything from the database: degraded, not unready."""
+
+    def __init__(self, answers: Callable[[], bool]):
+        self.answers = answers
+
+    def collect(self):
+        yield GaugeMetricFamily(
+            "shop_cache_up",
+            "1 if the shop's Redis answers a PING, 0 if not (the shop then serves from the "
+            "database).",
+            value=1 if self.answers() else 0,
+        )
 
 
 def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
-
-
-def _ensure_multiprocess_values() -> None:
-    """prometheus_client chose its value class when it was first imported; if
-    PROMETHEUS_MULTIPROC_DIR was set only after that (a server config that imports it first),
-    every sample would stay in this worker's memory and the summed /metrics would be empty.
-    shop/serve.py sets the variable first; this catches any other launcher."""
-    if values.ValueClass is values.MutexValue:
-        log.warning(
-            "PROMETHEUS_MULTIPROC_DIR was set after prometheus_client was imported; "
-            "switching to multiprocess values (set it before the server starts)"
-        )
-        values.ValueClass = values.get_value_class()
 
 
 class ServerProcessCollector:
@@ -180,7 +216,8 @@ _SUMMED = {
 }
 
 
-_LIVE_GAUGE = re.compile(r"gauge_live\w*?_(\d+)\.db\Z")
+# A worker's live gauges, one file per worker: gauge_livesum_<pid>.db (prometheus_client's naming).
+_LIVE_GAUGE_PREFIX = "gauge_live"
 
 
 def forget_dead_workers(folder: str) -> list[int]:
@@ -188,53 +225,99 @@ def forget_dead_workers(folder: str) -> list[int]:
     must stop counting towards the sums. Returns the pids forgotten."""
     dead = set()
     for name in os.listdir(folder):
-        match = _LIVE_GAUGE.match(name)
-        if match and not Path("/proc", match[1]).exists():
-            dead.add(int(match[1]))
+        if name.startswith(_LIVE_GAUGE_PREFIX) and name.endswith(".db"):
+            pid = name[: -len(".db")].rpartition("_")[2]
+            if pid.isdigit() and not Path("/proc", pid).exists():
+                dead.add(int(pid))
     for pid in dead:
         mark_process_dead(pid, folder)
     return sorted(dead)
 
 
-class _MultiprocessMetrics(MultiprocessInternalPrometheusMetrics):
-    """The workers' summed files, plus the server's process metrics (SHOP_SERVER_PID, set by
-    shop/serve.py in the main process before the workers start)."""
+class MultiprocessExposition:
+    """/metrics under shop.serve: the workers' files summed, plus the server's process metrics
+    (SHOP_SERVER_PID, set by shop/serve.py in the main process before the workers start) and
+    what is asked at scrape time (`collectors`)."""
 
-    def generate_metrics(self, accept_header=None, names=None):
-        forget_dead_workers(multiprocess_dir())
+    def __init__(self, folder: str, collectors: Iterable = ()):
+        self.folder = folder
+        self.collectors = list(collectors)
+
+    def registry(self) -> CollectorRegistry:
+        forget_dead_workers(self.folder)
         registry = CollectorRegistry()
-        MultiProcessCollector(registry)
+        MultiProcessCollector(registry, path=self.folder)
         server = os.environ.get("SHOP_SERVER_PID", "")
         if server.isdigit():
             registry.register(ServerProcessCollector(int(server)))
-        if names:
-            registry = registry.restricted_registry(names)
-        encoder, content_type = choose_encoder(accept_header)
-        # A booting worker creates its sample file empty, then sizes it: read in between, the
-        # file is too short to unpack. Read again rather than fail the scrape.
-        for attempt in range(5):
-            try:
-                return encoder(registry).decode("utf-8"), content_type
-            except struct.error:
-                if attempt == 4:
-                    raise
-                time.sleep(0.01)
-        raise AssertionError("not reached")
+        for collector in self.collectors:
+            registry.register(collector)
+        return registry
 
 
-def attach_metrics(app: Flask) -> ShopMetrics:
-    """Expose /metrics on `app`; under shop.serve (PROMETHEUS_MULTIPROC_DIR) summed over workers."""
+def _exposition(registry: CollectorRegistry) -> bytes:
+    # A booting worker creates its sample file empty, then sizes it: read in between, the file
+    # is too short to unpack. Read again rather than fail the scrape.
+    for attempt in range(5):
+        try:
+            return generate_latest(registry)
+        except struct.error:
+            if attempt == 4:
+                raise
+            time.sleep(0.01)
+    raise AssertionError("not reached")
+
+
+def _check_multiprocess_values(folder: str) -> None:
+    """prometheus_client chooses where values live when it is first imported: if
+    PROMETHEUS_MULTIPROC_DIR was set only after that, this worker's samples would stay in its
+    memory and the summed /metrics would miss them. shop.serve sets it first; a launcher that
+    does not fails here, at start, rather than report nothing."""
+    if not Path(folder, f"counter_{os.getpid()}.db").exists():
+        raise RuntimeError(
+            "PROMETHEUS_MULTIPROC_DIR was set after prometheus_client was imported: set it "
+            "before the server starts (python -m shop.serve does)"
+        )
+
+
+def track_requests(app: Flask, http: HttpMetrics) -> None:
+    """Count every response of `app` but those of NOT_TRACKED paths, timed from the first
+    before-request hook (registered before the others, so a debug delay is timed too)."""
+
+    @app.before_request
+    def _start() -> None:
+        request.environ["shop.started"] = time.perf_counter()
+
+    @app.after_request
+    def _count(response: Response) -> Response:
+        started = request.environ.get("shop.started")
+        if started is not None and request.path not in NOT_TRACKED:
+            rule = request.url_rule  # None for a path no route matches: "None", as before
+            elapsed = max(time.perf_counter() - started, 0.0)
+            http.observe(request.method, str(rule), response.status_code, elapsed)
+        return response
+
+
+def attach_metrics(app: Flask, collectors: Iterable = ()) -> ShopMetrics:
+    """The shop's metrics, its requests counted, and /metrics on `app`: under shop.serve
+    (PROMETHEUS_MULTIPROC_DIR) summed over workers. `collectors` are asked at each scrape."""
     disable_created_metrics()  # the *_created series only double what Prometheus stores
-    options = {
-        "group_by": "url_rule",
-        "buckets": LATENCY_BUCKETS,
-        "excluded_paths": NOT_TRACKED,
-    }
-    if multiprocess_dir():
-        _ensure_multiprocess_values()
-        exporter = _MultiprocessMetrics(app, **options)
-        return ShopMetrics(registry=None, http=HttpMetrics.of(exporter))
-    registry = CollectorRegistry()
-    ProcessCollector(registry=registry)
-    exporter = PrometheusMetrics(app, registry=registry, **options)
-    return ShopMetrics(registry=registry, http=HttpMetrics.of(exporter))
+    folder = multiprocess_dir()
+    if folder:
+        metrics = ShopMetrics(registry=None)
+        _check_multiprocess_values(folder)
+        exposition = MultiprocessExposition(folder, collectors)
+        current = exposition.registry
+    else:
+        metrics = ShopMetrics(registry=CollectorRegistry())
+        ProcessCollector(registry=metrics.registry)
+        for collector in collectors:
+            metrics.registry.register(collector)
+        current = lambda: metrics.registry  # noqa: E731
+    track_requests(app, metrics.http)
+
+    @app.get("/metrics")
+    def prometheus_metrics() -> Response:
+        return Response(_exposition(current()), content_type=CONTENT_TYPE_LATEST)
+
+    return metrics

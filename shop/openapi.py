@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Flask
 
-from shop.validation import MAX_ID
+from shop.validation import MAX_ID, MAX_LINES, MAX_QUANTITY
 
 
 def _ref(name: str) -> dict:
@@ -69,13 +71,18 @@ def spec(app: Flask | None = None) -> dict:
         "type": "object",
         "properties": {
             "product_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
-            "quantity": {"type": "integer", "minimum": 1, "maximum": 1000},
+            "quantity": {"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY},
         },
         "required": ["product_id", "quantity"],
     }
+    # What an order holds per product: the request's lines naming it, added up.
     order_item = {
         "type": "object",
-        "properties": {**order_line["properties"], "price": {"type": "integer"}},
+        "properties": {
+            "product_id": order_line["properties"]["product_id"],
+            "quantity": {"type": "integer", "minimum": 1, "maximum": MAX_LINES * MAX_QUANTITY},
+            "price": {"type": "integer"},
+        },
         "required": ["product_id", "quantity", "price"],
     }
     return {
@@ -159,8 +166,10 @@ def spec(app: Flask | None = None) -> dict:
             "/api/orders": {
                 "post": {
                     "summary": "Place and pay an order in one transaction",
-                    "description": "One line per product: an order naming a product twice is "
-                    "rejected with 400 `duplicate` (the field names the second line).",
+                    "description": "Lines naming the same product are one line of the "
+                    "order, their quantities added, in the place of the product's first line "
+                    "(an error's `field` names that line). Each line is bounded here; their sum "
+                    "only by the stock (409 `out_of_stock`).",
                     "parameters": [
                         {
                             "name": "Idempotency-Key",
@@ -182,7 +191,7 @@ def spec(app: Flask | None = None) -> dict:
                             "items": {
                                 "type": "array",
                                 "minItems": 1,
-                                "maxItems": 50,
+                                "maxItems": MAX_LINES,
                                 "items": order_line,
                             },
                         },
@@ -205,10 +214,10 @@ def spec(app: Flask | None = None) -> dict:
             },
             "/readyz": {
                 "get": {
-                    "summary": "Database and Redis are reachable (and which order strategy runs)",
+                    "summary": "The database is reachable (and which order strategy runs)",
                     "responses": {
-                        "200": {"description": "ready"},
-                        "503": {"description": "a dependency is down"},
+                        "200": {"description": "ready; `degraded` while Redis does not answer"},
+                        "503": {"description": "the database does not answer"},
                     },
                 }
             },
@@ -269,3 +278,19 @@ def spec(app: Flask | None = None) -> dict:
             }
         },
     }
+
+
+# A Flask URL rule's variable, `<int:product_id>`, is the contract's `{product_id}`.
+_RULE_VARIABLE = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")
+
+
+def answers(app: Flask) -> list[tuple[str, str, int]]:
+    """(method, Flask URL rule, status) of every response the contract lists for a route of
+    `app`: the request series the shop can have (shop.metrics)."""
+    paths = spec(app)["paths"]
+    found = []
+    for rule in app.url_map.iter_rules():
+        for method, operation in paths.get(_RULE_VARIABLE.sub(r"{\1}", rule.rule), {}).items():
+            if method.upper() in rule.methods:
+                found += [(method.upper(), rule.rule, int(s)) for s in operation["responses"]]
+    return found

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, bindparam, text
 
@@ -32,15 +32,17 @@ from shop.errors import (
     NotFound,
     OutOfStock,
     ShopError,
-    Unavailable,
 )
-from shop.metrics import ShopMetrics
+from shop.metrics import ShopMetrics, order_result
 
 
 @dataclass(frozen=True)
 class OrderLine:
     product_id: int
     quantity: int
+    # Which line of the request it came from (its first, when several named the product):
+    # what an error's `field` names. None: its place in the list.
+    line: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,8 @@ def request_hash(user_id: int, lines: list[OrderLine]) -> str:
 
 
 def _line_index(lines: list[OrderLine], product_id: int) -> int:
-    return next(i for i, line in enumerate(lines) if line.product_id == product_id)
+    i, line = next((i, line) for i, line in enumerate(lines) if line.product_id == product_id)
+    return i if line.line is None else line.line
 
 
 def _unknown_product(lines: list[OrderLine], product_id: int) -> NotFound:
@@ -124,10 +127,10 @@ def _unknown_product(lines: list[OrderLine], product_id: int) -> NotFound:
 
 
 def _out_of_stock(lines: list[OrderLine], product_id: int) -> OutOfStock:
-    i = _line_index(lines, product_id)
+    quantity = next(line.quantity for line in lines if line.product_id == product_id)
     return OutOfStock(
-        f"product {product_id} has less than {lines[i].quantity} in stock",
-        field=f"items[{i}].quantity",
+        f"product {product_id} has less than {quantity} in stock",
+        field=f"items[{_line_index(lines, product_id)}].quantity",
     )
 
 
@@ -339,12 +342,8 @@ def place_order(
         result = "created"
         return PlacedOrder(order, replayed=False)
     except ShopError as exc:
-        result = exc.code if not isinstance(exc, Unavailable) else _unavailable_result(exc)
+        result = order_result(exc.code)
         raise
     finally:
         metrics.orders.labels(strategy, result).inc()
         metrics.order_duration.labels(strategy).observe(time.perf_counter() - started)
-
-
-def _unavailable_result(exc: Unavailable) -> str:
-    return exc.code if exc.code in ("deadlock", "lock_wait_timeout") else "error"

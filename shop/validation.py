@@ -67,29 +67,28 @@ def query_int(request: Request, name: str, default: int, lo: int, hi: int) -> in
 
 
 def order_request(body: dict) -> tuple[int, list[OrderLine]]:
+    """The user and one line per product: lines naming the same product are one line, their
+    quantities added (a cart that lists a product twice means the sum), kept where the product
+    first appeared. Each line is bounded by the contract; their sum only by the stock."""
     user_id = integer(required(body, "user_id"), "user_id", 1, MAX_ID)
     items = required(body, "items")
     if not isinstance(items, list):
         raise InvalidInput("items must be a list", field="items")
     if not 1 <= len(items) <= MAX_LINES:
         raise InvalidInput(f"items must have 1 to {MAX_LINES} lines", field="items")
-    lines: list[OrderLine] = []
-    seen: set[int] = set()
+    merged: dict[int, OrderLine] = {}
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             raise InvalidInput(f"items[{i}] must be an object", field=f"items[{i}]")
         pid_field, qty_field = f"items[{i}].product_id", f"items[{i}].quantity"
         product_id = integer(required(item, "product_id", pid_field), pid_field, 1, MAX_ID)
         quantity = integer(required(item, "quantity", qty_field), qty_field, 1, MAX_QUANTITY)
-        if product_id in seen:
-            raise InvalidInput(
-                f"product {product_id} appears twice; send one line per product",
-                field=pid_field,
-                code="duplicate",
-            )
-        seen.add(product_id)
-        lines.append(OrderLine(product_id, quantity))
-    return user_id, lines
+        first = merged.get(product_id)
+        if first is None:
+            merged[product_id] = OrderLine(product_id, quantity, line=i)
+        else:
+            merged[product_id] = OrderLine(product_id, first.quantity + quantity, first.line)
+    return user_id, list(merged.values())
 
 
 def idempotency_key(request: Request) -> str | None:

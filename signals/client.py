@@ -76,6 +76,19 @@ class Prometheus:
             if "value" in s
         ]
 
+    def samples(self, selector: str, start: float, end: float) -> list[dict]:
+        """Every series' raw samples in (`start`, `end`]: `metric` (labels) and `values` [(t, v)]
+        as scraped, neither interpolated nor carried over from before `start`."""
+        seconds = max(1, math.ceil(end - start))
+        params = {"query": f"{selector}[{seconds}s]", "time": f"{end:.3f}"}
+        data = self._get("/api/v1/query", params)
+        if not data or data["resultType"] != "matrix":
+            return []
+        return [
+            {"metric": s["metric"], "values": [(float(t), float(v)) for t, v in s["values"]]}
+            for s in data["result"]
+        ]
+
     def scrape_interval(self, default: float = 5) -> float:
         """The running config's global scrape interval in seconds (Grafana's $__rate_interval
         needs it); `default` when it cannot be read."""

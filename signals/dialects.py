@@ -86,3 +86,13 @@ def quantile(q: float, window: str, *, matchers: str = "", by: str = "route") ->
 def pool_in_use_ratio() -> str:
     """The share of the app's database pool checked out (all instances together)."""
     return _either([f"sum({d.pool_in_use})\n/ sum({d.pool_capacity})" for d in DIALECTS])
+
+
+def pool_in_use_max(window: str) -> str:
+    """The most connections of the app's pool checked out at once over `window` (per series)."""
+    return _either([f"max(max_over_time({d.pool_in_use}[{window}]))" for d in DIALECTS])
+
+
+def pool_capacity() -> str:
+    """The app's pool size (SQLAlchemy's size + overflow, HikariCP's maximum)."""
+    return _either([f"max({d.pool_capacity})" for d in DIALECTS])

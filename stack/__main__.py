@@ -1,4 +1,4 @@
-"""python -m stack: the native stack (up, down, status, reset, demo) and its helpers."""
+"""python -m stack: the native stack (up, down, status, reset) and its helpers."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 from stack.settings import StackSettingsError, parse_bytes, read_stack_settings
 
@@ -13,12 +14,16 @@ from stack.settings import StackSettingsError, parse_bytes, read_stack_settings
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("up", "down", "status", "reset", "urls", "demo"):
+    for name in ("up", "down", "status", "reset", "urls"):
         sub.add_parser(name)
     sub.add_parser("prometheus-config", help="write the compose prometheus.yml from jobs.yml")
     compose = sub.add_parser("compose", help="write compose.yml from the service table")
     compose.add_argument("--check", action="store_true", help="fail if compose.yml is stale")
-    keep = sub.add_parser("keep", help="run a replica: outlive it, never let it outlive us")
+    keep = sub.add_parser(
+        "keep",
+        help="run a replica: outlive it, never let it outlive us; "
+        "NAME [--dir FOLDER] -- COMMAND (FOLDER: its state, SIGHUP's command)",
+    )
     keep.add_argument("name")
     keep.add_argument("cmd", nargs=argparse.REMAINDER)
     cg = sub.add_parser("cgroup-exec", help="enter a cgroup with limits, then exec a command")
@@ -37,10 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "keep":
         from stack.keeper import keep
 
-        cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+        cmd, folder = args.cmd, None
+        if cmd[:1] == ["--dir"] and len(cmd) > 1:
+            cmd, folder = cmd[2:], Path(cmd[1])
+        cmd = cmd[1:] if cmd[:1] == ["--"] else cmd
         if not cmd:
             parser.error("keep: no command given")
-        return keep(args.name, cmd)
+        return keep(args.name, cmd, folder)
     if args.command == "cgroup-exporter":
         groups = dict(g.partition("=")[::2] for g in args.groups)
         if not all(groups.values()):
@@ -60,10 +68,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from stack import runner
 
-    if args.command == "demo":
-        from stack.demo import demo
-
-        return demo(settings)
     if args.command == "urls":
         print(runner.describe(settings))
         return 0

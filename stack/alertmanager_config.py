@@ -23,7 +23,13 @@ from pathlib import Path
 
 import yaml
 
-from stack.settings import REPO, StackSettings, StackSettingsError, read_env_file
+from stack.settings import (
+    REPO,
+    StackSettings,
+    StackSettingsError,
+    parse_duration,
+    read_env_file,
+)
 
 BASE_CONFIG = REPO / "provisioning" / "alertmanager" / "alertmanager.yml"
 LOCAL_CONFIG = REPO / "provisioning" / "alertmanager" / "alertmanager.local.yml"
@@ -131,7 +137,18 @@ def render(base: dict, settings: AlertmanagerSettings, webhook_url: str | None =
 
 
 def native(s: StackSettings, settings: AlertmanagerSettings) -> dict:
-    return render(load_base(), settings, s.url("LOCAL_ALERT_WEBHOOK_PORT", "/alerts"))
+    """The native stack's config; with LOCAL_ALERT_FOR_MAX (a stack for checks, whose alerts
+    fire within seconds) every route's group_wait and group_interval are capped at it too, so
+    that an alert is also notified within seconds: the second alert of a group would otherwise
+    wait for the group's next tick (a minute) after the first."""
+    config = render(load_base(), settings, s.url("LOCAL_ALERT_WEBHOOK_PORT", "/alerts"))
+    if s.alert_for_max is not None:
+        routes = [config["route"], *config["route"].get("routes", [])]
+        for route in routes:
+            for key in ("group_wait", "group_interval"):
+                if key in route and parse_duration(key, route[key]) > s.alert_for_max:
+                    route[key] = f"{s.alert_for_max}s"
+    return config
 
 
 def dump(config: dict) -> str:

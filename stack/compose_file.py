@@ -65,7 +65,8 @@ def compose_service(row: Service, defaults: Mapping[str, str]) -> dict:
     out.update(extra)
     if row.port and row.port.publish:
         container = row.port.container
-        out["ports"] = [f"127.0.0.1:${{{row.port.publish}:-{container}}}:{container}"]
+        published = row.port.published or container
+        out["ports"] = [f"127.0.0.1:${{{row.port.publish}:-{published}}}:{container}"]
     if row.limits:
         out["cpus"] = _number(defaults[row.limits.cpus])
         out["mem_limit"] = defaults[row.limits.memory]

@@ -54,10 +54,25 @@ def render(kind: str, settings: StackSettings | None = None, rules_dir: str = "r
             return {}
         return {"static_configs": [{"targets": [where.addr(service)]}]}
 
+    def external(job: dict) -> dict | None:
+        """The app's job for a target the user runs: where its file says to scrape it."""
+        if kind != "native" or job.get("service") != "shop" or not settings.target.external:
+            return None
+        target = settings.target
+        if target.dialect == "none":
+            return {}
+        return {"static_configs": [{"targets": list(target.scrape)}],
+                "metrics_path": target.metrics_path}  # fmt: skip
+
     scrape_configs = []
     for job in source["jobs"]:
         config: dict = {"job_name": job["name"]}
-        if "file_sd" in job:
+        outside = external(job)
+        if outside is None and _not_here(kind, job, settings):
+            continue  # a service of the app this stack does not run (the user runs the app)
+        if outside is not None:
+            config.update(outside)
+        elif "file_sd" in job:
             config["file_sd_configs"] = [{"files": [job["file_sd"]], "refresh_interval": "5s"}]
         elif SERVICES[job["service"]].replicas:
             config.update(replicas(job["service"]))
@@ -65,6 +80,20 @@ def render(kind: str, settings: StackSettings | None = None, rules_dir: str = "r
             config.update(optional(job["service"]))
         else:
             config["static_configs"] = [{"targets": [target(job)]}]
+        if "file_sd" not in job and outside is None:
+            native = job.get("native_service") if kind == "native" else None
+            row = SERVICES[native or job["service"]]
+            path = row.metrics_path(where) if row.metrics_path else "/metrics"
+            if path != "/metrics":
+                config["metrics_path"] = path
+        if kind == "compose":
+            # Services a compose profile adds beside the job's own (the Spring shop), each found
+            # by its DNS name: no target while the profile is off.
+            for service in job.get("compose_also", []):
+                host, port = where.addr(service).split(":")
+                config.setdefault("dns_sd_configs", []).append(
+                    {"names": [host], "type": "A", "port": int(port), "refresh_interval": "5s"}
+                )
         if "metric_relabel_configs" in job:
             config["metric_relabel_configs"] = job["metric_relabel_configs"]
         scrape_configs.append(config)
@@ -75,6 +104,14 @@ def render(kind: str, settings: StackSettings | None = None, rules_dir: str = "r
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]},
         "scrape_configs": scrape_configs,
     }
+
+
+def _not_here(kind: str, job: dict, settings: StackSettings | None) -> bool:
+    """Natively, a job whose service the stack does not run for its target (serves_app)."""
+    if kind != "native" or "file_sd" in job:
+        return False
+    row = SERVICES[job.get("native_service") or job["service"]]
+    return row.serves_app and settings.target.external
 
 
 def dump(config: dict) -> str:

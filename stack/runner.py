@@ -4,29 +4,42 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-import requests
-
-from stack import accounts, alert_rules, alertmanager_config, balancer, cgroups, services
+from stack import (
+    accounts,
+    alert_rules,
+    alertmanager_config,
+    balancer,
+    cgroups,
+    keeper,
+    processes,
+    services,
+)
 from stack.prometheus_config import dump, render
 from stack.services import ALERTS_FILE, Native, tool
-from stack.settings import REPO, StackSettings, StackSettingsError
+from stack.settings import REPO, StackSettings, StackSettingsError, read_stack_settings
+from targets import find_target
 
 
 def mysqld_exporter_cnf(s: StackSettings) -> str:
-    """Debian's mysqld_exporter (0.14) takes its account from a my.cnf only."""
+    """Debian's mysqld_exporter (0.14) takes its account from a my.cnf only: the stack's own
+    account on its MariaDB, or the target's DSN for a service the user runs."""
+    dsn = s.target.dsn
+    if dsn is not None:
+        return (f"[client]\nuser={dsn.user}\npassword={dsn.password}\nhost={dsn.host}\n"
+                f"port={dsn.port}\n")  # fmt: skip
     user, password = accounts.MYSQLD_EXPORTER.user, accounts.MYSQLD_EXPORTER.password
     return (f"[client]\nuser={user}\npassword={password}\nhost={accounts.NATIVE_HOST}\n"
             f"port={s.port('LOCAL_MARIADB_PORT')}\n")  # fmt: skip
@@ -50,19 +63,6 @@ class Component:
         return f"http://127.0.0.1:{self.port}{path}"
 
 
-def _http_ok(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
-
-
-def _tcp_ok(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def components(s: StackSettings) -> list[Component]:
     """The native stack's processes, in start order: the rows of `stack.services` that run
     here, a replicated row once per replica (`shop-1`, `shop-2`, ...)."""
@@ -80,11 +80,11 @@ def components(s: StackSettings) -> list[Component]:
 
 
 def _http_port_ok(_s: StackSettings, port: int, path: str) -> bool:
-    return _http_ok(f"http://127.0.0.1:{port}{path}")
+    return processes.http_ok(f"http://127.0.0.1:{port}{path}")
 
 
 def _tcp_port_ok(_s: StackSettings, port: int) -> bool:
-    return _tcp_ok(port)
+    return processes.tcp_open(port)
 
 
 def _pid_file(s: StackSettings) -> Path:
@@ -99,31 +99,55 @@ def _started_file(s: StackSettings) -> Path:
 
 def _started(s: StackSettings) -> list[dict]:
     try:
-        return json.loads(_started_file(s).read_text())
-    except (FileNotFoundError, ValueError):
+        return json.loads(_started_file(s).read_text())["processes"]
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
         return [{"name": c.name, "port": c.port, "cgroup": c.cgroup} for c in components(s)]
 
 
+def _record_started(s: StackSettings) -> None:
+    processes_ = [{"name": c.name, "port": c.port, "cgroup": c.cgroup} for c in components(s)]
+    target = str(s.target.source or s.target.name)
+    _started_file(s).write_text(
+        json.dumps({"settings": s.values, "target": target, "processes": processes_})
+    )
+
+
+def running_settings(s: StackSettings) -> StackSettings | None:
+    """The settings the stack in `s`'s state dir runs with now (as `up` or the last `switch`
+    recorded them); None when it does not run, or did not record them."""
+    if supervisor_pid(s) is None:
+        return None
+    try:
+        recorded = json.loads(_started_file(s).read_text())
+        target = find_target({"TARGET": recorded["target"]})
+        return StackSettings(recorded["settings"], target, s.default_state_dir)
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None
+
+
 def supervisor_pid(s: StackSettings) -> int | None:
-    """honcho's pid while the stack runs (everything the stack started descends from it)."""
+    """honcho's pid while the stack runs (everything the stack started descends from it): the
+    pid in its file, while that process is still this stack's honcho (pids wrap around: a
+    process of somebody else's may have it by now)."""
     try:
         pid = int(_pid_file(s).read_text())
-        os.kill(pid, 0)
-        return pid
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (FileNotFoundError, ValueError, ProcessLookupError):
         return None
+    return pid if str(_procfile_path(s)).encode() in cmdline else None
 
 
 def _prepare(s: StackSettings, alerting: alertmanager_config.AlertmanagerSettings) -> None:
     state = s.state_dir
     for sub in ("logs", "redis", "prometheus", "alertmanager", "shop-metrics"):
         (state / sub).mkdir(parents=True, exist_ok=True)
-    for old in (state / "shop-metrics").glob("*.db"):
-        old.unlink()
+    # Each replica's metrics folder (shop-metrics/shop-N) is emptied by its server before its
+    # workers start (shop.serve.prepare_environment), once the replica's last run has exited.
     rules_dir = alert_rules.RULES_DIR
     if s.alert_for_max is not None:
         rules_dir = alert_rules.cap_for(rules_dir, state / "rules", s.alert_for_max)
-        say(f"alert rules: every `for:` capped at {s.alert_for_max}s (LOCAL_ALERT_FOR_MAX)")
+        say(f"alert rules: every `for:` capped at {s.alert_for_max}s, and Alertmanager's "
+            "group_wait and group_interval (LOCAL_ALERT_FOR_MAX)")  # fmt: skip
     native = render("native", s, rules_dir=str(rules_dir))
     (state / "prometheus.yml").write_text(dump(native))
     (state / "alertmanager.yml").write_text(
@@ -135,21 +159,21 @@ def _prepare(s: StackSettings, alerting: alertmanager_config.AlertmanagerSetting
     if not locust_sd.exists():
         locust_sd.write_text("[]\n")
     (state / "mysqld-exporter.cnf").write_text(mysqld_exporter_cnf(s))
-    if not (state / "mariadb" / "mysql").exists():
+    if not s.target.external and not (state / "mariadb" / "mysql").exists():
         say("initialising MariaDB data directory")
         (state / "mariadb").mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                tool("mariadb-install-db"),
-                "--no-defaults",
-                f"--datadir={state / 'mariadb'}",
-                "--user=root",
-                "--auth-root-authentication-method=normal",
-                "--skip-test-db",
-            ],
-            check=True,
-            capture_output=True,
-        )
+        subprocess.run(services.mariadb_install_command(state / "mariadb"), check=True,
+                       capture_output=True)  # fmt: skip
+
+
+def running_target(s: StackSettings) -> str | None:
+    """The target file the running stack of `s` serves (or watches), None when it is down."""
+    if supervisor_pid(s) is None:
+        return None
+    try:
+        return json.loads(_started_file(s).read_text()).get("target")
+    except (FileNotFoundError, ValueError, AttributeError):
+        return None
 
 
 def hold_file(s: StackSettings, name: str) -> Path:
@@ -163,6 +187,7 @@ def _procfile(s: StackSettings) -> Path:
     (s.state_dir / "hold").mkdir(parents=True, exist_ok=True)
     for stale in (s.state_dir / "hold").iterdir():  # a fault's, from a run that was killed
         stale.unlink()
+    shutil.rmtree(services.keeper_folder(s), ignore_errors=True)  # a switch's, before a restart
     for c in components(s):
         log = s.state_dir / "logs" / f"{c.name}.log"
         cmd = " ".join(shlex.quote(part) for part in c.command)
@@ -176,9 +201,13 @@ def _procfile(s: StackSettings) -> Path:
                          "done")  # fmt: skip
         else:
             lines.append(f"{c.name}: exec {run}")
-    path = s.state_dir / "Procfile"
+    path = _procfile_path(s)
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _procfile_path(s: StackSettings) -> Path:
+    return s.state_dir / "Procfile"
 
 
 def _seed(s: StackSettings) -> None:
@@ -226,6 +255,18 @@ def _wait_ready(
     return list(pending)
 
 
+def _first_exit(honcho_log: Path) -> str:
+    """The process whose exit made honcho stop the stack (honcho logs `<name>.1 stopped`)."""
+    if not honcho_log.exists():
+        return ""
+    for line in honcho_log.read_text(errors="replace").splitlines():
+        # 19:07:10 system            | redis-exporter.1 stopped (rc=-15)
+        match = re.search(r"\| (\S+)\.\d+ stopped \(rc=", line)
+        if match:
+            return match[1]
+    return ""
+
+
 def up(s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None = None) -> int:
     """Start the stack of `s`; 0 when every process is ready. `environ` (default: this process's)
     holds the ALERTMANAGER_* notification settings."""
@@ -252,36 +293,37 @@ def up(s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None 
     _prepare(s, alerting)
     procfile = _procfile(s)
     say(f"starting {len(components(s))} processes under honcho (logs: {s.state_dir / 'logs'})")
-    with open(s.state_dir / "logs" / "honcho.log", "ab") as log:
-        proc = subprocess.Popen(
-            [tool("honcho"), "start", "-f", str(procfile), "-d", str(REPO)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            cwd=REPO,
-        )
+    proc = processes.start([tool("honcho"), "start", "-f", str(procfile), "-d", str(REPO)],
+                           cwd=REPO, log=s.state_dir / "logs" / "honcho.log")  # fmt: skip
     _pid_file(s).write_text(str(proc.pid))
-    _started_file(s).write_text(json.dumps(
-        [{"name": c.name, "port": c.port, "cgroup": c.cgroup} for c in components(s)]
-    ))  # fmt: skip
-    alive = lambda: proc.poll() is None  # noqa: E731  honcho stops all when one process dies
-    failed = _wait_ready(s, ["mysql", "redis"], timeout, alive)
+    _record_started(s)
+    alive = lambda: not processes.exited(proc)  # noqa: E731  honcho stops all when one dies
+    backing = [c.name for c in components(s) if c.name in ("mysql", "redis")]
+    failed = _wait_ready(s, backing, timeout, alive)
     if not failed:
-        _seed(s)
-        rest = [c.name for c in components(s) if c.name not in ("mysql", "redis")]
+        if backing:
+            _seed(s)
+        rest = [c.name for c in components(s) if c.name not in backing]
         if s.replicas > 1:
             say(f"{s.replicas} shop replicas behind nginx on {s.url('LOCAL_SHOP_PORT')}")
         failed = _wait_ready(s, rest, timeout, alive)
     if failed:
         if not alive():
             say("honcho stopped: a process exited (see below); everything it started is down")
+            first = _first_exit(s.state_dir / "logs" / "honcho.log")
+            if first:
+                log = s.state_dir / "logs" / f"{first}.log"
+                say(f"the first to exit: {first}; its log: {log}{processes.last_lines(log, 10)}")
         for name in failed:
-            say(f"{name} is NOT ready; its log: {s.state_dir / 'logs' / (name + '.log')}")
-        say(f"honcho's log: {s.state_dir / 'logs' / 'honcho.log'}; stop with `make local-down`")
+            log = s.state_dir / "logs" / f"{name}.log"
+            say(f"{name} is NOT ready; its log: {log}{processes.last_lines(log)}")
+        honcho = s.state_dir / "logs" / "honcho.log"
+        say(f"honcho's log: {honcho}{processes.last_lines(honcho)}")
+        say("stop with `make local-down`")
         return 1
+    app = s.target.url if s.target.external else s.url("LOCAL_SHOP_PORT")
     say(
-        f"all up. Prometheus {s.url('LOCAL_PROMETHEUS_PORT')}  shop {s.url('LOCAL_SHOP_PORT')}  "
+        f"all up. Prometheus {s.url('LOCAL_PROMETHEUS_PORT')}  {s.target.name} {app}  "
         f"stop with `make local-down`"
     )
     say(f"alerts Alertmanager sends: {s.state_dir / ALERTS_FILE}")
@@ -306,40 +348,16 @@ def down(s: StackSettings, timeout: float = 30) -> int:
         say("not running")
     else:
         say(f"stopping honcho (pid {pid}) and everything it started")
-        os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and group_alive(pid):
-            _reap(pid)
-            time.sleep(0.2)
-        if group_alive(pid):
-            say("some processes ignored SIGTERM: killing them")
-            os.killpg(pid, signal.SIGKILL)
+        processes.stop_group(pid, timeout, say)
     _pid_file(s).unlink(missing_ok=True)
     cgroups.remove([p["cgroup"] for p in started if p["cgroup"]])
     _started_file(s).unlink(missing_ok=True)
-    busy = [p["name"] for p in started if _tcp_ok(p["port"])]
+    busy = [p["name"] for p in started if processes.tcp_open(p["port"])]
     if busy:
         say(f"still listening: {', '.join(busy)}")
         return 1
     say("stopped; no port of the stack is listening")
     return 0
-
-
-def _reap(pid: int) -> None:
-    """Collect honcho's exit status when `up` ran in this process: until then it is a zombie
-    that keeps its process group alive."""
-    # Started by another process (`make local-up`): its parent reaps it.
-    with suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether any process of group `pgid` is still there."""
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
 
 
 class StackStartError(RuntimeError):
@@ -358,6 +376,90 @@ def running(
         yield s
     finally:
         down(s)
+
+
+def _replicas_to_restart(now: StackSettings, wanted: StackSettings) -> list[str] | None:
+    """The shop replicas whose command line differs between the two settings, when nothing else
+    does (the same target, processes, ports and cgroups, every other command alike); None
+    otherwise."""
+    if now.target != wanted.target:
+        return None  # another app, scraped elsewhere: Prometheus and the exporters change too
+    before = {c.name: c for c in components(now)}
+    after = {c.name: c for c in components(wanted)}
+    if before.keys() != after.keys() or now.state_dir != wanted.state_dir:
+        return None
+    # `up` makes the cgroups with their limits: new limits need it.
+    limits = {knob for p in services.native_processes(wanted) if p.row.limits
+              for knob in (p.row.limits.cpus, p.row.limits.memory)}  # fmt: skip
+    if any(now.values.get(knob) != wanted.values.get(knob) for knob in limits):
+        return None
+    differ = [n for n in after if (before[n].command, before[n].port, before[n].cgroup)
+              != (after[n].command, after[n].port, after[n].cgroup)]  # fmt: skip
+    replicas = {p.name for p in services.native_processes(wanted) if p.replica}
+    return differ if set(differ) <= replicas else None
+
+
+def _restart_replica(s: StackSettings, process: services.NativeProcess, timeout: float) -> None:
+    """Its keeper starts the replica again with `s`'s command line; back once it is ready."""
+    folder = services.keeper_folder(s)
+    state = keeper.state_file(folder, process.name)
+    before = json.loads(state.read_text())
+    partial = keeper.restart_file(folder, process.name).with_suffix(".tmp")
+    partial.write_text(json.dumps(services.kept_command(process, s)))
+    partial.replace(keeper.restart_file(folder, process.name))
+    os.kill(before["keeper"], signal.SIGHUP)
+
+    def restarted() -> bool:
+        try:
+            return json.loads(state.read_text())["starts"] > before["starts"]
+        except (FileNotFoundError, ValueError, KeyError):
+            return False
+
+    # The keeper lets the old server drain first (keeper.STOP_TIMEOUT at most).
+    processes.wait_until(restarted, keeper.STOP_TIMEOUT + 5, f"{process.name} restarted")
+    url = f"http://127.0.0.1:{process.port(s)}"
+    workers, threads = int(s.values["LOCAL_SHOP_WORKERS"]), int(s.values["LOCAL_SHOP_THREADS"])
+    log = s.state_dir / "logs" / f"{process.name}.log"
+    # Every worker, not the first to answer /readyz: a switch right after this one must not
+    # stop a server with a worker still booting (it would wait out its graceful timeout).
+    processes.wait_until(lambda: processes.shop_booted(url, workers, threads), timeout,
+                         f"{process.name}'s {workers} workers ready", log=log)  # fmt: skip
+
+
+def switch(s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | None = None) -> int:
+    """The stack of `s`'s state dir, running with the settings `s` (`make load STRATEGY=`, the
+    e2e tests' shared stack). When only the shop's own knobs change (its order strategy, its
+    debug delay), each replica's keeper starts it again with its new command line, one replica
+    after the other, and the rest runs on: MariaDB, Redis and Prometheus keep their data and
+    their history. Anything else (replicas, limits, sales mode): `down`, then `up` (the data
+    kept). 0 once everything is ready; `environ` as for `up`."""
+    if supervisor_pid(s) is None:
+        return up(s, timeout, environ)
+    now = running_settings(s)  # None: started by an older shoplab, which did not record them
+    replicas = _replicas_to_restart(now, s) if now else None
+    if replicas is None:
+        say("these settings change more than the shop: restarting the whole stack (data kept)")
+        if down(now or s) != 0:
+            return 1
+        return up(s, timeout, environ)
+    for process in services.native_processes(s):
+        if process.name in replicas:
+            say(f"{process.name}: starting it again with its new settings")
+            try:
+                _restart_replica(s, process, timeout)
+            except (processes.NotReady, OSError, ValueError, KeyError) as exc:
+                say(f"{process.name} could not be restarted: {exc}; stop with `make local-down`")
+                return 1
+    _record_started(s)
+    return 1 if _wait_ready(s, ["nginx"], timeout, lambda: True) else 0
+
+
+@contextmanager
+def native_stack(env: Mapping[str, str], timeout: float = 90) -> Iterator[StackSettings]:
+    """`running` for the stack an environment describes (its LOCAL_* settings, its ALERTMANAGER_*
+    notifications): `make local-up` in-process, always followed by `make local-down`."""
+    with running(read_stack_settings(env), timeout, environ=env) as settings:
+        yield settings
 
 
 def reset(s: StackSettings) -> int:

@@ -3,23 +3,30 @@ for compose.yml (`stack.compose_file`) and the native stack's processes (`native
 
 from __future__ import annotations
 
+import math
 import shutil
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from stack import balancer
 from stack.accounts import INNODB_EXPORTER, MYSQLD_EXPORTER
-from stack.settings import StackSettings
+from stack.settings import REPO, StackSettings
 
 VENV_BIN = Path(sys.executable).parent
 # Measured on the default seed (10k users, 1k products, 20k orders): the shop's tables hold
 # 11.7 MB, about 0.5 KB per order with its items and payment. A one-hour soak at 80 % of
 # 200 TPS adds at most 576k orders (~290 MB), so 512M keeps the whole data set in memory
 # through the longest scenario, while 1G would take a quarter of the 2-CPU / 4 GB box from the
-# shop, Redis and Prometheus for pages never read. (The test harness's 256M holds a load run.)
+# shop, Redis and Prometheus for pages never read. The test harness's MariaDB runs this same line.
 INNODB_BUFFER_POOL = "512M"
+# The Spring shop's jar, as `make setup` builds it (scripts/setup.sh), and where its image keeps it.
+SPRING_SHOP_JAR = REPO / "spring-shop" / "target" / "spring-shop.jar"
+SPRING_SHOP_IMAGE_JAR = "/app/spring-shop.jar"
+# In a container the JVM reads its CPU and memory limits itself: only the heap's share is said.
+SPRING_SHOP_IMAGE_JVM = ("-XX:MaxRAMPercentage=50", "-XX:+ExitOnOutOfMemoryError")
 # Under the state dir: what Alertmanager sent the webhook, one JSON line per alert.
 ALERTS_FILE = "alerts.jsonl"
 
@@ -35,11 +42,13 @@ def tool(name: str) -> str:
 @dataclass(frozen=True)
 class Port:
     """Where a service listens: `container` inside compose's network (published on 127.0.0.1
-    as ${publish:-container}), the LOCAL_* key of stack/local.env natively."""
+    as ${publish:-published}, `published` defaulting to `container`), the LOCAL_* key of
+    stack/local.env natively."""
 
     local: str
     container: int | None = None  # None: a native-only service
     publish: str = ""
+    published: int | None = None
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,7 @@ class Health:
     start_period: str = ""
 
 
-class Target:
+class Where:
     """Where a command line is rendered for: compose (`Compose`) or this machine (`Native`)."""
 
     native: bool
@@ -94,7 +103,7 @@ class Target:
 
 
 @dataclass(frozen=True)
-class Compose(Target):
+class Compose(Where):
     """Inside compose's network: services by name on their own ports; knobs from .env, with
     stack/local.env's values as defaults."""
 
@@ -124,7 +133,7 @@ class Compose(Target):
 
 
 @dataclass(frozen=True)
-class Native(Target):
+class Native(Where):
     """This machine: every service on 127.0.0.1 at its LOCAL_* port, state under the state dir;
     `replica` (1, 2, ...) is the copy of a replicated service being rendered, at its own port."""
 
@@ -159,11 +168,11 @@ class Native(Target):
         return str(self.state / "logs" / "mariadb-error.log")
 
 
-def _none(_t: Target) -> list[str]:
+def _none(_t: Where) -> list[str]:
     return []
 
 
-def _no_env(_t: Target) -> dict[str, str]:
+def _no_env(_t: Where) -> dict[str, str]:
     return {}
 
 
@@ -173,13 +182,14 @@ class Service:
     legitimately differ (paths, addresses, an engine's own flag) they branch on `t.native`."""
 
     name: str
-    args: Callable[[Target], list[str]] = _none
-    env: Callable[[Target], dict[str, str]] = _no_env
+    args: Callable[[Where], list[str]] = _none
+    env: Callable[[Where], dict[str, str]] = _no_env
     port: Port | None = None
     health: Health | None = None
     limits: Limits | None = None
-    # Natively: the executable (a tool name; "python" is this interpreter).
-    program: tuple[str, ...] = ()
+    # Natively: the executable (a tool name; "python" is this interpreter), or what renders it
+    # for a target (a row whose program the target chooses: the Flask or the Spring shop).
+    program: tuple[str, ...] | Callable[[Where], tuple[str, ...]] = ()
     # In compose: what `command:` starts with before `args` (empty: the image's entrypoint
     # is the program).
     entry: tuple[str, ...] = ()
@@ -198,8 +208,20 @@ class Service:
     # gates the same service with a profile; Prometheus then finds no target, not a down one).
     when: tuple[str, str] = ()
 
+    # Where Prometheus scrapes it (None: /metrics).
+    metrics_path: Callable[[Where], str] | None = None
+    # Part of the app the stack serves (its database, cache, servers, balancer and their
+    # exporters): natively absent when the target is a service the user runs.
+    serves_app: bool = False
+
+    def program_for(self, t: Where) -> tuple[str, ...]:
+        return self.program(t) if callable(self.program) else self.program
+
     def runs_in(self, s: StackSettings) -> bool:
-        """Whether the native stack of `s` runs this row."""
+        """Whether the native stack of `s` runs this row: not the app's own services when the
+        target is a service the user runs (the stack then only watches it)."""
+        if self.serves_app and s.target.external:
+            return False
         return self.in_native and (not self.when or s.values[self.when[0]] == self.when[1])
 
 
@@ -210,7 +232,7 @@ def seed_args(users: str, products: str, orders: str) -> list[str]:
     return ["seed", "--users", users, "--products", products, "--orders", orders]
 
 
-def _mysql(t: Target) -> list[str]:
+def _mysql(t: Where) -> list[str]:
     if t.native:
         place = [
             "--no-defaults",
@@ -239,14 +261,14 @@ def _mysql(t: Target) -> list[str]:
     ]
 
 
-def _mysql_env(t: Target) -> dict[str, str]:
+def _mysql_env(t: Where) -> dict[str, str]:
     # The image's first start creates these; natively `make local-up` does (stack.runner).
     if t.native:
         return {}
     return {"MYSQL_ROOT_PASSWORD": "${MYSQL_ROOT_PASSWORD:-shoplab}", "MYSQL_DATABASE": "shop"}
 
 
-def _redis(t: Target) -> list[str]:
+def _redis(t: Where) -> list[str]:
     place = []
     if t.native:
         place = [
@@ -261,7 +283,7 @@ def _redis(t: Target) -> list[str]:
     return [*place, "--save", "", "--appendonly", "no"]
 
 
-def _shop_init(t: Target) -> list[str]:
+def _shop_init(t: Where) -> list[str]:
     seed = seed_args(
         t.knob("SEED_USERS", "LOCAL_SEED_USERS"),
         t.knob("SEED_PRODUCTS", "LOCAL_SEED_PRODUCTS"),
@@ -270,11 +292,61 @@ def _shop_init(t: Target) -> list[str]:
     return ["-c", f"flask --app shop init-db && flask --app shop {' '.join(seed)}"]
 
 
-def _shop(t: Target) -> list[str]:
+def spring_shop_jvm(cpus: str, memory: str) -> list[str]:
+    """The JVM sized for the shop's limits (natively its cgroup's, which a JVM outside a
+    container does not look up): its CPUs as processors (GC and pool threads), and half of its
+    memory for the heap, leaving the rest to metaspace, code, thread stacks and buffers, so the
+    JVM fails with its own OutOfMemoryError (and exits) before the cgroup's OOM killer comes."""
+    return [
+        f"-XX:ActiveProcessorCount={max(1, math.ceil(float(cpus)))}",
+        f"-XX:MaxRAM={memory}",
+        "-XX:MaxRAMPercentage=50",
+        "-XX:+ExitOnOutOfMemoryError",
+    ]
+
+
+def is_spring(t: Where) -> bool:
+    """Whether the native stack's shop is the Spring one (TARGET=spring-shop)."""
+    return t.native and t.settings.shop_impl == "spring"
+
+
+def _shop_program(t: Where) -> tuple[str, ...]:
+    return ("java",) if is_spring(t) else ("python", "-m", "shop.serve")  # granian: performance.md
+
+
+def _shop(t: Where) -> list[str]:
+    if is_spring(t):
+        cpus, memory = t.settings.values["LOCAL_SHOP_CPUS"], t.settings.values["LOCAL_SHOP_MEMORY"]
+        return [*spring_shop_jvm(cpus, memory), "-jar", str(SPRING_SHOP_JAR)]
     return ["--bind", t.listen("shop")]
 
 
-def _shop_env(t: Target) -> dict[str, str]:
+def _shop_metrics_path(t: Where) -> str:
+    return "/actuator/prometheus" if is_spring(t) else "/metrics"
+
+
+def _spring_shop_env(t: Where, name: str) -> dict[str, str]:
+    """The Spring shop's SHOP_* (docs/spring-shop.md): the Flask shop's names where they apply.
+    Its request threads are the Flask shop's workers x threads, the same concurrency."""
+    if t.native:
+        knobs = t.settings.values
+        threads = str(int(knobs["LOCAL_SHOP_WORKERS"]) * int(knobs["LOCAL_SHOP_THREADS"]))
+    else:
+        threads = "${SPRING_SHOP_THREADS:-16}"
+    return {
+        "SHOP_DATABASE_URL": t.database_url,
+        "SHOP_REDIS_URL": t.redis_url,
+        "SHOP_ORDER_STRATEGY": t.knob("SHOP_ORDER_STRATEGY", "LOCAL_ORDER_STRATEGY"),
+        "SHOP_BIND": t.listen(name),
+        "SHOP_THREADS": threads,
+    }
+
+
+def _shop_env(t: Where) -> dict[str, str]:
+    if is_spring(t):
+        env = _spring_shop_env(t, "shop")
+        delay = t.settings.values.get("LOCAL_SHOP_DEBUG_DELAY_MS", "")
+        return {**env, "SHOP_DEBUG_DELAY_MS": delay} if delay else env
     env = {
         "SHOP_DATABASE_URL": t.database_url,
         "SHOP_REDIS_URL": t.redis_url,
@@ -295,11 +367,11 @@ def _shop_env(t: Target) -> dict[str, str]:
     return env
 
 
-def _sales_consumer(t: Target) -> list[str]:
+def _sales_consumer(t: Where) -> list[str]:
     return ["--listen", t.listen("sales-consumer")]
 
 
-def _sales_consumer_env(t: Target) -> dict[str, str]:
+def _sales_consumer_env(t: Where) -> dict[str, str]:
     # It drains whatever is queued, whatever the mode: only the database is needed.
     return {"SHOP_DATABASE_URL": t.database_url}
 
@@ -308,13 +380,13 @@ def _sales_consumer_env(t: Target) -> dict[str, str]:
 NGINX_STATUS_PORT = 8080
 
 
-def _nginx_status(t: Target) -> str:
+def _nginx_status(t: Where) -> str:
     if t.native:
         return f"127.0.0.1:{t.settings.port('LOCAL_NGINX_STATUS_PORT')}"
     return f"nginx:{NGINX_STATUS_PORT}"
 
 
-def nginx_balancer(t: Target) -> balancer.Balancer:
+def nginx_balancer(t: Where) -> balancer.Balancer:
     """What nginx balances: natively every replica's port, in compose the `shop` service (nginx
     resolves its name once, to every replica's address)."""
     if t.native:
@@ -324,7 +396,7 @@ def nginx_balancer(t: Target) -> balancer.Balancer:
     return balancer.Balancer(t.listen("nginx"), status, [t.addr("shop")])
 
 
-def _nginx(t: Target) -> list[str]:
+def _nginx(t: Where) -> list[str]:
     if t.native:
         # -e: where nginx logs before it has read the config (Debian's default is a path under
         # /var/log that only root may write); -p: its prefix, this stack's own folder.
@@ -332,7 +404,7 @@ def _nginx(t: Target) -> list[str]:
     return ["-c", "/etc/nginx/nginx.conf"]
 
 
-def _nginx_exporter(t: Target) -> list[str]:
+def _nginx_exporter(t: Where) -> list[str]:
     # Two dashes: Debian's 0.11 (Go flags) and the image's 1.x (kingpin) both take them.
     return [
         f"--nginx.scrape-uri=http://{_nginx_status(t)}{balancer.STATUS_PATH}",
@@ -340,7 +412,23 @@ def _nginx_exporter(t: Target) -> list[str]:
     ]
 
 
-def _innodb_env(t: Target) -> dict[str, str]:
+def _nginx_exporter_env(t: Where) -> dict[str, str]:
+    # Natively honcho starts it beside nginx: Debian's 0.11 exits when its first look at
+    # stub_status finds nothing, and takes the whole stack down (a strategy switch's restart
+    # on a busy machine). Compose starts it after nginx is healthy.
+    return {"NGINX_RETRIES": "60", "NGINX_RETRY_INTERVAL": "1s"} if t.native else {}
+
+
+def _innodb_env(t: Where) -> dict[str, str]:
+    if t.native and t.settings.target.dsn is not None:
+        # A service the user runs: its database, with the account its target file names
+        # (docs/targets.md gives the grants); its error log is not ours to follow.
+        dsn = t.settings.target.dsn
+        return {
+            "INNODB_EXPORTER_DSN": f"mysql://{quote(dsn.user)}:{quote(dsn.password)}"
+            f"@{dsn.host}:{dsn.port}/",
+            "INNODB_EXPORTER_LISTEN": t.listen("innodb-exporter"),
+        }
     # Its own least-privilege account (stack/accounts.py), with the password the init SQL sets.
     account = f"{INNODB_EXPORTER.user}:{INNODB_EXPORTER.password}"
     return {
@@ -350,7 +438,7 @@ def _innodb_env(t: Target) -> dict[str, str]:
     }
 
 
-def _mysqld_exporter(t: Target) -> list[str]:
+def _mysqld_exporter(t: Where) -> list[str]:
     if t.native:
         # Debian's mysqld_exporter (0.14) takes its account from a my.cnf only.
         account = [f"--config.my-cnf={t.state / 'mysqld-exporter.cnf'}"]
@@ -372,13 +460,13 @@ def _mysqld_exporter(t: Target) -> list[str]:
     ]
 
 
-def _mysqld_exporter_env(t: Target) -> dict[str, str]:
+def _mysqld_exporter_env(t: Where) -> dict[str, str]:
     if t.native:
         return {}
     return {"MYSQLD_EXPORTER_PASSWORD": f"${{MYSQL_EXPORTER_PASSWORD:-{MYSQLD_EXPORTER.password}}}"}
 
 
-def _redis_exporter(t: Target) -> list[str]:
+def _redis_exporter(t: Where) -> list[str]:
     return [
         "-redis.addr",
         f"redis://{t.addr('redis')}",
@@ -387,7 +475,7 @@ def _redis_exporter(t: Target) -> list[str]:
     ]
 
 
-def _node_exporter(t: Target) -> list[str]:
+def _node_exporter(t: Where) -> list[str]:
     place = [] if t.native else ["--path.rootfs=/host"]
     return [
         *place,
@@ -405,12 +493,12 @@ def _node_exporter(t: Target) -> list[str]:
     ]
 
 
-def _cgroup_exporter(t: Target) -> list[str]:
+def _cgroup_exporter(t: Where) -> list[str]:
     groups = [f"{key}={group}" for key, group in cgroup_names(t.settings).items()]
     return ["--listen", t.listen("cgroup-exporter"), *groups]
 
 
-def _prometheus(t: Target) -> list[str]:
+def _prometheus(t: Where) -> list[str]:
     if t.native:
         place = [
             f"--config.file={t.state / 'prometheus.yml'}",
@@ -428,7 +516,7 @@ def _prometheus(t: Target) -> list[str]:
     ]
 
 
-def _webhook(t: Target) -> list[str]:
+def _webhook(t: Where) -> list[str]:
     return [
         "--listen",
         t.listen("alert-webhook"),
@@ -437,7 +525,7 @@ def _webhook(t: Target) -> list[str]:
     ]
 
 
-def _alertmanager(t: Target) -> list[str]:
+def _alertmanager(t: Where) -> list[str]:
     if t.native:
         place = [
             f"--config.file={t.state / 'alertmanager.yml'}",
@@ -470,13 +558,14 @@ _LOAD_CODE = [f"./{package}:/shoplab/{package}:ro" for package in _LOAD_PACKAGES
 
 def _exporter(
     name: str,
-    args: Callable[[Target], list[str]],
+    args: Callable[[Where], list[str]],
     port: int,
     image: str,
     *,
-    env: Callable[[Target], dict[str, str]] = _no_env,
+    env: Callable[[Where], dict[str, str]] = _no_env,
     health: Health = Health("/metrics"),
     after: str = "",
+    serves_app: bool = False,
     **compose,
 ) -> Service:
     """A Debian-packaged Prometheus exporter (`prometheus-<name>` natively, `image` in compose):
@@ -487,7 +576,7 @@ def _exporter(
     return Service(
         name, args, env=env, port=Port("LOCAL_" + knob, port, knob), health=health,
         program=(f"prometheus-{name}",), compose={"image": image, **compose},
-        open_path="/metrics",
+        open_path="/metrics", serves_app=serves_app,
     )  # fmt: skip
 
 
@@ -496,12 +585,14 @@ _EXPORTERS = (
               env=_mysqld_exporter_env, after="mysql"),
     # Built FROM scratch: nothing inside the image can make a request.
     _exporter("redis-exporter", _redis_exporter, 9121, "oliver006/redis_exporter:v1.66.0",
-              health=Health("/metrics", probe=""), after="redis"),
+              health=Health("/metrics", probe=""), after="redis", serves_app=True),
     _exporter("node-exporter", _node_exporter, 9100, "prom/node-exporter:v1.8.2",
               pid="host", volumes=["/:/host:ro,rslave"]),
-    # Built FROM scratch, as redis_exporter.
+    # Built FROM scratch, as redis_exporter. Natively it may start before nginx listens:
+    # Debian's 0.11 then exits at once (and honcho stops the whole stack) unless told to retry.
     _exporter("nginx-exporter", _nginx_exporter, 9113, "nginx/nginx-prometheus-exporter:1.4.0",
-              health=Health("/metrics", probe=""), after="nginx"),
+              env=_nginx_exporter_env, health=Health("/metrics", probe=""), after="nginx",
+              serves_app=True),
 )  # fmt: skip
 
 _ROWS = [
@@ -535,6 +626,7 @@ _ROWS = [
             ],
         },
         note="MySQL 8.4 in compose, MariaDB natively: the same InnoDB flags and limits.",
+        serves_app=True,
     ),
     Service(
         "redis",
@@ -545,6 +637,7 @@ _ROWS = [
         entry=("redis-server",),
         restartable=True,
         compose={"image": "redis:7.4.1"},
+        serves_app=True,
     ),
     Service(
         "shop-init",
@@ -561,6 +654,7 @@ _ROWS = [
             },
         },
         note="One-shot: schema and seed data, then exits; the shop starts after it succeeded.",
+        serves_app=True,
     ),
     Service(
         "shop",
@@ -569,8 +663,9 @@ _ROWS = [
         port=Port("LOCAL_SHOP_REPLICA_PORT", 8000),
         health=Health("/readyz", probe="python", interval="5s", retries=10),
         limits=Limits("LOCAL_SHOP_CPUS", "LOCAL_SHOP_MEMORY"),
-        program=("python", "-m", "shop.serve"),  # granian: docs/performance.md
+        program=_shop_program,
         entry=("python", "-m", "shop.serve"),
+        metrics_path=_shop_metrics_path,
         compose={
             "build": {"context": ".", "dockerfile": "shop/Dockerfile"},
             "image": "shoplab/shop:local",
@@ -580,7 +675,31 @@ _ROWS = [
         replicas="LOCAL_SHOP_REPLICAS",
         open_path="/api/products/popular",
         note="The mission's container: 2 CPUs, 4 GB each (stack/local.env's LOCAL_SHOP_*), "
-        "SHOP_REPLICAS of them behind nginx.",
+        "SHOP_REPLICAS of them behind nginx. Natively TARGET=spring-shop runs the Spring shop "
+        "in its place.",
+        serves_app=True,
+    ),
+    Service(
+        "spring-shop",
+        lambda t: [*SPRING_SHOP_IMAGE_JVM, "-jar", SPRING_SHOP_IMAGE_JAR],
+        env=lambda t: _spring_shop_env(t, "spring-shop"),
+        # 8000 inside, as the shop's; published beside it (nginx publishes SHOP_PORT's 8000).
+        port=Port("LOCAL_SHOP_REPLICA_PORT", 8000, "SPRING_SHOP_PORT", published=8001),
+        health=Health("/readyz", interval="5s", retries=20, start_period="60s"),
+        limits=Limits("LOCAL_SHOP_CPUS", "LOCAL_SHOP_MEMORY"),
+        entry=("java",),
+        in_native=False,  # natively the `shop` row runs it (TARGET=spring-shop)
+        compose={
+            "build": {"context": ".", "dockerfile": "spring-shop/Dockerfile"},
+            "image": "shoplab/spring-shop:local",
+            "profiles": ["spring"],
+            "stop_grace_period": "25s",
+            "depends_on": {"shop-init": {"condition": "service_completed_successfully"}},
+        },
+        open_path="/api/products/popular",
+        note="COMPOSE_PROFILES=spring: the Spring Boot shop (spring-shop/) beside the Flask one, "
+        "on the same database and contract, published on SPRING_SHOP_PORT; in the container the "
+        "JVM sizes itself from the limits (docs/spring-shop.md).",
     ),
     Service(
         "sales-consumer",
@@ -600,6 +719,7 @@ _ROWS = [
         open_path="/metrics",
         note="SHOP_SALES_MODE=async only (with COMPOSE_PROFILES=sales): moves the daily sales "
         "the shop queued into product_sales_daily; its /metrics has the queue's depth and lag.",
+        serves_app=True,
     ),
     Service(
         "nginx",
@@ -616,6 +736,7 @@ _ROWS = [
         open_path="/api/products/popular",
         note="The shop's one entry point: balances over every shop replica, retrying another "
         "only when a connection fails (stack/balancer.py writes provisioning/nginx/nginx.conf).",
+        serves_app=True,
     ),
     Service(
         "innodb-exporter",
@@ -875,12 +996,25 @@ def native_command(process: NativeProcess, s: StackSettings) -> list[str]:
     """The process on this machine: for a replica its keeper first (`python -m stack keep`,
     so that one replica can die without honcho stopping the stack), then `env K=V ...`, the
     cgroup, and the program."""
+    if not process.replica:
+        return kept_command(process, s)
+    keep = str(keeper_folder(s))  # its state, and what a switch restarts it with
+    return [sys.executable, "-m", "stack", "keep", process.name, "--dir", keep, "--",
+            *kept_command(process, s)]  # fmt: skip
+
+
+def keeper_folder(s: StackSettings) -> Path:
+    """Where the replicas' keepers keep their state files and restart commands."""
+    return s.state_dir / "keep"
+
+
+def kept_command(process: NativeProcess, s: StackSettings) -> list[str]:
+    """The process without its keeper: `env K=V ...`, the cgroup, and the program (what a
+    replica's keeper runs, and starts again on SIGHUP)."""
     row = process.row
     t = Native(s, process.replica)
     env = row.env(t)
     prefix = []
-    if process.replica:
-        prefix += [sys.executable, "-m", "stack", "keep", process.name, "--"]
     if env:
         prefix += ["env", *(f"{k}={v}" for k, v in env.items())]
     if row.limits:
@@ -896,6 +1030,25 @@ def native_command(process: NativeProcess, s: StackSettings) -> list[str]:
             s.cgroup(process.name),
             "--",
         ]
-    first, *rest = row.program
+    return [*prefix, *program_command(row, t)]
+
+
+def program_command(row: Service, t: Native) -> list[str]:
+    """The row's own program and arguments on this machine, nothing around them (no keeper,
+    environment or cgroup): what a single server of the table runs (`stack.ephemeral`)."""
+    first, *rest = row.program_for(t)
     program = [sys.executable if first == "python" else tool(first), *rest]
-    return [*prefix, *program, *row.args(t)]
+    return [*program, *row.args(t)]
+
+
+def mariadb_install_command(datadir: Path) -> list[str]:
+    """The one-off command that creates a MariaDB data directory (root, no password, loopback:
+    a lab's server, never a bank's) before the server's first start."""
+    return [
+        tool("mariadb-install-db"),
+        "--no-defaults",
+        f"--datadir={datadir}",
+        "--user=root",
+        "--auth-root-authentication-method=normal",
+        "--skip-test-db",
+    ]

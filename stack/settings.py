@@ -1,22 +1,26 @@
 """The native stack's settings: the defaults of stack/local.env, overridden by the environment.
 
-`read_stack_settings(environ, defaults)` is pure (the caller reads the file:
-`read_stack_settings(environ)` does both); every knob is checked once, there, with `knobs`.
+`StackSettings.from_env(environ, defaults, target)` is pure (the caller reads the files:
+`read_stack_settings(environ)` does it); every knob is checked once, there, with `knobs`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import quote
 
 import knobs
 from knobs import KnobError
+from targets import Target, TargetError, find_target
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULTS_FILE = REPO / "stack" / "local.env"
+# Which shop the native stack serves for a target (targets/*.yaml `app.start`): the Flask one
+# (shop/), the Spring one (spring-shop/), or none for a service the user runs.
+SHOP_IMPLS = {"shop": "flask", "spring-shop": "spring", None: "none"}
 # Replicas of the native shop: each is a server of 2 processes at least; more than this on one
 # machine measures the machine, not the balancer.
 MAX_REPLICAS = 16
@@ -51,13 +55,17 @@ def parse_duration(name: str, raw: str) -> int:
 @dataclass(frozen=True)
 class StackSettings:
     values: dict[str, str]
+    target: Target
     # The defaults' state folder: the default stack, whose cgroups carry no suffix.
     default_state_dir: str = ""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], defaults: Mapping[str, str]) -> StackSettings:
+    def from_env(
+        cls, env: Mapping[str, str], defaults: Mapping[str, str], target: Target
+    ) -> StackSettings:
         """`defaults` (stack/local.env's values) with the environment's LOCAL_* laid over them,
-        every knob checked; a bad one raises KnobError naming it."""
+        every knob checked (a bad one raises KnobError naming it), for `target`: the service
+        the stack serves (a built-in shop) or watches (one the user runs)."""
         values = dict(defaults)
         values.update({k: v for k, v in env.items() if k.startswith("LOCAL_") and v != ""})
         for key in values:
@@ -65,13 +73,18 @@ class StackSettings:
                 knobs.whole(values, key, 0, lo=1024, hi=65535)
         knobs.choice(values, "LOCAL_ORDER_STRATEGY", "safe", STRATEGIES)
         knobs.choice(values, "LOCAL_SALES_MODE", "sync", SALES_MODES)
+        if target.start != "shop" and values["LOCAL_SALES_MODE"] != "sync":
+            raise StackSettingsError(
+                "LOCAL_SALES_MODE=async needs the Flask shop (TARGET=shop): the Spring shop keeps "
+                "the daily sales in the order transaction only"
+            )
         for key in ("LOCAL_SHOP_MEMORY", "LOCAL_MYSQL_MEMORY"):
             knobs.size(values, key, "")
         for key in ("LOCAL_SHOP_CPUS", "LOCAL_MYSQL_CPUS"):
             knobs.number(values, key, 0, positive=True, hi=1024)
         if values.get("LOCAL_ALERT_FOR_MAX"):
             knobs.duration(values, "LOCAL_ALERT_FOR_MAX", "")
-        settings = cls(values, defaults.get("LOCAL_STATE_DIR", ""))
+        settings = cls(values, target, defaults.get("LOCAL_STATE_DIR", ""))
         last = settings.replica_port(settings.replicas)
         if last > 65535:
             raise StackSettingsError(
@@ -82,8 +95,13 @@ class StackSettings:
 
     def with_values(self, **values: str) -> StackSettings:
         """The same stack with some LOCAL_* knobs changed (checked like the rest)."""
-        changed = StackSettings.from_env(values, self.values)
+        changed = StackSettings.from_env(values, self.values, self.target)
         return replace(changed, default_state_dir=self.default_state_dir)
+
+    def with_target(self, target: Target) -> StackSettings:
+        """The same stack serving (or watching) another target."""
+        return replace(StackSettings.from_env({}, self.values, target),
+                       default_state_dir=self.default_state_dir)  # fmt: skip
 
     def port(self, key: str) -> int:
         return knobs.whole(self.values, key, 0, lo=1, hi=65535)
@@ -99,6 +117,12 @@ class StackSettings:
     def replicas(self) -> int:
         """How many shop replicas run behind nginx (LOCAL_SHOP_REPLICAS, 1 to 16)."""
         return knobs.whole(self.values, "LOCAL_SHOP_REPLICAS", 1, lo=1, hi=MAX_REPLICAS)
+
+    @property
+    def shop_impl(self) -> str:
+        """Which shop runs behind nginx: `flask`, `spring`, or `none` (the target is a service
+        the user runs: the stack brings Prometheus and the exporters to it)."""
+        return SHOP_IMPLS[self.target.start]
 
     def replica_port(self, replica: int) -> int:
         """Where shop replica `replica` (1, 2, ...) listens: LOCAL_SHOP_REPLICA_PORT + i - 1."""
@@ -131,6 +155,11 @@ class StackSettings:
 
     @property
     def database_url(self) -> str:
+        """The app's database: the stack's MariaDB, or the one a user's target names."""
+        dsn = self.target.dsn
+        if dsn is not None:
+            auth = f"{quote(dsn.user)}:{quote(dsn.password)}" if dsn.password else quote(dsn.user)
+            return f"mysql+pymysql://{auth}@{dsn.host}:{dsn.port}/{dsn.database}"
         return f"mysql+pymysql://root@127.0.0.1:{self.port('LOCAL_MARIADB_PORT')}/shop"
 
     @property
@@ -139,8 +168,13 @@ class StackSettings:
 
 
 def read_stack_settings(environ: Mapping[str, str]) -> StackSettings:
-    """The caller's side of from_env: stack/local.env read, the environment laid over it."""
-    return StackSettings.from_env(environ, read_env_file(DEFAULTS_FILE))
+    """The caller's side of from_env: stack/local.env and TARGET's file read, the environment
+    laid over them. A bad target file is a KnobError, like any bad knob."""
+    try:
+        target = find_target(environ)
+    except TargetError as exc:
+        raise StackSettingsError(str(exc)) from None
+    return StackSettings.from_env(environ, read_env_file(DEFAULTS_FILE), target)
 
 
 # A small shop for a stack that lives for one check or test: a few seconds to seed, enough rows
@@ -154,20 +188,18 @@ SMALL_STACK = {
 }
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on now (the kernel's pick)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def ephemeral_env(
     state_dir: Path, free_port: Callable[[], int], base: Mapping[str, str], **overrides: str
 ) -> dict[str, str]:
-    """The environment of a native stack of its own: every port free (`free_port()`), its state
-    in `state_dir`, the small shop, `overrides` (LOCAL_*) on top, and no ALERTMANAGER_* from
-    `base` (a check or a test must never notify a real Slack or inbox)."""
-    ports = {key: str(free_port()) for key in read_env_file(DEFAULTS_FILE) if key.endswith("_PORT")}
+    """The environment of a native stack of its own: every port free (`free_port()`, usually
+    `stack.processes.free_port`), its state in `state_dir`, the small shop, `overrides`
+    (LOCAL_*) on top, and no ALERTMANAGER_* from `base` (a check or a test must never notify a
+    real Slack or inbox)."""
+    ports: dict[str, str] = {}
+    for key in (k for k in read_env_file(DEFAULTS_FILE) if k.endswith("_PORT")):
+        while (port := str(free_port())) in ports.values():  # free, and not taken twice here
+            pass
+        ports[key] = port
     # Replicas listen on consecutive ports from LOCAL_SHOP_REPLICA_PORT: none of the others there.
     others = {int(port) for key, port in ports.items() if key != "LOCAL_SHOP_REPLICA_PORT"}
     first = int(ports["LOCAL_SHOP_REPLICA_PORT"])

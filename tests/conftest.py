@@ -42,3 +42,17 @@ def pytest_terminal_summary(terminalreporter) -> None:
     if extras:
         why = extras[0].split(SKIP_PREFIX, 1)[1]
         terminalreporter.write_line(f"extras: {len(extras)} tests skipped ({why})")
+
+
+# Each folder's mark, on every test in it: `-m "not e2e"` (make test-quick) and `-m integration`
+# select exactly what they say.
+FOLDER_MARKS = {"tests/integration/": "integration", "tests/e2e/": "e2e"}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    import pytest
+
+    for item in items:
+        for folder, mark in FOLDER_MARKS.items():
+            if item.nodeid.startswith(folder) and item.get_closest_marker(mark) is None:
+                raise pytest.UsageError(f"{item.nodeid}: a test in {folder} is marked {mark}")

@@ -9,6 +9,7 @@ and from the native stack's cgroup exporter. The client's figures are the load s
 
 from __future__ import annotations
 
+from signals import dialects
 from signals import load as load_signals
 from signals.client import Prometheus
 
@@ -36,6 +37,8 @@ def _queries(w: str) -> dict[str, str]:
     def share(part: str, whole: str) -> str:
         return f"sum(increase({part}[{w}])) / sum(increase({whole}[{w}]))"
 
+    failed = dialects.requests("increase", w, matchers='status=~"5.."', by="")
+    answered = dialects.requests("increase", w, by="")
     return {
         "shop_cpu_cores": cpu("shop"),
         "shop_cpu_limit_cores": cpu_limit("shop"),
@@ -50,17 +53,14 @@ def _queries(w: str) -> dict[str, str]:
         "mysql_cpu_limit_cores": cpu_limit("mysql"),
         "machine_cpu_busy_ratio": f'1 - avg(rate(node_cpu_seconds_total{{mode="idle"}}[{w}]))',
         "machine_cpu_pressure_ratio": f"rate(node_pressure_cpu_waiting_seconds_total[{w}])",
-        "pool_in_use": f'max(max_over_time(shop_db_pool_connections{{state="in_use"}}[{w}]))',
-        "pool_capacity": 'max(shop_db_pool_connections{state="capacity"})',
+        "pool_in_use": dialects.pool_in_use_max(w),
+        "pool_capacity": dialects.pool_capacity(),
         "lock_waits_max": f"max(max_over_time(innodb_lock_waits[{w}]))",
         "deadlocks": f"sum(increase(innodb_deadlocks_total[{w}]))",
         "cache_error_ratio": share(
             'shop_cache_requests_total{result="error"}', "shop_cache_requests_total"
         ),
-        "http_5xx_ratio": share(
-            'flask_http_request_duration_seconds_count{status=~"5.."}',
-            "flask_http_request_duration_seconds_count",
-        ),
+        "http_5xx_ratio": f"({failed}) / ({answered})",
     }
 
 

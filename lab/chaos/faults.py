@@ -64,7 +64,7 @@ FAULTS: dict[str, Fault] = {
             "Redis SIGKILLed, kept down 15 s, started again (empty: a cache)",
             actions.hold_down("redis", signal.SIGKILL),
             _seconds(15),
-            alerts=("RedisDown", "ShopNotReady"),
+            alerts=("RedisDown", "ShopCacheDown"),
             service="redis",
         ),
         Fault(

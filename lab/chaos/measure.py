@@ -83,6 +83,11 @@ def impact(requests: Iterable[Request], injected: float, removed: float) -> Impa
     )
 
 
+def failed_since(requests: Iterable[Request], t: float) -> int:
+    """How many requests sent after `t` (epoch seconds) failed."""
+    return sum(r.failed for r in requests if r.t > t)
+
+
 @dataclass(frozen=True)
 class AlertEvent:
     """One alert instance (fingerprint and start) as the webhook file tells it."""

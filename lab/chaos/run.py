@@ -9,6 +9,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -29,7 +30,8 @@ from signals.client import Prometheus
 from signals.load import requests as tool_requests
 from signals.load import testid_matchers
 from stack import runner
-from stack.settings import StackSettings, ephemeral_env, free_port, read_stack_settings
+from stack.processes import free_port, readiness
+from stack.settings import StackSettings, ephemeral_env, parse_duration, read_stack_settings
 
 Say = Callable[[str], None]
 # Alerts fire within seconds on the chaos stack (its rules' `for:` capped at this).
@@ -105,6 +107,8 @@ class FaultResult:
     requests_after: int = 0
     errors_after: float | None = None
     recovery_s: float | None = None  # None: not healthy within HEAL_TIMEOUT_S
+    # Requests sent once the stack said it was healthy again that failed anyway.
+    failed_after_healthy: int | None = None
     expected_alerts: tuple[str, ...] = ()
     alert: str = ""
     alert_fired_s: float | None = None  # after injection
@@ -121,17 +125,18 @@ class FaultResult:
     def passed(self) -> bool:
         return not self.problems
 
-    def judge(self) -> None:
-        """The fault's expectations, each broken one a problem."""
-        p = self.problems
+    def longest_allowed_ms(self) -> float:
+        """No request may take longer: the shop's own timeout, and slack for the tool's clock."""
+        return (self.timeout_s + TIMEOUT_SLACK_S) * 1000
+
+    def behaviour_problems(self) -> list[str]:
+        """What broke of the fault's expectations, but the recovery target's seconds (which a
+        machine busy with other work may miss while behaving): healthy again within
+        HEAL_TIMEOUT_S, no request past the shop's timeout, the books, the alert, the series."""
+        p = []
         if self.recovery_s is None:
             p.append(f"not healthy within {HEAL_TIMEOUT_S:.0f} s of the removal")
-        elif self.recovery_s > measure.RECOVERY_TARGET_S:
-            p.append(f"recovered in {self.recovery_s:.1f} s > {measure.RECOVERY_TARGET_S:.0f} s")
-        if (
-            self.longest_ms is not None
-            and self.longest_ms > (self.timeout_s + TIMEOUT_SLACK_S) * 1000
-        ):
+        if self.longest_ms is not None and self.longest_ms > self.longest_allowed_ms():
             p.append(f"a request took {self.longest_ms / 1000:.1f} s, past the shop's "
                      f"{self.timeout_s:.0f} s timeout")  # fmt: skip
         if not self.audit_passed:
@@ -141,6 +146,16 @@ class FaultResult:
         rw = self.remote_write
         if rw is not None and rw["tool"] != rw["prometheus"]:
             p.append(f"Prometheus stored {rw['prometheus']} of the tool's {rw['tool']} requests")
+        return p
+
+    def judge(self) -> None:
+        """The fault's expectations, each broken one a problem: its behaviour, and recovery
+        within RECOVERY_TARGET_S."""
+        slow = self.recovery_s is not None and self.recovery_s > measure.RECOVERY_TARGET_S
+        if slow:
+            self.problems.append(f"recovered in {self.recovery_s:.1f} s > "
+                                 f"{measure.RECOVERY_TARGET_S:.0f} s")  # fmt: skip
+        self.problems += self.behaviour_problems()
 
 
 @dataclass(frozen=True)
@@ -164,10 +179,7 @@ class ChaosResult:
 
 
 def shop_ready(s: StackSettings) -> bool:
-    try:
-        return requests.get(s.url("LOCAL_SHOP_PORT", "/readyz"), timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
+    return readiness(s.url("LOCAL_SHOP_PORT")) is not None
 
 
 def exporter_connected(s: StackSettings) -> bool:
@@ -285,6 +297,7 @@ def run_fault(fault: Fault, stack: Stack, env: Mapping[str, str], chaos: ChaosSe
     out.requests_after, out.errors_after = hit.requests_after, hit.errors_after
     if ready_after is not None:
         out.recovery_s = round(max(ready_after, hit.last_failure_s or 0.0), 1)
+        out.failed_after_healthy = measure.failed_since(rows, out.removed + ready_after)
     audit_file = results / "audit.json"
     books = json.loads(audit_file.read_text()) if audit_file.exists() else None
     recon = (books or {}).get("reconciliation") or {}
@@ -331,25 +344,50 @@ def _pending(faults: list[FaultResult], alerts_file: Path, wait: str) -> bool:
     return False
 
 
-def run(chaos: ChaosSettings, say: Say = lambda _: None) -> ChaosResult:
+def _given_stack(stack: StackSettings) -> None:
+    """A running stack is fit for the faults when its alerts fire within seconds (every rule's
+    `for:` capped at ALERT_FOR_MAX) and it is whole; ChaosError says which it is not."""
+    cap = parse_duration("ALERT_FOR_MAX", ALERT_FOR_MAX)
+    if stack.alert_for_max is None or stack.alert_for_max > cap:
+        raise ChaosError(f"the stack in {stack.state_dir} must run with LOCAL_ALERT_FOR_MAX <= "
+                         f"{ALERT_FOR_MAX}: its alerts would not fire within the run")  # fmt: skip
+    if not whole(stack):
+        raise ChaosError(f"the stack in {stack.state_dir} is not whole: `make local-status`")
+
+
+def run(
+    chaos: ChaosSettings, say: Say = lambda _: None, stack: StackSettings | None = None
+) -> ChaosResult:
+    """The faults of `chaos`, each during its load, on a native stack of the run's own, or on
+    `stack`, one that runs already (the e2e tests' shared one): checked fit first (its alerts
+    capped, every process ready), left running and whole after."""
+    if stack is not None:
+        _given_stack(stack)
     testid = f"chaos-{time.strftime('%Y%m%d-%H%M%S')}"
     results = chaos.results_root / testid
     results.mkdir(parents=True, exist_ok=True)
     faults: list[FaultResult] = []
     error = ""
     with tempfile.TemporaryDirectory(prefix="shoplab-chaos-") as tmp:
-        state = chaos.state_dir or Path(tmp) / "stack"
-        env = ephemeral_env(state, free_port, chaos.environ, LOCAL_ALERT_FOR_MAX=ALERT_FOR_MAX,
-                            **CHAOS_STACK)  # fmt: skip
-        settings = read_stack_settings(env)
+        if stack is None:
+            state = chaos.state_dir or Path(tmp) / "stack"
+            env = ephemeral_env(state, free_port, chaos.environ,
+                                LOCAL_ALERT_FOR_MAX=ALERT_FOR_MAX, **CHAOS_STACK)  # fmt: skip
+            settings = read_stack_settings(env)
+            stack_up = runner.running(settings, environ=env)
+            say(f"own native stack in {settings.state_dir} "
+                f"(shop {settings.url('LOCAL_SHOP_PORT')}); results {results}")  # fmt: skip
+        else:
+            env, settings = {**chaos.environ, **stack.values}, stack
+            stack_up = nullcontext(stack)
+            say(f"the native stack running in {settings.state_dir} "
+                f"(shop {settings.url('LOCAL_SHOP_PORT')}); results {results}")  # fmt: skip
         shop = ShopSettings.from_env({"SHOP_DATABASE_URL": settings.database_url, **env})
-        stack = Stack(settings, shop.lock_wait_timeout)
-        say(f"own native stack in {settings.state_dir} (shop {settings.url('LOCAL_SHOP_PORT')}); "
-            f"results {results}")  # fmt: skip
-        with runner.running(settings, environ=env):
+        target = Stack(settings, shop.lock_wait_timeout)
+        with stack_up:
             try:
                 for fault in chaos.faults:
-                    faults.append(run_fault(fault, stack, env, chaos, f"{testid}-{fault.name}",
+                    faults.append(run_fault(fault, target, env, chaos, f"{testid}-{fault.name}",
                                             say))  # fmt: skip
                     if actions.wait_until(lambda: whole(settings), HEAL_TIMEOUT_S) is None:
                         raise ChaosError(f"after {fault.name} the stack is not whole again "
@@ -358,7 +396,7 @@ def run(chaos: ChaosSettings, say: Say = lambda _: None) -> ChaosResult:
                 error = str(exc)
                 say(f"stopped: {error}")
             finally:
-                actions.release_all(stack)
+                actions.release_all(target)
             alerts_file = settings.state_dir / runner.ALERTS_FILE
             if faults and not error:
                 wait = ALERT_WAIT_S[chaos.alert_wait]

@@ -42,12 +42,12 @@ from lab.load import run as loadtest
 from lab.load.run import RunResult
 from lab.load.scenarios import load_scenarios, scaled_seconds
 from lab.load.settings import read_load_settings
-from lab.verify.verify import native_stack
 from signals.client import Prometheus
 from signals.load import latency_quantile, testid_matchers
+from stack.processes import free_port
 from stack.revision import git_commit
-from stack.runner import StackStartError
-from stack.settings import REPO, StackSettings, ephemeral_env, free_port
+from stack.runner import StackStartError, native_stack
+from stack.settings import REPO, StackSettings, ephemeral_env
 
 Say = Callable[[str], None]
 # Per run besides its stages: k6's start, the last remote write, the reads, the audit, the

@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,10 +29,10 @@ from lab.load.settings import read_load_settings
 from lab.report.prometheus import Prometheus as ReportPrometheus
 from lab.trend.changes import Trend, detect
 from lab.trend.history import Record, append, read, record
-from lab.verify.verify import free_port, native_stack
 from signals.client import Prometheus
+from stack.processes import free_port
 from stack.revision import git_commit
-from stack.runner import StackStartError
+from stack.runner import StackStartError, native_stack
 from stack.settings import StackSettings, ephemeral_env
 
 Say = Callable[[str], None]
@@ -266,8 +266,12 @@ def remember(step: Step, s: GateSettings, commit: str | None, index: float, say:
     return trend
 
 
-def run(s: GateSettings, say: Say = lambda _: None) -> GateResult:
-    """The gate for GateSettings `s`. Ctrl-C stops the runs and the stack, then propagates."""
+def run(
+    s: GateSettings, say: Say = lambda _: None, stack: StackSettings | None = None
+) -> GateResult:
+    """The gate for GateSettings `s`. Ctrl-C stops the runs and the stack, then propagates.
+    `stack`: a native stack that runs already (the e2e tests' shared one) to measure instead of
+    starting one; it is left running."""
     started = time.monotonic()
     commit = git_commit()
     out = s.results_root / f"gate-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -277,21 +281,25 @@ def run(s: GateSettings, say: Say = lambda _: None) -> GateResult:
     error, report, report_error, trend = "", {}, "", None
     knobs = {"TARGET_TPS": f"{s.target_tps:g}", "SCALE": f"{s.scale:g}"}
     with tempfile.TemporaryDirectory(prefix="shoplab-gate-") as tmp:
-        env = stack_env(s.environ, Path(tmp) / "stack")
+        if stack is None:
+            env = stack_env(s.environ, Path(tmp) / "stack")
+            stack_up = native_stack(env)
+        else:
+            env, stack_up = {**s.environ, **stack.values}, nullcontext(stack)
         try:
-            with native_stack(env) as stack:
+            with stack_up as running:
                 left = s.budget_s - (time.monotonic() - started) - STACK_DOWN_S
                 with deadline(left):
                     smoke_knobs = {**knobs, "SCALE": f"{SMOKE_SCALE:g}"}
                     steps.append(load_step(env, out, "smoke", smoke_knobs, say))
                     if steps[-1].exit_code == 0:
                         index = speed.measure("gate").index
-                        prom = Prometheus(stack.url("LOCAL_PROMETHEUS_PORT"))
+                        prom = Prometheus(running.url("LOCAL_PROMETHEUS_PORT"))
                         steps.append(load_step(env, out, "load", knobs, say, prom))
                         trend = remember(steps[-1], s, commit, index, say)
                         say("report: the load run's deck")
                         report, report_error = write_deck(
-                            out, steps[-1].testid, stack, s.screenshot, trend
+                            out, steps[-1].testid, running, s.screenshot, trend
                         )
                     else:
                         say("load: skipped (the smoke failed)")
@@ -299,6 +307,8 @@ def run(s: GateSettings, say: Say = lambda _: None) -> GateResult:
             error = f"{exc}: see its logs above"
         except GateTimeout as exc:
             error = str(exc)
+    described = ("native, own free ports, small seed" if stack is None
+                 else f"native, already running in {stack.state_dir}")  # fmt: skip
     codes = [step.exit_code for step in steps]
     if not error and any(c == 2 for c in codes):
         error = next(f for step in steps for f in step.failed if f.startswith("no verdict"))
@@ -308,7 +318,7 @@ def run(s: GateSettings, say: Say = lambda _: None) -> GateResult:
         tuple(steps),
         out,
         time.monotonic() - started,
-        {**s.as_dict(), "stack": "native, own free ports, small seed"},
+        {**s.as_dict(), "stack": described},
         error,
         report,
         report_error,

@@ -14,11 +14,9 @@ from pathlib import Path
 
 import psutil
 
-from lab.load.run import shop_strategy
-from lab.load.tools import stop_group
 from stack import cgroups, services
-from stack.runner import group_alive
-from stack.settings import REPO, free_port, read_stack_settings
+from stack.processes import free_port, group_alive, readiness, stop_group
+from stack.settings import REPO, read_stack_settings
 
 READY_TIMEOUT_S = 60
 _ASSIGNMENT = re.compile(r"^[A-Za-z_]\w*=")
@@ -121,9 +119,9 @@ def start_shop(
         )
     shop = Shop(build, s.url("LOCAL_SHOP_REPLICA_PORT"), proc, s.cgroup("shop"), log)
     end = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < end and proc.poll() is None and shop_strategy(shop.url) is None:
+    while time.monotonic() < end and proc.poll() is None and readiness(shop.url) is None:
         time.sleep(0.3)
-    if proc.poll() is not None or shop_strategy(shop.url) is None:
+    if proc.poll() is not None or readiness(shop.url) is None:
         shop.stop()
         raise ShopStartError(f"the {build} shop did not become ready; its log: {log}")
     return shop

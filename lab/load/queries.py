@@ -24,16 +24,17 @@ def client_queries(tool: str, testid: str, endpoints: tuple[str, ...]) -> Querie
 
 
 def drift_queries(tool: str, testid: str, endpoints: tuple[str, ...]) -> Queries:
-    """What a soak must keep flat, averaged over the window: the service's resident memory
-    (its processes summed), MariaDB's open connections, each endpoint's p95 as the client saw
-    it (`<endpoint>_p95`, ms)."""
+    """What a soak must keep flat, averaged over the window: the service's working-set memory
+    (its container: the cgroup natively, cAdvisor in compose), MariaDB's open connections, each
+    endpoint's p95 as the client saw it (`<endpoint>_p95`, ms)."""
 
     def over(seconds: int) -> dict[str, str]:
         w = f"{seconds}s"
         client = verdict_queries(tool, testid, seconds, endpoints)
         return {
+            # The service's container (cgroup) in either stack: any dialect, any language.
             "shop_memory_bytes": "sum(avg_over_time("
-            f'process_resident_memory_bytes{{job="shop"}}[{w}]))',
+            f'container_memory_working_set_bytes{{name="shop"}}[{w}]))',
             "db_connections": f"max(avg_over_time(mysql_global_status_threads_connected[{w}]))",
             **{f"{name}_p95": client[f"{name}_p95"] for name in endpoints},
         }

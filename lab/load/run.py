@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-
 from lab.load import neighbours, queries, tools
 from lab.load.neighbours import NeighbourCpu
 from lab.load.scenarios import Plan, Window, resolve
@@ -30,6 +28,7 @@ from lab.load.verdict import (
     spike_horizon,
 )
 from signals.client import Prometheus
+from stack.settings import StackSettings
 
 Say = Callable[[str], None]
 PROGRESS_EVERY_S = 10
@@ -54,31 +53,50 @@ class RunResult:
     neighbours: NeighbourCpu | None = None  # what other processes of the machine used meanwhile
 
 
-def shop_strategy(url: str) -> str | None:
-    """The order strategy of a ready shop; None when it is not ready."""
-    try:
-        res = requests.get(f"{url}/readyz", timeout=5)
-    except requests.RequestException:
-        return None
-    if res.status_code != 200:
-        return None
-    try:
-        return res.json().get("order_strategy", "unknown")
-    except ValueError:
-        return "unknown"  # ready, but not this shop's JSON
+def readiness(url: str, path: str = "/readyz") -> tuple[bool, str | None]:
+    """Whether the service at `url` answers `path` with 2xx, and the order strategy a shop of
+    ours says it runs (None for any other service)."""
+    from stack.processes import readiness  # lazily: compose's load containers have no stack/
+
+    answer = readiness(url, timeout=5, path=path)
+    return answer is not None, (answer or {}).get("order_strategy")
 
 
-def restart_native_stack(s: LoadSettings, strategy: str, say: Say) -> bool:
-    """local-down, then local-up with LOCAL_ORDER_STRATEGY (data and Prometheus history kept)."""
+def restart_native_stack(s: LoadSettings, stack: StackSettings, why: str, say: Say) -> bool:
+    """The native stack running with `stack` (`stack.runner.switch`: the shop's replicas alone
+    when only their knobs change, else down and up; data and Prometheus history kept)."""
     from stack import runner
 
-    say(f"restarting the native stack with LOCAL_ORDER_STRATEGY={strategy} (data is kept)")
-    stack = s.stack.with_values(LOCAL_ORDER_STRATEGY=strategy)
-    for name, action in (("down", runner.down), ("up", runner.up)):
-        if action(stack) != 0:
-            say(f"the native stack's {name} failed (see above)")
-            return False
+    say(f"restarting the native stack {why} (data is kept)")
+    began = time.time()
+    if runner.switch(stack) != 0:
+        say("the native stack's restart failed (see above)")
+        return False
+    if s.prometheus_url and not stack.target.external:
+        # The new shop's counters start again from 0: once Prometheus has scraped it before
+        # the run, the run's window opens on the new values, not on the old process's last.
+        try:
+            Prometheus(s.prometheus_url).wait_for(
+                f'min(process_start_time_seconds{{job="shop"}}) >= {int(began)}', timeout=60
+            )
+        except TimeoutError as exc:
+            say(f"the restarted shop is not in Prometheus yet: {exc}")
     return True
+
+
+def _switch_target(s: LoadSettings, say: Say) -> str | None:
+    """The native stack onto the run's target if it runs another; why not, or None."""
+    from stack.runner import running_target
+
+    running = running_target(s.stack)
+    if running is None:
+        return None  # not up: the readiness check says so
+    if Path(running) == s.target.source or running == s.target.name:
+        return None
+    new = s.stack.with_target(s.target)
+    if not restart_native_stack(s, new, f"for TARGET={s.target.name} (it ran {running})", say):
+        return "could not restart the native stack"
+    return None
 
 
 def client_window(prom: Prometheus, q: queries.Queries, start: float, end: float) -> dict:
@@ -216,22 +234,30 @@ def run(s: LoadSettings, say: Say = lambda _: None, testid: str = "") -> RunResu
         say(f"no Prometheus at {s.prometheus_url}: running without it (no remote write, no "
             "step or recovery analysis)")  # fmt: skip
         s = s.without_prometheus()
-    running = shop_strategy(s.base_url)
-    if running is None:
-        return _refused(s, testid, f"the shop at {s.base_url} is not ready: start it "
-                        "(make local-up) or set SHOP_URL")  # fmt: skip
+    if s.stack is not None and (error := _switch_target(s, say)):
+        return _refused(s, testid, error)
+    ready, running = readiness(s.base_url, s.target.ready)
+    if not ready:
+        if not s.native or s.target.external:
+            return _refused(s, testid, f"the service at {s.base_url} is not ready: GET "
+                            f"{s.target.ready} answered no 2xx")  # fmt: skip
+        start = "make local-up" + ("" if s.target.name == "shop" else f" TARGET={s.target.name}")
+        return _refused(s, testid, f"the {s.target.name} at {s.base_url} is not ready: start "
+                        f"it ({start}) or set SHOP_URL")  # fmt: skip
     if s.strategy and running != s.strategy:
-        if not s.native:
+        if not s.can_restart or running is None:
             return _refused(
                 s,
                 testid,
-                f"the shop at {s.base_url} runs the {running} strategy, "
+                f"the service at {s.base_url} runs the {running} strategy, "
                 f"not {s.strategy}: restart it with SHOP_ORDER_STRATEGY={s.strategy}",
             )
-        if not restart_native_stack(s, s.strategy, say):
+        stack = s.stack.with_values(LOCAL_ORDER_STRATEGY=s.strategy)
+        if not restart_native_stack(s, stack, f"with LOCAL_ORDER_STRATEGY={s.strategy}", say):
             return _refused(s, testid, "could not restart the native stack")
-        running = shop_strategy(s.base_url)
-    say(f"the shop runs the {running} order strategy")
+        running = readiness(s.base_url, s.target.ready)[1]
+    if running:
+        say(f"{s.target.name} runs the {running} order strategy")
     results = s.results_root / testid
     results.mkdir(parents=True, exist_ok=True)
     plan = plan_of(s, testid, str(results))

@@ -18,6 +18,7 @@ import knobs
 from knobs import KnobError
 from lab.load.scenarios import load_scenarios
 from lab.results import results_root
+from stack.runner import running_target
 from stack.settings import DEFAULTS_FILE, StackSettings, read_env_file
 from targets import Target, TargetError, find_target
 
@@ -125,7 +126,7 @@ class LoadSettings:
         metrics_port = knobs.whole(env, "LOCUST_METRICS_PORT", 0, hi=65535)
         file_sd, stack = None, None
         if native or not metrics_port:
-            stack = StackSettings.from_env(env, stack_defaults)
+            stack = StackSettings.from_env(env, stack_defaults, target)
             base_url = base_url or target.url or stack.url("LOCAL_SHOP_PORT")
             metrics_port = metrics_port or stack.port("LOCAL_LOCUST_METRICS_PORT")
             if native and prometheus_url is None:
@@ -202,8 +203,13 @@ def read_load_settings(env: Mapping[str, str], argv: Sequence[str] | None = None
     """The caller's side of from_env/from_args: the scenarios file, the stack's defaults and
     the target's file read here, once, and handed in. A bad target file is a KnobError."""
     merged = with_flags(argv, env) if argv is not None else env
+    defaults = read_env_file(DEFAULTS_FILE)
     try:
         target = find_target(merged)
+        if not knobs.text(merged, "TARGET") and not knobs.text(merged, "SHOP_URL"):
+            # No TARGET: the one the native stack runs now, else the default (the Flask shop).
+            running = running_target(StackSettings.from_env(merged, defaults, target))
+            target = find_target({"TARGET": running}) if running else target
     except TargetError as exc:
         raise LoadSettingsError(str(exc)) from None
-    return LoadSettings.from_env(merged, load_scenarios(), read_env_file(DEFAULTS_FILE), target)
+    return LoadSettings.from_env(merged, load_scenarios(), defaults, target)

@@ -7,13 +7,10 @@ Both get the resolved plan in LOAD_PLAN (JSON): they parse no knob of their own.
 from __future__ import annotations
 
 import json
-import os
 import resource
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,34 +110,22 @@ def run_tool(
 ) -> ToolRun:
     """The tool in its own process group, so that a timeout or Ctrl-C stops all of it (Locust's
     workers are processes of their own); its output goes to results/<tool>.log."""
+    from stack.processes import start, stop_group  # lazily: compose's containers have no stack/
+
     limit = time_limit(plan)
     before = _children_cpu()
     if s.watch:
         what = "k6's web dashboard" if s.tool == "k6" else "Locust's web UI"
         say(f"watch live: {what} at {watch_url(s)} (for the run only)")
-    with open(results / f"{s.tool}.log", "wb") as log:
-        proc = subprocess.Popen(command(s, results), env=environment(s, plan), stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-        try:
-            rc = proc.wait(timeout=limit)
-        except subprocess.TimeoutExpired:
-            say(f"the load tool overran its time limit ({limit:.0f} s) and was stopped")
-            rc = stop_group(proc)
-        except KeyboardInterrupt:
-            say("interrupted: stopping the load tool")
-            stop_group(proc)
-            raise
+    proc = start(command(s, results), env=environment(s, plan), log=results / f"{s.tool}.log")
+    try:
+        rc = proc.wait(timeout=limit)
+    except subprocess.TimeoutExpired:
+        say(f"the load tool overran its time limit ({limit:.0f} s) and was stopped")
+        stop_group(proc)
+        rc = -1
+    except KeyboardInterrupt:
+        say("interrupted: stopping the load tool")
+        stop_group(proc)
+        raise
     return ToolRun(rc, _children_cpu() - before)
-
-
-def stop_group(proc: subprocess.Popen) -> int:
-    """SIGTERM to the process group, up to 10 s for its leader, then SIGKILL to whatever is
-    left of the group: children that outlive their leader (Chromium's helpers) go with it."""
-    with suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    with suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=10)
-    with suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    return -1

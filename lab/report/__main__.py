@@ -38,6 +38,13 @@ def screenshot(html: Path) -> Path:
         return page.screenshot(html.with_suffix(".png"))
 
 
+def picture(html: Path, out: Path, height: int = 1500, scale: float = 0.6) -> Path:
+    """A small picture of the deck's first screen (the README's): its top, scaled."""
+    with chromium() as page:
+        page.load(html.resolve().as_uri(), READY)
+        return page.picture(out, height, scale)
+
+
 def make_report(
     results_root: Path,
     testid: str,

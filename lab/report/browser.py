@@ -15,7 +15,7 @@ from pathlib import Path
 
 import websocket
 
-from lab.load.tools import stop_group
+from stack.processes import start, stop_group
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 WIDTH = 1500
@@ -117,6 +117,17 @@ class Page:
                 out.console_errors.append(params["entry"].get("text", ""))
         return out
 
+    def picture(self, path: Path, height: int, scale: float) -> Path:
+        """The top `height` CSS pixels of the page, scaled by `scale`: a small picture of it."""
+        self.send("Emulation.setScrollbarsHidden", hidden=True)
+        self.send("Emulation.setDeviceMetricsOverride", width=WIDTH, height=height,
+                  deviceScaleFactor=1, mobile=False)  # fmt: skip
+        shot = self.send("Page.captureScreenshot", timeout=60, format="png",
+                         clip={"x": 0, "y": 0, "width": WIDTH, "height": height,
+                               "scale": scale})  # fmt: skip
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
+
     def screenshot(self, path: Path) -> Path:
         """The whole page, not only the viewport, as a PNG."""
         metrics = self.send("Page.getLayoutMetrics")
@@ -161,9 +172,7 @@ def chromium(binary: str | None = None, timeout: float = 30):
             "--disable-sync",
             "about:blank",
         ]
-        proc = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-        )
+        proc = start(args)
         ws = None
         try:
             ws_url = _devtools_url(Path(profile), proc, timeout)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from lab.report.prometheus import Prometheus, PrometheusError
+from lab.report.prometheus import Prometheus
 from lab.report.server import Span, grown
 
 SLACK_S = 1  # the status text and the error log stamp deadlocks to the second
@@ -74,33 +74,20 @@ def _count_lock(locks: list[dict], lock: dict, role: str) -> None:
 def from_series(prom: Prometheus, span: Span, total: float | None) -> Deadlocks:
     """What the exporter's counters say grew during the run (no statements: they are not labels)."""
     out = Deadlocks("innodb_deadlock_* series", count=round(total or 0))
-    at, w = span.end, span.seconds
-    try:
-        locks = prom.query(
-            grown("innodb_deadlock_locks_total", w, "schema, table, index, lock_mode, role")
-            + " > 0",
-            at,
-        )
-        victims = prom.query(
-            grown("innodb_deadlock_victims_total", w, "schema, table") + " > 0", at
-        )
-    except PrometheusError:
-        return out
-    for s in locks:
-        name = ".".join(p for p in (s.labels.get("schema"), s.labels.get("table")) if p)
-        out.tables[name] = out.tables.get(name, 0) + s.last
+    lock_labels = ("schema", "table", "index", "lock_mode", "role")
+    locks = grown(prom, "innodb_deadlock_locks_total", span, *lock_labels)
+    for (schema, table, index, lock_mode, role), count in locks.items():
+        if count <= 0:
+            continue
+        name = ".".join(p for p in (schema, table) if p)
+        out.tables[name] = out.tables.get(name, 0) + count
         out.locks.append(
-            {
-                "table": name,
-                "index": s.labels.get("index", ""),
-                "lock_mode": s.labels.get("lock_mode", ""),
-                "role": s.labels.get("role", ""),
-                "count": s.last,
-            }
+            {"table": name, "index": index, "lock_mode": lock_mode, "role": role, "count": count}
         )
-    for s in victims:
-        name = ".".join(p for p in (s.labels.get("schema"), s.labels.get("table")) if p)
-        out.victims[name] = s.last
+    victims = grown(prom, "innodb_deadlock_victims_total", span, "schema", "table")
+    for (schema, table), count in victims.items():
+        if count > 0:
+            out.victims[".".join(p for p in (schema, table) if p)] = count
     return out
 
 

@@ -190,21 +190,22 @@ def build_deck(run: Run, prom, *, exporter_url: str | None = None) -> Deck:
     return deck
 
 
-# (label, how to read it from a deck, unit): the figures two runs are compared by.
+# (label, how to read it from a deck, unit, decimals): the figures two runs are compared by;
+# counts (decimals 0) read as whole numbers, their deltas too.
 COMPARED = (
-    ("strategy", lambda d: d.run["strategy"], ""),
-    ("achieved TPS", lambda d: d.summary.get("achieved_tps"), "/s"),
-    ("error rate (client)", lambda d: _times(d.summary.get("error_rate"), 100), " %"),
-    ("dropped iterations", lambda d: d.summary.get("dropped_iterations"), ""),
-    ("orders p95 (client)", lambda d: d.endpoints[0]["p95_ms"], " ms"),
-    ("popular p95 (client)", lambda d: d.endpoints[1]["p95_ms"], " ms"),
-    ("orders p95 (server)", lambda d: d.endpoints[0]["server_p95_ms"], " ms"),
-    ("popular p95 (server)", lambda d: d.endpoints[1]["server_p95_ms"], " ms"),
-    ("5xx ratio (server)", lambda d: _times(d.server_verdict["checks"][-1]["value"], 100), " %"),
-    ("InnoDB deadlocks", lambda d: d.server.deadlocks, ""),
-    ("shop CPU (cores)", lambda d: _cpu(d, "shop"), ""),
-    ("cache hit ratio", lambda d: _times(d.server.cache_hit_ratio, 100), " %"),
-    ("findings", lambda d: len(d.findings), ""),
+    ("strategy", lambda d: d.run["strategy"], "", 0),
+    ("achieved TPS", lambda d: d.summary.get("achieved_tps"), "/s", 2),
+    ("error rate (client)", lambda d: _times(d.summary.get("error_rate"), 100), " %", 2),
+    ("dropped iterations", lambda d: d.summary.get("dropped_iterations"), "", 0),
+    ("orders p95 (client)", lambda d: d.endpoints[0]["p95_ms"], " ms", 2),
+    ("popular p95 (client)", lambda d: d.endpoints[1]["p95_ms"], " ms", 2),
+    ("orders p95 (server)", lambda d: d.endpoints[0]["server_p95_ms"], " ms", 2),
+    ("popular p95 (server)", lambda d: d.endpoints[1]["server_p95_ms"], " ms", 2),
+    ("5xx ratio (server)", lambda d: _times(d.server_verdict["checks"][-1]["value"], 100), " %", 2),
+    ("InnoDB deadlocks", lambda d: d.server.deadlocks, "", 0),
+    ("shop CPU (cores)", lambda d: _cpu(d, "shop"), "", 2),
+    ("cache hit ratio", lambda d: _times(d.server.cache_hit_ratio, 100), " %", 2),
+    ("findings", lambda d: len(d.findings), "", 0),
 )
 
 
@@ -219,7 +220,7 @@ def _cpu(deck: Deck, name: str) -> float | None:
 def compare(deck: Deck, baseline: Deck) -> list[dict]:
     """Each compared figure for the run and its baseline, with run minus baseline."""
     rows = []
-    for label, read, unit in COMPARED:
+    for label, read, unit, decimals in COMPARED:
         a, b = read(deck), read(baseline)
         numeric = isinstance(a, int | float) and isinstance(b, int | float)
         rows.append(
@@ -228,6 +229,7 @@ def compare(deck: Deck, baseline: Deck) -> list[dict]:
                 "run": a,
                 "baseline": b,
                 "unit": unit,
+                "decimals": decimals,
                 "delta": a - b if numeric else None,
             }
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lab.report import units
 from signals.slo import GENERATOR_DROPPED_SHARE
 
 # Where a rule starts to speak; the numbers are said in every finding they produce.
@@ -33,8 +34,10 @@ def deadlock_findings(deck) -> list[Finding]:
     total = deck.deadlock_count
     if not total:
         return []
-    tables = ", ".join(f"{t} ({n:g})" for t, n in sorted(d.tables.items(), key=lambda x: -x[1]))
-    victims = ", ".join(f"{t} ({n:g})" for t, n in d.victims.items()) or "n/a"
+    tables = ", ".join(
+        f"{t} ({units.count(n)})" for t, n in sorted(d.tables.items(), key=lambda x: -x[1])
+    )
+    victims = ", ".join(f"{t} ({units.count(n)})" for t, n in d.victims.items()) or "n/a"
     evidence = (
         f"{total} deadlock(s) during the run (server counter "
         f"{deck.server.deadlocks or 0:.0f}, {d.count} in detail from {d.source}); "

@@ -240,11 +240,11 @@ def endpoints_html(deck: Deck) -> str:
 def deadlocks_html(deck: Deck) -> str:
     d = deck.deadlocks
     if not deck.deadlock_count:
-        counter = _opt(deck.server.deadlocks)
+        counter = units.count(deck.server.deadlocks)
         return f"<p>No InnoDB deadlock during the run (server counter {counter}).</p>"
     parts = [
         f"<p>{deck.deadlock_count} deadlock(s); server counter "
-        f"{_opt(deck.server.deadlocks)}; details from {escape(d.source)}.</p>"
+        f"{units.count(deck.server.deadlocks)}; details from {escape(d.source)}.</p>"
     ]
     if d.locks:
         rows = [
@@ -253,13 +253,13 @@ def deadlocks_html(deck: Deck) -> str:
                 escape(x["index"]),
                 escape(x["lock_mode"]),
                 escape(x["role"]),
-                f"{x['count']:g}",
+                units.count(x["count"]),
             ]
             for x in sorted(d.locks, key=lambda x: -x["count"])
         ]
         parts.append(_table(rows, ["table", "index", "lock mode", "role", "count"], 4))
     if d.victims:
-        rows = [[escape(t), f"{n:g}"] for t, n in d.victims.items()]
+        rows = [[escape(t), units.count(n)] for t, n in d.victims.items()]
         parts.append(_table(rows, ["victim's table", "victims"]))
     if d.statements:
         rows = [
@@ -284,18 +284,13 @@ def findings_html(deck: Deck) -> str:
 
 
 def comparison_html(deck: Deck, baseline: Deck, rows: list[dict]) -> str:
-    def cell(v, unit):
-        if v is None:
-            return "n/a"
-        return f"{v:.2f}{unit}" if isinstance(v, float) else f"{v}{unit}"
-
     table = _table(
         [
             [
                 escape(r["figure"]),
-                escape(cell(r["baseline"], r["unit"])),
-                escape(cell(r["run"], r["unit"])),
-                escape("" if r["delta"] is None else f"{r['delta']:+.2f}{r['unit']}"),
+                escape(units.figure(r["baseline"], r["unit"], r["decimals"])),
+                escape(units.figure(r["run"], r["unit"], r["decimals"])),
+                escape(units.delta(r["delta"], r["unit"], r["decimals"])),
             ]
             for r in rows
         ],

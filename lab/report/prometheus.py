@@ -55,6 +55,12 @@ class Prometheus:
         ]
         return [s for s in series if s.points]
 
+    def samples(self, selector: str, start: float, end: float) -> list[Series]:
+        """Each series' raw samples in (`start`, `end`], as scraped."""
+        result = self.client.samples(selector, start, end)
+        series = [Series(dict(s["metric"]), _finite(s["values"])) for s in result]
+        return [s for s in series if s.points]
+
     def value(self, expr: str, at: float) -> float | None:
         """The first series' value at `at`; None when the query returns nothing."""
         series = self.query(expr, at)

@@ -30,10 +30,11 @@ def render_markdown(deck: Deck, baseline: Deck | None = None, compared=None) -> 
             "|---|---|---|---|",
         ]
         for row in compared or []:
-            delta = "" if row["delta"] is None else f"{row['delta']:+.2f}{row['unit']}"
+            unit, decimals = row["unit"], row["decimals"]
             out.append(
-                f"| {row['figure']} | {_cell(row['baseline'], row['unit'])} | "
-                f"{_cell(row['run'], row['unit'])} | {delta} |"
+                f"| {row['figure']} | {units.figure(row['baseline'], unit, decimals)} | "
+                f"{units.figure(row['run'], unit, decimals)} | "
+                f"{units.delta(row['delta'], unit, decimals)} |"
             )
         out += ["", "Baseline findings:", ""] + _findings(baseline) + [""]
     limits = units.limits(r["limits"])
@@ -80,11 +81,12 @@ def render_markdown(deck: Deck, baseline: Deck | None = None, compared=None) -> 
         "## Deadlocks",
         "",
         f"{deck.deadlock_count} during the run (server counter "
-        f"{_opt(deck.server.deadlocks)}; details from {d.source})",
+        f"{units.count(deck.server.deadlocks)}; details from {d.source})",
         "",
     ]
     out += [
-        f"- {x['table']} index {x['index'] or '-'} {x['lock_mode']} ({x['role']}): {x['count']:g}"
+        f"- {x['table']} index {x['index'] or '-'} {x['lock_mode']} ({x['role']}): "
+        f"{units.count(x['count'])}"
         for x in d.locks
     ]
     out += [f"- statement `{s}`: {n}" for s, n in d.statements.items()]
@@ -99,12 +101,6 @@ def render_markdown(deck: Deck, baseline: Deck | None = None, compared=None) -> 
     ]
     out += [f"- {b.title} / {p.title}" for b in deck.boards for p in b.panels if not p.has_data]
     return "\n".join(out) + "\n"
-
-
-def _cell(v, unit: str) -> str:
-    if v is None:
-        return "n/a"
-    return f"{v:.2f}{unit}" if isinstance(v, float) else f"{v}{unit}"
 
 
 def _findings(deck: Deck) -> list[str]:

@@ -1,9 +1,10 @@
 """The servers' own view of a run's window: per-route rate, latency and 5xx from the shop,
 resources against their limits, the cache, the DB pool, deadlocks and the strategy in use.
 
-Counters are read as "grown over the window" (the value at its end minus the value at its
-start, 0 for a series born inside it): a series that appears with the run's first request
-would lose that first scrape to `increase()`.
+Counters are read as "grown over the window" from their raw samples (`grown`), not with
+`increase()`, which drops the first scrape of a series born inside the window and extrapolates
+to the window's edges; nor as the value at the end minus the value at the start, which an
+instant query reads up to 5 minutes back, across a restart, from a process that is gone.
 """
 
 from __future__ import annotations
@@ -19,12 +20,29 @@ from signals.load import latency_quantile, testid_matchers
 from signals.promql import selector
 
 
-def grown(selector: str, seconds: int, by: str = "") -> str:
-    """sum by (`by`) of how much each counter series grew over the last `seconds`: exactly (the
-    difference, a series born in the window counted from 0), or where a restart reset the
-    counter (a strategy switch restarts MariaDB and the shop) by increase(), never negative."""
-    exact = f"({selector} - ({selector} offset {seconds}s or {selector} * 0)) >= 0"
-    return f"sum by ({by}) ({exact} or increase({selector}[{seconds}s]))"
+def growth(
+    points: list[tuple[float, float]], since: float, starts: dict[float, float] | None = None
+) -> float:
+    """How much one counter series grew after `since`, from its raw samples in time order: from
+    its last sample at or before `since` (none: the series was born after it and counts from
+    0), every rise, and after a reset the value it rose to from 0. A reset is a drop, or, with
+    `starts` (the start time of the process that counted, by sample time: one scrape gives
+    both), a new process: its first value may be above the old one's last. Exact up to what
+    the scrapes at the edges saw; nothing extrapolated."""
+    starts = starts or {}
+    last, last_start, total = 0.0, None, 0.0
+    for t, v in points:
+        start = starts.get(t)
+        restarted = start is not None and last_start is not None and start != last_start
+        if t > since:
+            total += v if restarted or v < last else v - last
+        last, last_start = v, start if start is not None else last_start
+    return total
+
+
+# How many scrapes before the window a series' last sample may be and still stand for its
+# value at the window's start (a series scraped every interval has one just before it).
+BASELINE_SCRAPES = 2
 
 
 @dataclass(frozen=True)
@@ -34,6 +52,7 @@ class Span:
     end: float
     seconds: int
     run_seconds: float
+    scrape_s: float = 5.0
 
     @classmethod
     def of_run(cls, started_at: float, ended_at: float, scrape_s: float) -> Span:
@@ -41,11 +60,49 @@ class Span:
         from a scrape before its start to two after its end, so its last samples are in."""
         end = ended_at + 2 * scrape_s
         seconds = math.ceil(end - (started_at - scrape_s))
-        return cls(end=end, seconds=seconds, run_seconds=ended_at - started_at)
+        return cls(end=end, seconds=seconds, run_seconds=ended_at - started_at, scrape_s=scrape_s)
 
     @property
     def start(self) -> float:
         return self.end - self.seconds
+
+
+def grown(
+    prom: Prometheus, selector: str, span: Span, *by: str, starts: str = ""
+) -> dict[tuple[str, ...], float]:
+    """How much the counter series of `selector` grew over `span` (`growth`), summed by the
+    labels `by` (one key, `()`, without them); empty when Prometheus has none or refuses.
+    `starts`: the series of the counting processes' start times, matched by job and instance
+    (SHOP_STARTS for the shop's own counters)."""
+    since = span.start - BASELINE_SCRAPES * span.scrape_s
+    try:
+        found = prom.samples(selector, since, span.end)
+        started = prom.samples(starts, since, span.end) if starts else []
+    except PrometheusError:
+        return {}
+    by_target = {_target(s.labels): dict(s.points) for s in started}
+    sums: dict[tuple[str, ...], float] = {}
+    for series in found:
+        key = tuple(series.labels.get(label, "") for label in by)
+        starts_of = by_target.get(_target(series.labels))
+        sums[key] = sums.get(key, 0.0) + growth(series.points, span.start, starts_of)
+    return sums
+
+
+def _target(labels: dict[str, str]) -> tuple[str, str]:
+    return labels.get("job", ""), labels.get("instance", "")
+
+
+# The shop's counters are its processes' own: a new process (a restart, a strategy switch)
+# starts them again from 0, whatever they read before.
+SHOP_STARTS = 'process_start_time_seconds{job="shop"}'
+
+
+def grown_by(
+    prom: Prometheus, selector: str, span: Span, label: str, starts: str = ""
+) -> dict[str, float]:
+    """`grown` by one label, keyed by its value."""
+    return {key[0]: v for key, v in grown(prom, selector, span, label, starts=starts).items()}
 
 
 def _by(prom: Prometheus, expr: str, at: float, label: str) -> dict[str, float]:
@@ -78,8 +135,7 @@ def _per_route(prom: Prometheus, span: Span, matchers: str = "") -> dict[str, fl
     out: dict[str, float] = {}
     for d in dialects.DIALECTS:
         series = selector(f"{d.histogram}_count", matchers, d.exclude)
-        grew = _by(prom, grown(series, span.seconds, d.route_label), span.end, d.route_label)
-        out.update(grew)
+        out.update(grown_by(prom, series, span, d.route_label, SHOP_STARTS))
     return out
 
 
@@ -140,18 +196,14 @@ class Resource:
 
 def resources(prom: Prometheus, span: Span) -> list[Resource]:
     w, at = span.seconds, span.end
-    used = _by(prom, grown("container_cpu_usage_seconds_total", w, "name") + f" / {w}", at, "name")
+    cpu = grown_by(prom, "container_cpu_usage_seconds_total", span, "name")
+    used = {name: seconds / w for name, seconds in cpu.items()}
     limit = _by(
         prom, "max by (name) (container_spec_cpu_quota / container_spec_cpu_period)", at, "name"
     )
-    throttled = _by(
-        prom,
-        grown("container_cpu_cfs_throttled_periods_total", w, "name")
-        + " / "
-        + grown("container_cpu_cfs_periods_total", w, "name"),
-        at,
-        "name",
-    )
+    periods = grown_by(prom, "container_cpu_cfs_periods_total", span, "name")
+    throttled_periods = grown_by(prom, "container_cpu_cfs_throttled_periods_total", span, "name")
+    throttled = {n: k / periods[n] for n, k in throttled_periods.items() if periods.get(n)}
     memory = _by(
         prom, f"max by (name) (max_over_time(container_memory_working_set_bytes[{w}s]))", at, "name"
     )
@@ -191,23 +243,19 @@ class ServerView:
 
 def server_view(prom: Prometheus, span: Span, routes: list[str]) -> ServerView:
     w, at = span.seconds, span.end
-    cache = _by(prom, grown("shop_cache_requests_total", w, "result"), at, "result")
+    cache = grown_by(prom, "shop_cache_requests_total", span, "result", SHOP_STARTS)
     versions = []
     with contextlib.suppress(PrometheusError):
         versions = prom.query(f"max_over_time(mysql_version_info[{w}s])", at)
     return ServerView(
         routes=route_views(prom, span, routes),
         resources=resources(prom, span),
-        strategy_orders=_by(prom, grown("shop_orders_total", w, "strategy"), at, "strategy"),
+        strategy_orders=grown_by(prom, "shop_orders_total", span, "strategy", SHOP_STARTS),
         cache_lookups=sum(cache.values()) if cache else None,
         cache_hits=cache.get("hit"),
-        pool_in_use_max=_one(
-            prom, f'max(max_over_time(shop_db_pool_connections{{state="in_use"}}[{w}s]))', at
-        ),
-        pool_capacity=_one(
-            prom, f'max(max_over_time(shop_db_pool_connections{{state="capacity"}}[{w}s]))', at
-        ),
-        deadlocks=_one(prom, grown("innodb_deadlocks_total", w), at),
+        pool_in_use_max=_one(prom, dialects.pool_in_use_max(f"{w}s"), at),
+        pool_capacity=_one(prom, dialects.pool_capacity(), at),
+        deadlocks=grown(prom, "innodb_deadlocks_total", span).get(()),
         lock_waits_max=_one(prom, f"max(max_over_time(innodb_lock_waits[{w}s]))", at),
         mariadb_version=versions[0].labels.get("version") if versions else None,
     )

@@ -64,6 +64,23 @@ def fmt(v: float | None, unit: str = "short", decimals: int | None = None) -> st
     return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
 
 
+def figure(v, unit: str = "", decimals: int = 2) -> str:
+    """A figure of the side-by-side table: a count whole ("16"), a measure to `decimals`."""
+    if v is None:
+        return "n/a"
+    return f"{v:.{decimals}f}{unit}" if isinstance(v, int | float) else f"{v}{unit}"
+
+
+def delta(v: float | None, unit: str = "", decimals: int = 2) -> str:
+    """Run minus baseline, signed: "+0", "-1" for counts, "+12.21/s" for measures."""
+    return "" if v is None else f"{v:+.{decimals}f}{unit}"
+
+
+def count(v: float | None) -> str:
+    """A count (which Prometheus answers as a float) as the whole number it is."""
+    return "n/a" if v is None else f"{v:.0f}"
+
+
 def limits(by_service: dict) -> str:
     """The run's container limits in one line: `shop (2 replicas): 1 CPUs, 8 GB; mysql: ...`
     (a replicated service's figures are its replicas' together)."""

@@ -20,8 +20,8 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,13 +35,8 @@ from lab.load.settings import TOOLS, LoadSettingsError, read_load_settings
 from signals.client import Prometheus, PrometheusError
 from signals.load import K6_FRESH_S
 from stack import cgroups, runner
-from stack.settings import (
-    StackSettings,
-    StackSettingsError,
-    ephemeral_env,
-    free_port,
-    read_stack_settings,
-)
+from stack.processes import free_port
+from stack.settings import StackSettings, StackSettingsError, ephemeral_env, read_stack_settings
 
 SCRAPE_S = 5  # jobs.yml's scrape_interval; Grafana's datasource timeInterval
 # How long after a run its end annotation may come: the stage series outlives k6's last push by
@@ -123,13 +118,6 @@ def own_stack_env(state_dir: Path, base: Mapping[str, str] = os.environ) -> dict
     """The native stack on free ports in `state_dir`, naive orders, async sales, a small seed."""
     return ephemeral_env(state_dir, free_port, base, LOCAL_ORDER_STRATEGY="naive",
                          LOCAL_SALES_MODE="async")  # fmt: skip
-
-
-@contextmanager
-def native_stack(env: Mapping[str, str]) -> Iterator[StackSettings]:
-    """`make local-up` for `env`'s settings, in-process, always followed by `make local-down`."""
-    with runner.running(read_stack_settings(env), environ=env) as settings:
-        yield settings
 
 
 def run_load(env: Mapping[str, str], results: Path, *, tool: str, scale: float) -> LoadRun:
@@ -258,12 +246,16 @@ def check(
     runs: list[LoadRun],
     cgroup_reason: str | None,
     sales_mode: str = "async",
+    marks_until: float = 0.0,
 ) -> tuple[list[PanelResult], list[str]]:
-    """Every panel's queries, for every run; a panel has data when any run gave it some."""
+    """Every panel's queries, for every run; a panel has data when any run gave it some. Every
+    annotation marks something of some run; one that does not yet is asked again every scrape
+    until `marks_until` (epoch seconds: a run's end is marked well after it)."""
     results, problems = [], []
-    for dashboard in load_dashboards():
+    unmarked: dict[tuple[int, str], dict] = {}  # (dashboard index, annotation) -> its dashboard
+    dashboards = load_dashboards()
+    for index, dashboard in enumerate(dashboards):
         panels: dict[int, PanelResult] = {}
-        marks: dict[str, bool] = {}
         for run in runs:
             absent = absent_sources(run.tool, cgroup_reason, sales_mode)
             by_panel, run_problems = check_run(prometheus, dashboard, run, absent)
@@ -273,12 +265,48 @@ def check(
                 else:
                     panels[panel_id] = result
             problems += [p for p in run_problems if p not in problems]
-            for name, marked in _annotations(prometheus, dashboard, run, absent).items():
-                marks[name] = marks.get(name, False) or marked
         results += panels.values()
-        title = dashboard["title"]
-        problems += [f"{title}: annotation '{n}' marks nothing" for n, m in marks.items() if not m]
+        unmarked.update(dict.fromkeys(((index, name) for name in
+                        _annotation_names(dashboard, runs, cgroup_reason, sales_mode)),
+                        dashboard))  # fmt: skip
+    while True:
+        for index, name in list(unmarked):
+            if _marks(prometheus, unmarked[(index, name)], name, runs, cgroup_reason, sales_mode):
+                del unmarked[(index, name)]
+        if not unmarked or time.time() >= marks_until:
+            break
+        say(f"{len(unmarked)} annotation(s) not marked yet: asking again in {SCRAPE_S} s")
+        time.sleep(SCRAPE_S)
+    problems += [f"{dashboards[i]['title']}: annotation '{n}' marks nothing" for i, n in unmarked]
     return results, problems
+
+
+def _annotation_names(dashboard, runs, cgroup_reason, sales_mode) -> list[str]:
+    """The annotations of `dashboard` some run can mark (not of absent sources only)."""
+    return [
+        a["name"] for a in dashboard["annotations"]["list"]
+        if any(_expr(dashboard, a, run, absent_sources(run.tool, cgroup_reason, sales_mode))
+               for run in runs)
+    ]  # fmt: skip
+
+
+def _marks(prometheus, dashboard, name, runs, cgroup_reason, sales_mode) -> bool:
+    """Whether annotation `name` of `dashboard` marks something in any run."""
+    [annotation] = [a for a in dashboard["annotations"]["list"] if a["name"] == name]
+    for run in runs:
+        expr = _expr(dashboard, annotation, run, absent_sources(run.tool, cgroup_reason,
+                                                                sales_mode))  # fmt: skip
+        end = run.end + ANNOTATION_TAIL_S  # a run's end is marked after it
+        if expr and series_count(prometheus, expr, run.start, end, SCRAPE_S):
+            return True
+    return False
+
+
+def _expr(dashboard, annotation, run, absent) -> str:
+    """The annotation's query for `run`, or "" when its sources are all absent."""
+    expr = promql.substitute(annotation["expr"], _dashboard_values(dashboard, run, SCRAPE_S))
+    names = promql.metric_names(expr)
+    return "" if names and all(skip_reason(n, absent) for n in names) else expr
 
 
 def series_count(prometheus: Prometheus, expr: str, start: float, end: float, step: int) -> int:
@@ -287,21 +315,6 @@ def series_count(prometheus: Prometheus, expr: str, start: float, end: float, st
         any(math.isfinite(float(v)) for _, v in s.get("values", [])) or bool(s.get("histograms"))
         for s in prometheus.query_range(expr, start, end, step)
     )
-
-
-def _annotations(prometheus, dashboard, run, absent) -> dict[str, bool]:
-    """Annotation name -> whether it marks something in the run (those of absent sources
-    left out)."""
-    values = _dashboard_values(dashboard, run, SCRAPE_S)
-    marks = {}
-    for annotation in dashboard["annotations"]["list"]:
-        expr = promql.substitute(annotation["expr"], values)
-        names = promql.metric_names(expr)
-        if names and all(skip_reason(n, absent) for n in names):
-            continue
-        end = run.end + ANNOTATION_TAIL_S  # a run's end is marked after it
-        marks[annotation["name"]] = bool(series_count(prometheus, expr, run.start, end, SCRAPE_S))
-    return marks
 
 
 def _check_variables(prometheus, run, dashboard, absent) -> list[str]:
@@ -357,7 +370,8 @@ def verify(env: Mapping[str, str], workdir: Path, *, scale: float, own_stack: bo
     lock panel has something true to show while the load tools' runs stay undisturbed.
     """
     cgroup_reason = cgroups.unavailable_reason()
-    with native_stack(env) if own_stack else nullcontext(read_stack_settings(env)) as settings:
+    running = runner.native_stack(env) if own_stack else nullcontext(read_stack_settings(env))
+    with running as settings:
         prometheus = Prometheus(settings.url("LOCAL_PROMETHEUS_PORT"))
         prometheus.wait_for("innodb_deadlocks_total")  # the counter before any deadlock
         window_start = time.time()
@@ -373,13 +387,11 @@ def verify(env: Mapping[str, str], workdir: Path, *, scale: float, own_stack: bo
             # The first run's window reaches back to the deadlock and the lock wait.
             runs.append(run if runs else LoadRun(**{**run.__dict__, "start": window_start}))
         # A run's end is marked once its stage series is gone (k6's after K6_FRESH_S without a
-        # push): wait until the last run's end mark can exist.
-        wait = runs[-1].end + ANNOTATION_TAIL_S - time.time()
-        if wait > 0:
-            say(f"waiting {wait:.0f} s for the last run's end to be marked")
-            time.sleep(wait)
+        # push): an annotation that marks nothing yet is asked again until the last run's end
+        # mark can exist, no longer.
         results, problems = check(prometheus, runs, cgroup_reason,
-                                  settings.values["LOCAL_SALES_MODE"])  # fmt: skip
+                                  settings.values["LOCAL_SALES_MODE"],
+                                  marks_until=runs[-1].end + ANNOTATION_TAIL_S)  # fmt: skip
     return Verification(results, problems, runs)
 
 

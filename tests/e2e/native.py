@@ -5,25 +5,23 @@ port, no process of the stack left)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
-import pytest
 
 from signals.client import Prometheus
+from stack.processes import free_port, tcp_open
 from stack.runner import running
 from stack.settings import (
     DEFAULTS_FILE,
+    REPO,
     ephemeral_env,
     read_env_file,
     read_stack_settings,
 )
-from tests.harness.servers import REPO, free_port
 
 PORT_KEYS = [k for k in read_env_file(DEFAULTS_FILE) if k.endswith("_PORT")]
 
@@ -33,27 +31,10 @@ def make(target: str, env: dict) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=180)  # fmt: skip
 
 
-def listening(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.3)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def query(prometheus: str, expr: str) -> float | None:
     """The first series' value now; None when there is no series (not 0: an absent metric must
     not pass for a zero)."""
     return Prometheus(prometheus).value(expr)
-
-
-def eventually(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {timeout:.0f}s: {what}")
-        time.sleep(0.5)
 
 
 def stack_listeners(state: Path) -> list[tuple[str, str, int]]:
@@ -69,6 +50,15 @@ def stack_listeners(state: Path) -> list[tuple[str, str, int]]:
         except psutil.NoSuchProcess:
             continue
     return found
+
+
+def processes_of(state: Path) -> list[int]:
+    """Every process whose command line names the stack's state folder."""
+    return [
+        p.info["pid"]
+        for p in psutil.process_iter(["pid", "cmdline"])
+        if any(str(state) in part for part in (p.info["cmdline"] or []))
+    ]
 
 
 @contextmanager
@@ -93,10 +83,5 @@ def native_stack(
             with running(read_stack_settings(env), environ=env):
                 yield env, ports, state
     finally:
-        assert [k for k, p in ports.items() if listening(p)] == []
-        leftovers = [
-            p.info["pid"]
-            for p in psutil.process_iter(["pid", "cmdline"])
-            if any(str(state) in part for part in (p.info["cmdline"] or []))
-        ]
-        assert leftovers == [], f"processes left running: {leftovers}"
+        assert [k for k, p in ports.items() if tcp_open(p)] == []
+        assert processes_of(state) == [], "processes of the stack left running"

@@ -1,5 +1,5 @@
-"""`make verify-dashboards` in short: the native stack on free ports (async daily sales, so its
-consumer runs too), a ~20 s naive k6 run and a ~20 s Locust run with hot users, then every
+"""`make verify-dashboards` in short, on the shared native stack (naive, async daily sales, so
+its consumer runs too): a ~20 s naive k6 run and a ~20 s Locust run with hot users, then every
 panel's queries against its Prometheus, each run with its testid and tool; no panel may come
 back empty except those whose source cannot exist here (cAdvisor-only series)."""
 
@@ -9,18 +9,15 @@ import pytest
 
 from dashboards import build
 from lab.verify import verify
-from tests.e2e.native import native_stack
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.e2e, pytest.mark.shared_stack("naive"), pytest.mark.timeout(480)]
 
 
-def test_every_panel_shows_data_during_a_short_k6_run_and_a_short_locust_run(harness_root):
+def test_every_panel_shows_data_during_a_short_k6_run_and_a_short_locust_run(stack, harness_root):
     assert build.stale() == [], "run `make dashboards` first"
     # Async daily sales, as `make verify-dashboards` runs: the sales queue's panel has data.
-    with native_stack(harness_root / "dashboards-stack", LOCAL_ORDER_STRATEGY="naive",
-                      LOCAL_SALES_MODE="async") as stack:  # fmt: skip
-        env, _ports, _state = stack
-        outcome = verify.verify(env, harness_root, scale=0.05, own_stack=False)
+    assert stack.settings.values["LOCAL_SALES_MODE"] == "async"
+    outcome = verify.verify(stack.environ, harness_root, scale=0.05, own_stack=False)
 
     table = verify.render(outcome.results, outcome.problems)
     print("\n".join(f"{r.tool}: testid {r.testid}" for r in outcome.runs) + f"\n{table}")

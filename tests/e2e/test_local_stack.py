@@ -1,6 +1,8 @@
-"""`make local-up` on free ports, as the README says: all targets healthy, the shop and a
-deadlock in Prometheus within 15 s, the shop's server running its workers in its cgroup, and
-`make local-down` leaves no process and no listening port behind."""
+"""`make local-up` on free ports, as the README says (the shared stack: tests/e2e/conftest.py): all
+targets healthy, the shop and a deadlock in Prometheus, the shop's server running its workers in
+its cgroup, every socket on loopback, the InnoDB exporter on its least-privilege account. That
+`make local-down` leaves no process and no listening port behind, the shared stack's teardown and
+tests/e2e/test_replicas.py prove."""
 
 from __future__ import annotations
 
@@ -11,52 +13,48 @@ import requests
 from lab.chaos.actions import server_process
 from lab.load.provoke import provoke_deadlock
 from stack import accounts, cgroups
-from stack.settings import read_stack_settings
-from tests.e2e.native import eventually, native_stack, query, stack_listeners
+from stack.processes import wait_until
+from tests.e2e.native import query, stack_listeners
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def stack(harness_root):
-    # Async daily sales: every row of the table runs (the sales consumer too).
-    with native_stack(harness_root / "local-stack", via_make=True, LOCAL_ORDER_STRATEGY="naive",
-                      LOCAL_SALES_MODE="async") as running:  # fmt: skip
-        yield running
+pytestmark = [pytest.mark.e2e, pytest.mark.shared_stack("naive"), pytest.mark.timeout(300)]
 
 
-def test_local_stack_up_observed_controlled_and_down(stack):
-    env, ports, state = stack
-    prometheus = f"http://127.0.0.1:{ports['LOCAL_PROMETHEUS_PORT']}"
-    shop = f"http://127.0.0.1:{ports['LOCAL_SHOP_PORT']}"
+def test_local_stack_up_observed_and_controlled(stack):
+    env, ports, state = stack.environ, stack.ports, stack.state
+    prometheus = stack.url("LOCAL_PROMETHEUS_PORT")
+    shop = stack.url("LOCAL_SHOP_PORT")
 
     def all_targets_up():
         targets = requests.get(f"{prometheus}/api/v1/targets", timeout=5).json()["data"]
         active = targets["activeTargets"]
         return len(active) >= 10 and all(t["health"] == "up" for t in active) and active
 
-    active = eventually(all_targets_up, 20, "every Prometheus target up")
+    active = wait_until(all_targets_up, 20, "every Prometheus target up")
     assert {t["labels"]["job"] for t in active} == {
         "shop", "nginx", "sales", "innodb", "mysql", "redis", "node", "cadvisor", "prometheus",
         "alertmanager",
     }  # fmt: skip
 
-    assert requests.get(f"{shop}/api/products/3", timeout=5).status_code == 200
+    # Counted from what Prometheus had before: the stack is shared, others used it already.
     route = 'url_rule="/api/products/<int:product_id>"'
     served = f"sum(flask_http_request_duration_seconds_count{{{route}}})"
-    eventually(lambda: (query(prometheus, served) or 0) >= 1, 15, "the shop request in Prometheus")
+    before = query(prometheus, served) or 0
+    assert requests.get(f"{shop}/api/products/3", timeout=5).status_code == 200
+    wait_until(lambda: (query(prometheus, served) or 0) >= before + 1, 15,
+               "the shop request in Prometheus")  # fmt: skip
 
     # The mission's deadlock: concurrent orders of one (hot) user on the naive strategy.
+    before = query(prometheus, "innodb_deadlocks_total") or 0
     deadlocked = provoke_deadlock(shop)
     assert deadlocked > 0, "the naive strategy never deadlocked"
-    eventually(lambda: (query(prometheus, "innodb_deadlocks_total") or 0) >= 1, 15,
-               "innodb_deadlocks_total in Prometheus")  # fmt: skip
+    wait_until(lambda: (query(prometheus, "innodb_deadlocks_total") or 0) > before, 15,
+               "the new deadlocks in innodb_deadlocks_total")  # fmt: skip
     if cgroups.unavailable_reason() is None:
         # The compose limits, natively: 2 CPUs (200 ms per 100 ms period) and 4 GiB.
         assert query(prometheus, 'container_spec_cpu_quota{name="shop"}') == 200_000
         assert query(prometheus, 'container_spec_memory_limit_bytes{name="shop"}') == 4 * 2**30
         # Its own cgroup, not the default stack's: the shop's workers are in it.
-        group = read_stack_settings(env).cgroup("shop-1")
+        group = stack.settings.cgroup("shop-1")
         assert group != "shop-1"
         procs = (cgroups.ROOT / "cpu" / cgroups.GROUP / group / "cgroup.procs").read_text().split()
         assert len(procs) >= 3  # the server's main process and its workers

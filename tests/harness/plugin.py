@@ -13,7 +13,7 @@ import psutil
 import pytest
 import redis as redis_lib
 
-from tests.harness.servers import MariaDB, Prometheus, Redis
+from stack.ephemeral import MariaDB, Prometheus, Redis
 
 ROOT_PREFIX = "shoplab-test-"
 

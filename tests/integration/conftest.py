@@ -1,21 +1,27 @@
-"""Shop fixtures: one schema per session on the harness's MariaDB, apps per strategy."""
+"""Shop fixtures: one schema per session on the harness's MariaDB, apps per strategy; the Spring
+shop's jar on a schema of its own, one JVM per strategy, and `shop` to hold both to one test."""
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 from flask import Flask
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from shop import create_app
 from shop.invariants import check_invariants
 from shop.schema import metadata
 from shop.seed import seed_catalog
 from shop.settings import Settings
+from stack.settings import REPO
+from tests.harness.spring import SpringShop
 
 _names = itertools.count(1)
 
@@ -64,6 +70,105 @@ def naive_app(app, shop_settings) -> Iterator[Flask]:
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+def init_with_cli(mariadb, database: str) -> Engine:
+    """A new database made as the README makes one: `flask --app shop init-db`, then `seed`
+    (20 users, 10 products); its engine."""
+    with mariadb.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{database}`")
+    env = {**os.environ, "SHOP_DATABASE_URL": mariadb.url(database)}
+    flask = [sys.executable, "-m", "flask", "--app", "shop"]
+    for command in (["init-db"], ["seed", "--users", "20", "--products", "10"]):
+        done = subprocess.run(
+            [*flask, *command], env=env, cwd=REPO, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, f"flask {command[0]}: {done.stderr[-2000:]}"
+    return create_engine(mariadb.url(database))
+
+
+def start_spring_shop(
+    base_dir, database_url: str, redis_url: str, ready_path: str = "/readyz", **env: str
+) -> SpringShop:
+    """The Spring shop's jar on `database_url`, with a pool as large as the most concurrent
+    test (as the Flask test app's) and the Redis tier of the popular cache alone."""
+    return SpringShop(
+        base_dir,
+        env={
+            "SHOP_DATABASE_URL": database_url,
+            "SHOP_REDIS_URL": redis_url,
+            "SHOP_THREADS": "70",
+            "SHOP_DB_POOL_TIMEOUT": "30",
+            "SHOP_POPULAR_LOCAL_TTL_SECONDS": "0",
+            "SHOP_LOG_LEVEL": "warning",
+            **env,
+        },
+        ready_path=ready_path,
+    ).start()
+
+
+@pytest.fixture(scope="session")
+def spring_engine(mariadb) -> Iterator[Engine]:
+    """The Spring shops' schema: made by the Flask shop's CLI, never by the Spring shop."""
+    engine = init_with_cli(mariadb, "shop_spring")
+    yield engine
+    engine.dispose()
+    with mariadb.connect() as conn, conn.cursor() as cur:
+        cur.execute("DROP DATABASE shop_spring")
+
+
+@pytest.fixture(scope="session")
+def spring_shops(harness_root, mariadb, redis_server, spring_engine) -> Iterator[Callable]:
+    """`spring_shops(strategy)`: the Spring shop of that strategy on `shop_spring`, its JVM
+    started on first use (a JVM start is slow) and stopped at the end of the session."""
+    started: dict[str, SpringShop] = {}
+
+    def get(strategy: str) -> SpringShop:
+        if strategy not in started:
+            started[strategy] = start_spring_shop(
+                harness_root / f"spring-{strategy}",
+                mariadb.url("shop_spring"),
+                redis_server.url(2),
+                SHOP_ORDER_STRATEGY=strategy,
+            )
+        return started[strategy]
+
+    yield get
+    for shop in started.values():
+        shop.stop()
+
+
+@pytest.fixture
+def spring_app(spring_shops) -> SpringShop:
+    return spring_shops("safe")
+
+
+@pytest.fixture
+def spring_naive_app(spring_shops) -> SpringShop:
+    return spring_shops("naive")
+
+
+# Parametrize a test over both shops with `shop` (and `naive_shop`): each is the Flask app or
+# the running Spring shop, `engine` (and so make_user, make_product) follow it to its schema.
+SHOPS = ["flask", "spring"]
+
+
+@pytest.fixture(params=SHOPS)
+def shop(request):
+    return request.getfixturevalue("app" if request.param == "flask" else "spring_app")
+
+
+@pytest.fixture
+def naive_shop(request, shop):
+    flask = isinstance(shop, Flask)
+    return request.getfixturevalue("naive_app" if flask else "spring_naive_app")
+
+
+def shop_engine(request, shop) -> Engine:
+    """The schema `shop` serves."""
+    if isinstance(shop, Flask):
+        return shop.extensions["shop"].engine
+    return request.getfixturevalue("spring_engine")
 
 
 @pytest.fixture
@@ -131,8 +236,11 @@ def assert_invariants(engine: Engine) -> None:
     assert violations == dict.fromkeys(violations, 0), violations
 
 
-def sample(app: Flask, name: str, labels: dict | None = None) -> float:
-    """A metric's current value from the app's own registry (0 when never touched)."""
+def sample(app: Flask | SpringShop, name: str, labels: dict | None = None) -> float:
+    """A metric's current value from the app's own registry, or the Spring shop's scrape (0 when
+    never touched)."""
+    if isinstance(app, SpringShop):
+        return app.sample(name, labels)
     registry = app.extensions["shop"].metrics.registry
     return registry.get_sample_value(name, labels or {}) or 0.0
 

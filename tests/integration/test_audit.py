@@ -15,7 +15,7 @@ from lab.audit.run import audit
 from shop import create_app
 from shop.schema import metadata
 from shop.seed import seed_catalog
-from tests.harness.servers import REPO
+from stack.settings import REPO
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +90,7 @@ def test_make_audit_exits_1_on_a_broken_book_and_0_on_a_clean_one(run):
 
 
 def test_an_unreachable_database_is_one_line_and_exit_2(tmp_path):
-    from tests.harness.servers import free_port
+    from stack.processes import free_port
 
     url = f"mysql+pymysql://root@127.0.0.1:{free_port()}/shop"
     command = [sys.executable, "-m", "lab.audit", "--results", str(tmp_path), "--database-url", url]

@@ -1,4 +1,4 @@
-"""`make bench-shop`'s library end to end, small: both apps up, interleaved steps, a summary."""
+"""`make bench-shop`'s library end to end, small: the three apps, interleaved steps, a summary."""
 
 from __future__ import annotations
 
@@ -6,22 +6,24 @@ import pytest
 
 from bench.compare import APPS, BenchSettings, report, run
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.loadrun]
 
 
-def test_bench_runs_both_apps_interleaved_and_summarises_each_workload():
+def test_bench_runs_every_app_interleaved_and_summarises_each_workload():
     settings = BenchSettings(
         order_rates=(20,), popular_rates=(50,), passes=2, step_seconds=2, warm_seconds=1,
-        workers=1, threads=2, users=200, products=50, orders=500,
+        spring_warm_seconds=1, workers=1, threads=2, users=200, products=50, orders=500,
     )  # fmt: skip
     lines: list[str] = []
     result = run(settings, log=lines.append)
-    # Every rate offered to both apps in both passes, the first app alternating per pass.
+    # Every rate offered to every app in both passes, the order reversed per pass.
     for workload in ("orders", "popular"):
         mine = [s for s in result.steps if s.workload == workload]
         assert [(s.run, s.app) for s in mine] == [
             (1, "peer"),
             (1, "shop"),
+            (1, "spring"),
+            (2, "spring"),
             (2, "shop"),
             (2, "peer"),
         ]
@@ -31,6 +33,9 @@ def test_bench_runs_both_apps_interleaved_and_summarises_each_workload():
     for w in result.workloads:
         assert set(w.apps) == set(APPS)
         assert all(len(a.held_per_pass) == 2 for a in w.apps.values())
-        assert set(w.cpu_ms) == set(APPS)  # compared at a rate both ran
+        assert set(w.cpu_ms) == set(APPS)  # compared at a rate all ran
     text = "\n".join(report(result))
-    assert "ratio shop/peer" in text and "CPU ms per request" in text
+    assert "ratio shop/peer" in text and "ratio spring/shop" in text
+    assert "CPU ms per request" in text and "its JVM was warmed up first" in text
+    assert any("warming the Spring shop's JVM first" in line for line in lines)
+    assert result.warmth is not None and result.warmth.compile_ms > 0

@@ -16,8 +16,8 @@ from mirakuru import HTTPExecutor
 from prometheus_client.parser import text_string_to_metric_families
 
 from stack import accounts, runner
+from stack.processes import free_port
 from stack.settings import read_stack_settings
-from tests.harness.servers import free_port
 
 pytestmark = pytest.mark.integration
 

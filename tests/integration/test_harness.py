@@ -8,7 +8,7 @@ import pytest
 import requests
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
-from tests.harness.servers import DEFAULT_PORTS, free_port
+from stack.processes import DEFAULT_PORTS, free_port
 
 pytestmark = pytest.mark.integration
 

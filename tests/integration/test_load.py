@@ -18,10 +18,12 @@ from sqlalchemy import create_engine
 from lab.load.scenarios import load_scenarios, plan_from_json, resolve
 from shop.schema import metadata
 from shop.seed import seed_catalog
+from stack.ephemeral import ShopServer
+from stack.processes import free_port
+from stack.settings import REPO
 from targets import find_target
-from tests.harness.servers import REPO, ShopServer, free_port
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.loadrun]
 
 
 def shop_requests(url: str) -> dict[str, float]:
@@ -199,7 +201,10 @@ def test_strategy_mismatch_on_a_given_shop_is_refused(shop, tmp_path):
         (["--target-tps", "0"], "TARGET_TPS='0' must be a positive number"),
         (["--hot-ratio", "2"], "HOT_RATIO='2' is out of range: from 0 to 1"),
         (["--target", "nosuch"], "TARGET='nosuch' is neither a built-in (shop, spring-shop) nor a"),
-        (["--shop-url", "http://127.0.0.1:9"], "the shop at http://127.0.0.1:9 is not ready"),
+        (
+            ["--shop-url", "http://127.0.0.1:9"],
+            "the service at http://127.0.0.1:9 is not ready: GET /readyz",
+        ),
     ],
 )
 def test_bad_input_is_one_clear_line(args, message, tmp_path):

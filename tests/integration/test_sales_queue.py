@@ -28,7 +28,8 @@ from shop.sales.metrics import ConsumerMetrics
 from shop.sales.queue import drain, drain_batch, read_queue_state
 from shop.schema import metadata
 from shop.seed import seed_catalog
-from tests.harness.servers import REPO, free_port
+from stack.processes import free_port
+from stack.settings import REPO
 from tests.integration.test_shop_concurrency import fire, statuses
 
 pytestmark = pytest.mark.integration

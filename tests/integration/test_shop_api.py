@@ -1,13 +1,24 @@
-"""Every endpoint's success and error contract, on the real MariaDB and Redis."""
+"""Every endpoint's success and error contract, on the real MariaDB and Redis: the Flask shop in
+process, the Spring shop over HTTP (`shop`, conftest.py), each on its own schema."""
 
 from __future__ import annotations
 
 import pytest
 
 from shop.metrics import ERROR_KINDS, OPERATIONS, RETRIED_OPERATIONS
-from tests.integration.conftest import assert_invariants, db_state
+from tests.integration.conftest import assert_invariants, db_state, shop_engine
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def client(shop):
+    return shop.test_client()
+
+
+@pytest.fixture
+def engine(request, shop):
+    return shop_engine(request, shop)
 
 
 def assert_error(response, status: int, code: str | None = None, field: str | None = None):
@@ -122,6 +133,30 @@ def test_order_is_paid_in_one_go(client, make_user, make_product, engine):
     assert_invariants(engine)
 
 
+@pytest.mark.parametrize("strategy", ["safe", "naive"])
+def test_an_order_naming_a_product_twice_buys_the_sum_on_one_line(
+    strategy, shop, naive_shop, make_user, make_product, engine
+):
+    client = (shop if strategy == "safe" else naive_shop).test_client()
+    user_id = make_user(points=10_000)
+    cheap, dear = make_product(price=100, stock=5), make_product(price=1_000, stock=5)
+    items = [{"product_id": cheap, "quantity": 1}, {"product_id": dear, "quantity": 2},
+             {"product_id": cheap, "quantity": 2}]  # fmt: skip
+    response = client.post("/api/orders", json={"user_id": user_id, "items": items})
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["items"] == [
+        {"product_id": cheap, "quantity": 3, "price": 100},
+        {"product_id": dear, "quantity": 2, "price": 1_000},
+    ]
+    assert response.get_json()["total"] == 3 * 100 + 2 * 1_000
+    assert client.get(f"/api/products/{cheap}").get_json()["stock"] == 2
+    # The sum is what the stock must hold: the error names the product's first line.
+    over = [{"product_id": dear, "quantity": 2}, {"product_id": dear, "quantity": 2}]
+    assert_error(client.post("/api/orders", json={"user_id": user_id, "items": over}),
+                 409, "out_of_stock", "items[0].quantity")  # fmt: skip
+    assert_invariants(engine)
+
+
 def test_unknown_order_is_404(client):
     assert_error(client.get("/api/orders/999999999"), 404, "not_found", "order_id")
 
@@ -152,8 +187,9 @@ BAD_ORDERS = [
     ({"user_id": 1, "items": [{"product_id": 1, "quantity": False}]}, 400, "invalid",
      "items[0].quantity"),
     ({"user_id": 1, "items": [{"product_id": 1, "quantity": 1},
-                              {"product_id": 1, "quantity": 2}]}, 400, "duplicate",
-     "items[1].product_id"),
+                              {"product_id": 1, "quantity": 1},
+                              {"product_id": 999999999, "quantity": 1}]}, 404, "not_found",
+     "items[2].product_id"),
     ({"user_id": 1, "items": [{"product_id": 1, "quantity": 1}] * 51}, 400, "invalid", "items"),
     ({"user_id": 999999999, "items": [{"product_id": 1, "quantity": 1}]}, 404, "not_found",
      "user_id"),
@@ -306,28 +342,36 @@ def test_openapi_documents_every_route(app, client):
     assert routed == documented
 
 
-def test_metrics_count_orders_by_strategy_and_result(app, client, make_user, make_product):
+# The request histogram's count of one route, in each shop's dialect.
+ORDERS_COUNTED = {
+    "flask": 'flask_http_request_duration_seconds_count{method="POST",status="201",'
+    'url_rule="/api/orders"}',
+    "spring": 'http_server_requests_seconds_count{error="none",exception="none",method="POST",'
+    'outcome="SUCCESS",status="201",uri="/api/orders"}',
+}
+
+
+def test_metrics_count_orders_by_strategy_and_result(
+    request, shop, client, make_user, make_product
+):
     from tests.integration.conftest import sample
 
     user_id, product_id = make_user(points=150), make_product(price=100)
     labels = {"strategy": "safe", "result": "created"}
-    created = sample(app, "shop_orders_total", labels)
+    created = sample(shop, "shop_orders_total", labels)
     conflicts = sample(
-        app, "shop_orders_total", {"strategy": "safe", "result": "insufficient_points"}
+        shop, "shop_orders_total", {"strategy": "safe", "result": "insufficient_points"}
     )
     body = {"user_id": user_id, "items": [{"product_id": product_id, "quantity": 1}]}
     assert client.post("/api/orders", json=body).status_code == 201
     assert client.post("/api/orders", json=body).status_code == 409
-    assert sample(app, "shop_orders_total", labels) == created + 1
+    assert sample(shop, "shop_orders_total", labels) == created + 1
     assert (
-        sample(app, "shop_orders_total", {"strategy": "safe", "result": "insufficient_points"})
+        sample(shop, "shop_orders_total", {"strategy": "safe", "result": "insufficient_points"})
         == conflicts + 1
     )
     text = client.get("/metrics").get_data(as_text=True)
-    assert (
-        'flask_http_request_duration_seconds_count{method="POST",status="201",'
-        'url_rule="/api/orders"}' in text
-    )
+    assert ORDERS_COUNTED[request.node.callspec.params["shop"]] in text
 
 
 def test_rare_event_counters_exist_before_their_first_event(client):

@@ -12,7 +12,7 @@ import pytest
 import redis as redis_lib
 
 from shop import create_app
-from tests.harness.servers import free_port
+from stack.processes import free_port
 from tests.integration.conftest import sample
 
 pytestmark = pytest.mark.integration
@@ -93,12 +93,48 @@ def test_redis_down_serves_from_the_database_and_counts_it(app, shop_settings):
         assert {r.status_code for r in responses} == {200}
         assert responses[0].get_json() == expected
         assert cache_counts(down) == {"hit": 0, "miss": 0, "error": 3}
-        ready = client.get("/readyz")
-        assert ready.status_code == 503
-        assert ready.get_json()["checks"]["redis"].startswith("error")
-        assert ready.get_json()["checks"]["database"] == "ok"
     finally:
         down.extensions["shop"].engine.dispose()
+
+
+def test_the_copy_served_while_redis_is_down_is_bounded(shop_settings):
+    down = create_app(
+        dataclasses.replace(shop_settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    )
+    try:
+        cache = down.extensions["shop"].popular_cache
+        client = down.test_client()
+        for limit in range(1, 101):
+            for days in (1, 2, 3):
+                assert (
+                    client.get(f"/api/products/popular?days={days}&limit={limit}").status_code
+                    == 200
+                )
+        assert len(cache.copy) == cache.copy.max_entries < 300
+    finally:
+        down.extensions["shop"].engine.dispose()
+
+
+def test_redis_down_leaves_the_shop_ready_degraded_and_says_so_in_a_metric(app, shop_settings):
+    """Readiness follows what the shop needs to answer, the database: a cache outage must not
+    take every replica out of a load balancer (k8s readiness probes /readyz)."""
+    down = create_app(
+        dataclasses.replace(shop_settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    )
+    try:
+        client = down.test_client()
+        ready = client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.get_json()["status"] == "degraded"
+        assert ready.get_json()["checks"]["redis"].startswith("error")
+        assert ready.get_json()["checks"]["database"] == "ok"
+        cache_up = down.extensions["shop"].metrics.registry.get_sample_value("shop_cache_up")
+        assert cache_up == 0  # not None: the series is there, saying the cache is down
+        assert client.get(POPULAR).status_code == 200
+    finally:
+        down.extensions["shop"].engine.dispose()
+    assert app.test_client().get("/readyz").get_json()["status"] == "ready"
+    assert app.extensions["shop"].metrics.registry.get_sample_value("shop_cache_up") == 1
 
 
 def test_database_down_is_503_with_json(shop_settings):

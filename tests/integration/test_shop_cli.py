@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.harness.servers import REPO
+from stack.settings import REPO
 
 pytestmark = pytest.mark.integration
 

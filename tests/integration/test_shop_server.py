@@ -20,7 +20,9 @@ from sqlalchemy import create_engine, text
 
 from shop.schema import metadata
 from shop.seed import seed_catalog
-from tests.harness.servers import REPO, ShopServer
+from shop.settings import STRATEGIES
+from stack.ephemeral import ShopServer
+from stack.settings import REPO
 from tests.integration.conftest import wait_for_blocked_queries
 
 pytestmark = pytest.mark.integration
@@ -171,6 +173,31 @@ def test_requests_counted_exactly_however_the_server_starts(
     assert not missing, f"/metrics lacks {sorted(missing)}"
 
 
+def test_a_fresh_shop_has_every_known_series_at_zero_before_any_request(start_shop):
+    """Across granian's workers (summed files), before the first request: a panel on orders by
+    result has data, rate() loses no first event, a restart reads as a reset of each series."""
+    shop = start_shop(4, metrics_dir=True)
+    samples = scrape(shop.url)
+    results = ("created", "replayed", "out_of_stock", "insufficient_points", "not_found",
+               "idempotency_key_reused", "deadlock", "lock_wait_timeout", "error")  # fmt: skip
+    expected = [("shop_orders_total", (("result", r), ("strategy", s)))
+                for s in STRATEGIES for r in results]  # fmt: skip
+    expected += [("shop_order_duration_seconds_count", (("strategy", s),)) for s in STRATEGIES]
+    expected += [("shop_cache_requests_total", (("cache", "popular"), ("result", r)))
+                 for r in ("hit", "miss", "error")]  # fmt: skip
+    expected += [("shop_cache_requests_total", (("cache", "popular_local"), ("result", r)))
+                 for r in ("hit", "miss")]  # fmt: skip
+    expected += [("shop_db_retries_total", (("operation", o),))
+                 for o in ("place_order", "charge_points")]  # fmt: skip
+    # Every answer the contract lists, the rare ones too.
+    expected += [("flask_http_request_duration_seconds_count",
+                  (("method", "POST"), ("status", status), ("url_rule", "/api/orders")))
+                 for status in ("201", "400", "404", "409", "413", "415", "503")]  # fmt: skip
+    expected += [("flask_http_request_total", (("method", "POST"), ("status", "503")))]
+    assert {key: samples.get(key) for key in expected} == dict.fromkeys(expected, 0.0)
+    assert samples[("shop_cache_up", ())] == 1
+
+
 def test_naive_deadlocks_counted_exactly_across_workers(start_shop, database, mariadb):
     workers = 4
     shop = start_shop(workers, metrics_dir=False, strategy="naive")
@@ -229,7 +256,7 @@ def test_readme_shop_commands_verbatim_give_every_shop_metric(
     import os
     import subprocess
 
-    from tests.harness.servers import free_port
+    from stack.processes import free_port, shop_booted, wait_until
 
     readme = (REPO / "README.md").read_text()
     block = readme.split("## The shop")[1].split("```sh")[1].split("```")[0]
@@ -246,6 +273,7 @@ def test_readme_shop_commands_verbatim_give_every_shop_metric(
         "SHOP_REDIS_URL": redis_server.url(4),
         "SHOP_BIND": f"127.0.0.1:{port}",
         "SHOP_WORKERS": "2",
+        "SHOP_THREADS": "4",
         "SHOP_LOG_LEVEL": "warning",
     }
     venv = Path(os.sys.executable).parent.parent
@@ -257,6 +285,9 @@ def test_readme_shop_commands_verbatim_give_every_shop_metric(
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_http(f"{url}/readyz", proc)
+        # Both workers, not the first to answer: a server stopped while one still boots waits
+        # out its whole graceful timeout for it (20 s).
+        wait_until(lambda: shop_booted(url, workers=2, threads=4), 30, "both workers booted")
         for _ in range(10):
             assert requests.get(f"{url}/api/products/popular", timeout=5).status_code == 200
         assert order(url, 1).status_code == 201
@@ -293,7 +324,7 @@ def test_flask_run_exports_in_process_metrics(mariadb, redis_server, mysql_datab
     import os
     import subprocess
 
-    from tests.harness.servers import free_port
+    from stack.processes import free_port
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
@@ -347,13 +378,13 @@ def test_sigterm_lets_the_orders_in_flight_finish_then_exits_0(start_shop, datab
         with ThreadPoolExecutor(max_workers=2) as pool:
             futures = [pool.submit(order, shop.url, 1) for _ in range(2)]
             wait_for_blocked_queries(database, 2)
-            process = shop.executor.process
+            process = shop.proc
             process.send_signal(signal.SIGTERM)  # as an orchestrator stops it, mid-request
             time.sleep(1)
             assert process.poll() is None, "the server exited with requests in flight"
             holder.rollback()
             assert [f.result().status_code for f in futures] == [201, 201]
     assert process.wait(timeout=30) == 0
-    shop.executor = None  # stopped here; the fixture has nothing left to stop
+    shop.proc = None  # stopped here; the fixture has nothing left to stop
     with database.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM orders WHERE user_id = 1")).scalar() == 2

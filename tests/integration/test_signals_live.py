@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from signals.build import RULES_DIR
 from signals.client import Prometheus, PrometheusError
 from signals.load import verdict_queries
-from tests.harness.servers import free_port
+from stack.processes import free_port
 
 pytestmark = pytest.mark.integration
 TESTID = "locust-load-20260101-000000"

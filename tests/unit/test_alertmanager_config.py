@@ -90,6 +90,22 @@ def test_native_config_sends_every_receiver_to_the_webhook(tmp_path):
     }
 
 
+def test_a_stack_whose_alerts_fire_within_seconds_notifies_within_seconds(tmp_path):
+    """LOCAL_ALERT_FOR_MAX (the tests' stacks, make chaos): group_wait and group_interval capped
+    too, or an alert of a group that notified a moment ago waits a minute for the next tick."""
+    stack = read_stack_settings({"LOCAL_ALERT_WEBHOOK_PORT": "29999",
+                                    "LOCAL_ALERT_FOR_MAX": "5s"})  # fmt: skip
+    config = native(stack, AlertmanagerSettings.from_env({}))
+    amtool_check(tmp_path, config)
+    routes = [config["route"], *config["route"]["routes"]]
+    assert {r.get("group_interval") for r in routes} <= {"5s", None}
+    assert {r.get("group_wait") for r in routes} <= {"5s", None}
+    assert config["route"]["group_interval"] == "5s"
+    assert [r["repeat_interval"] for r in routes] == [
+        r["repeat_interval"] for r in [BASE["route"], *BASE["route"]["routes"]]
+    ]
+
+
 def test_slack_and_email_when_configured(tmp_path):
     config = render(BASE, AlertmanagerSettings.from_env(SLACK_AND_EMAIL))
     amtool_check(tmp_path, config)

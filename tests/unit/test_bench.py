@@ -154,3 +154,17 @@ def test_a_disturbed_miss_is_run_again_and_the_last_try_counts():
     quiet_miss = step(p95=90)
     assert settle(quiet_miss, lambda: held, 2, said.append) is quiet_miss
     assert settle(held, lambda: quiet_miss, 2, said.append) is held
+
+
+def test_the_jvm_is_warmed_until_its_jit_goes_quiet_or_the_budget_ends():
+    from bench.compare import QUIET_COMPILE_MS, WARM_SLICE_SECONDS, warm_jvm
+
+    offered, compiled = [], iter([0, 9000, 12000, 12100, 99999])
+    warmth = warm_jvm(lambda w, s: offered.append((w, s)), lambda: next(compiled),
+                      ("orders", "popular"), budget=600)  # fmt: skip
+    # Rounds of both workloads until one compiled less than QUIET_COMPILE_MS (100 < 500).
+    assert offered == [("orders", WARM_SLICE_SECONDS), ("popular", WARM_SLICE_SECONDS)] * 3
+    assert warmth.quiet and warmth.compile_ms == 12100 and warmth.last_round_ms < QUIET_COMPILE_MS
+    busy = iter(range(0, 10**9, 10**6))
+    warmth = warm_jvm(lambda w, s: None, lambda: next(busy), ("orders",), budget=25)
+    assert not warmth.quiet  # the budget ended it: said so, not hidden

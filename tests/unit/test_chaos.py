@@ -54,6 +54,9 @@ def test_impact_counts_in_flight_requests_and_the_last_failure_after_removal():
     assert hit.last_failure_s == pytest.approx(2.03)
     quiet = impact([Request("orders", T1 + 1, 20, 201)], T0, T1)
     assert (quiet.errors_during, quiet.last_failure_s, quiet.errors_after) == (None, None, 0)
+    # Healthy again 1.5 s after the removal: the 503 sent 2 s after it failed anyway.
+    assert measure.failed_since(rows, T1 + 1.5) == 1
+    assert measure.failed_since(rows, T1 + 2) == 0
 
 
 def test_a_409_is_an_answer_and_a_torn_last_line_is_skipped(tmp_path):
@@ -135,6 +138,23 @@ def test_a_fault_passes_only_when_every_expectation_holds():
         bad.judge()
         assert not bad.passed and problem in "; ".join(bad.problems), (problem, bad.problems)
         assert "FAIL: " in row(bad)
+
+
+def test_behaviour_is_every_expectation_but_the_recovery_targets_seconds():
+    """The e2e test judges a fault's behaviour on a machine other work may slow: a slow
+    recovery fails `make chaos`, not the behaviour; never healing within the bound does."""
+    slow = _result(recovery_s=12.0)
+    assert slow.behaviour_problems() == []
+    slow.judge()
+    assert slow.problems == ["recovered in 12.0 s > 10 s"]
+    never = _result(recovery_s=None, lost=1, audit_passed=False)
+    assert never.behaviour_problems() == [
+        "not healthy within 60 s of the removal", "audit failed: 1 lost, 0 double-charged",
+    ]  # fmt: skip
+    assert _result(longest_ms=12_500).behaviour_problems() == [
+        "a request took 12.5 s, past the shop's 11 s timeout"
+    ]
+    assert _result().longest_allowed_ms() == 12_000
 
 
 def test_knobs_are_checked_once_with_one_line(tmp_path):

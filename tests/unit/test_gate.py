@@ -251,6 +251,25 @@ def test_the_deadline_interrupts_the_body():
     assert issubclass(GateTimeout, KeyboardInterrupt)  # stops what Ctrl-C stops
 
 
+def test_the_deadline_gives_an_enclosing_alarm_back_what_was_left_of_it():
+    """pytest-timeout (or any caller) may have an alarm running: the gate's own deadline must
+    not cancel it."""
+    import signal
+
+    fired = []
+    previous = signal.signal(signal.SIGALRM, lambda *_: fired.append(True))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 60)
+        with deadline(30):
+            assert signal.getitimer(signal.ITIMER_REAL)[0] <= 30  # the inner one runs
+        left = signal.getitimer(signal.ITIMER_REAL)[0]
+        assert 30 < left <= 60, left  # the outer one, not cancelled (0), not the inner one
+        assert fired == []
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 # --- the A/B's judgement -------------------------------------------------------------------------
 
 P95 = Metric("p", "p95", "ms", False, 5.0)

@@ -18,7 +18,7 @@ from stack.services import SERVICES
 from stack.settings import DEFAULTS_FILE, REPO, read_env_file
 from tests.extras import skip_reason
 
-DIRS = ["base", "load", "test-cluster"]
+DIRS = ["base", "load", "spring", "test-cluster"]
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,8 @@ def test_the_generated_configmaps_are_fresh_and_carry_the_files_byte_for_byte(re
 
 def test_a_stale_missing_or_orphaned_generated_file_fails_the_check(tmp_path):
     built = sources.build(tmp_path)
-    assert sorted(p.relative_to(tmp_path).parts[0] for p in built) == DIRS
+    carrying = sorted({source.kustomization for source in sources.sources()})
+    assert sorted(p.relative_to(tmp_path).parts[0] for p in built) == carrying
     assert len(sources.stale(tmp_path)) == len(built)  # nothing written yet: all missing
     for path, text in built.items():
         path.parent.mkdir(parents=True)
@@ -278,6 +279,20 @@ def test_the_innodb_exporter_runs_composes_image_args_and_own_account(rendered):
 def test_the_test_clusters_mariadb_runs_the_accounts_sql_for_mariadb(rendered):
     init = find(rendered["test-cluster"], "ConfigMap", "mariadb-init")
     assert init["data"] == {"01-users.sql": accounts.init_sql(accounts.MARIADB)}
+
+
+def test_spring_overlay_runs_composes_spring_shop_in_the_shops_place(rendered):
+    assert parity.check_parity(rendered["spring"]) == []
+    deployment = find(rendered["spring"], "Deployment", "shop")
+    c = render.container_of(deployment)
+    assert c["image"] == "shoplab/spring-shop:local"
+    assert {e["name"] for e in c["env"]} >= {"SHOP_DATABASE_URL", "SHOP_BIND", "SHOP_THREADS"}
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/path"] == "/actuator/prometheus"
+    c["env"] = [e for e in c["env"] if e["name"] != "SHOP_THREADS"]
+    assert [e for e in parity.check_parity([deployment]) if "env" in e]
+    adapter = find(rendered["spring"], "ConfigMap", validate.ADAPTER_CONFIGMAP)
+    assert "http_server_requests_seconds_count" in adapter["data"]["config.yaml"]
 
 
 def test_test_cluster_database_and_cache_run_composes_flags(rendered):

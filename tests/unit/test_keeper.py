@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -77,3 +78,35 @@ def test_keeper_without_a_command_is_one_line():
                             capture_output=True, text=True, timeout=30)  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].endswith("keep: no command given")
+
+
+def test_sighup_starts_the_child_again_with_the_restart_file(tmp_path):
+    """A switch (stack.runner.switch) writes the new command, then SIGHUP: the keeper stops its
+    child, starts the new command, and says so in its state file; it runs on as before."""
+    from stack import keeper as keeper_module
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stack", "keep", "shop-9", "--dir", str(tmp_path), "--",
+         "sleep", "600"],
+        cwd=REPO, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    state = keeper_module.state_file(tmp_path, "shop-9")
+    try:
+        first = wait_for(lambda: state.exists() and json.loads(state.read_text()), 20,
+                         "the keeper's state file")  # fmt: skip
+        assert (first["keeper"], first["starts"]) == (proc.pid, 1)
+        old = psutil.Process(first["child"])
+        keeper_module.restart_file(tmp_path, "shop-9").write_text(json.dumps(["sleep", "601"]))
+        proc.send_signal(signal.SIGHUP)
+        second = wait_for(lambda: json.loads(state.read_text())["starts"] == 2
+                          and json.loads(state.read_text()), 30, "the second start")  # fmt: skip
+        assert gone(old)
+        assert psutil.Process(second["child"]).cmdline() == ["sleep", "601"]
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert not state.exists()  # a stopped keeper leaves no state behind
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

@@ -23,7 +23,9 @@ class Clock:
 def make(max_age: float = 1.0, **kwargs) -> tuple[LocalCache, Clock, CollectorRegistry]:
     registry = CollectorRegistry()
     clock = Clock()
-    cache = LocalCache(ShopMetrics(registry), "popular_local", max_age, clock=clock, **kwargs)
+    cache = LocalCache(
+        "popular_local", max_age, metrics=ShopMetrics(registry), clock=clock, **kwargs
+    )
     return cache, clock, registry
 
 

@@ -17,7 +17,7 @@ from lab.report.deck import Deck, compare
 from lab.report.html import render_html
 from lab.report.render import render_json, render_markdown
 from lab.report.run import RunError, read_run
-from lab.report.server import Resource, RouteView, ServerView, Span, grown
+from lab.report.server import Resource, RouteView, ServerView, Span, growth
 from targets import find_target
 
 
@@ -99,11 +99,37 @@ def test_a_marker_true_for_consecutive_steps_is_one_event_like_grafanas_region()
     assert panels.first_of_each_run([], 5) == []
 
 
-def test_grown_counts_a_series_born_inside_the_window_from_zero():
-    assert grown("x_total", 60, "name") == (
-        "sum by (name) ((x_total - (x_total offset 60s or x_total * 0)) >= 0"
-        " or increase(x_total[60s]))"
-    )
+def test_growth_is_the_rise_after_the_windows_start_from_the_last_sample_before_it():
+    points = [(90.0, 100.0), (95.0, 110.0), (105.0, 130.0), (110.0, 150.0)]
+    assert growth(points, since=100) == 40
+
+
+def test_growth_counts_a_series_born_inside_the_window_from_zero():
+    # increase() would drop the first scrape (5) and extrapolate the rest.
+    assert growth([(105.0, 5.0), (110.0, 12.0)], since=100) == 12
+
+
+def test_growth_adds_what_a_restarted_process_counted_after_the_reset():
+    # Restarted inside the window: 100 -> 150 by the old process, then 20 and 50 by the new one.
+    points = [(95.0, 100.0), (105.0, 150.0), (110.0, 20.0), (115.0, 50.0)]
+    assert growth(points, since=100) == 50 + 50
+
+
+def test_growth_never_subtracts_the_old_process_after_a_restart_before_the_window():
+    # The old process's 1672 was scraped before the restart; the new one counts from 0, its first
+    # scrape after the window opened (a strategy switch restarts the shop and Prometheus).
+    assert growth([(80.0, 1672.0), (105.0, 258.0), (110.0, 765.0)], since=100) == 765
+    # ... or before it: then that first scrape is the window's starting value.
+    assert growth([(80.0, 1672.0), (98.0, 3.0), (105.0, 500.0)], since=100) == 497
+
+
+def test_growth_knows_a_new_process_by_its_start_time_even_above_the_old_ones_count():
+    # As measured: the old shop had counted 214 orders; the restarted one (the switch restarts
+    # Prometheus too) was first scraped 5 s into the run, at 216. A drop alone would miss it.
+    points = [(874.0, 214.0), (889.0, 216.0), (894.0, 424.0)]
+    starts = {874.0: 791.17, 889.0: 878.26, 894.0: 878.26}
+    assert growth(points, since=878.6, starts=starts) == 424
+    assert growth(points, since=878.6) == 210
 
 
 def test_the_runs_span_leaves_out_the_graphs_margins():
@@ -219,7 +245,13 @@ def test_markdown_and_json_carry_the_comparison():
     rows = compare(run, base)
     deadlocks = next(r for r in rows if r["figure"] == "InnoDB deadlocks")
     assert deadlocks["delta"] == 3.0
-    assert "| InnoDB deadlocks | 0.00 | 3.00 | +3.00 |" in render_markdown(run, base, rows)
+    markdown = render_markdown(run, base, rows)
+    # Counts as the whole numbers they are, their deltas too; measures keep their decimals.
+    assert "| InnoDB deadlocks | 0 | 3 | +3 |" in markdown
+    assert "| dropped iterations | 0 | 0 | +0 |" in markdown
+    assert "| findings | 0 | 0 | +0 |" in markdown
+    assert "| achieved TPS | 10.00/s | 10.00/s | +0.00/s |" in markdown
+    assert '<td class="n">3</td><td class="n">+3</td>' in render_html(run, base, rows)
     body = json.loads(render_json(run, base, rows))
     assert body["baseline"]["run"]["strategy"] == "safe" and body["compared"] == rows
 

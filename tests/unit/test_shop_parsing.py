@@ -23,6 +23,17 @@ def test_order_request_keeps_lines_in_request_order():
     assert lines == [OrderLine(9, 2), OrderLine(3, 1)]
 
 
+def test_lines_naming_one_product_are_one_line_with_the_quantities_added():
+    # Each line is within the contract's bounds, so the contract accepts the order: the shop
+    # takes it as the cart it means, one line per product where the product first appeared.
+    items = [{"product_id": 3, "quantity": 1}, {"product_id": 9, "quantity": 2},
+             {"product_id": 3, "quantity": 1000}, {"product_id": 4, "quantity": 1}]  # fmt: skip
+    _, lines = order_request({"user_id": 5, "items": items})
+    assert lines == [OrderLine(3, 1001), OrderLine(9, 2), OrderLine(4, 1)]
+    # An error about a line names where the client wrote it.
+    assert [line.line for line in lines] == [0, 1, 3]
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

@@ -18,7 +18,7 @@ import yaml
 from stack import accounts, services
 from stack.compose_file import render_compose
 from stack.prometheus_config import COMPOSE_CONFIG, dump, render
-from stack.runner import components
+from stack.runner import _replicas_to_restart, components, mysqld_exporter_cnf
 from stack.settings import (
     DEFAULTS_FILE,
     REPO,
@@ -228,12 +228,10 @@ def native_command(name: str) -> list[str]:
 def native_program_args(name: str) -> list[str]:
     """The native command after its program: env, cgroup wrapper and executable stripped."""
     command = native_command(name)
-    row = services.SERVICES[name]
-    program = row.program[1:]
+    first, *program = services.SERVICES[name].program_for(services.Native(native_settings()))
     # "python" is this interpreter, which the keeper and the cgroup wrapper run too.
     start = next(i for i, part in enumerate(command)
-                 if (part.endswith("python") if row.program[0] == "python"
-                     else Path(part).name == row.program[0])
+                 if (part.endswith("python") if first == "python" else Path(part).name == first)
                  and command[i + 1 : i + 1 + len(program)] == list(program))  # fmt: skip
     return command[start + 1 + len(program) :]
 
@@ -311,7 +309,8 @@ def test_native_ports_are_stack_settings_and_compose_ports_the_services_own():
     for row in services.SERVICES.values():
         if row.compose is not None and row.port and row.port.publish:
             assert SERVICES[row.name]["ports"] == [
-                f"127.0.0.1:${{{row.port.publish}:-{row.port.container}}}:{row.port.container}"
+                f"127.0.0.1:${{{row.port.publish}:-{row.port.published or row.port.container}}}"
+                f":{row.port.container}"
             ]
 
 
@@ -324,6 +323,86 @@ def test_native_shop_and_compose_start_the_same_server(tmp_path):
     ]  # fmt: skip
     assert SERVICES["shop"]["command"] == ["python", "-m", "shop.serve", "--bind", "0.0.0.0:8000"]
     assert f"PROMETHEUS_MULTIPROC_DIR={tmp_path / 'shop-metrics' / 'shop-1'}" in shop.command
+
+
+def test_spring_target_runs_the_jar_in_the_shops_place_sized_for_its_box(tmp_path):
+    settings = read_stack_settings(
+        {"LOCAL_STATE_DIR": str(tmp_path), "TARGET": "spring-shop", "LOCAL_SHOP_REPLICAS": "2"}
+    )
+    shops = [c for c in components(settings) if c.name.startswith("shop-")]
+    assert [c.name for c in shops] == ["shop-1", "shop-2"]
+    for c in shops:
+        java = c.command.index(services.tool("java"))
+        assert c.command[java + 1 :] == [
+            "-XX:ActiveProcessorCount=2", "-XX:MaxRAM=4g", "-XX:MaxRAMPercentage=50",
+            "-XX:+ExitOnOutOfMemoryError", "-jar", str(services.SPRING_SHOP_JAR),
+        ]  # fmt: skip
+        # Under the shop's cgroup, with the Flask shop's concurrency (4 workers x 4 threads).
+        assert "cgroup-exec" in c.command and c.cgroup
+        assert f"SHOP_BIND=127.0.0.1:{c.port}" in c.command
+        assert "SHOP_THREADS=16" in c.command
+        assert not any(part.startswith("PROMETHEUS_MULTIPROC_DIR") for part in c.command)
+    [job] = [j for j in render("native", settings)["scrape_configs"] if j["job_name"] == "shop"]
+    assert job["metrics_path"] == "/actuator/prometheus"
+    assert len(job["static_configs"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [({"TARGET": "quarkus"}, "TARGET='quarkus' is neither a built-in (shop, spring-shop) nor a "),
+     ({"TARGET": "spring-shop", "LOCAL_SALES_MODE": "async"},
+      "LOCAL_SALES_MODE=async needs the Flask shop (TARGET=shop)")],
+)  # fmt: skip
+def test_a_bad_target_for_the_stack_is_refused_naming_the_knob(env, says):
+    with pytest.raises(StackSettingsError, match=re.escape(says)):
+        read_stack_settings(env)
+
+
+def test_an_external_target_gets_prometheus_and_the_exporters_on_its_own_database(tmp_path):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("like: spring-shop\nname: mine\napp: {url: 'http://127.0.0.1:8081'}\n"
+                    "database: {dsn: 'mysql://mon:pw@127.0.0.1:3307/orders'}\n")  # fmt: skip
+    settings = read_stack_settings({"LOCAL_STATE_DIR": str(tmp_path), "TARGET": str(mine)})
+    names = [c.name for c in components(settings)]
+    for theirs in ("mysql", "redis", "shop-1", "nginx", "redis-exporter", "nginx-exporter"):
+        assert theirs not in names
+    assert {"innodb-exporter", "mysqld-exporter", "prometheus", "alertmanager"} <= set(names)
+    innodb = next(c for c in components(settings) if c.name == "innodb-exporter")
+    assert "INNODB_EXPORTER_DSN=mysql://mon:pw@127.0.0.1:3307/" in innodb.command
+    assert "port=3307" in mysqld_exporter_cnf(settings)
+    jobs = {j["job_name"]: j for j in render("native", settings)["scrape_configs"]}
+    assert jobs["shop"]["static_configs"] == [{"targets": ["127.0.0.1:8081"]}]
+    assert jobs["shop"]["metrics_path"] == "/actuator/prometheus"
+    assert not {"redis", "nginx", "sales"} & set(jobs)
+    assert settings.database_url == "mysql+pymysql://mon:pw@127.0.0.1:3307/orders"
+
+
+def test_compose_scrapes_the_spring_profile_under_the_shop_job():
+    config = yaml.safe_load(COMPOSE_CONFIG.read_text())
+    [job] = [j for j in config["scrape_configs"] if j["job_name"] == "shop"]
+    assert [d["names"] for d in job["dns_sd_configs"]] == [["shop"], ["spring-shop"]]
+    assert "metrics_path" not in job  # both answer /metrics (the contract's route)
+    assert SERVICES["spring-shop"]["profiles"] == ["spring"]
+
+
+def test_a_switch_of_the_shops_own_knobs_restarts_the_replicas_alone(tmp_path):
+    """`stack.runner.switch`: a strategy or a debug delay changes only the replicas' command lines
+    (their keepers restart them); replicas, limits or the sales mode change other processes, a
+    whole restart."""
+    base = {"LOCAL_STATE_DIR": str(tmp_path), "LOCAL_SHOP_REPLICAS": "2"}
+    now = read_stack_settings(base)
+    for knobs in ({"LOCAL_ORDER_STRATEGY": "naive"}, {"LOCAL_SHOP_DEBUG_DELAY_MS": "60"}):
+        wanted = read_stack_settings({**base, **knobs})
+        assert _replicas_to_restart(now, wanted) == ["shop-1", "shop-2"], knobs
+    assert _replicas_to_restart(now, now) == []
+    for knobs in ({"LOCAL_SHOP_REPLICAS": "3"}, {"LOCAL_SHOP_CPUS": "0.5"},
+                  {"LOCAL_SALES_MODE": "async"}, {"LOCAL_PROMETHEUS_PORT": "29999"}):  # fmt: skip
+        assert _replicas_to_restart(now, read_stack_settings({**base, **knobs})) is None, knobs
+    # What the keeper restarts is the replica's own line, without the keeper around it.
+    [shop] = [p for p in services.native_processes(now) if p.name == "shop-1"]
+    kept = services.kept_command(shop, now)
+    assert services.native_command(shop, now)[-len(kept) :] == kept
+    assert "keep" not in kept and kept[-2:] == ["--bind", f"127.0.0.1:{now.replica_port(1)}"]
 
 
 def test_each_replica_has_its_port_cgroup_metrics_and_socket_behind_one_nginx(tmp_path):
@@ -518,3 +597,26 @@ def test_the_sales_consumer_runs_and_is_scraped_only_with_async_sales(tmp_path):
 def test_a_bad_sales_mode_is_named():
     with pytest.raises(StackSettingsError, match="LOCAL_SALES_MODE"):
         native_settings(LOCAL_SALES_MODE="later")
+
+
+def test_a_failed_start_names_the_process_that_exited_first(tmp_path):
+    """honcho stops every process when one exits: the one to read is the first that did."""
+    from stack.runner import _first_exit
+
+    log = tmp_path / "honcho.log"
+    log.write_text(
+        "19:07:09 system            | nginx-exporter.1 started (pid=11)\n"
+        "19:07:10 system            | nginx-exporter.1 stopped (rc=1)\n"
+        "19:07:10 system            | sending SIGTERM to mysql.1 (pid 12)\n"
+        "19:07:10 system            | mysql.1 stopped (rc=143)\n"
+    )
+    assert _first_exit(log) == "nginx-exporter"
+    assert _first_exit(tmp_path / "none.log") == ""
+
+
+def test_the_native_nginx_exporter_waits_for_nginx_instead_of_exiting(tmp_path):
+    """Debian's exporter (0.11) exits at once when nginx is not up yet, which stops the whole
+    stack: natively it retries (its environment; the image's 1.x ignores it)."""
+    settings = read_stack_settings({"LOCAL_STATE_DIR": str(tmp_path)})
+    [exporter] = [c for c in components(settings) if c.name == "nginx-exporter"]
+    assert "NGINX_RETRIES=60" in exporter.command and "NGINX_RETRY_INTERVAL=1s" in exporter.command

@@ -1,0 +1,55 @@
+package shoplab.shop.domain;
+
+import jakarta.persistence.Column;
+import jakarta.persistence.Entity;
+import jakarta.persistence.EnumType;
+import jakarta.persistence.Enumerated;
+import jakarta.persistence.FetchType;
+import jakarta.persistence.GeneratedValue;
+import jakarta.persistence.GenerationType;
+import jakarta.persistence.Id;
+import jakarta.persistence.JoinColumn;
+import jakarta.persistence.ManyToOne;
+import jakarta.persistence.Table;
+import java.time.LocalDateTime;
+
+/** A movement of a user's points: the audit adds them up against the balance. */
+@Entity
+@Table(name = "point_history")
+public class PointHistory {
+
+    /** The column's ENUM values, spelled as stored. */
+    public enum Kind { seed, charge, use }
+
+    @Id
+    @GeneratedValue(strategy = GenerationType.IDENTITY)
+    private Long id;
+
+    @ManyToOne(fetch = FetchType.LAZY, optional = false)
+    @JoinColumn(name = "user_id", nullable = false)
+    private User user;
+
+    @Enumerated(EnumType.STRING)
+    @Column(nullable = false)
+    private Kind kind;
+
+    @Column(nullable = false)
+    private long amount;
+
+    @ManyToOne(fetch = FetchType.LAZY)
+    @JoinColumn(name = "order_id")
+    private Order order;
+
+    @Column(name = "created_at", nullable = false, insertable = false, updatable = false)
+    private LocalDateTime createdAt;
+
+    protected PointHistory() {
+    }
+
+    public PointHistory(User user, Kind kind, long amount, Order order) {
+        this.user = user;
+        this.kind = kind;
+        this.amount = amount;
+        this.order = order;
+    }
+}
