@@ -16,7 +16,7 @@ from lab.gate.shops import shops
 from lab.gate.worktree import checkout, git, resolve
 from shop.schema import metadata
 from shop.seed import seed_catalog
-from stack.runner import group_alive
+from stack.processes import group_alive
 from stack.settings import REPO
 
 pytestmark = pytest.mark.integration
