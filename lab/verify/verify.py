@@ -27,7 +27,7 @@ from pathlib import Path
 
 import requests
 
-from dashboards import build, promql
+from dashboards import build, queries
 from dashboards.common import UIDS
 from lab.load import run as loadtest
 from lab.load.provoke import provoke_deadlock
@@ -190,7 +190,7 @@ def absent_sources(
             f.name + ("_total" if f.type == "counter" else "")
             for f in CgroupCollector(groups={}).collect()
         }
-        used = set().union(*(promql.used_metrics(d) for d in load_dashboards()))
+        used = set().union(*(queries.used_metrics(d) for d in load_dashboards()))
         for name in used:
             if name.startswith("container_") and name not in native:
                 absent[name] = "cAdvisor only: the native cgroup exporter has no such series"
@@ -212,11 +212,11 @@ def load_dashboards() -> list[dict]:
 
 def _dashboard_values(dashboard: Mapping, run: LoadRun, step: int) -> dict[str, str]:
     """Grafana's values for `dashboard` during `run`; a `tool` variable gets the run's tool."""
-    others = [v for v in promql.variables(dashboard) if v["name"] != "tool"]
+    others = [v for v in queries.variables(dashboard) if v["name"] != "tool"]
     bare = {**dashboard, "templating": {**dashboard["templating"], "list": others}}
     range_s = max(1, math.ceil(run.end - run.start))
-    values = promql.template_values(bare, testid=run.testid, step_s=step, range_s=range_s)
-    if len(others) < len(promql.variables(dashboard)):
+    values = queries.template_values(bare, testid=run.testid, step_s=step, range_s=range_s)
+    if len(others) < len(queries.variables(dashboard)):
         values["tool"] = run.tool
     return values
 
@@ -227,10 +227,10 @@ def check_run(
     """One dashboard's queries over one run's window; problems with variables/annotations."""
     values = _dashboard_values(dashboard, run, SCRAPE_S)
     by_panel: dict[int, PanelResult] = {}
-    for query in promql.panel_queries(dashboard):
+    for query in queries.panel_queries(dashboard):
         result = by_panel.setdefault(query.panel_id, PanelResult(query.dashboard, query.panel))
-        expr = promql.substitute(query.expr, values)
-        names = promql.metric_names(expr)
+        expr = queries.substitute(query.expr, values)
+        names = queries.metric_names(expr)
         reasons = [skip_reason(name, absent) for name in names]
         if names and all(reasons):
             result.targets.append(TargetResult(query.ref_id, None, "; ".join(set(reasons))))
@@ -304,8 +304,8 @@ def _marks(prometheus, dashboard, name, runs, cgroup_reason, sales_mode) -> bool
 
 def _expr(dashboard, annotation, run, absent) -> str:
     """The annotation's query for `run`, or "" when its sources are all absent."""
-    expr = promql.substitute(annotation["expr"], _dashboard_values(dashboard, run, SCRAPE_S))
-    names = promql.metric_names(expr)
+    expr = queries.substitute(annotation["expr"], _dashboard_values(dashboard, run, SCRAPE_S))
+    names = queries.metric_names(expr)
     return "" if names and all(skip_reason(n, absent) for n in names) else expr
 
 
@@ -321,10 +321,10 @@ def _check_variables(prometheus, run, dashboard, absent) -> list[str]:
     """The testid variable offers the run; every other query variable offers something."""
     problems = []
     title = dashboard["title"]
-    for variable in promql.variables(dashboard):
+    for variable in queries.variables(dashboard):
         if variable["type"] != "query":
             continue
-        metric, label = promql.label_values(variable["definition"])
+        metric, label = queries.label_values(variable["definition"])
         if metric and skip_reason(metric, absent):
             continue
         offered = prometheus.label_values(label, metric, run.start, run.end)
