@@ -184,7 +184,7 @@ dashboards-check: $(PY) ## Fail if the committed dashboard JSON differs from a f
 	@$(PY) -m dashboards.build --check
 
 verify-dashboards: $(PY) ## Every panel's queries on Prometheus during short naive k6 and Locust runs; n/a by the target's dialect (~3 min) [TARGET= VERIFY_ARGS=--running]
-	@echo "verify-dashboards: TARGET=$(or $(TARGET),shop) (--running: the running stack's own) on a native stack (naive), a short k6 then Locust load, every panel queried"
+	@echo "verify-dashboards: $(if $(TARGET),TARGET=$(TARGET),the shop (with --running: the running stack's target)) on a native stack (naive), a short k6 then Locust load, every panel queried"
 	@$(PY) -m lab.verify.verify $(VERIFY_ARGS)
 
 up: ## Start the Docker stack (compose.yml); needs a Docker engine and .env
