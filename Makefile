@@ -190,8 +190,8 @@ dashboards: $(PY) ## Generate the Grafana dashboards (grafanalib) into provision
 dashboards-check: $(PY) ## Fail if the committed dashboard JSON differs from a fresh build
 	@$(PY) -m dashboards.build --check
 
-verify-dashboards: $(PY) ## Every panel's queries on Prometheus during short naive k6 and Locust runs (~3 min) [VERIFY_ARGS=]
-	@echo "verify-dashboards: own native stack on free ports (naive), a short k6 then Locust load, every panel queried"
+verify-dashboards: $(PY) ## Every panel's queries on Prometheus during short naive k6 and Locust runs; n/a by the target's dialect (~3 min) [TARGET= VERIFY_ARGS=--running]
+	@echo "verify-dashboards: $(if $(TARGET),TARGET=$(TARGET),the shop (with --running: the running stack's target)) on a native stack (naive), a short k6 then Locust load, every panel queried"
 	@$(PY) -m lab.verify.verify $(VERIFY_ARGS)
 
 up: ## Start the Docker stack (compose.yml); needs a Docker engine and .env

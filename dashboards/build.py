@@ -19,8 +19,9 @@ OUT = REPO / "provisioning" / "grafana" / "dashboards"
 
 
 def load(key: str):
-    """The module-level `dashboard` of dashboards/<key>.py."""
-    return import_module(f"dashboards.{key}").dashboard
+    """The dashboard dashboards/<key>.py builds (its `dashboard()`: built when asked, so that
+    importing a module reads no file)."""
+    return import_module(f"dashboards.{key}").dashboard()
 
 
 def render(dashboard) -> str:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from dashboards import containers, mysql_locks
 from dashboards.common import (
-    API_ROUTES,
     BAD,
-    LOAD_SLO,
+    ENDPOINT,
+    OBJECTIVE,
     OK,
-    ROUTES,
+    ROUTE,
     Panels,
     Query,
+    endpoint_variable,
     layout,
     limit_line,
     override,
     recorded_route_quantile,
+    route_variable,
     row,
     steps,
     testid_variable,
@@ -23,18 +25,37 @@ from dashboards.common import (
 RUN = 'testid=~"$testid"'
 WINDOW = "$__rate_interval"
 
-# Load: what the tool offered, what the shop answered, and the run's TARGET_TPS.
+# The load-tested routes: those with an objective (the target's, in the recording rules).
+OBJECTIVES = "shop:slo_p95_seconds"
+LOAD_TESTED = f"and on (route) {OBJECTIVES}"
+
+# Load: what the tool offered, what the app answered on the load-tested routes, the run's target.
 OFFERED = f"load:offered_tps:rate1m{{{RUN}}}"
-ANSWERED = f'sum(shop:http_requests:rate1m{{route=~"{API_ROUTES}"}})'
-ANSWERED_2XX = f'sum(shop:http_requests_2xx:rate1m{{route=~"{API_ROUTES}"}})'
+ANSWERED = f"sum(shop:http_requests:rate1m {LOAD_TESTED})"
+ANSWERED_2XX = f"sum(shop:http_requests_2xx:rate1m {LOAD_TESTED})"
 RUN_TARGET = f"max(load:target_tps{{{RUN}}})"
 
-# Errors: the shop's own 5xx share (every tool) and the tool's client-side view.
+# Each p95 as a share of its own objective: one colour scale for every route and endpoint.
+SERVER_P95_OF_OBJECTIVE = f"shop:http_request_duration_seconds:p95_1m / on (route) {OBJECTIVES}"
+CLIENT_P95_OF_OBJECTIVE = (
+    f"max by (endpoint) (load:request_duration_seconds:p95_1m{{{RUN}}}"
+    f" / on (tool, testid, endpoint) load:slo_p95_seconds{{{RUN}}})"
+)
+
+# Errors: the app's own 5xx share (every tool) and the tool's client-side view.
 SHOP_5XX_RATIO = "shop:api_5xx_ratio:rate1m"
 TOOL_FAILED_RATIO = f"load:error_ratio:rate1m{{{RUN}}}"
 
 
-# Locks: the shop's view of deadlocks next to the server's (the rest as on the locks dashboard).
+def client_quantile(q: float) -> str:
+    """A latency quantile of the repeated panel's endpoint, as the tool timed it (1m)."""
+    return f'load:request_duration_seconds:p{q * 100:g}_1m{{{RUN},endpoint=~"{ENDPOINT}"}}'
+
+
+CLIENT_OBJECTIVE = f'load:slo_p95_seconds{{{RUN},endpoint=~"{ENDPOINT}"}}'
+SERVER_OBJECTIVE = f'{OBJECTIVES}{{route=~"{ROUTE}"}}'
+
+# Locks: the app's view of deadlocks next to the server's (the rest as on the locks dashboard).
 SHOP_DEADLOCK_ERRORS_PER_MIN = f'sum(rate(shop_db_errors_total{{kind="deadlock"}}[{WINDOW}])) * 60'
 
 # The shop and MySQL containers (cAdvisor; natively the cgroup exporter).
@@ -48,36 +69,20 @@ FIRING = (
 
 
 panels = Panels("cockpit")
-# Where to look when an endpoint is slow: its p95 and latency panels link there.
-CAUSES = {"orders": ("shop", "mysql_locks"), "popular": ("shop",)}
-
-
-def _p95_now(endpoint: str):
-    return panels.latency_stat(
-        f"{endpoint.capitalize()} p95 (1m)",
-        [Query(recorded_route_quantile(0.95, ROUTES[endpoint]))],
-        LOAD_SLO.p95_s[ROUTES[endpoint]],
-        links=CAUSES[endpoint],
-    )
-
-
-def _latency(endpoint: str):
-    route = ROUTES[endpoint]
-    client = f'load:request_duration_seconds:p95_1m{{{RUN},endpoint="{endpoint}"}}'
-    return panels.latency(
-        f"{endpoint.capitalize()} latency vs SLO",
-        [
-            Query(recorded_route_quantile(0.95, route), "shop p95"),
-            Query(recorded_route_quantile(0.99, route), "shop p99"),
-            Query(client, "{{tool}} p95"),
-        ],
-        LOAD_SLO.p95_s[ROUTES[endpoint]],
-        links=CAUSES[endpoint],
-    )
 
 
 def _panels() -> list:
     answered = panels.stat("Answered /s (1m)", [Query(ANSWERED)], "reqps")
+    server_p95 = panels.objective_stat(
+        "Server p95 of objective (1m)",
+        [Query(SERVER_P95_OF_OBJECTIVE, "{{route}}")],
+        links=("shop", "mysql_locks"),
+    )
+    client_p95 = panels.objective_stat(
+        "Client p95 of objective (1m)",
+        [Query(CLIENT_P95_OF_OBJECTIVE, "{{endpoint}}")],
+        links=("load",),
+    )
     errors = panels.error_ratio_stat("5xx ratio (1m)", [Query(SHOP_5XX_RATIO)], links=("shop",))
     deadlocks = panels.count_stat(
         "Deadlocks in range",
@@ -100,6 +105,26 @@ def _panels() -> list:
         "reqps",
         overrides=[limit_line("target")],
         links=("load", "k6", "locust"),
+    )
+    client_latency = panels.latency(
+        f"Latency vs SLO: {ENDPOINT}",
+        [
+            Query(client_quantile(0.95), "{{tool}} p95"),
+            Query(client_quantile(0.99), "{{tool}} p99"),
+            Query(CLIENT_OBJECTIVE, f"{{{{tool}}}} {OBJECTIVE}"),
+        ],
+        links=("load", "shop"),
+        repeat="endpoint",
+    )
+    server_latency = panels.latency(
+        f"Server latency vs SLO: {ROUTE}",
+        [
+            Query(recorded_route_quantile(0.95), "p95"),
+            Query(recorded_route_quantile(0.99), "p99"),
+            Query(SERVER_OBJECTIVE, OBJECTIVE),
+        ],
+        links=("shop", "mysql_locks"),
+        repeat="route",
     )
     error_rate = panels.error_ratio(
         "Error rate vs SLO",
@@ -142,10 +167,12 @@ def _panels() -> list:
         links=("containers",),
     )
     return layout(
-        (4, [(4, answered), (4, _p95_now("orders")), (4, _p95_now("popular")), (4, errors),
-             (4, deadlocks), (4, alerts)]),
+        (4, [(4, answered), (5, server_p95), (5, client_p95), (4, errors), (3, deadlocks),
+             (3, alerts)]),
         row("Load and latency"),
-        (9, [(12, tps), (6, _latency("orders")), (6, _latency("popular"))]),
+        (8, [(24, tps)]),
+        (8, [(24, client_latency)]),
+        (8, [(24, server_latency)]),
         row("Errors and locks"),
         (8, [(8, error_rate), (8, deadlock_rate), (8, lock_waits)]),
         row("Resources against their limits"),
@@ -153,11 +180,17 @@ def _panels() -> list:
     )  # fmt: skip
 
 
-dashboard = panels.dashboard(
-    "The one screen during a load run: offered vs answered TPS against the target, latency "
-    "and errors against the SLO, deadlocks and lock waits, CPU and memory against the limits.",
-    _panels(),
-    variables=(testid_variable("load:requests_total:sum"),),
-    refresh="5s",
-    since="now-15m",
-)
+def dashboard():
+    return panels.dashboard(
+        "The one screen during a load run: offered vs answered TPS against the target, latency "
+        "per endpoint and per route against its objective, errors against the SLO, deadlocks "
+        "and lock waits, CPU and memory against the limits.",
+        _panels(),
+        variables=(
+            testid_variable("load:requests_total:sum"),
+            endpoint_variable(RUN),
+            route_variable(OBJECTIVES),
+        ),
+        refresh="5s",
+        since="now-15m",
+    )

@@ -3,7 +3,11 @@
 Each dashboard module holds its PromQL as constants, builds its panels with its `Panels` (which
 reads each panel's description from panels.yaml) and lays them out with `layout`;
 `dashboard()` applies the house defaults (uid, title prefix, tags, links, the deadlock
-annotation, schema version) in one place so the six stay alike.
+annotation, schema version) in one place so the seven stay alike. Every panel says which
+metrics dialects it can have data in (dashboards.queries.panel_dialects, from the metrics its
+queries read): one that needs the app's own metrics says so in its description and its empty
+text. Per-endpoint and per-route panels are repeated over the `endpoint` and `route`
+variables, each drawn against its own objective series, so no target's names are built in.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from grafanalib.core import (
     Dashboard,
     DashboardLink,
     GridPos,
+    Repeat,
     RowPanel,
     Stat,
     Table,
@@ -29,24 +34,16 @@ from grafanalib.core import (
     TimeSeries,
 )
 
+from dashboards.queries import DATASOURCE_UID, panel_dialects
+from signals import dialects
 from signals.catalog import RUN_EVENTS, deadlocks_increase
 from signals.promql import share
-from signals.slo import slo_of
 from targets import find_target
 
 REPO = Path(__file__).resolve().parents[1]
 # Names the dashboard modules take from here, though signals/ defines them.
-__all__ = ["API_ROUTES", "LOAD_SLO", "ORDERS_ROUTE", "POPULAR_ROUTE", "ROUTES", "share"]
+__all__ = ["DATASOURCE_UID", "share"]
 
-# The dashboards are generated for the default target (the committed JSON), its two endpoints.
-_TARGET = find_target({})
-LOAD_SLO = slo_of(_TARGET)
-ROUTES = {e.name: e.route for e in _TARGET.endpoints}
-ORDERS_ROUTE, POPULAR_ROUTE = ROUTES["orders"], ROUTES["popular"]
-API_ROUTES = LOAD_SLO.api_routes
-
-# provisioning/grafana/datasources/datasources.yml: the Prometheus datasource's fixed uid.
-DATASOURCE_UID = "prometheus"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 TITLE_PREFIX = "shoplab / "
 TAG = "shoplab"
@@ -72,31 +69,32 @@ TITLES = {
     "mysql_locks": "MySQL InnoDB locks",
     "containers": "containers",
 }
+# The repeat variables: a repeated panel's copy has one value, which Grafana writes into a
+# regex matcher escaped (the variables are multi-value), so queries match them with =~.
+ENDPOINT = "$endpoint"  # the load tools' `endpoint`: the target's endpoint names
+ROUTE = "$route"  # the app's `route`: the route templates its server reports
 
 
-# The load scenario's pass criteria: the same numbers k6 and Locust judge a run by.
-SLO_ORDERS_P95_S = LOAD_SLO.p95_s[ORDERS_ROUTE]
-SLO_POPULAR_P95_S = LOAD_SLO.p95_s[POPULAR_ROUTE]
-SLO_ERROR_RATE = LOAD_SLO.error_ratio
-# Locust names each request by its endpoint.
-LOCUST_ORDERS = "orders"
-LOCUST_POPULAR = "popular"
-# What the descriptions in panels.yaml may name, as {name} or {name:spec} (str.format).
-DESCRIPTION_FIELDS = {
-    "orders_route": ORDERS_ROUTE,
-    "popular_route": POPULAR_ROUTE,
-    "orders_slo_ms": SLO_ORDERS_P95_S * 1000,
-    "popular_slo_ms": SLO_POPULAR_P95_S * 1000,
-    "error_slo": SLO_ERROR_RATE,
-    "success_slo": 1 - SLO_ERROR_RATE,
-}
+@cache
+def error_rate() -> float:
+    """The share of failed requests a run may have: the default target's (targets/shop.yaml).
+    No series carries it, so the error panels draw it as a threshold: the one number of the
+    dashboards that is a target's (both built-in targets share it)."""
+    return find_target({}).error_rate
+
+
+def description_fields() -> dict[str, float]:
+    """What the descriptions in panels.yaml may name, as {name} or {name:spec} (str.format)."""
+    return {"error_slo": error_rate(), "success_slo": 1 - error_rate()}
+
+
 PANEL_TEXT = Path(__file__).with_name("panels.yaml")
 
 
-def recorded_route_quantile(q: float, route: str) -> str:
-    """The recorded series of one route's latency quantile over the last minute (the rules';
-    signals.catalog.route_quantile is the same over any window)."""
-    return f'shop:http_request_duration_seconds:p{q * 100:g}_1m{{route="{route}"}}'
+def recorded_route_quantile(q: float, route: str = ROUTE) -> str:
+    """The recorded series of a route's latency quantile over the last minute (the rules';
+    signals.catalog.route_quantile is the same over any window); `route` a matcher's value."""
+    return f'shop:http_request_duration_seconds:p{q * 100:g}_1m{{route=~"{route}"}}'
 
 
 # Colours: Grafana's named palette.
@@ -157,8 +155,9 @@ def lower_limit(value: float, warn: float | None = None) -> list[dict]:
 NO_LIMIT = steps((None, NEUTRAL))
 
 
-def override(series: str, **properties) -> dict:
-    """Field overrides for one series (by display name): unit, axis, fill, dashed, colour."""
+def override(series: str, *, matching: bool = False, **properties) -> dict:
+    """Field overrides for one series (by display name; `matching`: every series whose name the
+    regex `series` matches whole): unit, axis, fill, dashed, colour."""
     ids = {
         "unit": "unit",
         "axis": "custom.axisPlacement",
@@ -173,7 +172,7 @@ def override(series: str, **properties) -> dict:
         "stacking": lambda on: {"mode": "normal" if on else "none", "group": "A"},
     }
     return {
-        "matcher": {"id": "byName", "options": series},
+        "matcher": {"id": "byRegexp" if matching else "byName", "options": series},
         "properties": [
             {"id": ids[key], "value": shapes.get(key, lambda v: v)(value)}
             for key, value in properties.items()
@@ -181,9 +180,16 @@ def override(series: str, **properties) -> dict:
     }
 
 
-def limit_line(series: str) -> dict:
+def limit_line(series: str, *, matching: bool = False) -> dict:
     """A series drawn as a dashed red line, never stacked: a limit or target, not a measure."""
-    return override(series, dashed=True, color=BAD, fill=0, stacking=False)
+    return override(series, matching=matching, dashed=True, color=BAD, fill=0, stacking=False)
+
+
+# Every objective series' legend ends with this word, and is drawn as a limit line: the SLO
+# comes from the series (the run's load:slo_p95_seconds, the rules' shop:slo_p95_seconds), so
+# each endpoint and route is drawn against its own, whatever the target.
+OBJECTIVE = "objective"
+OBJECTIVE_LINES = limit_line(f".*{OBJECTIVE}", matching=True)
 
 
 def panel_links(*keys: str) -> list[dict]:
@@ -198,8 +204,26 @@ def panel_links(*keys: str) -> list[dict]:
     ]
 
 
-def _panel_fields(title: str, description: str, queries: list[Query], thresholds) -> dict:
-    """What every panel has: its text, the one datasource, its targets, a base threshold."""
+# A repeated panel's copies share its line (Grafana: full width over at most this many).
+MAX_PER_ROW = 4
+
+
+def _panel_fields(
+    title: str, description: str, queries: list[Query], thresholds, repeat: str | None = None
+) -> dict:
+    """What every panel has: its text, the one datasource, its targets, a base threshold; the
+    dialects it can have data in said where not every target has them; its repeat variable."""
+    needs = panel_dialects([q.expr for q in queries])
+    if not needs:
+        raise ValueError(f"{title!r}: no metrics dialect exports all that one of its queries reads")
+    if repeat and f"${repeat}" not in title:
+        raise ValueError(f"{title!r} is repeated over ${repeat}: its title must name it")
+    extra = {}
+    if needs != dialects.DIALECT_NAMES:
+        others = "dialect none" if needs == dialects.APP_DIALECTS else "another dialect"
+        description += f" Needs {dialects.describe(needs)}: empty for a target of {others}."
+        extra = {"fieldConfig": {"defaults": {"noValue": f"No data: needs "
+                                              f"{dialects.describe(needs)}"}}}  # fmt: skip
     return {
         "title": title,
         "description": description,
@@ -207,6 +231,8 @@ def _panel_fields(title: str, description: str, queries: list[Query], thresholds
         "targets": _targets(queries),
         "thresholds": thresholds or NO_LIMIT,
         "maxDataPoints": MAX_DATA_POINTS,
+        "repeat": Repeat("h", repeat, MAX_PER_ROW) if repeat else Repeat(),
+        "extraJson": extra or None,
     }
 
 
@@ -222,14 +248,16 @@ def timeseries(
     bars: bool = False,
     links: tuple[str, ...] = (),
     axis_label: str = "",
+    repeat: str | None = None,
 ) -> TimeSeries:
-    """A time series; `thresholds` are drawn as dashed lines (SLOs, limits), `links` are keys."""
+    """A time series; `thresholds` are drawn as dashed lines (SLOs, limits), `links` are keys;
+    `repeat` a variable to repeat it over (ENDPOINT, ROUTE without the $)."""
     return TimeSeries(
-        **_panel_fields(title, description, queries, thresholds),
+        **_panel_fields(title, description, queries, thresholds, repeat),
         unit=unit,
         axisLabel=axis_label,
         thresholdsStyleMode="dashed" if thresholds else "off",
-        overrides=overrides or [],
+        overrides=(overrides or []) + _objective_lines(queries),
         stacking={"mode": "normal", "group": "A"} if stacked else {"mode": "none", "group": "A"},
         drawStyle="bars" if bars else "line",
         fillOpacity=60 if bars else (25 if stacked else 10),
@@ -241,6 +269,11 @@ def timeseries(
         tooltipSort="desc",
         links=panel_links(*links),
     )
+
+
+def _objective_lines(queries: list[Query]) -> list[dict]:
+    """The objective lines' override when a query draws objectives."""
+    return [OBJECTIVE_LINES] if any(q.legend.endswith(OBJECTIVE) for q in queries) else []
 
 
 def stat(
@@ -321,7 +354,8 @@ def layout(*blocks) -> list:
     """Place panels on Grafana's 24-column grid, top to bottom, with ids in reading order.
 
     A block is a row title (str) or `(height, [(width, panel), ...])`: one line of panels.
-    Lines never overlap and never exceed 24 columns, by construction.
+    Lines never overlap and never exceed 24 columns, by construction; a repeated panel is alone
+    on its line, whose copies Grafana spreads over it.
     """
     placed, y = [], 0
     for block in blocks:
@@ -330,6 +364,9 @@ def layout(*blocks) -> list:
             y += 1
             continue
         height, cells = block
+        if any(panel.repeat.variable for _, panel in cells) and [w for w, _ in cells] != [24]:
+            # Grafana lays a horizontal repeat's copies over the whole width, from x = 0.
+            raise ValueError("a repeated panel takes a line of its own, 24 columns wide")
         x = 0
         for width, panel in cells:
             placed.append(attr.evolve(panel, gridPos=GridPos(h=height, w=width, x=x, y=y)))
@@ -384,6 +421,19 @@ def query_variable(
         "skipUrlSync": False,
         "sort": 2 if newest_first else 1,  # run ids end with a timestamp: alphabetical = time
     }
+
+
+def endpoint_variable(run: str) -> dict:
+    """The target's endpoints, as the load tools label the run's series (`run`: its matchers);
+    the per-endpoint panels repeat over it."""
+    query = f"label_values(load:requests_total:sum{{{run}}}, endpoint)"
+    return query_variable("endpoint", "endpoint", query, all_value=".+")
+
+
+def route_variable(metric: str = "shop:http_requests:rate1m") -> dict:
+    """The routes `metric` has (by default every route the app answered); the per-route panels
+    repeat over it."""
+    return query_variable("route", "route", f"label_values({metric}, route)", all_value=".+")
 
 
 def testid_variable(metric: str | None) -> dict:
@@ -473,9 +523,9 @@ def descriptions() -> dict[str, dict[str, str]]:
         for title, text in texts.items():
             where = f"{PANEL_TEXT.name}: {key} / {title!r}"
             try:
-                filled.setdefault(key, {})[title] = text.format(**DESCRIPTION_FIELDS)
+                filled.setdefault(key, {})[title] = text.format(**description_fields())
             except KeyError as error:
-                raise ValueError(f"{where}: no field {error} in DESCRIPTION_FIELDS") from None
+                raise ValueError(f"{where}: no field {error} in description_fields()") from None
             except (IndexError, ValueError) as error:
                 raise ValueError(f"{where}: {error}") from None
     return filled
@@ -486,7 +536,10 @@ class Panels:
 
     def __init__(self, key: str):
         self.key = key
-        self.texts = descriptions().get(key, {})
+
+    @property
+    def texts(self) -> dict[str, str]:
+        return descriptions().get(self.key, {})
 
     def describe(self, title: str) -> str:
         if title not in self.texts:
@@ -502,23 +555,25 @@ class Panels:
     def table(self, title: str, expr: str, unit: str, **options) -> Table:
         return table(title, self.describe(title), expr, unit, **options)
 
-    def latency(self, title: str, queries: list[Query], slo_s: float, **options) -> TimeSeries:
-        """Latency in seconds with its SLO drawn dashed."""
-        return self.timeseries(title, queries, "s", thresholds=upper_limit(slo_s), **options)
+    def latency(self, title: str, queries: list[Query], **options) -> TimeSeries:
+        """Latency in seconds; a query whose legend ends in OBJECTIVE is drawn dashed."""
+        return self.timeseries(title, queries, "s", **options)
 
-    def latency_stat(self, title: str, queries: list[Query], slo_s: float, **options) -> Stat:
-        """A latency against its SLO: orange from three quarters of it, red above it."""
-        limit = upper_limit(slo_s, warn=slo_s * 0.75)
-        return self.stat(title, queries, "s", thresholds=limit, **options)
+    def objective_stat(self, title: str, queries: list[Query], **options) -> Stat:
+        """Latencies as shares of their own objectives (1 = at the objective): orange from three
+        quarters of it, red above it. One set of colours serves every endpoint and route of any
+        target, where a latency in seconds would need one threshold per objective."""
+        limit = upper_limit(1, warn=0.75)
+        return self.stat(title, queries, "percentunit", thresholds=limit, **options)
 
     def error_ratio(self, title: str, queries: list[Query], **options) -> TimeSeries:
         """A share of failed requests with the error SLO drawn dashed."""
-        limit = upper_limit(SLO_ERROR_RATE)
+        limit = upper_limit(error_rate())
         return self.timeseries(title, queries, "percentunit", thresholds=limit, **options)
 
     def error_ratio_stat(self, title: str, queries: list[Query], **options) -> Stat:
         """A share of failed requests: orange from half the error SLO, red above it."""
-        limit = upper_limit(SLO_ERROR_RATE, warn=SLO_ERROR_RATE / 2)
+        limit = upper_limit(error_rate(), warn=error_rate() / 2)
         return self.stat(title, queries, "percentunit", thresholds=limit, **options)
 
     def count_stat(self, title: str, queries: list[Query], **options) -> Stat:

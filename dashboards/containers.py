@@ -122,16 +122,17 @@ def _panels() -> list:
     )
 
 
-dashboard = panels.dashboard(
-    "Each compose service against its limits: CPU and CFS throttling, memory and OOM kills, "
-    "network; and the host under them.",
-    _panels(),
-    variables=(
-        query_variable(
-            "service",
-            "service",
-            "label_values(container_cpu_usage_seconds_total, name)",
-            all_value=".+",
+def dashboard():
+    return panels.dashboard(
+        "Each compose service against its limits: CPU and CFS throttling, memory and OOM kills, "
+        "network; and the host under them.",
+        _panels(),
+        variables=(
+            query_variable(
+                "service",
+                "service",
+                "label_values(container_cpu_usage_seconds_total, name)",
+                all_value=".+",
+            ),
         ),
-    ),
-)
+    )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dashboards.common import (
-    LOAD_SLO,
-    ROUTES,
+    ENDPOINT,
+    OBJECTIVE,
     Panels,
     Query,
+    endpoint_variable,
     layout,
     limit_line,
     percentiles,
@@ -33,32 +34,29 @@ FAILED_RATIO = f"load:error_ratio:rate1m{{{RUN}}}"
 STAGE = f"load:stage{{{RUN}}}"
 
 
-def quantile(q: float, endpoint: str) -> str:
-    """A latency quantile of one endpoint over the last minute, per tool."""
-    return f'load:request_duration_seconds:p{q * 100:g}_1m{{{RUN},endpoint="{endpoint}"}}'
+def quantile(q: float, endpoint: str = ENDPOINT) -> str:
+    """A latency quantile of one endpoint (a matcher's value) over the last minute, per tool."""
+    return f'load:request_duration_seconds:p{q * 100:g}_1m{{{RUN},endpoint=~"{endpoint}"}}'
 
 
-def worst_p95(endpoint: str) -> str:
-    return f"max(max_over_time({quantile(0.95, endpoint)}[$__range]))"
+OBJECTIVE_P95 = f'load:slo_p95_seconds{{{RUN},endpoint=~"{ENDPOINT}"}}'
+# Each endpoint's worst minute as a share of its objective (the objectives of the runs shown).
+WORST_P95_OF_OBJECTIVE = (
+    f"max by (endpoint) (max_over_time(load:request_duration_seconds:p95_1m{{{RUN}}}[$__range]))"
+    f"\n/ on (endpoint) max by (endpoint) (max_over_time(load:slo_p95_seconds{{{RUN}}}"
+    "[$__range]))"
+)
 
 
 panels = Panels("load")
 
 
-def _worst_p95(endpoint: str):
-    return panels.latency_stat(
-        f"{endpoint.capitalize()} p95, worst minute",
-        [Query(worst_p95(endpoint), instant=True)],
-        LOAD_SLO.p95_s[ROUTES[endpoint]],
-    )
-
-
-def _latency(endpoint: str):
+def _latency():
     return panels.latency(
-        f"{endpoint.capitalize()} latency",
-        percentiles(lambda q: quantile(q, endpoint), "{{tool}} "),
-        LOAD_SLO.p95_s[ROUTES[endpoint]],
+        f"Latency: {ENDPOINT}",
+        [*percentiles(quantile, "{{tool}} "), Query(OBJECTIVE_P95, f"{{{{tool}}}} {OBJECTIVE}")],
         links=("shop", "mysql_locks"),
+        repeat="endpoint",
     )
 
 
@@ -71,6 +69,10 @@ def _panels() -> list:
     )
     achieved = panels.stat(
         "Achieved /s (1m)", [Query(ACHIEVED, "{{tool}}")], "reqps", links=("cockpit",)
+    )
+    worst_p95 = panels.objective_stat(
+        "p95 of objective, worst minute",
+        [Query(WORST_P95_OF_OBJECTIVE, "{{endpoint}}", instant=True)],
     )
     stage = panels.stat("Stage now", [Query(STAGE, "{{tool}}")], "short", decimals=0)
     tps = panels.timeseries(
@@ -93,23 +95,25 @@ def _panels() -> list:
     )
     stages = panels.timeseries("Scenario stage", [Query(STAGE, "{{tool}} {{testid}}")], "short")
     return layout(
-        (4, [(4, requests), (4, failed), (4, _worst_p95("orders")), (4, _worst_p95("popular")),
-             (4, achieved), (4, stage)]),
+        (4, [(4, requests), (4, failed), (8, worst_p95), (4, achieved), (4, stage)]),
         row("Rate"),
         (8, [(12, tps), (12, requests_rate)]),
         row("Latency"),
-        (8, [(12, _latency("orders")), (12, _latency("popular"))]),
+        (8, [(24, _latency())]),
         row("Failures and stages"),
         (8, [(12, failed_ratio), (12, stages)]),
     )  # fmt: skip
 
 
-dashboard = panels.dashboard(
-    "One load run (pick the tool and its testid), k6 or Locust alike: offered, achieved and "
-    "target TPS, requests by outcome, latency percentiles per endpoint, failures, stages.",
-    _panels(),
-    variables=(
-        query_variable("tool", "tool", f"label_values({TOTALS}, tool)", all_value=".+"),
-        testid_variable(TOTALS),
-    ),
-)
+def dashboard():
+    return panels.dashboard(
+        "One load run (pick the tool and its testid), k6 or Locust alike: offered, achieved and "
+        "target TPS, requests by outcome, latency percentiles per endpoint against its "
+        "objective, failures, stages.",
+        _panels(),
+        variables=(
+            query_variable("tool", "tool", f"label_values({TOTALS}, tool)", all_value=".+"),
+            testid_variable(TOTALS),
+            endpoint_variable(RUN),
+        ),
+    )

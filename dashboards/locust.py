@@ -35,9 +35,10 @@ def _panels() -> list:
     )
 
 
-dashboard = panels.dashboard(
-    "One Locust run (pick its testid): what only Locust has (users against the target, "
-    "workers); requests, latency and failures are on the load dashboard.",
-    _panels(),
-    variables=(testid_variable("locust_users"),),
-)
+def dashboard():
+    return panels.dashboard(
+        "One Locust run (pick its testid): what only Locust has (users against the target, "
+        "workers); requests, latency and failures are on the load dashboard.",
+        _panels(),
+        variables=(testid_variable("locust_users"),),
+    )

@@ -167,9 +167,10 @@ def _panels() -> list:
     )  # fmt: skip
 
 
-dashboard = panels.dashboard(
-    "InnoDB deadlocks and lock waits: the server's counter against the details our exporter "
-    "captured, by table, index, lock mode and statement; lock waits now and who blocks; "
-    "row-lock time, threads and queries from mysqld_exporter.",
-    _panels(),
-)
+def dashboard():
+    return panels.dashboard(
+        "InnoDB deadlocks and lock waits: the server's counter against the details our exporter "
+        "captured, by table, index, lock mode and statement; lock waits now and who blocks; "
+        "row-lock time, threads and queries from mysqld_exporter.",
+        _panels(),
+    )

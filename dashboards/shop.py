@@ -1,13 +1,12 @@
-"""The shop from the inside: RED per route, orders, database errors, cache, pool, resources."""
+"""The service from the inside: RED per route, orders, database errors, cache, its pool
+(SQLAlchemy's or HikariCP's, by dialect), the JVM of a Micrometer app, resources."""
 
 from __future__ import annotations
 
 from dashboards import containers
 from dashboards.common import (
-    API_ROUTES,
-    LOAD_SLO,
-    ROUTES,
-    SLO_ORDERS_P95_S,
+    OBJECTIVE,
+    ROUTE,
     Panels,
     Query,
     layout,
@@ -16,6 +15,7 @@ from dashboards.common import (
     override,
     percentiles,
     recorded_route_quantile,
+    route_variable,
     row,
     upper_limit,
 )
@@ -27,9 +27,11 @@ REQUESTS_BY_ROUTE = "shop:http_requests:rate1m"
 STATUS_BY_ROUTE = "shop:http_requests_by_status:rate1m"
 ERROR_RATIO_BY_ROUTE = "shop:http_5xx_ratio:rate1m"
 P95_BY_ROUTE = "shop:http_request_duration_seconds:p95_1m"
+# Each load-tested route's objective (the target's, in the recording rules).
+OBJECTIVES = "shop:slo_p95_seconds"
+ROUTE_OBJECTIVE = f'{OBJECTIVES}{{route=~"{ROUTE}"}}'
 
-
-API_REQUESTS_1M = f'sum(shop:http_requests:rate1m{{route=~"{API_ROUTES}"}})'
+API_REQUESTS_1M = f"sum(shop:http_requests:rate1m and on (route) {OBJECTIVES})"
 
 # Orders.
 ORDERS_CREATED_1M = "shop:orders_created:rate1m"
@@ -40,11 +42,20 @@ def order_quantile(q: float) -> str:
     return f"shop:order_duration_seconds:p{q * 100:g}_1m"
 
 
+# The order route of the shops' contract (shop/openapi.py): the order series are theirs, and so
+# is this route; its objective is the line an order's duration inside the service is read by.
+ORDERS_OBJECTIVE = f'{OBJECTIVES}{{route="/api/orders"}}'
+
+
 # Database.
 DB_ERRORS = f"sum by (operation, kind) (rate(shop_db_errors_total[{WINDOW}]))"
 DB_RETRIES = f"sum by (operation) (rate(shop_db_retries_total[{WINDOW}]))"
+POOL_USE_RATIO = "shop:db_pool_in_use:ratio"  # either pool, whichever the dialect has
+# The pool by dialect: SQLAlchemy's (the Flask shop; in use, idle, capacity) and HikariCP's.
 POOL = "sum by (state) (shop_db_pool_connections)"
-POOL_USE_RATIO = "shop:db_pool_in_use:ratio"
+HIKARI = {
+    state: f"sum(hikaricp_connections_{state})" for state in ("active", "idle", "pending", "max")
+}
 # The daily sales off the order path (SHOP_SALES_MODE=async): the queue and its consumer.
 SALES_QUEUE_DEPTH = "shop:sales_queue_depth:max"
 SALES_QUEUE_LAG = "shop:sales_queue_lag_seconds:max"
@@ -55,6 +66,18 @@ CACHE_BY_RESULT = f"sum by (result) (rate(shop_cache_requests_total[{WINDOW}]))"
 CACHE_HIT_RATIO = "shop:cache_hit:ratio_rate1m"
 REDIS_COMMANDS = f"sum(rate(redis_commands_processed_total[{WINDOW}]))"
 REDIS_MEMORY = "sum(redis_memory_used_bytes)"
+
+# The JVM of a Micrometer app: heap against its maximum, GC pauses, threads, CPU.
+HEAP_USED = 'sum(jvm_memory_used_bytes{area="heap"})'
+HEAP_COMMITTED = 'sum(jvm_memory_committed_bytes{area="heap"})'
+# A pool without a maximum reports -1: the heap's is the sum of those that have one.
+HEAP_MAX = 'sum(jvm_memory_max_bytes{area="heap"} > 0)'
+GC_PAUSED = f"sum by (gc) (rate(jvm_gc_pause_seconds_sum[{WINDOW}]))"
+GC_PAUSES = f"sum by (gc) (rate(jvm_gc_pause_seconds_count[{WINDOW}]))"
+THREADS_LIVE = "sum(jvm_threads_live_threads)"
+THREADS_BY_STATE = "sum by (state) (jvm_threads_states_threads)"
+JVM_CPU = "max(process_cpu_usage)"
+GC_OVERHEAD = "max(jvm_gc_overhead)"
 
 # Resources: multiprocess mode exports no process_* series of its own, so the shop's
 # container (cAdvisor; natively its cgroup) is where its CPU and memory are measured.
@@ -76,14 +99,60 @@ CPU_BY_REPLICA = containers.cpu_of_limit_by_replica(SHOP)
 panels = Panels("shop")
 
 
-def _route_latency(endpoint: str):
-    route = ROUTES[endpoint]
+def _route_latency():
     return panels.latency(
-        f"{route} latency",
-        percentiles(lambda q: recorded_route_quantile(q, route)),
-        LOAD_SLO.p95_s[ROUTES[endpoint]],
+        f"Route latency: {ROUTE}",
+        [*percentiles(recorded_route_quantile), Query(ROUTE_OBJECTIVE, OBJECTIVE)],
         links=("mysql_locks",),
+        repeat="route",
     )
+
+
+def _pools() -> tuple:
+    """The app's database pool, one panel per dialect that has one."""
+    sqlalchemy = panels.timeseries(
+        "DB pool connections (SQLAlchemy)",
+        [Query(POOL, "{{state}}")],
+        "short",
+        overrides=[limit_line("capacity")],
+    )
+    hikari = panels.timeseries(
+        "DB pool connections (HikariCP)",
+        [Query(HIKARI["active"], "active"), Query(HIKARI["idle"], "idle"),
+         Query(HIKARI["pending"], "threads waiting"), Query(HIKARI["max"], "capacity")],
+        "short",
+        overrides=[limit_line("capacity")],
+    )  # fmt: skip
+    return sqlalchemy, hikari
+
+
+def _jvm() -> tuple:
+    """A Micrometer app's runtime: heap, GC pauses, threads, CPU."""
+    heap = panels.timeseries(
+        "JVM heap used vs max",
+        [Query(HEAP_USED, "used"), Query(HEAP_COMMITTED, "committed"), Query(HEAP_MAX, "max")],
+        "bytes",
+        overrides=[limit_line("max")],
+    )
+    gc = panels.timeseries(
+        "JVM GC pauses",
+        [Query(GC_PAUSED, "{{gc}} paused"), Query(GC_PAUSES, "{{gc}} pauses /s")],
+        "percentunit",
+        overrides=[override(".* pauses /s", matching=True, unit="short", axis="right")],
+    )
+    threads = panels.timeseries(
+        "JVM threads",
+        [Query(THREADS_LIVE, "live"), Query(THREADS_BY_STATE, "{{state}}")],
+        "short",
+    )
+    cpu = panels.timeseries(
+        "JVM process CPU",
+        [Query(JVM_CPU, "process"), Query(GC_OVERHEAD, "GC overhead")],
+        "percentunit",
+        thresholds=upper_limit(0.9, warn=0.75),
+        links=("containers",),
+    )
+    return heap, gc, threads, cpu
 
 
 def _panels() -> list:
@@ -116,7 +185,8 @@ def _panels() -> list:
         "5xx ratio by route", [Query(ERROR_RATIO_BY_ROUTE, "{{route}}")]
     )
     p95_by_route = panels.latency(
-        "p95 by route (1m)", [Query(P95_BY_ROUTE, "{{route}}")], SLO_ORDERS_P95_S
+        "p95 by route (1m)",
+        [Query(P95_BY_ROUTE, "{{route}}"), Query(OBJECTIVES, f"{{{{route}}}} {OBJECTIVE}")],
     )
     orders = panels.timeseries(
         "Orders by result and strategy",
@@ -126,7 +196,8 @@ def _panels() -> list:
         links=("mysql_locks",),
     )
     order_duration = panels.latency(
-        "Order duration", percentiles(order_quantile, "{{strategy}} "), SLO_ORDERS_P95_S
+        "Order duration",
+        [*percentiles(order_quantile, "{{strategy}} "), Query(ORDERS_OBJECTIVE, OBJECTIVE)],
     )
     db_errors = panels.timeseries(
         "DB errors and retries",
@@ -138,12 +209,7 @@ def _panels() -> list:
         axis_label="per second",
         links=("mysql_locks",),
     )
-    pool = panels.timeseries(
-        "DB pool connections",
-        [Query(POOL, "{{state}}")],
-        "short",
-        overrides=[limit_line("capacity")],
-    )
+    sqlalchemy_pool, hikari_pool = _pools()
     sales_queue = panels.timeseries(
         "Daily sales queue (async)",
         [
@@ -201,13 +267,16 @@ def _panels() -> list:
     return layout(
         (4, [(6, api_rate), (6, created), (6, hit_ratio), (6, pool_use)]),
         row("Requests, errors, duration per route"),
-        (8, [(8, requests), (8, statuses), (8, error_ratio)]),
-        (8, [(8, p95_by_route), (8, _route_latency("orders")), (8, _route_latency("popular"))]),
+        (8, [(12, requests), (12, statuses)]),
+        (8, [(12, error_ratio), (12, p95_by_route)]),
+        (8, [(24, _route_latency())]),
         row("Orders"),
         (8, [(12, orders), (12, order_duration)]),
         row("Database and cache"),
-        (8, [(8, db_errors), (8, pool), (8, sales_queue)]),
-        (8, [(12, cache), (12, redis)]),
+        (8, [(8, db_errors), (8, sqlalchemy_pool), (8, hikari_pool)]),
+        (8, [(8, sales_queue), (8, cache), (8, redis)]),
+        row("JVM (Micrometer apps)"),
+        (7, [(6, panel) for panel in _jvm()]),
         row("Resources"),
         (7, [(12, cpu), (12, memory)]),
         row("Replicas and balancer"),
@@ -215,9 +284,12 @@ def _panels() -> list:
     )  # fmt: skip
 
 
-dashboard = panels.dashboard(
-    "The shop from the inside: rate, errors and duration per route, orders by result and "
-    "strategy, database errors and retries, the pool, the daily sales queue, the cache, CPU "
-    "and memory.",
-    _panels(),
-)
+def dashboard():
+    return panels.dashboard(
+        "The service from the inside: rate, errors and duration per route against its "
+        "objective, orders by result and strategy, database errors and retries, the pool "
+        "(SQLAlchemy's or HikariCP's), the daily sales queue, the cache, the JVM of a "
+        "Micrometer app, CPU and memory.",
+        _panels(),
+        variables=(route_variable(),),
+    )

@@ -15,7 +15,7 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
-from dashboards.promql import listed_metrics, metric_names, unlisted
+from dashboards.queries import listed_metrics, metric_names, unlisted
 from deploy.render import REPO
 
 # The API the manifests are written for (kubernetes-validate ships its schemas offline).

@@ -8,6 +8,8 @@ duration by `route`, `method` and `status`, whichever exporter the target speaks
 
 A query is written once, here, as the `or` of its form in every dialect: only the target's
 dialect has series, so the recorded signals, the report and capacity need no per-target code.
+`EXPORTED_BY` says which dialects' apps export a metric at all: what a panel, a deck or the
+live check reading it can expect of a target.
 """
 
 from __future__ import annotations
@@ -17,6 +19,27 @@ from dataclasses import dataclass
 from signals.promql import selector, summed
 
 DIALECT_NAMES = ("flask", "micrometer", "none")
+APP_DIALECTS = ("flask", "micrometer")  # the dialects whose apps export metrics at all
+
+# Which dialects' apps export a metric: an exact name, or a prefix ending in `_` or `:`; the
+# longest match wins. A name nothing matches is the lab's own or an exporter's (load tools,
+# MySQL, InnoDB, Redis, node, cgroups, nginx): every target has it, whatever its dialect.
+EXPORTED_BY = {
+    "flask_http_": ("flask",),
+    "shop_db_pool_connections": ("flask",),  # SQLAlchemy's pool
+    "shop_sales_": ("flask",),  # the Flask shop's async daily sales and their consumer
+    "http_server_requests_": ("micrometer",),
+    "hikaricp_": ("micrometer",),
+    "jvm_": ("micrometer",),
+    "process_cpu_usage": ("micrometer",),
+    "system_cpu_": ("micrometer",),
+    "shop_": APP_DIALECTS,  # the shops' domain series: the same names in both dialects
+    # Recorded from the app's series (signals.catalog's shop group and the route objectives):
+    # a target of dialect none has none of them.
+    "shop:": APP_DIALECTS,
+    "shop:sales_": ("flask",),
+    "instance:shop_": APP_DIALECTS,
+}
 
 
 @dataclass(frozen=True)
@@ -96,3 +119,25 @@ def pool_in_use_max(window: str) -> str:
 def pool_capacity() -> str:
     """The app's pool size (SQLAlchemy's size + overflow, HikariCP's maximum)."""
     return _either([f"max({d.pool_capacity})" for d in DIALECTS])
+
+
+def exported_by(metric: str) -> tuple[str, ...]:
+    """The dialects whose targets have `metric` (EXPORTED_BY; every dialect when unlisted)."""
+    if metric in EXPORTED_BY:
+        return EXPORTED_BY[metric]
+    prefixes = [p for p in EXPORTED_BY if p.endswith(("_", ":")) and metric.startswith(p)]
+    return EXPORTED_BY[max(prefixes, key=len)] if prefixes else DIALECT_NAMES
+
+
+def needed_by(metrics: set[str]) -> tuple[str, ...]:
+    """The dialects in which a query reading all of `metrics` can have data: those exporting
+    every one (a query needs all it reads; the `or` of dialects lives in the recording rules)."""
+    return tuple(d for d in DIALECT_NAMES if all(d in exported_by(m) for m in metrics))
+
+
+def describe(dialects: tuple[str, ...]) -> str:
+    """What a panel of these dialects needs, in words: "the app's own metrics (dialect flask or
+    micrometer)"."""
+    if set(dialects) == set(APP_DIALECTS):
+        return f"the app's own metrics (dialect {' or '.join(dialects)})"
+    return f"metrics of dialect {' or '.join(dialects)} only"

@@ -130,6 +130,7 @@ class Target:
         """What the load tools need of the target, inside the plan they run."""
         return {
             "name": self.name,
+            "dialect": self.dialect,  # which server panels the deck can draw for a run
             "ready": self.ready,
             "ids": {name: ids.as_plan() for name, ids in self.ids.items()},
             "hot": self.hot,

@@ -159,6 +159,9 @@ def build_deck(run: Run, prom, *, exporter_url: str | None = None) -> Deck:
         tool=run.tool,
         window=window,
         run_end=run.ended_at + scrape_s,
+        endpoints=tuple(e["name"] for e in run.endpoints),
+        routes=tuple(e["route"] for e in run.endpoints if e["route"]),
+        dialect=run.dialect,
     )
     deck = Deck(
         run=what_ran(run, server),

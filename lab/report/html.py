@@ -117,8 +117,18 @@ def _board(board: Board, figures: list[dict]) -> str:
     return (
         f'<h3>{escape(board.title)} <span class="small">({escape(board.uid)}; markers: '
         f"{escape(marks or 'none')})</span></h3>"
-        f'{stat_html}<div class="grid">{rest}</div>'
+        f'{stat_html}<div class="grid">{rest}</div>{_not_applicable(board)}'
     )
+
+
+def _not_applicable(board: Board) -> str:
+    """The panels the run's target cannot fill, in one line rather than as empty graphs."""
+    if not board.not_applicable:
+        return ""
+    reasons = "; ".join(dict.fromkeys(board.not_applicable.values()))
+    titles = ", ".join(board.not_applicable)
+    return (f'<p class="small" data-notapplicable="{len(board.not_applicable)}">Not applicable '
+            f"to this target ({escape(reasons)}): {escape(titles)}</p>")  # fmt: skip
 
 
 def _table(rows: list[list[str]], head: list[str], numeric_from: int = 1) -> str:

@@ -1,6 +1,8 @@
 """The Grafana dashboards' panels over a run's window: each generated panel's own targets, units,
 thresholds, overrides and annotations, run through Prometheus so the report draws what Grafana
-would show. Panels are read generically from the JSON (the dashboards change under us)."""
+would show. Panels are read generically from the JSON (the dashboards change under us): a
+repeated panel drawn once per endpoint or route of the run's target, a panel whose metrics the
+run's target cannot have (its dialect) named in one line instead of drawn empty."""
 
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dashboards import promql
+from dashboards import queries
 from lab.report.prometheus import Prometheus, PrometheusError, Series
+from signals import dialects
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS = REPO / "provisioning" / "grafana" / "dashboards"
@@ -115,18 +118,18 @@ def select_dashboards(tool: str, directory: Path = DASHBOARDS) -> list[dict]:
 
 
 def fill_values(dashboard: Mapping, testid: str, tool: str, window: Window) -> dict[str, str]:
-    """What Grafana would put in for each variable (dashboards.promql's rules), plus the run's
+    """What Grafana would put in for each variable (dashboards.queries' rules), plus the run's
     tool for a `tool` variable: the deck shows one run, so one tool."""
     run_values = {"tool": tool}
-    others = [v for v in promql.variables(dashboard) if v["name"] not in run_values]
-    values = promql.template_values(
+    others = [v for v in queries.variables(dashboard) if v["name"] not in run_values]
+    values = queries.template_values(
         {"title": dashboard["title"], "templating": {"list": others}},
         testid=testid,
         step_s=window.step_s,
         range_s=window.range_s,
         scrape_s=math.ceil(window.scrape_s),
     )
-    names = {v["name"] for v in promql.variables(dashboard)}
+    names = {v["name"] for v in queries.variables(dashboard)}
     return values | {k: v for k, v in run_values.items() if k in names}
 
 
@@ -140,12 +143,15 @@ def legend(template: str, labels: Mapping[str, str], ref_id: str) -> str:
 
 
 def _overrides(panel: Mapping) -> dict[str, dict]:
-    """Per series name, what its overrides change: dashed, colour, axis, unit."""
+    """Per series name (or, for a byRegexp matcher, `/regex/`), what its overrides change:
+    dashed, colour, axis, unit."""
     out: dict[str, dict] = {}
     for item in panel.get("fieldConfig", {}).get("overrides", []):
-        if item.get("matcher", {}).get("id") != "byName":
+        matcher = item.get("matcher", {})
+        if matcher.get("id") not in ("byName", "byRegexp"):
             continue
-        props = out.setdefault(item["matcher"]["options"], {})
+        key = matcher["options"] if matcher["id"] == "byName" else f"/{matcher['options']}/"
+        props = out.setdefault(key, {})
         for prop in item.get("properties", []):
             pid, value = prop["id"], prop["value"]
             if pid == "custom.lineStyle":
@@ -159,6 +165,16 @@ def _overrides(panel: Mapping) -> dict[str, dict]:
     return out
 
 
+def series_overrides(overrides: Mapping[str, dict], name: str) -> dict:
+    """What the overrides change for series `name`: its byName entry over every byRegexp one
+    matching it whole (Grafana anchors the regex)."""
+    found: dict = {}
+    for key, props in overrides.items():
+        if key.startswith("/") and key.endswith("/") and re.fullmatch(key[1:-1], name):
+            found |= props
+    return found | overrides.get(name, {})
+
+
 def _reduce(points: list[tuple[float, float]], calc: str) -> float:
     values = [v for _, v in points]
     if calc == "max":
@@ -170,7 +186,11 @@ def _reduce(points: list[tuple[float, float]], calc: str) -> float:
     return values[-1]  # lastNotNull, last: the value at the end of the run
 
 
-def _shape(dashboard: Mapping, raw: Mapping, values: Mapping[str, str]) -> Panel:
+def _shape(
+    dashboard: Mapping, raw: Mapping, values: Mapping[str, str], dialect: str | None = None
+) -> Panel:
+    """The panel's look and its queries, variables filled; a query that cannot have data in
+    `dialect` (None: unknown, every query) left out."""
     defaults = raw.get("fieldConfig", {}).get("defaults", {})
     custom = defaults.get("custom", {})
     steps = defaults.get("thresholds", {}).get("steps", [])
@@ -182,9 +202,9 @@ def _shape(dashboard: Mapping, raw: Mapping, values: Mapping[str, str]) -> Panel
         unit=defaults.get("unit") or raw.get("format") or "short",
         description=raw.get("description", ""),
         queries=[
-            Query(t["refId"], promql.substitute(t["expr"], values), t.get("legendFormat", ""))
+            Query(t["refId"], queries.substitute(t["expr"], values), t.get("legendFormat", ""))
             for t in raw.get("targets", [])
-            if t.get("expr") and not t.get("hide")
+            if t.get("expr") and not t.get("hide") and _applies(t["expr"], dialect)
         ],
         thresholds=[
             {"value": s["value"], "color": s["color"]} for s in steps if s.get("value") is not None
@@ -195,6 +215,10 @@ def _shape(dashboard: Mapping, raw: Mapping, values: Mapping[str, str]) -> Panel
         decimals=defaults.get("decimals"),
         base_colour=next((s["color"] for s in steps if s.get("value") is None), "green"),
     )
+
+
+def _applies(expr: str, dialect: str | None) -> bool:
+    return dialect is None or dialect in queries.query_dialects(expr)
 
 
 def _instant(raw_target: Mapping, kind: str) -> bool:
@@ -208,10 +232,11 @@ def draw_panel(
     values: Mapping[str, str],
     window: Window,
     run_end: float,
+    dialect: str | None = None,
 ) -> Panel:
     """One panel's targets over the window: traces for graphs, a value for stats, rows for
     tables (instant targets at the end of the run, as Grafana at that moment)."""
-    panel = _shape(dashboard, raw, values)
+    panel = _shape(dashboard, raw, values, dialect)
     overrides = _overrides(raw)
     raw_targets = {t["refId"]: t for t in raw.get("targets", [])}
     calc = (raw.get("options", {}).get("reduceOptions", {}).get("calcs") or ["lastNotNull"])[0]
@@ -235,7 +260,7 @@ def draw_panel(
                 shown = name if query.legend or len(series) > 1 else ""
                 panel.values.append({"name": shown, "value": _reduce(s.points, calc)})
             else:
-                panel.traces.append(Trace(name, s.points, **overrides.get(name, {})))
+                panel.traces.append(Trace(name, s.points, **series_overrides(overrides, name)))
     if panel.kind == "table":
         panel.columns = list(dict.fromkeys(k for row in panel.rows for k in row))
     return panel
@@ -262,7 +287,7 @@ def markers(
         if not annotation.get("enable", True) or not annotation.get("expr"):
             continue
         step = _step_seconds(annotation.get("step"), window.step_s)
-        expr = promql.substitute(annotation["expr"], values)
+        expr = queries.substitute(annotation["expr"], values)
         try:
             series = prom.query_range(expr, window.start, window.end, step)
         except PrometheusError:
@@ -293,13 +318,30 @@ def _step_seconds(text: str | None, default: int) -> int:
 
 @dataclass
 class Board:
-    """One dashboard frozen over the run: its panels and its markers."""
+    """One dashboard frozen over the run: its panels and its markers; the panels that do not
+    apply to the run's target (title -> why), drawn as one line."""
 
     title: str
     uid: str
     panels: list[Panel]
     markers: list[Marker]
     error: str | None = None
+    not_applicable: dict[str, str] = field(default_factory=dict)
+
+
+def not_applicable(raw: Mapping, dialect: str | None) -> str | None:
+    """Why a panel cannot have data for a target of `dialect` (None: unknown, it may), or None."""
+    needs = queries.raw_panel_dialects(raw)
+    if dialect is None or dialect in needs:
+        return None
+    return f"needs {dialects.describe(needs)}; the target's dialect is {dialect}"
+
+
+def generic_title(raw: Mapping) -> str:
+    """A repeated panel's title with its variable named in words: "Route latency: each route"."""
+    name = queries.repeat_variable(raw)
+    title = raw["title"]
+    return queries.substitute(title, {name: f"each {name}"}) if name else title
 
 
 def draw_boards(
@@ -310,7 +352,14 @@ def draw_boards(
     tool: str,
     window: Window,
     run_end: float,
+    endpoints: tuple[str, ...] = (),
+    routes: tuple[str, ...] = (),
+    dialect: str | None = None,
 ) -> list[Board]:
+    """Every dashboard over the run: a panel repeated over `endpoint` or `route` drawn once per
+    endpoint (`endpoints`: the run's target's) or route (`routes`); a panel `dialect` cannot
+    have data for listed as not applicable (None: the dialect is unknown, every panel drawn)."""
+    repeats = {"endpoint": endpoints, "route": routes}
     boards = []
     for dashboard in dashboards:
         try:
@@ -318,16 +367,22 @@ def draw_boards(
         except ValueError as exc:  # a variable the report cannot fill: said, not hidden
             boards.append(Board(dashboard["title"], dashboard["uid"], [], [], str(exc)))
             continue
-        panels = [
-            draw_panel(prom, dashboard, raw, values, window, run_end)
-            for raw in promql.panels(dashboard)
-        ]
+        panels, skipped = [], {}
+        for raw in queries.panels(dashboard):
+            if why := not_applicable(raw, dialect):
+                skipped[generic_title(raw)] = why
+                continue
+            panels += [
+                draw_panel(prom, dashboard, copy, values | own, window, run_end, dialect)
+                for copy, own in queries.repeated(raw, repeats)
+            ]
         boards.append(
             Board(
                 dashboard["title"],
                 dashboard["uid"],
                 panels,
                 markers(prom, dashboard, values, window),
+                not_applicable=skipped,
             )
         )
     return boards

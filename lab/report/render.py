@@ -100,6 +100,12 @@ def render_markdown(deck: Deck, baseline: Deck | None = None, compared=None) -> 
         "",
     ]
     out += [f"- {b.title} / {p.title}" for b in deck.boards for p in b.panels if not p.has_data]
+    out += [
+        f"\n{b.title}: not applicable to this target ({'; '.join(dict.fromkeys(why.values()))}): "
+        + ", ".join(why)
+        for b in deck.boards
+        if (why := b.not_applicable)
+    ]
     return "\n".join(out) + "\n"
 
 

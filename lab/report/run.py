@@ -52,6 +52,12 @@ class Run:
         return self.spec["endpoints"]
 
     @property
+    def dialect(self) -> str | None:
+        """The target's metrics dialect (flask, micrometer, none); None for a plan written
+        before the plan said it (its deck draws every panel)."""
+        return self.spec.get("dialect")
+
+    @property
     def error_rate(self) -> float:
         return self.spec["slo"]["error_rate"]
 
@@ -71,7 +77,8 @@ def scenario_spec(results: Path, scenario: str) -> dict | None:
         for e in plan["target"]["endpoints"]
     ]  # fmt: skip
     return {"slo": plan["slo"], "description": plan["description"], "endpoints": endpoints,
-            "target": plan["target"]["name"]}  # fmt: skip
+            "target": plan["target"]["name"],
+            "dialect": plan["target"].get("dialect")}  # fmt: skip
 
 
 def read_run(results: Path) -> Run:

@@ -1,14 +1,18 @@
 """`make verify-dashboards`: every panel's queries against Prometheus during real runs.
 
-Starts the native stack on free ports (naive strategy, async daily sales so that the sales
-consumer and its queue's panel run too, small seed, its own state folder),
+Starts the native stack on free ports for TARGET (the Flask shop by default; naive strategy,
+async daily sales for the Flask shop so that the sales consumer and its queue's panel run too,
+small seed, its own state folder), or uses the running one (`--running`),
 makes sure of a deadlock (simultaneous orders of one user) and of a lock wait a scrape can see,
 then runs a short load with hot users twice: k6, then Locust, each with its own testid. Each
 panel's queries, template variables filled in for each run (`$testid` with the run, `$tool`
 with its tool when the dashboard has that variable), run as range queries over the run's
-window. A panel has data when any run gave it data. Prints one line per panel and exits
-non-zero if a panel has no data, unless its source cannot exist here (cAdvisor-only series
-natively), which is listed as skipped with the reason.
+window; a panel repeated over the target's endpoints or routes is checked once per value. A
+panel has data when any run gave it data. A panel whose metrics the target's dialect does not
+export (signals.dialects.EXPORTED_BY: HikariCP's pool for the Flask shop, its SQLAlchemy pool
+for a JVM, every server panel for dialect none) is listed as not applicable. Prints one line
+per panel and exits non-zero if a panel has no data, unless it is not applicable or its source
+cannot exist here (cAdvisor-only series natively), which is listed as skipped with the reason.
 """
 
 from __future__ import annotations
@@ -27,16 +31,18 @@ from pathlib import Path
 
 import requests
 
-from dashboards import build, promql
+from dashboards import build, queries
 from dashboards.common import UIDS
 from lab.load import run as loadtest
 from lab.load.provoke import provoke_deadlock
 from lab.load.settings import TOOLS, LoadSettingsError, read_load_settings
+from signals import dialects
 from signals.client import Prometheus, PrometheusError
 from signals.load import K6_FRESH_S
 from stack import cgroups, runner
 from stack.processes import free_port
 from stack.settings import StackSettings, StackSettingsError, ephemeral_env, read_stack_settings
+from targets import Target, TargetError, find_target
 
 SCRAPE_S = 5  # jobs.yml's scrape_interval; Grafana's datasource timeInterval
 # How long after a run its end annotation may come: the stage series outlives k6's last push by
@@ -61,11 +67,41 @@ class LoadRun:
     exit_code: int
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What the check knows of the stack it runs on: its target's dialect, endpoints and routes
+    (the values repeated panels take), and why some sources cannot have series here."""
+
+    dialect: str
+    endpoints: tuple[str, ...]
+    routes: tuple[str, ...]
+    cgroup_reason: str | None = None
+    sales_mode: str = "async"
+
+    @classmethod
+    def of(cls, target: Target, cgroup_reason: str | None, sales_mode: str) -> Scope:
+        return cls(target.dialect, target.names,
+                   tuple(e.route for e in target.endpoints if e.route), cgroup_reason,
+                   sales_mode)  # fmt: skip
+
+    @property
+    def repeats(self) -> dict[str, tuple[str, ...]]:
+        return {"endpoint": self.endpoints, "route": self.routes}
+
+    def not_applicable(self, expr: str) -> str | None:
+        """Why a query cannot have data for this target's dialect, or None."""
+        needs = queries.query_dialects(expr)
+        if self.dialect in needs:
+            return None
+        return f"not applicable: needs {dialects.describe(needs)}, the target's is {self.dialect}"
+
+
 @dataclass
 class TargetResult:
     ref_id: str
-    series: int | None  # None: not queried (skipped)
-    note: str = ""  # why skipped, or why empty is fine
+    series: int | None  # None: not queried (skipped, or not applicable)
+    note: str = ""  # why skipped or not applicable, or why empty is fine
+    applies: bool = True  # False: the target's dialect cannot have this query's series
 
     def better(self, other: TargetResult) -> TargetResult:
         """Of two runs' answers for one query: the one that was queried, with the most data."""
@@ -86,7 +122,7 @@ class PanelResult:
     def status(self) -> str:
         queried = [t for t in self.targets if t.series is not None]
         if not queried:
-            return "skipped"
+            return "n/a" if not any(t.applies for t in self.targets) else "skipped"
         if any(t.series == 0 and not t.note for t in queried):
             return "EMPTY"
         return "data" if any(t.series for t in queried) else "EMPTY"
@@ -108,6 +144,7 @@ class Verification:
     results: list[PanelResult]
     problems: list[str]  # annotations that mark nothing, variables that offer nothing
     runs: list[LoadRun]
+    scope: Scope
 
 
 def say(msg: str) -> None:
@@ -115,9 +152,11 @@ def say(msg: str) -> None:
 
 
 def own_stack_env(state_dir: Path, base: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """The native stack on free ports in `state_dir`, naive orders, async sales, a small seed."""
+    """The native stack for TARGET on free ports in `state_dir`, naive orders, a small seed;
+    async daily sales where the target is the Flask shop (the only one that has them)."""
+    sales = "async" if find_target(base).start == "shop" else "sync"
     return ephemeral_env(state_dir, free_port, base, LOCAL_ORDER_STRATEGY="naive",
-                         LOCAL_SALES_MODE="async")  # fmt: skip
+                         LOCAL_SALES_MODE=sales)  # fmt: skip
 
 
 def run_load(env: Mapping[str, str], results: Path, *, tool: str, scale: float) -> LoadRun:
@@ -190,7 +229,7 @@ def absent_sources(
             f.name + ("_total" if f.type == "counter" else "")
             for f in CgroupCollector(groups={}).collect()
         }
-        used = set().union(*(promql.used_metrics(d) for d in load_dashboards()))
+        used = set().union(*(queries.used_metrics(d) for d in load_dashboards()))
         for name in used:
             if name.startswith("container_") and name not in native:
                 absent[name] = "cAdvisor only: the native cgroup exporter has no such series"
@@ -212,53 +251,70 @@ def load_dashboards() -> list[dict]:
 
 def _dashboard_values(dashboard: Mapping, run: LoadRun, step: int) -> dict[str, str]:
     """Grafana's values for `dashboard` during `run`; a `tool` variable gets the run's tool."""
-    others = [v for v in promql.variables(dashboard) if v["name"] != "tool"]
+    others = [v for v in queries.variables(dashboard) if v["name"] != "tool"]
     bare = {**dashboard, "templating": {**dashboard["templating"], "list": others}}
     range_s = max(1, math.ceil(run.end - run.start))
-    values = promql.template_values(bare, testid=run.testid, step_s=step, range_s=range_s)
-    if len(others) < len(promql.variables(dashboard)):
+    values = queries.template_values(bare, testid=run.testid, step_s=step, range_s=range_s)
+    if len(others) < len(queries.variables(dashboard)):
         values["tool"] = run.tool
     return values
 
 
 def check_run(
-    prometheus: Prometheus, dashboard: Mapping, run: LoadRun, absent: Mapping[str, str]
-) -> tuple[dict[int, PanelResult], list[str]]:
-    """One dashboard's queries over one run's window; problems with variables/annotations."""
+    prometheus: Prometheus,
+    dashboard: Mapping,
+    run: LoadRun,
+    absent: Mapping[str, str],
+    scope: Scope,
+) -> tuple[dict[tuple[int, str], PanelResult], list[str]]:
+    """One dashboard's queries over one run's window, a repeated panel once per value (by panel
+    id and title); problems with variables/annotations."""
     values = _dashboard_values(dashboard, run, SCRAPE_S)
-    by_panel: dict[int, PanelResult] = {}
-    for query in promql.panel_queries(dashboard):
-        result = by_panel.setdefault(query.panel_id, PanelResult(query.dashboard, query.panel))
-        expr = promql.substitute(query.expr, values)
-        names = promql.metric_names(expr)
-        reasons = [skip_reason(name, absent) for name in names]
-        if names and all(reasons):
-            result.targets.append(TargetResult(query.ref_id, None, "; ".join(set(reasons))))
-            continue
-        count = series_count(prometheus, expr, run.start, run.end, SCRAPE_S)
-        sparse = [SPARSE[n] for n in names if n in SPARSE] if count == 0 else []
-        result.targets.append(TargetResult(query.ref_id, count, "; ".join(sparse)))
-    return by_panel, _check_variables(prometheus, run, dashboard, absent)
+    by_panel: dict[tuple[int, str], PanelResult] = {}
+    for raw in queries.panels(dashboard):
+        for panel, own in queries.repeated(raw, scope.repeats):
+            result = PanelResult(dashboard["title"], panel["title"])
+            by_panel[(raw["id"], panel["title"])] = result
+            for target in panel["targets"]:
+                expr = queries.substitute(target["expr"], values | own)
+                result.targets.append(query_result(prometheus, target["refId"], expr, run,
+                                                   absent, scope))  # fmt: skip
+    return by_panel, _check_variables(prometheus, run, dashboard, absent, scope)
+
+
+def query_result(prometheus: Prometheus, ref_id: str, expr: str, run: LoadRun,
+                 absent: Mapping[str, str], scope: Scope) -> TargetResult:  # fmt: skip
+    """One query over the run: not applicable to the target's dialect, skipped (its sources
+    cannot exist here), or the series it returned."""
+    if why := scope.not_applicable(expr):
+        return TargetResult(ref_id, None, why, applies=False)
+    names = queries.metric_names(expr)
+    reasons = [skip_reason(name, absent) for name in names]
+    if names and all(reasons):
+        return TargetResult(ref_id, None, "; ".join(set(reasons)))
+    count = series_count(prometheus, expr, run.start, run.end, SCRAPE_S)
+    sparse = [SPARSE[n] for n in names if n in SPARSE] if count == 0 else []
+    return TargetResult(ref_id, count, "; ".join(sparse))
 
 
 def check(
     prometheus: Prometheus,
     runs: list[LoadRun],
-    cgroup_reason: str | None,
-    sales_mode: str = "async",
+    scope: Scope,
     marks_until: float = 0.0,
 ) -> tuple[list[PanelResult], list[str]]:
     """Every panel's queries, for every run; a panel has data when any run gave it some. Every
     annotation marks something of some run; one that does not yet is asked again every scrape
     until `marks_until` (epoch seconds: a run's end is marked well after it)."""
+    cgroup_reason, sales_mode = scope.cgroup_reason, scope.sales_mode
     results, problems = [], []
     unmarked: dict[tuple[int, str], dict] = {}  # (dashboard index, annotation) -> its dashboard
     dashboards = load_dashboards()
     for index, dashboard in enumerate(dashboards):
-        panels: dict[int, PanelResult] = {}
+        panels: dict[tuple[int, str], PanelResult] = {}
         for run in runs:
             absent = absent_sources(run.tool, cgroup_reason, sales_mode)
-            by_panel, run_problems = check_run(prometheus, dashboard, run, absent)
+            by_panel, run_problems = check_run(prometheus, dashboard, run, absent, scope)
             for panel_id, result in by_panel.items():
                 if panel_id in panels:
                     panels[panel_id].merge(result)
@@ -304,8 +360,8 @@ def _marks(prometheus, dashboard, name, runs, cgroup_reason, sales_mode) -> bool
 
 def _expr(dashboard, annotation, run, absent) -> str:
     """The annotation's query for `run`, or "" when its sources are all absent."""
-    expr = promql.substitute(annotation["expr"], _dashboard_values(dashboard, run, SCRAPE_S))
-    names = promql.metric_names(expr)
+    expr = queries.substitute(annotation["expr"], _dashboard_values(dashboard, run, SCRAPE_S))
+    names = queries.metric_names(expr)
     return "" if names and all(skip_reason(n, absent) for n in names) else expr
 
 
@@ -317,21 +373,26 @@ def series_count(prometheus: Prometheus, expr: str, start: float, end: float, st
     )
 
 
-def _check_variables(prometheus, run, dashboard, absent) -> list[str]:
-    """The testid variable offers the run; every other query variable offers something."""
+def _check_variables(prometheus, run, dashboard, absent, scope: Scope) -> list[str]:
+    """The testid variable offers the run, a repeat variable every endpoint or route of the
+    target; every other query variable offers something (where its source can exist)."""
     problems = []
     title = dashboard["title"]
-    for variable in promql.variables(dashboard):
+    values = _dashboard_values(dashboard, run, SCRAPE_S)
+    for variable in queries.variables(dashboard):
         if variable["type"] != "query":
             continue
-        metric, label = promql.label_values(variable["definition"])
-        if metric and skip_reason(metric, absent):
-            continue
-        offered = prometheus.label_values(label, metric, run.start, run.end)
-        if label == "testid" and run.testid not in offered:
-            problems.append(f"{title}: variable ${variable['name']} does not offer {run.testid}")
-        elif label == "tool" and run.tool not in offered:
-            problems.append(f"{title}: variable ${variable['name']} does not offer {run.tool}")
+        selector, label = queries.label_values_match(variable["definition"])
+        if selector:
+            selector = queries.substitute(selector, values)
+            names = queries.metric_names(selector)
+            if scope.not_applicable(selector) or any(skip_reason(n, absent) for n in names):
+                continue
+        offered = prometheus.label_values(label, selector, run.start, run.end)
+        wanted = {"testid": (run.testid,), "tool": (run.tool,), **scope.repeats}.get(label, ())
+        if missing := [value for value in wanted if value not in offered]:
+            problems.append(f"{title}: variable ${variable['name']} does not offer "
+                            f"{', '.join(missing)}")  # fmt: skip
         elif not offered:
             problems.append(f"{title}: variable ${variable['name']} offers nothing")
     return problems
@@ -352,9 +413,10 @@ def render(results: list[PanelResult], problems: list[str]) -> str:
 
 
 def summary(results: list[PanelResult]) -> str:
-    data = sum(r.status == "data" for r in results)
-    skipped = sum(r.status == "skipped" for r in results)
-    return f"panels with data {data} / total {len(results)} / skipped {skipped}"
+    count = {status: sum(r.status == status for r in results) for status in
+             ("data", "n/a", "skipped", "EMPTY")}  # fmt: skip
+    return (f"panels with data {count['data']} / not applicable {count['n/a']} / skipped "
+            f"{count['skipped']} / empty {count['EMPTY']} / total {len(results)}")  # fmt: skip
 
 
 def failures(results: list[PanelResult], problems: list[str]) -> list[str]:
@@ -370,8 +432,15 @@ def verify(env: Mapping[str, str], workdir: Path, *, scale: float, own_stack: bo
     lock panel has something true to show while the load tools' runs stay undisturbed.
     """
     cgroup_reason = cgroups.unavailable_reason()
-    running = runner.native_stack(env) if own_stack else nullcontext(read_stack_settings(env))
+    if not own_stack:
+        settings, env = running_stack(env)
+    running = runner.native_stack(env) if own_stack else nullcontext(settings)
     with running as settings:
+        scope = Scope.of(settings.target, cgroup_reason, settings.values["LOCAL_SALES_MODE"])
+        say(
+            f"target {settings.target.name} (metrics dialect {scope.dialect}): endpoints "
+            f"{', '.join(scope.endpoints)}; routes {', '.join(scope.routes) or 'none'}"
+        )
         prometheus = Prometheus(settings.url("LOCAL_PROMETHEUS_PORT"))
         prometheus.wait_for("innodb_deadlocks_total")  # the counter before any deadlock
         window_start = time.time()
@@ -389,10 +458,24 @@ def verify(env: Mapping[str, str], workdir: Path, *, scale: float, own_stack: bo
         # A run's end is marked once its stage series is gone (k6's after K6_FRESH_S without a
         # push): an annotation that marks nothing yet is asked again until the last run's end
         # mark can exist, no longer.
-        results, problems = check(prometheus, runs, cgroup_reason,
-                                  settings.values["LOCAL_SALES_MODE"],
+        results, problems = check(prometheus, runs, scope,
                                   marks_until=runs[-1].end + ANNOTATION_TAIL_S)  # fmt: skip
-    return Verification(results, problems, runs)
+    return Verification(results, problems, runs, scope)
+
+
+def running_stack(env: Mapping[str, str]) -> tuple[StackSettings, dict[str, str]]:
+    """The stack `make local-up` runs (the settings it recorded, its target's) and `env` naming
+    that target, so the check's loads run on it as it is. A TARGET in `env` that is not the
+    one it serves is refused: the check would restart the stack onto it."""
+    given = read_stack_settings(env)
+    now = runner.running_settings(given)
+    if now is None:
+        return given, dict(env)  # down, or not recorded: the first request says so
+    if env.get("TARGET") and now.target.name != given.target.name:
+        raise RuntimeError(f"the running stack serves TARGET={now.target.name}, not "
+                           f"{given.target.name}: run `make local-up TARGET={env['TARGET']}` "
+                           "first, or leave TARGET out")  # fmt: skip
+    return now, {**env, "TARGET": runner.running_target(given) or now.target.name}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -401,8 +484,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=0.1,
                         help="load scenario duration factor (0.1: ~37 s per tool)")  # fmt: skip
     parser.add_argument("--running", action="store_true",
-                        help="use the stack `make local-up` started (must run naive) instead of "
-                             "starting one")  # fmt: skip
+                        help="use the stack `make local-up` started (must run naive; its own "
+                             "target) instead of starting one for TARGET")  # fmt: skip
     args = parser.parse_args(argv)
     if build.stale():
         say("FAIL: the generated JSON is not what the modules build; run `make dashboards`")
@@ -410,11 +493,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="shoplab-verify-") as tmp:
         workdir = Path(tmp)
-        env = dict(os.environ) if args.running else own_stack_env(workdir / "stack")
         try:
+            env = dict(os.environ) if args.running else own_stack_env(workdir / "stack")
             outcome = verify(env, workdir, scale=args.scale, own_stack=not args.running)
         except (RuntimeError, StackSettingsError, LoadSettingsError, PrometheusError,
-                TimeoutError) as exc:  # fmt: skip
+                TimeoutError, TargetError) as exc:  # fmt: skip
             say(f"FAIL: {exc}")
             return 2
         except requests.RequestException as exc:
@@ -422,6 +505,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"FAIL: cannot reach {where}: {type(exc).__name__}")
             return 2
     print()
+    print(f"target dialect {outcome.scope.dialect}; endpoints {', '.join(outcome.scope.endpoints)}")
     for run in outcome.runs:
         print(f"{run.tool}: testid {run.testid}, window {run.end - run.start:.0f} s")
     print(render(outcome.results, outcome.problems))

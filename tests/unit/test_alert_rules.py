@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from dashboards.common import UIDS as DASHBOARD_UIDS
-from dashboards.promql import listed_metrics, metric_names, unlisted
+from dashboards.queries import listed_metrics, metric_names, unlisted
 from signals.catalog import catalog
 from signals.slo import slo_of
 from stack.alert_rules import (

@@ -1,5 +1,5 @@
 """Panel descriptions live in dashboards/panels.yaml: every panel has one, every entry is shown,
-every placeholder is a field of DESCRIPTION_FIELDS; a mismatch fails the build, by name."""
+every placeholder is a field of description_fields(); a mismatch fails the build, by name."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import string
 import pytest
 import yaml
 
-from dashboards import build, common, promql
+from dashboards import build, common, queries
 from dashboards.common import UIDS, Panels, Query
 
 RAW = yaml.safe_load(common.PANEL_TEXT.read_text())
 SHOWN = {
     (key, panel["title"]): panel["description"]
     for key in UIDS
-    for panel in promql.panels(json.loads(build.render(build.load(key))))
+    for panel in queries.panels(json.loads(build.render(build.load(key))))
 }
 
 
@@ -30,7 +30,9 @@ def test_every_panel_shows_its_entry_and_every_entry_a_panel():
     assert sorted(set(SHOWN) - entries) == [], "panels without an entry"
     for (key, title), description in SHOWN.items():
         assert description.strip(), (key, title)
-        assert description == common.descriptions()[key][title], (key, title)
+        entry = common.descriptions()[key][title]
+        # What follows the entry is the panel's own: the dialects it needs, from its queries.
+        assert description == entry or description.startswith(f"{entry} Needs "), (key, title)
 
 
 def test_every_placeholder_is_a_description_field_and_every_field_is_used():
@@ -38,17 +40,16 @@ def test_every_placeholder_is_a_description_field_and_every_field_is_used():
     for key, texts in RAW.items():
         for title, text in texts.items():
             fields = _fields(text)
-            assert fields <= set(common.DESCRIPTION_FIELDS), (key, title, fields)
+            assert fields <= set(common.description_fields()), (key, title, fields)
             used |= fields
-    assert used == set(common.DESCRIPTION_FIELDS)
+    assert used == set(common.description_fields())
     for text in (t for texts in common.descriptions().values() for t in texts.values()):
         assert "{" not in text and "}" not in text, text
 
 
-def test_placeholders_render_the_slo_numbers():
+def test_placeholders_render_the_error_slo():
     cockpit = common.descriptions()["cockpit"]
-    assert f"{common.SLO_ORDERS_P95_S * 1000:.0f} ms" in cockpit["Orders p95 (1m)"]
-    assert f"{common.SLO_ERROR_RATE:.0%}" in cockpit["5xx ratio (1m)"]
+    assert f"{common.error_rate():.0%}" in cockpit["5xx ratio (1m)"]
 
 
 def test_a_panel_without_an_entry_fails_naming_dashboard_and_title():

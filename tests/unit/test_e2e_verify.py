@@ -1,8 +1,17 @@
-"""The live check's bookkeeping across runs: a panel has data when any run gave it data."""
+"""The live check's bookkeeping across runs: a panel has data when any run gave it data; a panel
+the target's dialect cannot fill is not applicable, never empty."""
 
 from __future__ import annotations
 
-from lab.verify.verify import LoadRun, PanelResult, TargetResult, _dashboard_values
+from lab.verify.verify import (
+    LoadRun,
+    PanelResult,
+    Scope,
+    TargetResult,
+    _dashboard_values,
+    own_stack_env,
+)
+from targets import find_target
 
 
 def panel(*targets) -> PanelResult:
@@ -39,3 +48,28 @@ def test_a_tool_variable_gets_the_runs_tool_and_testid_its_run():
     assert values["tool"] == "locust" and values["testid"] == "locust-load-1"
     without = {"title": "k6", "templating": {"list": dashboard["templating"]["list"][2:]}}
     assert "tool" not in _dashboard_values(without, LoadRun("k6", "k6-1", 0.0, 30.0, 0), 5)
+
+
+def test_a_panel_whose_queries_the_dialect_cannot_have_is_not_applicable_not_empty():
+    assert panel(("A", None, "not applicable: micrometer", False)).status == "n/a"
+    # One query of another dialect in a panel that applies: the others decide.
+    assert panel(("A", None, "not applicable", False), ("B", 3)).status == "data"
+    assert panel(("A", None, "not applicable", False), ("B", 0)).status == "EMPTY"
+    assert panel(("A", None, "not applicable", False), ("B", None, "cAdvisor")).status == "skipped"
+
+
+def test_the_scope_of_a_target_is_its_dialect_endpoints_and_routes():
+    spring = Scope.of(find_target({"TARGET": "spring-shop"}), None, "sync")
+    assert spring.dialect == "micrometer"
+    assert spring.repeats == {"endpoint": ("orders", "popular"),
+                              "route": ("/api/orders", "/api/products/popular")}  # fmt: skip
+    assert spring.not_applicable("sum(hikaricp_connections_active)") is None
+    assert "dialect flask only" in spring.not_applicable("sum(shop_db_pool_connections)")
+    none = Scope("none", ("a",), ())
+    assert "the app's own metrics" in none.not_applicable("shop:http_requests:rate1m")
+    assert none.not_applicable("rate(innodb_deadlocks_total[5m])") is None
+
+
+def test_the_own_stack_runs_async_sales_only_for_the_flask_shop(tmp_path):
+    assert own_stack_env(tmp_path, {})["LOCAL_SALES_MODE"] == "async"
+    assert own_stack_env(tmp_path, {"TARGET": "spring-shop"})["LOCAL_SALES_MODE"] == "sync"

@@ -82,14 +82,20 @@ def test_variables_are_filled_like_grafana_with_the_runs_tool():
 
 def test_panel_shape_keeps_unit_slo_line_and_dashed_limit_series():
     cockpit = _dashboards("k6")["shoplab-cockpit"]
-    raw = {p["title"]: p for p in panels.promql.panels(cockpit)}
+    raw = {p["title"]: p for p in panels.queries.panels(cockpit)}
     window = panels.Window(1000, 1060, scrape_s=5)
     values = panels.fill_values(cockpit, "k6-load-1", "k6", window)
-    latency = panels._shape(cockpit, raw["Orders latency vs SLO"], values)
-    assert latency.unit == "s" and latency.thresholds_drawn
-    assert [t["value"] for t in latency.thresholds] == [0.2]
+    [(copy, own)] = panels.queries.repeated(
+        raw["Latency vs SLO: $endpoint"], {"endpoint": ("orders",)}
+    )
+    latency = panels._shape(cockpit, copy, values | own)
+    assert latency.title == "Latency vs SLO: orders" and latency.unit == "s"
     assert all("$" not in q.expr for q in latency.queries)
-    assert any('testid=~"k6-load-1"' in q.expr for q in latency.queries)
+    assert all('testid=~"k6-load-1",endpoint=~"orders"' in q.expr for q in latency.queries)
+    # The objective is a series of its own, dashed by a regex override.
+    overrides = panels._overrides(copy)
+    assert panels.series_overrides(overrides, "k6 objective")["dashed"] is True
+    assert panels.series_overrides(overrides, "k6 p95") == {}
     assert panels._overrides(raw["Offered vs answered TPS"])["target"]["dashed"] is True
 
 
