@@ -12,10 +12,9 @@ from contextlib import contextmanager
 import pymysql
 import pytest
 import requests
-from mirakuru import HTTPExecutor
 from prometheus_client.parser import text_string_to_metric_families
 
-from stack import accounts, runner
+from stack import accounts, processes, runner
 from stack.processes import free_port
 from stack.settings import read_stack_settings
 
@@ -59,8 +58,14 @@ def scrape_mysqld_exporter(mariadb, tmp_path, cnf: str = "") -> tuple[list[str],
     })  # fmt: skip
     (tmp_path / "mysqld-exporter.cnf").write_text(cnf or runner.mysqld_exporter_cnf(settings))
     [exporter] = [c for c in runner.components(settings) if c.name == "mysqld-exporter"]
-    with HTTPExecutor(exporter.command, url=exporter.url("/"), status="200", timeout=30):
+    proc = processes.start(exporter.command, log=tmp_path / "mysqld-exporter.log")
+    try:
+        answering = lambda: processes.http_ok(exporter.url("/"))  # noqa: E731
+        processes.wait_until(answering, 30, "mysqld_exporter answering",
+                             log=tmp_path / "mysqld-exporter.log")  # fmt: skip
         text = requests.get(exporter.url("/metrics"), timeout=30).text
+    finally:
+        processes.stop_group(proc)
     return exporter.command, samples(text)
 
 
