@@ -10,6 +10,7 @@ from lab.report import deadlocks as deadlocks_mod
 from lab.report import findings as findings_mod
 from lab.report import panels as panels_mod
 from lab.report import server as server_mod
+from lab.report import units
 from lab.report.run import Run, tool_versions
 from lab.trend.changes import Trend
 from stack.revision import git_commit
@@ -35,6 +36,13 @@ class Deck:
     history: Trend | None = None  # the run history's recent stretch and its change points
 
     @property
+    def holds(self) -> dict | None:
+        """The run's answer to "does the target hold TARGET_TPS on its limits?": `passed`, and a
+        line that says PASS with the achieved rate or names what broke; None for a scenario that
+        reports instead of passing (stress, spike)."""
+        return tps_answer(self.run, self.summary, self.client_verdict, self.server_verdict)
+
+    @property
     def deadlock_count(self) -> int:
         """The server's own counter (exact); the captured details when it is unknown, since
         they may miss some and straddle the run's edges."""
@@ -48,6 +56,31 @@ class Deck:
         out["server"]["cache_hit_ratio"] = self.server.cache_hit_ratio
         out["deadlocks"]["count_server"] = self.deadlock_count
         return out
+
+
+REPORTING = ("stress", "spike", "chaos")
+
+
+def tps_answer(run: dict, summary: dict, client: dict, server: dict) -> dict | None:
+    """PASS with the achieved rate, or what broke: the client's failed thresholds, the server's
+    failed checks, an early abort (see `Deck.holds`)."""
+    if run["scenario"] in REPORTING:
+        return None
+    broke = [t["name"] for t in client["thresholds"] if t["pass"] is False]
+    broke += [f"server: {c['evidence']}" for c in server["checks"] if c["pass"] is False]
+    if client.get("aborted"):
+        broke.insert(0, "aborted early on " + "; ".join(client["aborted"]))
+    achieved = summary.get("achieved_tps") or 0.0
+    rate = f"achieved {achieved:.1f}/s of {run['target_tps']:g}/s"
+    passed = not broke and bool(client.get("passed"))
+    line = (
+        f"PASS: {rate}, every threshold held"
+        if passed
+        else f"FAIL: {rate}; broke: " + ("; ".join(broke) or "the run's verdict (see below)")
+    )
+    question = (f"Does {run.get('target', 'the target')} hold {run['target_tps']:g} TPS on its "
+                f"limits ({units.limits(run['limits'])})?")  # fmt: skip
+    return {"passed": passed, "line": line, "question": question}
 
 
 def _when(t: float) -> str:
@@ -69,6 +102,8 @@ def what_ran(run: Run, server: server_mod.ServerView) -> dict:
         "description": run.description,
         # The shop labels every order with its strategy: the server's word when nothing recorded.
         "strategy": recorded.get("strategy") or server.strategy or "unknown",
+        "target": run.spec.get("target", "shop"),
+        "dialect": run.spec.get("dialect") or "n/a",
         "target_tps": run.target_tps,
         "scale": recorded.get("scale"),
         "hot_users": recorded.get("hot_users"),

@@ -165,7 +165,8 @@ def what_ran_html(deck: Deck) -> str:
         ("scenario", f"{r['scenario']}: {r['description']}"),
         ("tool", r["tool"]),
         ("order strategy", r["strategy"]),
-        ("target", f"{r['target_tps']:g} TPS"),
+        ("target", f"{r.get('target', 'shop')} (metrics: {r.get('dialect', 'n/a')})"),
+        ("TARGET_TPS", f"{r['target_tps']:g}"),
         ("scale", _opt(r["scale"])),
         ("hot users", _opt(r["hot_users"])),
         ("limits", limits),
@@ -175,6 +176,16 @@ def what_ran_html(deck: Deck) -> str:
         ("rest of the machine", rest_of_machine(deck.neighbours)),
     ]
     return _table([[escape(k), escape(str(v))] for k, v in rows], ["", ""], numeric_from=9)
+
+
+def holds_html(deck: Deck) -> str:
+    """The deck's first answer: does the target hold TARGET_TPS, or what broke."""
+    answer = deck.holds
+    if answer is None:
+        return ""
+    return (f'<section><h2>{escape(answer["question"])}</h2><p class="answer">'
+            f'{_verdict(answer["passed"])} {escape(answer["line"].split(": ", 1)[1])}</p>'
+            "</section>")  # fmt: skip
 
 
 def _opt(v) -> str:
@@ -381,7 +392,8 @@ def render_html(
 {escape(r["started"])} to {escape(r["ended"])}.
 Client verdict {_verdict(deck.client_verdict["passed"])}, server verdict
 {_verdict(deck.server_verdict["passed"])}, {len(deck.findings)} finding(s).</p>"""
-    main = f"""{compare_section}
+    main = f"""{holds_html(deck)}
+{compare_section}
 <section><h2>What ran</h2>{what_ran_html(deck)}</section>
 <section><h2>Verdict, threshold by threshold</h2>{verdicts_html(deck)}</section>
 <section><h2>Per endpoint</h2>{endpoints_html(deck)}</section>

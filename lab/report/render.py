@@ -22,6 +22,8 @@ def _opt(v) -> str:
 def render_markdown(deck: Deck, baseline: Deck | None = None, compared=None) -> str:
     r = deck.run
     out = [f"# shoplab report: {r['testid']}", ""]
+    if deck.holds is not None:
+        out += [f"## {deck.holds['question']}", "", deck.holds["line"], ""]
     if baseline is not None:
         out += [
             "## Side by side with the baseline",
@@ -41,7 +43,8 @@ def render_markdown(deck: Deck, baseline: Deck | None = None, compared=None) -> 
     out += [
         "## What ran",
         "",
-        f"- {r['tool']} {r['scenario']} ({r['description']}), {r['strategy']} strategy, "
+        f"- {r['tool']} {r['scenario']} ({r['description']}) against {r.get('target', 'shop')}"
+        f" (metrics: {r.get('dialect', 'n/a')}), {r['strategy']} strategy, "
         f"target {r['target_tps']:g} TPS, scale {_opt(r['scale'])}, hot users "
         f"{_opt(r['hot_users'])}",
         f"- limits: {limits}",

@@ -37,6 +37,8 @@ def test_the_demo_tells_the_story_and_its_deck_agrees_with_the_client(stack, har
     assert result.safe.observations.deadlocks == 0, told
     assert re.search(r"^4/5 .*(PASS|FAIL: .*broke: )", told, re.M), told
     assert result.deck.exists() and result.screenshot and result.screenshot.exists()
+    # The deck opens with the same answer: PASS, or what broke.
+    assert re.search(r"<h2>Does shop hold 200 TPS on its limits", result.deck.read_text())
     # The deck's findings: the naive run's deadlocks on users, none for the safe run.
     naive_findings = re.search(r"the naive run's findings: (.*)", told)[1]
     safe_findings = re.search(r"the safe run's findings: (.*)", told)[1]

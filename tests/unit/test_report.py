@@ -291,3 +291,27 @@ def test_limits_line_names_a_replicated_service_and_its_total():
     assert line.startswith("shop (2 replicas): 1 CPUs, ")
     assert "; mysql: 2 CPUs, " in line
     assert units.limits({}) == "none known"
+
+
+def test_the_decks_first_answer_says_pass_or_names_what_broke():
+    from lab.report.deck import tps_answer
+
+    run = {"scenario": "load", "target": "shop", "target_tps": 200.0,
+           "limits": {"shop": {"cpus": 2.0, "memory_bytes": 4 * 2**30}}}  # fmt: skip
+    held = {"thresholds": [{"name": "checks: rate>=0.99", "pass": True}], "passed": True,
+            "aborted": []}  # fmt: skip
+    server_ok = {"checks": [{"pass": True, "evidence": "5xx 0.0 %"}]}
+    answer = tps_answer(run, {"achieved_tps": 199.6}, held, server_ok)
+    assert (
+        answer["passed"]
+        and answer["line"] == "PASS: achieved 199.6/s of 200/s, every threshold held"
+    )
+    assert answer["question"].startswith("Does shop hold 200 TPS on its limits (shop: 2 CPUs")
+    broke = {"thresholds": [{"name": "dropped_iterations: count<=0", "pass": False}],
+             "passed": False, "aborted": []}  # fmt: skip
+    server_bad = {"checks": [{"pass": False, "evidence": "/api/orders p95 250 ms vs SLO 200"}]}
+    answer = tps_answer(run, {"achieved_tps": 180.6}, broke, server_bad)
+    assert not answer["passed"]
+    assert answer["line"] == ("FAIL: achieved 180.6/s of 200/s; broke: dropped_iterations: "
+                              "count<=0; server: /api/orders p95 250 ms vs SLO 200")  # fmt: skip
+    assert tps_answer({**run, "scenario": "stress"}, {}, broke, server_bad) is None
