@@ -13,6 +13,12 @@ import time
 import requests
 
 
+def finite(points) -> list[tuple[float, float]]:
+    """(t, v) points with a number: NaN and ±Inf are Prometheus's "no answer here" (a quantile
+    or a share of no requests), never a figure. The one rule every reader uses."""
+    return [(float(t), float(v)) for t, v in points if math.isfinite(float(v))]
+
+
 class PrometheusError(RuntimeError):
     """Prometheus answered, but refused the query (bad PromQL, bad parameters)."""
 
@@ -34,18 +40,18 @@ class Prometheus:
         return body["data"]
 
     def value(self, expr: str, at: float | None = None) -> float | None:
-        """The first series' value (at `at`, else now); None for no series, NaN, or no
-        Prometheus (an absent metric must not pass for a zero)."""
+        """The first series' value (at `at`, else now); None for no series, no number (`finite`),
+        or no Prometheus (an absent metric must not pass for a zero)."""
         params = {"query": expr, **({"time": f"{at:.3f}"} if at is not None else {})}
         data = self._get("/api/v1/query", params)
         if not data or not data["result"]:
             return None
         scalar = data["resultType"] == "scalar"
         value = float(data["result"][1] if scalar else data["result"][0]["value"][1])
-        return None if math.isnan(value) else value
+        return value if math.isfinite(value) else None
 
     def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict]:
-        """Every series of a range query: `metric` (labels) and `values` [(t, v)], NaN left out;
+        """Every series of a range query: `metric` (labels) and `values` [(t, v)], numbers only;
         native histograms keep their `histograms` as Prometheus gives them."""
         params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": step}
         data = self._get("/api/v1/query_range", params)
@@ -54,7 +60,7 @@ class Prometheus:
         return [
             {
                 "metric": s["metric"],
-                "values": [(float(t), float(v)) for t, v in s.get("values", []) if v != "NaN"],
+                "values": finite(s.get("values", [])),
                 **({"histograms": s["histograms"]} if "histograms" in s else {}),
             }
             for s in data["result"]

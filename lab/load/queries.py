@@ -1,6 +1,6 @@
 """What the load runner asks Prometheus, as functions of a window in seconds.
 
-The client's figures and the deadlock count are the vocabulary's (`signals`): named once there,
+The client's figures are the vocabulary's (`signals`): named once there,
 used here. What only a soak's drift check reads stands here.
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from signals.catalog import deadlocks_increase
 from signals.load import verdict_queries
 
 # And `<endpoint>_p95` (ms) for each of the target's endpoints.
@@ -40,8 +39,3 @@ def drift_queries(tool: str, testid: str, endpoints: tuple[str, ...]) -> Queries
         }
 
     return over
-
-
-def deadlocks(seconds: int) -> str:
-    """InnoDB deadlocks over the last `seconds`."""
-    return deadlocks_increase(f"{seconds}s")

@@ -109,8 +109,7 @@ def observe(plan: Plan, tool: str, prom: Prometheus, started: float, duration_s:
     """What the verdict needs from Prometheus about a load that began at `started`."""
     q = queries.client_queries(tool, plan.testid, plan.endpoints)
     now = time.time()
-    obs = {"started": started, "ended": now,
-           "deadlocks": prom.value(queries.deadlocks(max(1, int(now - started))))}  # fmt: skip
+    obs = {"started": started, "ended": now, "deadlocks": deadlocks_during(prom, started, now)}
     hold = plan.hold_window(started)
     if plan.report == "thresholds" and hold and started + duration_s >= hold[0].end:
         obs["hold"] = client_window(prom, q, hold[0].start, hold[0].end)
@@ -129,6 +128,19 @@ def observe(plan: Plan, tool: str, prom: Prometheus, started: float, duration_s:
                for name in ("errors", f"{plan.primary}_p95")},
         }  # fmt: skip
     return Observations(**obs)
+
+
+def deadlocks_during(prom: Prometheus, started: float, ended: float) -> float | None:
+    """The server's deadlocks over the run, from the counter's raw samples as the deck counts
+    them (lab.report.server.grown: exact, a restart a reset, nothing extrapolated); None when
+    Prometheus has no counter."""
+    from lab.report.prometheus import Prometheus as Samples
+    from lab.report.server import Span, grown
+
+    samples = Samples(prom.url)
+    span = Span.of_run(started, ended, samples.scrape_interval())
+    counted = grown(samples, "innodb_deadlocks_total", span)
+    return sum(counted.values()) if counted else None
 
 
 def drift_windows(prom: Prometheus, plan: Plan, tool: str, hold: Window) -> dict:

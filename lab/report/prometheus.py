@@ -6,11 +6,10 @@ Prometheus's "no answer here", a quantile of no requests: nothing to draw).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from signals import client
-from signals.client import PrometheusError
+from signals.client import PrometheusError, finite
 
 __all__ = ["Prometheus", "PrometheusError", "Series"]
 
@@ -25,10 +24,6 @@ class Series:
     @property
     def last(self) -> float | None:
         return self.points[-1][1] if self.points else None
-
-
-def _finite(points) -> list[tuple[float, float]]:
-    return [(float(t), float(v)) for t, v in points if math.isfinite(float(v))]
 
 
 class Prometheus:
@@ -46,19 +41,19 @@ class Prometheus:
 
     def query_range(self, expr: str, start: float, end: float, step: float) -> list[Series]:
         result = self.client.query_range(expr, start, end, step)
-        series = [Series(dict(s["metric"]), _finite(s["values"])) for s in result]
+        series = [Series(dict(s["metric"]), finite(s["values"])) for s in result]
         return [s for s in series if s.points]
 
     def query(self, expr: str, at: float) -> list[Series]:
         series = [
-            Series(dict(s["metric"]), _finite([s["value"]])) for s in self.client.query(expr, at)
+            Series(dict(s["metric"]), finite([s["value"]])) for s in self.client.query(expr, at)
         ]
         return [s for s in series if s.points]
 
     def samples(self, selector: str, start: float, end: float) -> list[Series]:
         """Each series' raw samples in (`start`, `end`], as scraped."""
         result = self.client.samples(selector, start, end)
-        series = [Series(dict(s["metric"]), _finite(s["values"])) for s in result]
+        series = [Series(dict(s["metric"]), finite(s["values"])) for s in result]
         return [s for s in series if s.points]
 
     def value(self, expr: str, at: float) -> float | None:

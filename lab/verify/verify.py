@@ -37,7 +37,7 @@ from lab.load import run as loadtest
 from lab.load.provoke import provoke_deadlock
 from lab.load.settings import TOOLS, LoadSettingsError, read_load_settings
 from signals import dialects
-from signals.client import Prometheus, PrometheusError
+from signals.client import Prometheus, PrometheusError, finite
 from signals.load import K6_FRESH_S
 from stack import cgroups, runner
 from stack.processes import free_port
@@ -368,7 +368,7 @@ def _expr(dashboard, annotation, run, absent) -> str:
 def series_count(prometheus: Prometheus, expr: str, start: float, end: float, step: int) -> int:
     """Series of a range query with at least one number (NaN or Inf draws nothing)."""
     return sum(
-        any(math.isfinite(float(v)) for _, v in s.get("values", [])) or bool(s.get("histograms"))
+        bool(finite(s.get("values", []))) or bool(s.get("histograms"))
         for s in prometheus.query_range(expr, start, end, step)
     )
 
