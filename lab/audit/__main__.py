@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from lab.audit.run import QUEUE_TIMEOUT_S, audit
+from lab.audit.audit_run import QUEUE_TIMEOUT_S, audit
 from lab.results import newest_run, results_root
 
 

@@ -8,8 +8,8 @@ import os
 import sys
 from collections.abc import Mapping
 
+from lab.capacity.answer import find, probe_row
 from lab.capacity.replicas import RestartError, restart_with
-from lab.capacity.run import find, probe_row
 from lab.capacity.settings import CapacitySettings, CapacitySettingsError, read_capacity_settings
 from lab.load.cli import write_report
 from lab.load.settings import LoadSettings, LoadSettingsError, with_flags

@@ -8,7 +8,7 @@ import sys
 import time
 
 from lab.chaos.faults import FAULTS
-from lab.chaos.run import ChaosError, ChaosSettings, run
+from lab.chaos.session import ChaosError, ChaosSettings, run
 from lab.chaos.table import table
 from stack.runner import StackStartError
 

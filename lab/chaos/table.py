@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lab.chaos.run import ChaosResult, FaultResult
+from lab.chaos.session import ChaosResult, FaultResult
 
 HEADER = (
     "| fault | longest request | errors during | errors after | healthy after removal "

@@ -2,7 +2,7 @@
 `compare_builds(settings) -> AbResult`."""
 
 from lab.gate.ab import AbResult, compare_builds
-from lab.gate.run import GateResult, run
+from lab.gate.perf_gate import GateResult, run
 from lab.gate.settings import AbSettings, GateSettings, GateSettingsError
 
 __all__ = [

@@ -34,7 +34,7 @@ from lab.gate.compare import (
     compare_all,
     order,
 )
-from lab.gate.run import GateTimeout, deadline
+from lab.gate.perf_gate import GateTimeout, deadline
 from lab.gate.settings import AbSettings
 from lab.gate.shops import Shop, ShopStartError, shops
 from lab.gate.worktree import WorktreeError, checkout, resolve

@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ)
                 print(f"ab: {exc}", file=sys.stderr)
                 return 2
         else:
-            from lab.gate.run import run
+            from lab.gate.perf_gate import run
 
             result = run(settings, say)
     except KeyboardInterrupt:

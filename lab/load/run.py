@@ -215,7 +215,7 @@ def audit_run(s: LoadSettings, results: Path, say: Say) -> dict | None:
     url = database_url(s)
     if url is None:
         return None
-    from lab.audit.run import audit
+    from lab.audit.audit_run import audit
 
     try:
         outcome = audit(url, results).as_dict()

@@ -12,8 +12,8 @@ from knobs import KnobError
 from lab.report.browser import BrowserError, chromium
 from lab.report.deck import Deck, build_deck, compare
 from lab.report.prometheus import Prometheus
+from lab.report.recorded import RunError, read_run
 from lab.report.render import write_reports
-from lab.report.run import RunError, read_run
 from lab.results import results_root
 from lab.trend.changes import Trend, detect
 from lab.trend.history import read as read_history

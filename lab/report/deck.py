@@ -11,7 +11,7 @@ from lab.report import findings as findings_mod
 from lab.report import panels as panels_mod
 from lab.report import server as server_mod
 from lab.report import units
-from lab.report.run import Run, tool_versions
+from lab.report.recorded import Run, tool_versions
 from lab.trend.changes import Trend
 from stack.revision import git_commit
 

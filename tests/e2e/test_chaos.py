@@ -1,4 +1,4 @@
-"""`make chaos`'s short subset on the shared native stack (`lab.chaos.run(..., stack=)`): MariaDB
+"""`make chaos`'s short subset on the shared native stack (`lab.chaos.session.run(stack=)`): MariaDB
 frozen (nothing answers: no request may hang past the shop's timeout) and Redis killed (the
 popular list from the process's copy or the database), each during a k6 load. Every fault: its
 alert fired, the books balanced with no order lost or charged twice, healthy again after its
@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from lab.chaos.faults import FAULTS
-from lab.chaos.run import HEAL_TIMEOUT_S, ChaosSettings, own_environ, run, whole
+from lab.chaos.session import HEAL_TIMEOUT_S, ChaosSettings, own_environ, run, whole
 from tests.e2e.conftest import SHAPES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.shared_stack("safe"), pytest.mark.timeout(600)]

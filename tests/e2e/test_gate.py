@@ -1,4 +1,4 @@
-"""`make gate` as its library runs it, on the shared native stack (`lab.gate.run(..., stack=)`):
+"""`make gate` as its library runs it, on the shared native stack (`lab.gate.run(stack=)`):
 it FAILS naming the threshold when the shop is slowed on purpose (the debug delay, switched on
 for this test only), writes its results and its deck, and leaves nothing it started running.
 That it passes on the shop as it is, CI proves every run: `.ci/run` runs `make gate` (its own

@@ -11,7 +11,7 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from lab.audit.run import audit
+from lab.audit.audit_run import audit
 from shop import create_app
 from shop.schema import metadata
 from shop.seed import seed_catalog

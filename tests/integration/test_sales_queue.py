@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
-from lab.audit.run import audit
+from lab.audit.audit_run import audit
 from shop import create_app
 from shop.invariants import check_invariants
 from shop.sales.consumer import consume

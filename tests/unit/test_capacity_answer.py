@@ -11,8 +11,8 @@ import pytest
 
 from lab.capacity import __main__ as cli
 from lab.capacity import scaling, speed
+from lab.capacity.answer import CapacityAnswer, CapacityResult, remember, write_answer
 from lab.capacity.bottleneck import Limit
-from lab.capacity.run import CapacityAnswer, CapacityResult, remember, write_answer
 from lab.capacity.runs import judge_runs
 from lab.capacity.search import Probe, SearchResult
 from lab.trend.history import read

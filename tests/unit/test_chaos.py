@@ -10,7 +10,7 @@ import pytest
 from lab.chaos import measure
 from lab.chaos.faults import FAULTS, select
 from lab.chaos.measure import Request, alert_events, fired_within, first_alert, impact
-from lab.chaos.run import ChaosError, ChaosSettings, FaultResult, fault_scale
+from lab.chaos.session import ChaosError, ChaosSettings, FaultResult, fault_scale
 from lab.chaos.table import row
 from stack import services
 

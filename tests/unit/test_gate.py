@@ -23,7 +23,7 @@ from lab.gate.compare import (
     compare_all,
     order,
 )
-from lab.gate.run import GateResult, GateTimeout, Step, deadline, failures, history_record
+from lab.gate.perf_gate import GateResult, GateTimeout, Step, deadline, failures, history_record
 from lab.gate.settings import (
     AB_PASSES,
     AB_SCALE,

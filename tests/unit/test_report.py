@@ -15,8 +15,8 @@ from lab.report import findings, panels, units
 from lab.report.deadlocks import Deadlocks
 from lab.report.deck import Deck, compare
 from lab.report.html import render_html
+from lab.report.recorded import RunError, read_run
 from lab.report.render import render_json, render_markdown
-from lab.report.run import RunError, read_run
 from lab.report.server import Resource, RouteView, ServerView, Span, growth
 from targets import find_target
 
