@@ -183,7 +183,10 @@ def endpoint_rows(run: Run, server: server_mod.ServerView, client_p50: dict) -> 
 
 def build_deck(run: Run, prom, *, exporter_url: str | None = None) -> Deck:
     scrape_s = prom.scrape_interval()
-    window = panels_mod.Window(run.started_at - MARGIN_S, run.ended_at + MARGIN_S, scrape_s)
+    run_end = run.ended_at + scrape_s  # the last scrape of the run's counters
+    window = panels_mod.Window(
+        run.started_at - MARGIN_S, run.ended_at + MARGIN_S, scrape_s, run.started_at, run_end
+    )
     span = server_mod.Span.of_run(run.started_at, run.ended_at, scrape_s)
     server = server_mod.server_view(prom, span, [e["route"] for e in run.endpoints if e["route"]])
     details = deadlocks_mod.gather(prom, span, exporter_url, server.deadlocks)
@@ -193,7 +196,7 @@ def build_deck(run: Run, prom, *, exporter_url: str | None = None) -> Deck:
         testid=run.testid,
         tool=run.tool,
         window=window,
-        run_end=run.ended_at + scrape_s,
+        run_end=run_end,
         endpoints=tuple(e["name"] for e in run.endpoints),
         routes=tuple(e["route"] for e in run.endpoints if e["route"]),
         dialect=run.dialect,

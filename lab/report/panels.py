@@ -42,6 +42,8 @@ class Window:
     start: float
     end: float
     scrape_s: float
+    run_start: float | None = None  # the run itself, when the span drawn has a margin
+    run_end: float | None = None
 
     @property
     def step_s(self) -> int:
@@ -50,7 +52,11 @@ class Window:
 
     @property
     def range_s(self) -> int:
-        return max(1, math.ceil(self.end - self.start))
+        """$__range: the run's own span where known, so that an "in range" stat (deadlocks,
+        requests, dropped) counts this run and not the margin's tail of the run before it."""
+        start = self.start if self.run_start is None else self.run_start
+        end = self.end if self.run_end is None else self.run_end
+        return max(1, math.ceil(end - start))
 
 
 @dataclass

@@ -80,3 +80,13 @@ def test_the_deck_names_not_applicable_panels_in_one_line():
     assert "JVM threads, JVM heap used vs max" in line
     assert line.count("micrometer only") == 1
     assert panels.generic_title(SHOP["Route latency: $route"]) == "Route latency: each route"
+
+
+def test_in_range_stats_count_the_run_not_the_margin_drawn_around_it():
+    """The deck draws the run with a margin, but $__range (deadlocks, requests, dropped "in
+    range") is the run's own span: the margin may hold the previous run's tail."""
+    drawn_only = panels.Window(1000, 1090, scrape_s=5)
+    with_run = panels.Window(1000, 1090, scrape_s=5, run_start=1015, run_end=1057.5)
+    assert drawn_only.range_s == 90
+    assert with_run.range_s == 43
+    assert with_run.step_s == drawn_only.step_s  # the graphs keep their resolution
