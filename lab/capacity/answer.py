@@ -30,6 +30,9 @@ COOLDOWN_S = 3
 COOLDOWN_BROKEN_S = 15
 
 
+MEASURABLE_HOLD_S = 10  # two of k6's pushes and two scrapes: less, and a probe's figures are n/a
+
+
 def probe_seconds(load: LoadSettings, scenarios: dict) -> float:
     stages = scenarios["probe"]["stages"]
     return sum(scaled_seconds(s["seconds"], load.scale) for s in stages) + PROBE_OVERHEAD_S
@@ -266,8 +269,14 @@ def find(
         + (f" at each of {', '.join(map(str, settings.replicas))} replicas"
            if settings.replicas else ""))  # fmt: skip
     say(f"budget {settings.budget_s:.0f} s per search, ~{probe_s:.0f} s per probe (SCALE "
-        f"{load.scale:g}): at most {int(settings.budget_s // probe_s)} probes each; a machine "
+        f"{load.scale:g}): about {int(settings.budget_s // probe_s)} probes each; a machine "
         f"speed sample before each probe ({speed.WORKLOAD})")  # fmt: skip
+    hold_s = scaled_seconds(scenarios["probe"]["stages"][-1]["seconds"], load.scale)
+    if hold_s < MEASURABLE_HOLD_S:
+        say(f"SCALE {load.scale:g} holds each rate {hold_s} s, too short to measure its figures "
+            f"(n/a below): held or broke is k6's thresholds alone; SCALE "
+            f"{MEASURABLE_HOLD_S / scenarios['probe']['stages'][-1]['seconds']:.2g} or more "
+            f"measures them")  # fmt: skip
     searches: list[CapacityResult] = []
     for count in counts:
         at = load
