@@ -23,10 +23,25 @@ from sqlalchemy.dialects.mysql import DATETIME
 
 metadata = MetaData()
 
-users = Table(
+
+def _table(name: str, *items) -> Table:
+    """An InnoDB table of the shop's metadata."""
+    return Table(name, metadata, *items, mysql_engine="InnoDB")
+
+
+def _id() -> Column:
+    """The surrogate key: BIGINT AUTO_INCREMENT, as an ORM mapping has it."""
+    return Column("id", BigInteger, primary_key=True, autoincrement=True)
+
+
+def _created_at() -> Column:
+    """When the row was inserted, to the microsecond: the database's default."""
+    return Column("created_at", DATETIME(fsp=6), nullable=False, server_default=func.now(6))
+
+
+users = _table(
     "users",
-    metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    _id(),
     Column("username", String(64), nullable=False),
     Column("point", BigInteger, nullable=False, server_default="0"),
     # The mission's ORM wrote these back on every save: the naive path keeps doing so.
@@ -34,13 +49,11 @@ users = Table(
     Column("deleted_at", DateTime, nullable=True),
     Column("created_at", DateTime, nullable=False, server_default=func.now()),
     CheckConstraint("point >= 0", name="ck_users_point_nonneg"),
-    mysql_engine="InnoDB",
 )
 
-products = Table(
+products = _table(
     "products",
-    metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    _id(),
     Column("name", String(128), nullable=False),
     Column("price", BigInteger, nullable=False),
     Column("stock", Integer, nullable=False),
@@ -48,83 +61,70 @@ products = Table(
     Column("initial_stock", Integer, nullable=False),
     CheckConstraint("stock >= 0", name="ck_products_stock_nonneg"),
     CheckConstraint("price > 0", name="ck_products_price_pos"),
-    mysql_engine="InnoDB",
 )
 
-orders = Table(
+orders = _table(
     "orders",
-    metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    _id(),
     # This foreign key is the mission's deadlock: inserting an order S-locks the users row.
     Column("user_id", BigInteger, ForeignKey("users.id"), nullable=False),
     Column("total", BigInteger, nullable=False),
     Column("status", String(16), nullable=False),
     Column("idempotency_key", String(64), nullable=True),
     Column("request_hash", String(64), nullable=True),
-    Column("created_at", DATETIME(fsp=6), nullable=False, server_default=func.now(6)),
+    _created_at(),
     UniqueConstraint("user_id", "idempotency_key", name="uq_orders_user_idempotency_key"),
     Index("ix_orders_created_at", "created_at"),
-    mysql_engine="InnoDB",
 )
 
-order_items = Table(
+order_items = _table(
     "order_items",
-    metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    _id(),
     Column("order_id", BigInteger, ForeignKey("orders.id"), nullable=False),
     Column("product_id", BigInteger, ForeignKey("products.id"), nullable=False),
     Column("quantity", Integer, nullable=False),
     Column("price", BigInteger, nullable=False),
     CheckConstraint("quantity > 0", name="ck_order_items_quantity_pos"),
-    mysql_engine="InnoDB",
 )
 
-payments = Table(
+payments = _table(
     "payments",
-    metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    _id(),
     Column("order_id", BigInteger, ForeignKey("orders.id"), nullable=False, unique=True),
     Column("user_id", BigInteger, ForeignKey("users.id"), nullable=False),
     Column("amount", BigInteger, nullable=False),
-    Column("created_at", DATETIME(fsp=6), nullable=False, server_default=func.now(6)),
-    mysql_engine="InnoDB",
+    _created_at(),
 )
 
-point_history = Table(
+point_history = _table(
     "point_history",
-    metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    _id(),
     Column("user_id", BigInteger, ForeignKey("users.id"), nullable=False),
     # seed: the balance a user was created with; charge: top-ups; use: order payments.
     Column("kind", Enum("seed", "charge", "use", name="point_kind"), nullable=False),
     Column("amount", BigInteger, nullable=False),
     Column("order_id", BigInteger, ForeignKey("orders.id"), nullable=True),
-    Column("created_at", DATETIME(fsp=6), nullable=False, server_default=func.now(6)),
+    _created_at(),
     Index("ix_point_history_user", "user_id", "kind"),
-    mysql_engine="InnoDB",
 )
 
 # Units sold per product per UTC day, kept with every order: the popular list reads at most
 # days x products rows, however many orders there are.
-product_sales_daily = Table(
+product_sales_daily = _table(
     "product_sales_daily",
-    metadata,
     Column("day", Date, primary_key=True),
     Column("product_id", BigInteger, primary_key=True),
     Column("quantity", BigInteger, nullable=False),
-    mysql_engine="InnoDB",
 )
 
 # SHOP_SALES_MODE=async: each order appends its lines here (no hot row) in its own transaction,
 # and the sales consumer (shop.sales) moves them into product_sales_daily in batches. `day` is
 # the order's UTC day, as the synchronous upsert's; `created_at` dates the wait (lag metric).
-sales_queue = Table(
+sales_queue = _table(
     "sales_queue",
-    metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    _id(),
     Column("day", Date, nullable=False),
     Column("product_id", BigInteger, nullable=False),
     Column("quantity", Integer, nullable=False),
-    Column("created_at", DATETIME(fsp=6), nullable=False, server_default=func.now(6)),
-    mysql_engine="InnoDB",
+    _created_at(),
 )

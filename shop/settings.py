@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import knobs
 from knobs import KnobError
@@ -17,6 +18,27 @@ REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 # A bad value is a bad knob: one line naming the variable (knobs.KnobError).
 SettingsError = KnobError
+
+
+# Every knob but SHOP_DATABASE_URL, in the order they are checked: (field, variable, reader); the
+# reader takes the field's default.
+_KNOBS = (
+    ("redis_url", "SHOP_REDIS_URL", partial(knobs.url, schemes=REDIS_SCHEMES)),
+    ("order_strategy", "SHOP_ORDER_STRATEGY", partial(knobs.choice, choices=STRATEGIES)),
+    ("db_pool_size", "SHOP_DB_POOL_SIZE", partial(knobs.whole, lo=1, hi=200)),
+    ("db_max_overflow", "SHOP_DB_MAX_OVERFLOW", partial(knobs.whole, lo=0, hi=200)),
+    ("db_pool_timeout", "SHOP_DB_POOL_TIMEOUT", partial(knobs.number, lo=0.1, hi=60)),
+    ("lock_wait_timeout", "SHOP_LOCK_WAIT_TIMEOUT", partial(knobs.whole, lo=1, hi=3600)),
+    ("db_connect_timeout", "SHOP_DB_CONNECT_TIMEOUT", partial(knobs.number, lo=0.1, hi=60)),
+    ("order_max_retries", "SHOP_ORDER_MAX_RETRIES", partial(knobs.whole, lo=0, hi=20)),
+    ("popular_cache_ttl", "SHOP_POPULAR_CACHE_TTL_SECONDS", partial(knobs.number, lo=0.1, hi=3600)),
+    ("popular_local_ttl", "SHOP_POPULAR_LOCAL_TTL_SECONDS", partial(knobs.number, lo=0, hi=60)),
+    ("max_charge", "SHOP_MAX_CHARGE", partial(knobs.whole, lo=1, hi=10**12)),
+    ("debug_delay_ms", "SHOP_DEBUG_DELAY_MS", partial(knobs.whole, lo=0, hi=10_000)),
+    ("sales_mode", "SHOP_SALES_MODE", partial(knobs.choice, choices=SALES_MODES)),
+    ("sales_batch_size", "SHOP_SALES_BATCH_SIZE", partial(knobs.whole, lo=1, hi=10_000)),
+    ("sales_poll_seconds", "SHOP_SALES_POLL_SECONDS", partial(knobs.number, lo=0.01, hi=60)),
+)
 
 
 @dataclass(frozen=True)
@@ -56,41 +78,7 @@ class Settings:
             )
         return cls(
             database_url=knobs.url(env, "SHOP_DATABASE_URL", "", ("mysql+pymysql",)),
-            redis_url=knobs.url(env, "SHOP_REDIS_URL", cls.redis_url, REDIS_SCHEMES),
-            order_strategy=knobs.choice(env, "SHOP_ORDER_STRATEGY", "safe", STRATEGIES),
-            db_pool_size=knobs.whole(env, "SHOP_DB_POOL_SIZE", cls.db_pool_size, lo=1, hi=200),
-            db_max_overflow=knobs.whole(
-                env, "SHOP_DB_MAX_OVERFLOW", cls.db_max_overflow, lo=0, hi=200
-            ),
-            db_pool_timeout=knobs.number(
-                env, "SHOP_DB_POOL_TIMEOUT", cls.db_pool_timeout, lo=0.1, hi=60
-            ),
-            lock_wait_timeout=knobs.whole(
-                env, "SHOP_LOCK_WAIT_TIMEOUT", cls.lock_wait_timeout, lo=1, hi=3600
-            ),
-            db_connect_timeout=knobs.number(
-                env, "SHOP_DB_CONNECT_TIMEOUT", cls.db_connect_timeout, lo=0.1, hi=60
-            ),
-            order_max_retries=knobs.whole(
-                env, "SHOP_ORDER_MAX_RETRIES", cls.order_max_retries, lo=0, hi=20
-            ),
-            popular_cache_ttl=knobs.number(
-                env, "SHOP_POPULAR_CACHE_TTL_SECONDS", cls.popular_cache_ttl, lo=0.1, hi=3600
-            ),
-            popular_local_ttl=knobs.number(
-                env, "SHOP_POPULAR_LOCAL_TTL_SECONDS", cls.popular_local_ttl, lo=0, hi=60
-            ),
-            max_charge=knobs.whole(env, "SHOP_MAX_CHARGE", cls.max_charge, lo=1, hi=10**12),
-            debug_delay_ms=knobs.whole(
-                env, "SHOP_DEBUG_DELAY_MS", cls.debug_delay_ms, lo=0, hi=10_000
-            ),
-            sales_mode=knobs.choice(env, "SHOP_SALES_MODE", "sync", SALES_MODES),
-            sales_batch_size=knobs.whole(
-                env, "SHOP_SALES_BATCH_SIZE", cls.sales_batch_size, lo=1, hi=10_000
-            ),
-            sales_poll_seconds=knobs.number(
-                env, "SHOP_SALES_POLL_SECONDS", cls.sales_poll_seconds, lo=0.01, hi=60
-            ),
+            **{field: read(env, name, getattr(cls, field)) for field, name, read in _KNOBS},
         )
 
     @property

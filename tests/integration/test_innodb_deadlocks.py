@@ -23,6 +23,9 @@ pytestmark = pytest.mark.integration
 
 DEADLOCK = 1213
 
+# Per transaction: its statements before the barrier, and after it.
+Transactions = tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -34,7 +37,12 @@ class Scenario:
 
     name: str
     setup: tuple[str, ...]
-    transactions: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]
+    transactions: Transactions
+
+
+def one_statement_each(*steps: tuple[str, str]) -> Transactions:
+    """Transactions of one statement before the barrier and one after it, a (before, after) each."""
+    return tuple(((before,), (after,)) for before, after in steps)
 
 
 FK_INSERT_THEN_PARENT_UPDATE = Scenario(
@@ -47,14 +55,14 @@ FK_INSERT_THEN_PARENT_UPDATE = Scenario(
         " REFERENCES users (id)) ENGINE=InnoDB",
         "INSERT INTO users VALUES (1, 'alice', 1000), (2, 'bob', 1000)",
     ),
-    transactions=(
+    transactions=one_statement_each(
         (
-            ("INSERT INTO orders (user_id, amount) VALUES (1, 10)",),
-            ("UPDATE users SET point = point - 10, username = 'alice' WHERE id = 1",),
+            "INSERT INTO orders (user_id, amount) VALUES (1, 10)",
+            "UPDATE users SET point = point - 10, username = 'alice' WHERE id = 1",
         ),
         (
-            ("INSERT INTO orders (user_id, amount) VALUES (1, 20)",),
-            ("UPDATE users SET point = point - 20, username = 'alice' WHERE id = 1",),
+            "INSERT INTO orders (user_id, amount) VALUES (1, 20)",
+            "UPDATE users SET point = point - 20, username = 'alice' WHERE id = 1",
         ),
     ),
 )
@@ -65,14 +73,14 @@ OPPOSITE_ORDER = Scenario(
         "CREATE TABLE accounts (id INT PRIMARY KEY, balance INT NOT NULL) ENGINE=InnoDB",
         "INSERT INTO accounts VALUES (1, 100), (2, 100)",
     ),
-    transactions=(
+    transactions=one_statement_each(
         (
-            ("UPDATE accounts SET balance = balance - 5 WHERE id = 1",),
-            ("UPDATE accounts SET balance = balance + 5 WHERE id = 2",),
+            "UPDATE accounts SET balance = balance - 5 WHERE id = 1",
+            "UPDATE accounts SET balance = balance + 5 WHERE id = 2",
         ),
         (
-            ("UPDATE accounts SET balance = balance - 7 WHERE id = 2",),
-            ("UPDATE accounts SET balance = balance + 7 WHERE id = 1",),
+            "UPDATE accounts SET balance = balance - 7 WHERE id = 2",
+            "UPDATE accounts SET balance = balance + 7 WHERE id = 1",
         ),
     ),
 )
@@ -83,12 +91,14 @@ THREE_WAY_CYCLE = Scenario(
         "CREATE TABLE items (id INT PRIMARY KEY, stock INT NOT NULL) ENGINE=InnoDB",
         "INSERT INTO items VALUES (1, 10), (2, 10), (3, 10)",
     ),
-    transactions=tuple(
-        (
-            (f"UPDATE items SET stock = stock - 1 WHERE id = {i}",),
-            (f"UPDATE items SET stock = stock - 1 WHERE id = {i % 3 + 1}",),
+    transactions=one_statement_each(
+        *(
+            (
+                f"UPDATE items SET stock = stock - 1 WHERE id = {i}",
+                f"UPDATE items SET stock = stock - 1 WHERE id = {i % 3 + 1}",
+            )
+            for i in (1, 2, 3)
         )
-        for i in (1, 2, 3)
     ),
 )
 
@@ -98,14 +108,14 @@ GAP_INSERT_INTENTION = Scenario(
         "CREATE TABLE slots (id INT PRIMARY KEY, note VARCHAR(20)) ENGINE=InnoDB",
         "INSERT INTO slots VALUES (10, 'ten'), (20, 'twenty')",
     ),
-    transactions=(
+    transactions=one_statement_each(
         (
-            ("SELECT * FROM slots WHERE id = 15 FOR UPDATE",),
-            ("INSERT INTO slots VALUES (15, 'fifteen')",),
+            "SELECT * FROM slots WHERE id = 15 FOR UPDATE",
+            "INSERT INTO slots VALUES (15, 'fifteen')",
         ),
         (
-            ("SELECT * FROM slots WHERE id = 16 FOR UPDATE",),
-            ("INSERT INTO slots VALUES (16, 'sixteen')",),
+            "SELECT * FROM slots WHERE id = 16 FOR UPDATE",
+            "INSERT INTO slots VALUES (16, 'sixteen')",
         ),
     ),
 )
@@ -272,6 +282,31 @@ def victim_thread(exporter: Exporter) -> int:
     return next(t["thread_id"] for t in latest["transactions"] if t["victim"])
 
 
+def deadlock_once(make_exporter, connect, mariadb, scenario: Scenario) -> tuple[Exporter, Outcome]:
+    """A fresh exporter, the scenario set up and run once: one victim, one deadlock captured."""
+    exporter = make_exporter()
+    before = value(exporter.registry, "innodb_deadlocks_captured_total", source="error_log")
+    set_up(connect, scenario)
+
+    (outcome,) = provoke(connect, scenario)
+
+    assert len(outcome.victims) == 1
+    assert_one_captured_deadlock(exporter, mariadb, before)
+    return exporter, outcome
+
+
+def assert_cycle(
+    exporter: Exporter, outcome: Outcome, db: str, table: str, waiting: str, holding: str, n: int
+) -> None:
+    """`n` transactions each held a lock of mode `holding` on the table's primary key and waited
+    for one of mode `waiting`; the one victim counted on the table, and the exporter's victim
+    the connection that was rolled back."""
+    assert locks(exporter.registry, db, table, "PRIMARY", waiting, "waiting") == n
+    assert locks(exporter.registry, db, table, "PRIMARY", holding, "holding") == n
+    assert value(exporter.registry, "innodb_deadlock_victims_total", schema=db, table=table) == 1
+    assert victim_thread(exporter) == outcome.thread_ids[outcome.victims[0]]
+
+
 # ---------------------------------------------------------------------------------------------
 # The four kinds.
 
@@ -279,77 +314,30 @@ def victim_thread(exporter: Exporter) -> int:
 def test_fk_insert_then_parent_update_deadlocks_on_the_users_row(
     make_exporter, connect, mariadb, mysql_database
 ):
-    exporter = make_exporter()
-    before = value(exporter.registry, "innodb_deadlocks_captured_total", source="error_log")
-    set_up(connect, FK_INSERT_THEN_PARENT_UPDATE)
-
-    (outcome,) = provoke(connect, FK_INSERT_THEN_PARENT_UPDATE)
-
-    assert len(outcome.victims) == 1
-    assert_one_captured_deadlock(exporter, mariadb, before)
-    db = mysql_database
+    exporter, outcome = deadlock_once(make_exporter, connect, mariadb, FK_INSERT_THEN_PARENT_UPDATE)
     # Each order insert share-locked the user row (the foreign key check); each payment then
     # wanted it exclusively.
-    assert locks(exporter.registry, db, "users", "PRIMARY", "X,REC_NOT_GAP", "waiting") == 2
-    assert locks(exporter.registry, db, "users", "PRIMARY", "S,REC_NOT_GAP", "holding") == 2
-    assert value(exporter.registry, "innodb_deadlock_victims_total", schema=db, table="users") == 1
-    assert victim_thread(exporter) == outcome.thread_ids[outcome.victims[0]]
+    assert_cycle(exporter, outcome, mysql_database, "users", "X,REC_NOT_GAP", "S,REC_NOT_GAP", 2)
     # Both payments have the same fingerprint: the set of statements is that one.
     statements = "update users set point = point - ?, username = ? where id = ?"
     assert value(exporter.registry, "innodb_deadlock_statements_total", statements=statements) >= 1
 
 
 def test_rows_locked_in_opposite_order_deadlock(make_exporter, connect, mariadb, mysql_database):
-    exporter = make_exporter()
-    before = value(exporter.registry, "innodb_deadlocks_captured_total", source="error_log")
-    set_up(connect, OPPOSITE_ORDER)
-
-    (outcome,) = provoke(connect, OPPOSITE_ORDER)
-
-    assert len(outcome.victims) == 1
-    assert_one_captured_deadlock(exporter, mariadb, before)
-    db = mysql_database
-    assert locks(exporter.registry, db, "accounts", "PRIMARY", "X,REC_NOT_GAP", "waiting") == 2
-    assert locks(exporter.registry, db, "accounts", "PRIMARY", "X,REC_NOT_GAP", "holding") == 2
-    assert (
-        value(exporter.registry, "innodb_deadlock_victims_total", schema=db, table="accounts") == 1
-    )
-    assert victim_thread(exporter) == outcome.thread_ids[outcome.victims[0]]
+    exporter, outcome = deadlock_once(make_exporter, connect, mariadb, OPPOSITE_ORDER)
+    assert_cycle(exporter, outcome, mysql_database, "accounts", "X,REC_NOT_GAP", "X,REC_NOT_GAP", 2)
 
 
 def test_three_transaction_cycle_deadlock(make_exporter, connect, mariadb, mysql_database):
-    exporter = make_exporter()
-    before = value(exporter.registry, "innodb_deadlocks_captured_total", source="error_log")
-    set_up(connect, THREE_WAY_CYCLE)
-
-    (outcome,) = provoke(connect, THREE_WAY_CYCLE)
-
-    assert len(outcome.victims) == 1
-    assert_one_captured_deadlock(exporter, mariadb, before)
-    db = mysql_database
-    assert locks(exporter.registry, db, "items", "PRIMARY", "X,REC_NOT_GAP", "waiting") == 3
-    assert locks(exporter.registry, db, "items", "PRIMARY", "X,REC_NOT_GAP", "holding") == 3
-    assert value(exporter.registry, "innodb_deadlock_victims_total", schema=db, table="items") == 1
+    exporter, outcome = deadlock_once(make_exporter, connect, mariadb, THREE_WAY_CYCLE)
+    assert_cycle(exporter, outcome, mysql_database, "items", "X,REC_NOT_GAP", "X,REC_NOT_GAP", 3)
     latest = exporter.collector.recent_deadlocks(1)[0]
     assert len(latest["transactions"]) == 3
-    assert victim_thread(exporter) == outcome.thread_ids[outcome.victims[0]]
 
 
 def test_gap_lock_then_insert_intention_deadlock(make_exporter, connect, mariadb, mysql_database):
-    exporter = make_exporter()
-    before = value(exporter.registry, "innodb_deadlocks_captured_total", source="error_log")
-    set_up(connect, GAP_INSERT_INTENTION)
-
-    (outcome,) = provoke(connect, GAP_INSERT_INTENTION)
-
-    assert len(outcome.victims) == 1
-    assert_one_captured_deadlock(exporter, mariadb, before)
-    db = mysql_database
-    mode = "X,GAP,INSERT_INTENTION"
-    assert locks(exporter.registry, db, "slots", "PRIMARY", mode, "waiting") == 2
-    assert locks(exporter.registry, db, "slots", "PRIMARY", "X,GAP", "holding") == 2
-    assert value(exporter.registry, "innodb_deadlock_victims_total", schema=db, table="slots") == 1
-    assert victim_thread(exporter) == outcome.thread_ids[outcome.victims[0]]
+    exporter, outcome = deadlock_once(make_exporter, connect, mariadb, GAP_INSERT_INTENTION)
+    assert_cycle(exporter, outcome, mysql_database, "slots", "X,GAP,INSERT_INTENTION", "X,GAP", 2)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -87,32 +87,28 @@ class Expected:
     too_deep: bool = False
 
 
-A_PRIMARY_X = ("test", "a", "PRIMARY", "X,REC_NOT_GAP")
+def two_way(victim: int, index: tuple, waiting: str, held: str) -> Expected:
+    """The common two-way case: both transactions wait for a lock of mode `waiting` on `index`
+    (schema, table, index), and the second holds one of mode `held` there."""
+    return Expected(victim, ((*index, waiting), (*index, waiting)), ((), ((*index, held),)))
+
+
+A_PRIMARY = ("test", "a", "PRIMARY")
 AUDIT = ("okcoin_c2c_open", "otc_merchant_audit", "idx_uid")
 MENU = ("<anonymized>", "cache_menu", "PRIMARY")
 SEMAPHORE = ("percona_com_redesign2015", "semaphore", "PRIMARY")
 INNOTOP_DL = ("test", "innotop_dl", "GEN_CLUST_INDEX")
 
 WITH_DEADLOCK = {
-    "chanjunren_innodb_deadlocks_mysql57-section.txt": Expected(
-        victim=2,
-        waiting=((*AUDIT, "X"), (*AUDIT, "X")),
-        holding=((), ((*AUDIT, "X,REC_NOT_GAP"),)),
-    ),
-    "innotop_innodb-status-004": Expected(
-        victim=2,
-        waiting=((*MENU, "X,INSERT_INTENTION"), (*MENU, "X,INSERT_INTENTION")),
-        holding=((), ((*MENU, "X"),)),
-    ),
+    "chanjunren_innodb_deadlocks_mysql57-section.txt": two_way(2, AUDIT, "X", "X,REC_NOT_GAP"),
+    "innotop_innodb-status-004": two_way(2, MENU, "X,INSERT_INTENTION", "X"),
     "innotop_innodb-status-007": Expected(
         victim=1,
         waiting=(("foo", "foo", "PRIMARY", "X,REC_NOT_GAP"), ("foo", "foo", "PRIMARY", "S")),
         holding=((), (("foo", "foo", "PRIMARY", "S"),)),
     ),
-    "mysqldocs_v5-en_monitors_standard-output-5.7.txt": Expected(
-        victim=1,
-        waiting=(("mysql", "t", "GEN_CLUST_INDEX", "X"), ("mysql", "t", "GEN_CLUST_INDEX", "X")),
-        holding=((), (("mysql", "t", "GEN_CLUST_INDEX", "S"),)),
+    "mysqldocs_v5-en_monitors_standard-output-5.7.txt": two_way(
+        1, ("mysql", "t", "GEN_CLUST_INDEX"), "X", "S"
     ),
     "mysqldocs_v8-en_deadlock-example-8.0.txt": Expected(
         victim=2,
@@ -125,27 +121,17 @@ WITH_DEADLOCK = {
             (("test", "Animals", "PRIMARY", "S,REC_NOT_GAP"),),
         ),
     ),
-    "ptk_bug_1082104.txt": Expected(
-        victim=2, waiting=(A_PRIMARY_X, A_PRIMARY_X), holding=((), (A_PRIMARY_X,))
-    ),
-    "ptk_bug_903443.txt": Expected(
-        victim=2, waiting=(A_PRIMARY_X, A_PRIMARY_X), holding=((), (A_PRIMARY_X,))
-    ),
+    "ptk_bug_1082104.txt": two_way(2, A_PRIMARY, "X,REC_NOT_GAP", "X,REC_NOT_GAP"),
+    "ptk_bug_903443.txt": two_way(2, A_PRIMARY, "X,REC_NOT_GAP", "X,REC_NOT_GAP"),
     "ptk_bug_1195034.txt": Expected(
         victim=1,
         waiting=(("db", "gr_v3_response_log", None, "AUTO_INC"),),
         holding=((),),
         too_deep=True,
     ),
-    "ptk_fk-error-logger_is001.txt": Expected(
-        victim=2,
-        waiting=((*INNOTOP_DL, "X"), (*INNOTOP_DL, "X")),
-        holding=((), ((*INNOTOP_DL, "S"),)),
-    ),
-    "ptk_secure-collect_2018_03_05_13_24_55-innodbstatus1": Expected(
-        victim=2,
-        waiting=((*SEMAPHORE, "X,REC_NOT_GAP"), (*SEMAPHORE, "X,REC_NOT_GAP")),
-        holding=((), ((*SEMAPHORE, "S,REC_NOT_GAP"),)),
+    "ptk_fk-error-logger_is001.txt": two_way(2, INNOTOP_DL, "X", "S"),
+    "ptk_secure-collect_2018_03_05_13_24_55-innodbstatus1": two_way(
+        2, SEMAPHORE, "X,REC_NOT_GAP", "S,REC_NOT_GAP"
     ),
 }
 

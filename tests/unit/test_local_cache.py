@@ -49,25 +49,33 @@ def test_an_entry_is_served_until_it_ages_out_then_recomputed():
     assert counts(registry) == {"hit": 1, "miss": 2}
 
 
+class Gated:
+    """A computation that says it has started, then returns its value once released."""
+
+    def __init__(self, value: bytes):
+        self.value = value
+        self.started, self.release = threading.Event(), threading.Event()
+        self.calls = 0
+
+    def __call__(self) -> bytes:
+        self.calls += 1
+        self.started.set()
+        assert self.release.wait(30)
+        return self.value
+
+
 def test_cold_key_is_computed_once_while_the_others_wait():
     cache, _, registry = make()
-    started, release = threading.Event(), threading.Event()
-    calls = []
-
-    def compute() -> bytes:
-        calls.append(1)
-        started.set()
-        assert release.wait(30)
-        return b"value"
+    compute = Gated(b"value")
 
     with ThreadPoolExecutor(8) as pool:
         first = pool.submit(cache.get, "k", compute)
-        assert started.wait(30)
+        assert compute.started.wait(30)
         others = [pool.submit(cache.get, "k", compute) for _ in range(7)]
-        release.set()
+        compute.release.set()
         results = [first.result(30), *(f.result(30) for f in others)]
     assert results == [b"value"] * 8
-    assert calls == [1]
+    assert compute.calls == 1
     assert counts(registry) == {"hit": 7, "miss": 1}
 
 
@@ -75,19 +83,14 @@ def test_aged_entry_is_served_while_one_thread_refreshes():
     cache, clock, registry = make()
     cache.get("k", lambda: b"old")
     clock.now += 5
-    started, release = threading.Event(), threading.Event()
-
-    def slow() -> bytes:
-        started.set()
-        assert release.wait(30)
-        return b"new"
+    slow = Gated(b"new")
 
     with ThreadPoolExecutor(2) as pool:
         refreshing = pool.submit(cache.get, "k", slow)
-        assert started.wait(30)
+        assert slow.started.wait(30)
         # Never waits: the old bytes while the refresh is under way.
         assert cache.get("k", lambda: b"never computed") == b"old"
-        release.set()
+        slow.release.set()
         assert refreshing.result(30) == b"new"
     assert cache.get("k", lambda: b"never computed") == b"new"
     assert counts(registry) == {"hit": 2, "miss": 2}

@@ -3,9 +3,6 @@ package shoplab.shop.domain;
 import jakarta.persistence.Column;
 import jakarta.persistence.Entity;
 import jakarta.persistence.FetchType;
-import jakarta.persistence.GeneratedValue;
-import jakarta.persistence.GenerationType;
-import jakarta.persistence.Id;
 import jakarta.persistence.JoinColumn;
 import jakarta.persistence.ManyToOne;
 import jakarta.persistence.Table;
@@ -17,13 +14,9 @@ import java.time.LocalDateTime;
  */
 @Entity
 @Table(name = "orders")
-public class Order {
+public class Order extends Row {
 
     public static final String PAID = "paid";
-
-    @Id
-    @GeneratedValue(strategy = GenerationType.IDENTITY)
-    private Long id;
 
     @ManyToOne(fetch = FetchType.LAZY, optional = false)
     @JoinColumn(name = "user_id", nullable = false)
@@ -55,23 +48,7 @@ public class Order {
         this.requestHash = requestHash;
     }
 
-    public Long getId() {
-        return id;
-    }
-
     public User getUser() {
         return user;
-    }
-
-    public long getTotal() {
-        return total;
-    }
-
-    public String getStatus() {
-        return status;
-    }
-
-    public String getRequestHash() {
-        return requestHash;
     }
 }

@@ -5,9 +5,6 @@ import jakarta.persistence.Entity;
 import jakarta.persistence.EnumType;
 import jakarta.persistence.Enumerated;
 import jakarta.persistence.FetchType;
-import jakarta.persistence.GeneratedValue;
-import jakarta.persistence.GenerationType;
-import jakarta.persistence.Id;
 import jakarta.persistence.JoinColumn;
 import jakarta.persistence.ManyToOne;
 import jakarta.persistence.Table;
@@ -16,14 +13,10 @@ import java.time.LocalDateTime;
 /** A movement of a user's points: the audit adds them up against the balance. */
 @Entity
 @Table(name = "point_history")
-public class PointHistory {
+public class PointHistory extends Row {
 
     /** The column's ENUM values, spelled as stored. */
     public enum Kind { seed, charge, use }
-
-    @Id
-    @GeneratedValue(strategy = GenerationType.IDENTITY)
-    private Long id;
 
     @ManyToOne(fetch = FetchType.LAZY, optional = false)
     @JoinColumn(name = "user_id", nullable = false)

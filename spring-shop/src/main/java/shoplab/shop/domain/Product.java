@@ -2,19 +2,12 @@ package shoplab.shop.domain;
 
 import jakarta.persistence.Column;
 import jakarta.persistence.Entity;
-import jakarta.persistence.GeneratedValue;
-import jakarta.persistence.GenerationType;
-import jakarta.persistence.Id;
 import jakarta.persistence.Table;
 
 /** A product with its price and stock; stock is only ever taken by a guarded update. */
 @Entity
 @Table(name = "products")
-public class Product {
-
-    @Id
-    @GeneratedValue(strategy = GenerationType.IDENTITY)
-    private Long id;
+public class Product extends Row {
 
     @Column(nullable = false, length = 128)
     private String name;
@@ -30,10 +23,6 @@ public class Product {
     private int initialStock;
 
     protected Product() {
-    }
-
-    public Long getId() {
-        return id;
     }
 
     public String getName() {

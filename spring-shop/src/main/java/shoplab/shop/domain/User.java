@@ -2,9 +2,6 @@ package shoplab.shop.domain;
 
 import jakarta.persistence.Column;
 import jakarta.persistence.Entity;
-import jakarta.persistence.GeneratedValue;
-import jakarta.persistence.GenerationType;
-import jakarta.persistence.Id;
 import jakarta.persistence.Table;
 import java.time.LocalDateTime;
 
@@ -16,11 +13,7 @@ import java.time.LocalDateTime;
  */
 @Entity
 @Table(name = "users")
-public class User {
-
-    @Id
-    @GeneratedValue(strategy = GenerationType.IDENTITY)
-    private Long id;
+public class User extends Row {
 
     @Column(nullable = false, length = 64)
     private String username;
@@ -39,14 +32,6 @@ public class User {
     private LocalDateTime createdAt;
 
     protected User() {
-    }
-
-    public Long getId() {
-        return id;
-    }
-
-    public String getUsername() {
-        return username;
     }
 
     public long getPoint() {
