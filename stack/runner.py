@@ -418,8 +418,12 @@ def _restart_replica(s: StackSettings, process: services.NativeProcess, timeout:
     # The keeper lets the old server drain first (keeper.STOP_TIMEOUT at most).
     processes.wait_until(restarted, keeper.STOP_TIMEOUT + 5, f"{process.name} restarted")
     url = f"http://127.0.0.1:{process.port(s)}"
-    workers, threads = int(s.values["LOCAL_SHOP_WORKERS"]), int(s.values["LOCAL_SHOP_THREADS"])
     log = s.state_dir / "logs" / f"{process.name}.log"
+    if s.target.start != "shop":  # the Spring shop: one JVM, ready when its `ready` path is
+        processes.wait_until(lambda: processes.readiness(url, path=s.target.ready) is not None,
+                             timeout, f"{process.name} ready", log=log)  # fmt: skip
+        return
+    workers, threads = int(s.values["LOCAL_SHOP_WORKERS"]), int(s.values["LOCAL_SHOP_THREADS"])
     # Every worker, not the first to answer /readyz: a switch right after this one must not
     # stop a server with a worker still booting (it would wait out its graceful timeout).
     processes.wait_until(lambda: processes.shop_booted(url, workers, threads), timeout,
@@ -448,6 +452,9 @@ def switch(s: StackSettings, timeout: float = 90, environ: Mapping[str, str] | N
             try:
                 _restart_replica(s, process, timeout)
             except (processes.NotReady, OSError, ValueError, KeyError) as exc:
+                # Its keeper runs it with the new command line from now on, ready or not: the
+                # record says so, or the next switch to these settings would see nothing to do.
+                _record_started(s)
                 say(f"{process.name} could not be restarted: {exc}; stop with `make local-down`")
                 return 1
     _record_started(s)

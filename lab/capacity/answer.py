@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from lab.capacity.probe import run_probe
 from lab.capacity.runs import RunsVerdict, judge_runs
 from lab.capacity.search import Probe, SearchPlan, SearchResult, find_capacity
 from lab.capacity.settings import CapacitySettings
-from lab.load.scenarios import load_scenarios, scaled_seconds
+from lab.load.scenarios import MIN_HOLD_S, load_scenarios, scaled_seconds
 from lab.load.settings import LoadSettings
 from lab.trend.history import append, record
 from stack.revision import git_commit
@@ -28,9 +29,6 @@ Say = Callable[[str], None]
 PROBE_OVERHEAD_S = 20
 COOLDOWN_S = 3
 COOLDOWN_BROKEN_S = 15
-
-
-MEASURABLE_HOLD_S = 10  # two of k6's pushes and two scrapes: less, and a probe's figures are n/a
 
 
 def probe_seconds(load: LoadSettings, scenarios: dict) -> float:
@@ -271,11 +269,11 @@ def find(
     say(f"budget {settings.budget_s:.0f} s per search, ~{probe_s:.0f} s per probe (SCALE "
         f"{load.scale:g}): about {int(settings.budget_s // probe_s)} probes each; a machine "
         f"speed sample before each probe ({speed.WORKLOAD})")  # fmt: skip
-    hold_s = scaled_seconds(scenarios["probe"]["stages"][-1]["seconds"], load.scale)
-    if hold_s < MEASURABLE_HOLD_S:
-        say(f"SCALE {load.scale:g} holds each rate {hold_s} s, too short to measure its figures "
-            f"(n/a below): held or broke is k6's thresholds alone; SCALE "
-            f"{MEASURABLE_HOLD_S / scenarios['probe']['stages'][-1]['seconds']:.2g} or more "
+    hold = scenarios["probe"]["stages"][-1]["seconds"]
+    if (held_s := scaled_seconds(hold, load.scale)) < MIN_HOLD_S:
+        enough = math.ceil(MIN_HOLD_S / hold * 100) / 100
+        say(f"SCALE {load.scale:g} holds each rate {held_s} s, too short to measure (figures "
+            f"n/a below): k6's thresholds alone say held or broke; SCALE {enough:g} or more "
             f"measures them")  # fmt: skip
     searches: list[CapacityResult] = []
     for count in counts:

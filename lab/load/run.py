@@ -268,6 +268,10 @@ def run(s: LoadSettings, say: Say = lambda _: None, testid: str = "") -> RunResu
         if not restart_native_stack(s, stack, f"with LOCAL_ORDER_STRATEGY={s.strategy}", say):
             return _refused(s, testid, "could not restart the native stack")
         running = readiness(s.base_url, s.target.ready)[1]
+        if running != s.strategy:
+            return _refused(s, testid, f"the service at {s.base_url} runs the {running} strategy "
+                            f"after the restart, not {s.strategy}: `make local-down`, then "
+                            "run again")  # fmt: skip
     if running:
         say(f"{s.target.name} runs the {running} order strategy")
     results = s.results_root / testid

@@ -19,6 +19,8 @@ from pathlib import Path
 SCENARIOS_FILE = Path(__file__).resolve().parent / "scenarios.json"
 # Seconds trimmed off each edge of a hold so that its window sees only the steady state.
 HOLD_TRIM_S = 2
+# A stage shorter than this is no hold: its trimmed window would be too short to measure.
+MIN_HOLD_S = 7
 
 
 def load_scenarios(path: Path = SCENARIOS_FILE) -> dict[str, dict]:
@@ -155,7 +157,7 @@ class Plan:
         """The longest stage that holds its rate (not a ramp), trimmed at both edges."""
         best, previous = None, self.start_rate
         for stage in self.stages:
-            holds = stage.rate == previous and stage.rate > 0 and stage.seconds > 6
+            holds = stage.rate == previous and stage.rate > 0 and stage.seconds >= MIN_HOLD_S
             if holds and (best is None or stage.seconds > best.seconds):
                 best = stage
             previous = stage.rate
