@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import yaml
 
@@ -94,7 +94,7 @@ class Audit:
             return f"the command `{self.command}`"
         if self.sql:
             return "the target's SQL check"
-        return "no invariants check: the client's log reconciled only"
+        return "none: the target names no books to check (`audit` in its file)"
 
 
 @dataclass(frozen=True)
@@ -119,8 +119,16 @@ class Target:
     def external(self) -> bool:
         return self.start is None
 
-    def endpoint(self, name: str) -> Endpoint:
-        return next(e for e in self.endpoints if e.name == name)
+    @property
+    def database_url(self) -> str | None:
+        """`database.dsn` as SQLAlchemy's URL (PyMySQL): what an audit of an external target's
+        books connects with; None without a DSN."""
+        if self.dsn is None:
+            return None
+        d = self.dsn
+        auth = quote(d.user, safe="") + (f":{quote(d.password, safe='')}" if d.password else "")
+        socket = f"?unix_socket={quote(d.unix_socket)}" if d.unix_socket else ""
+        return f"mysql+pymysql://{auth}@{d.host}:{d.port}/{quote(d.database)}{socket}"
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -97,3 +97,23 @@ def test_an_unreachable_database_is_one_line_and_exit_2(tmp_path):
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith("audit: ")
+
+
+def test_a_target_files_own_audit_a_command_or_sql_decides_on_a_real_database(run):
+    """`audit: {command: ...}` balances on exit 0; `audit: {sql: ...}` on a single 0 from the
+    target's database; the shop's books as before with `books: shop`."""
+    from lab.load.run import target_audit
+    from targets import Audit
+
+    url, results, engine, _ = run
+    rich = "SELECT COUNT(*) FROM users WHERE point > 1000000000"
+    assert target_audit(Audit(sql=rich), url, results)["passed"]
+    assert target_audit(Audit(command="exit 0"), None, results)["passed"]
+    assert target_audit(Audit(books="shop"), url, results)["reconciliation"]["stored"] == 10
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE users SET point = 2000000000 WHERE id IN (1, 2)"))
+    by_sql = target_audit(Audit(sql=rich), url, results)
+    assert not by_sql["passed"]
+    assert by_sql["broken_invariants"] == {"the target's SQL check answered 2": 1}
+    by_command = target_audit(Audit(command="exit 3"), None, results)
+    assert by_command["broken_invariants"] == {"`exit 3` exited 3": 1}

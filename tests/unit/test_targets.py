@@ -54,7 +54,10 @@ def test_an_external_target_is_scraped_where_it_answers_and_names_its_database()
     target = read_target(external(), Path("mine.yaml"))
     assert target.external and target.url == "http://127.0.0.1:8080"
     assert target.scrape == ("127.0.0.1:8080",) and target.dsn.port == 3306
-    assert target.audit.described.startswith("no invariants check")
+    assert target.audit.described.startswith("none: the target names no books")
+    assert target.database_url == "mysql+pymysql://root@127.0.0.1:3306/shop"
+    quoted = read_target(external(**{"root@": "app:p@ss@"}), Path("mine.yaml"))
+    assert quoted.database_url == "mysql+pymysql://app:p%40ss@127.0.0.1:3306/shop"
     assert target.as_plan()["endpoints"][0]["key"] == "GET /api/users/{user}"
 
 
