@@ -14,10 +14,10 @@ from pathlib import Path
 
 import knobs
 from lab.load.scenarios import load_scenarios
-from lab.load.settings import LoadSettings, LoadSettingsError
+from lab.load.settings import LoadSettings, LoadSettingsError, resolve_target
 from lab.trend.settings import history_file
 from stack.settings import DEFAULTS_FILE, MAX_REPLICAS, read_env_file
-from targets import Target, TargetError, find_target
+from targets import Target, TargetError
 
 BUDGET_S = 600.0
 MAX_RUNS = 9
@@ -104,8 +104,9 @@ class CapacitySettings:
 def read_capacity_settings(env: Mapping[str, str]) -> CapacitySettings:
     """The caller's side of from_env: the scenarios file, the stack's defaults and the target's
     file read here."""
+    defaults = read_env_file(DEFAULTS_FILE)
     try:
-        target = find_target(env)
+        target = resolve_target(env, defaults)
     except TargetError as exc:
         raise CapacitySettingsError(str(exc)) from None
-    return CapacitySettings.from_env(env, load_scenarios(), read_env_file(DEFAULTS_FILE), target)
+    return CapacitySettings.from_env(env, load_scenarios(), defaults, target)

@@ -87,6 +87,14 @@ def restart_native_stack(s: LoadSettings, stack: StackSettings, why: str, say: S
     return True
 
 
+def _as_running(stack: StackSettings) -> StackSettings:
+    """The settings the native stack runs with now (its replicas, limits, sales mode), so that a
+    switch of the strategy or the target changes that and nothing else; `stack` when unknown."""
+    from stack.runner import running_settings
+
+    return running_settings(stack) or stack
+
+
 def _switch_target(s: LoadSettings, say: Say) -> str | None:
     """The native stack onto the run's target if it runs another; why not, or None."""
     from stack.runner import running_target
@@ -96,7 +104,7 @@ def _switch_target(s: LoadSettings, say: Say) -> str | None:
         return None  # not up: the readiness check says so
     if Path(running) == s.target.source or running == s.target.name:
         return None
-    new = s.stack.with_target(s.target)
+    new = _as_running(s.stack).with_target(s.target)
     if not restart_native_stack(s, new, f"for TARGET={s.target.name} (it ran {running})", say):
         return "could not restart the native stack"
     return None
@@ -297,7 +305,7 @@ def run(s: LoadSettings, say: Say = lambda _: None, testid: str = "") -> RunResu
                 f"the service at {s.base_url} runs the {running} strategy, "
                 f"not {s.strategy}: restart it with SHOP_ORDER_STRATEGY={s.strategy}",
             )
-        stack = s.stack.with_values(LOCAL_ORDER_STRATEGY=s.strategy)
+        stack = _as_running(s.stack).with_values(LOCAL_ORDER_STRATEGY=s.strategy)
         if not restart_native_stack(s, stack, f"with LOCAL_ORDER_STRATEGY={s.strategy}", say):
             return _refused(s, testid, "could not restart the native stack")
         running = readiness(s.base_url, s.target.ready)[1]

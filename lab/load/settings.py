@@ -205,11 +205,21 @@ def read_load_settings(env: Mapping[str, str], argv: Sequence[str] | None = None
     merged = with_flags(argv, env) if argv is not None else env
     defaults = read_env_file(DEFAULTS_FILE)
     try:
-        target = find_target(merged)
-        if not knobs.text(merged, "TARGET") and not knobs.text(merged, "SHOP_URL"):
-            # No TARGET: the one the native stack runs now, else the default (the Flask shop).
-            running = running_target(StackSettings.from_env(merged, defaults, target))
-            target = find_target({"TARGET": running}) if running else target
+        target = resolve_target(merged, defaults)
     except TargetError as exc:
         raise LoadSettingsError(str(exc)) from None
     return LoadSettings.from_env(merged, load_scenarios(), defaults, target)
+
+
+def resolve_target(env: Mapping[str, str], defaults: Mapping[str, str]) -> Target:
+    """TARGET's target; without TARGET (and SHOP_URL), the one the native stack runs now, else
+    the default (the Flask shop). A bad target file is a TargetError."""
+    target = find_target(env)
+    if knobs.text(env, "TARGET") or knobs.text(env, "SHOP_URL"):
+        return target
+    try:
+        stack = StackSettings.from_env(env, defaults, target)
+    except KnobError:
+        return target  # a knob the caller parses its own way (capacity's replica list)
+    running = running_target(stack)
+    return find_target({"TARGET": running}) if running else target
