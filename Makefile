@@ -85,7 +85,7 @@ gate: $(PY) ## CI perf gate: own stack on free ports, k6 smoke + short load, thr
 	@echo "gate: own native stack on free ports; a smoke, then the short load run; thresholds, audit, deck"
 	@$(PY) -m lab.gate
 
-ab: $(PY) ## BASE=<git ref> against the working tree: interleaved short loads on one stack, ratios head/base per metric [AB_PASSES=2 AB_HEAD_ENV=]
+ab: $(PY) ## BASE=<git ref> against the working tree: interleaved short loads on one stack, ratios head/base per metric [AB_PASSES=4 AB_HEAD_ENV=]
 	@echo "ab: BASE against the working tree: interleaved passes on one native stack on free ports"
 	@$(PY) -m lab.gate ab
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from signals.promql import selector, summed
+from targets import DIALECTS as DIALECT_NAMES  # what a target file may name
 
-DIALECT_NAMES = ("flask", "micrometer", "none")
 APP_DIALECTS = ("flask", "micrometer")  # the dialects whose apps export metrics at all
 
 # Which dialects' apps export a metric: an exact name, or a prefix ending in `_` or `:`; the

@@ -1,4 +1,4 @@
-"""`python -m lab.chaos` (`make chaos`): the thin shell over `chaos.run.run`."""
+"""`python -m lab.chaos` (`make chaos`): the thin shell over `lab.chaos.session.run`."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """`python -m lab.gate` (make gate) and `python -m lab.gate ab` (make ab BASE=<ref>): thin shells
-over `gate.run` and `gate.compare_builds` that print progress and the verdict line."""
+over `lab.gate.run` and `lab.gate.compare_builds` that print progress and the verdict line."""
 
 from __future__ import annotations
 

@@ -124,6 +124,10 @@ class LoadSettings:
         # built-in target, or brings Prometheus and the exporters to an external one.
         native = not base_url
         metrics_port = knobs.whole(env, "LOCUST_METRICS_PORT", 0, hi=65535)
+        only_orders = set(target.names) == {"orders"}
+        if only_orders and knobs.number(env, "ORDER_RATIO", 0.5, lo=0, hi=1) == 0:
+            raise KnobError(f"ORDER_RATIO=0 leaves {target.name} nothing to send: orders is "
+                            "its only endpoint")  # fmt: skip
         file_sd, stack = None, None
         if native or not metrics_port:
             stack = StackSettings.from_env(env, stack_defaults, target)

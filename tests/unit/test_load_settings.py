@@ -76,3 +76,15 @@ def test_a_bad_flag_names_its_knob():
 def test_a_bad_native_stack_setting_is_reported_as_is():
     with pytest.raises(LoadSettingsError, match="LOCAL_SHOP_PORT"):
         read_load_settings({"LOCAL_SHOP_PORT": "80"})
+
+
+def test_an_order_ratio_that_leaves_nothing_to_send_is_refused(tmp_path):
+    only_orders = tmp_path / "orders-only.yaml"
+    only_orders.write_text(
+        "name: orders-only\napp: {url: 'http://127.0.0.1:8080'}\nmetrics: {dialect: none}\n"
+        "endpoints:\n  - {name: orders, method: POST, path: /api/orders, p95_ms: 200}\n"
+    )
+    env = {**GIVEN_SHOP, "TARGET": str(only_orders)}
+    with pytest.raises(LoadSettingsError, match=r"^ORDER_RATIO=0 leaves orders-only nothing"):
+        read_load_settings({**env, "ORDER_RATIO": "0"})
+    assert read_load_settings({**env, "ORDER_RATIO": "1"}).order_ratio == 1
