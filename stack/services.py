@@ -782,6 +782,7 @@ _ROWS = [
         program=("python", "-m", "stack", "cgroup-exporter"),
         compose=None,
         open_path="/metrics",
+        serves_app=True,  # the cgroups of the shop and MariaDB: a service you run has none here
     ),
     Service(
         "prometheus",

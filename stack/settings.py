@@ -10,7 +10,6 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import quote
 
 import knobs
 from knobs import KnobError
@@ -156,10 +155,8 @@ class StackSettings:
     @property
     def database_url(self) -> str:
         """The app's database: the stack's MariaDB, or the one a user's target names."""
-        dsn = self.target.dsn
-        if dsn is not None:
-            auth = f"{quote(dsn.user)}:{quote(dsn.password)}" if dsn.password else quote(dsn.user)
-            return f"mysql+pymysql://{auth}@{dsn.host}:{dsn.port}/{dsn.database}"
+        if self.target.dsn is not None:
+            return self.target.database_url
         return f"mysql+pymysql://root@127.0.0.1:{self.port('LOCAL_MARIADB_PORT')}/shop"
 
     @property

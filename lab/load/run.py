@@ -215,13 +215,11 @@ def stack_roots(s: LoadSettings) -> list[int]:
 
 
 def database_url(s: LoadSettings) -> str | None:
-    """The target's database: SHOP_DATABASE_URL when set, an external target's `database.dsn`,
-    else the native stack's."""
+    """The target's database: SHOP_DATABASE_URL when set, else the native stack's (an external
+    target's `database.dsn`), else the target's DSN without a stack."""
     if s.environ.get("SHOP_DATABASE_URL"):
         return s.environ["SHOP_DATABASE_URL"]
-    if s.target.external:
-        return s.target.database_url
-    return s.stack.database_url if s.stack is not None else None
+    return s.stack.database_url if s.stack is not None else s.target.database_url
 
 
 def audit_run(s: LoadSettings, results: Path, say: Say) -> dict | None:

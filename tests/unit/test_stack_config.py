@@ -364,7 +364,15 @@ def test_an_external_target_gets_prometheus_and_the_exporters_on_its_own_databas
                     "database: {dsn: 'mysql://mon:pw@127.0.0.1:3307/orders'}\n")  # fmt: skip
     settings = read_stack_settings({"LOCAL_STATE_DIR": str(tmp_path), "TARGET": str(mine)})
     names = [c.name for c in components(settings)]
-    for theirs in ("mysql", "redis", "shop-1", "nginx", "redis-exporter", "nginx-exporter"):
+    for theirs in (
+        "mysql",
+        "redis",
+        "shop-1",
+        "nginx",
+        "redis-exporter",
+        "nginx-exporter",
+        "cgroup-exporter",
+    ):  # no cgroup of theirs here to export
         assert theirs not in names
     assert {"innodb-exporter", "mysqld-exporter", "prometheus", "alertmanager"} <= set(names)
     innodb = next(c for c in components(settings) if c.name == "innodb-exporter")
@@ -373,7 +381,7 @@ def test_an_external_target_gets_prometheus_and_the_exporters_on_its_own_databas
     jobs = {j["job_name"]: j for j in render("native", settings)["scrape_configs"]}
     assert jobs["shop"]["static_configs"] == [{"targets": ["127.0.0.1:8081"]}]
     assert jobs["shop"]["metrics_path"] == "/actuator/prometheus"
-    assert not {"redis", "nginx", "sales"} & set(jobs)
+    assert not {"redis", "nginx", "sales", "cadvisor"} & set(jobs)
     assert settings.database_url == "mysql+pymysql://mon:pw@127.0.0.1:3307/orders"
 
 
