@@ -233,6 +233,20 @@ def tcp_open(port: int, host: str = LOOPBACK) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def listening_pids(ports: Sequence[int]) -> list[int]:
+    """The processes listening on these TCP ports of this machine (none when the kernel's
+    table cannot be read): whose service a port is, when the stack did not start it."""
+    import psutil  # lazily: only a run against a service the user started asks
+
+    wanted = set(ports)
+    try:
+        table = psutil.net_connections(kind="tcp")
+    except (psutil.AccessDenied, OSError):
+        return []
+    return sorted({c.pid for c in table if c.pid and c.status == psutil.CONN_LISTEN
+                   and c.laddr and c.laddr.port in wanted})  # fmt: skip
+
+
 def http_ok(url: str, timeout: float = 1.0) -> bool:
     """Whether `url` answers 200."""
     try:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from lab.load import neighbours, queries, tools
 from lab.load.neighbours import NeighbourCpu
@@ -36,6 +37,7 @@ Say = Callable[[str], None]
 PROGRESS_EVERY_S = 10
 # Seconds after the tool exits for its last remote write (k6) or scrape (Locust) to land.
 LAST_WRITE_S = 7
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 # The window (seconds) of the series the spike's recovery is read from.
 RECOVERY_WINDOW_S = 5
 AUDIT_COMMAND_TIMEOUT_S = 120  # a target's own books check: bounded as everything else
@@ -204,14 +206,23 @@ def write_run_record(s: LoadSettings, results: Path, strategy: str | None) -> No
 
 
 def stack_roots(s: LoadSettings) -> list[int]:
-    """The pids whose process trees are the shop's side of the run: the native stack's
-    supervisor (a stack started in-process by a test is this process's tree already)."""
-    if s.stack is None:
-        return []
+    """The pids whose process trees are the service's side of the run, not neighbours: the
+    native stack's supervisor (a stack started in-process by a test is this process's tree
+    already) and, for a service the user runs here, what listens on its app's and database's
+    loopback ports."""
+    from stack.processes import listening_pids
     from stack.runner import supervisor_pid
 
-    pid = supervisor_pid(s.stack)
-    return [pid] if pid else []
+    pid = supervisor_pid(s.stack) if s.stack is not None else None
+    return ([pid] if pid else []) + (listening_pids(own_ports(s)) if s.target.external else [])
+
+
+def own_ports(s: LoadSettings) -> list[int]:
+    """The loopback ports of an external target's app and database."""
+    app = urlsplit(s.base_url)
+    dsn = s.target.dsn
+    places = [(app.hostname, app.port or 80)] + ([(dsn.host, dsn.port)] if dsn else [])
+    return [port for host, port in places if host in LOOPBACK_NAMES]
 
 
 def database_url(s: LoadSettings) -> str | None:

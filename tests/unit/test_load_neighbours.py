@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from lab.load.neighbours import DISTURBED_CORES, NeighbourCpu, start
 
 # 1.5 s of CPU whatever the machine's load (process time, not wall time)
@@ -57,3 +59,20 @@ def test_a_tenth_of_the_box_disturbs_a_run():
     assert not used(0.1).disturbed and used(DISTURBED_CORES).disturbed
     assert used(0.1, steal=0.1).disturbed  # the hypervisor's neighbours count too
     assert used(0.0).describe() == "other processes used 0.00 cores (short-lived)"
+
+
+@pytest.mark.parametrize(
+    ("db_host", "ports"), [("127.0.0.1", [28080, 23306]), ("db.internal", [28080])]
+)
+def test_a_service_the_user_runs_is_its_app_and_its_loopback_database_not_a_neighbour(
+    tmp_path, db_host, ports
+):
+    from lab.load.run import own_ports
+    from lab.load.settings import read_load_settings
+
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("like: spring-shop\nname: mine\n"
+                    "app: {start: null, url: 'http://127.0.0.1:28080'}\n"
+                    f"database: {{dsn: 'mysql://mon:pw@{db_host}:23306/shop'}}\n")  # fmt: skip
+    settings = read_load_settings({"TARGET": str(mine), "LOCAL_STATE_DIR": str(tmp_path)})
+    assert own_ports(settings) == ports
