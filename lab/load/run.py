@@ -192,7 +192,7 @@ def write_run_record(s: LoadSettings, results: Path, strategy: str | None) -> No
         "order_ratio": s.order_ratio,
         "git_commit": git_commit(),
     }
-    if s.stack is not None:
+    if s.stack is not None and not s.target.external:  # a service the user runs: not ours to say
         record["limits"] = {}
         for name, key in (("shop", "SHOP"), ("mysql", "MYSQL")):
             # The shop's limits are per replica: the run had all of its replicas' together.

@@ -78,8 +78,8 @@ def tps_answer(run: dict, summary: dict, client: dict, server: dict) -> dict | N
         if passed
         else f"FAIL: {rate}; broke: " + ("; ".join(broke) or "the run's verdict (see below)")
     )
-    question = (f"Does {run.get('target', 'the target')} hold {run['target_tps']:g} TPS on its "
-                f"limits ({units.limits(run['limits'])})?")  # fmt: skip
+    limits = f" on its limits ({units.limits(run['limits'])})" if run.get("limits") else ""
+    question = f"Does {run.get('target', 'the target')} hold {run['target_tps']:g} TPS{limits}?"
     return {"passed": passed, "line": line, "question": question}
 
 

@@ -315,3 +315,5 @@ def test_the_decks_first_answer_says_pass_or_names_what_broke():
     assert answer["line"] == ("FAIL: achieved 180.6/s of 200/s; broke: dropped_iterations: "
                               "count<=0; server: /api/orders p95 250 ms vs SLO 200")  # fmt: skip
     assert tps_answer({**run, "scenario": "stress"}, {}, broke, server_bad) is None
+    theirs = tps_answer({**run, "target": "mine", "limits": {}}, {}, held, server_ok)
+    assert theirs["question"] == "Does mine hold 200 TPS?"  # a service the user runs: no limits
