@@ -40,9 +40,12 @@ def growth(
     return total
 
 
-# How many scrapes before the window a series' last sample may be and still stand for its
-# value at the window's start (a series scraped every interval has one just before it).
+# How far before the window a series' last sample may be and still stand for its value at the
+# window's start: a few scrapes, and never less than BASELINE_MIN_S, because a scrape delayed on
+# a busy machine must not make a counter look newborn (its whole value counted as the run's).
+# A drop, or a new process with `starts`, is a reset whatever the distance.
 BASELINE_SCRAPES = 2
+BASELINE_MIN_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,12 @@ class Span:
     def start(self) -> float:
         return self.end - self.seconds
 
+    @property
+    def baseline_since(self) -> float:
+        """From where a counter's samples are read: its value at the window's start is its
+        last sample at or before it, however late the scrape before the window came."""
+        return self.start - max(BASELINE_SCRAPES * self.scrape_s, BASELINE_MIN_S)
+
 
 def grown(
     prom: Prometheus, selector: str, span: Span, *by: str, starts: str = ""
@@ -74,7 +83,7 @@ def grown(
     labels `by` (one key, `()`, without them); empty when Prometheus has none or refuses.
     `starts`: the series of the counting processes' start times, matched by job and instance
     (SHOP_STARTS for the shop's own counters)."""
-    since = span.start - BASELINE_SCRAPES * span.scrape_s
+    since = span.baseline_since
     try:
         found = prom.samples(selector, since, span.end)
         started = prom.samples(starts, since, span.end) if starts else []

@@ -110,6 +110,19 @@ def test_growth_is_the_rise_after_the_windows_start_from_the_last_sample_before_
     assert growth(points, since=100) == 40
 
 
+def test_a_counter_scraped_late_before_the_window_is_not_taken_for_a_newborn():
+    """The demo's safe run once counted the naive run's 72 deadlocks: the scrape before its
+    window came more than two (1 s) scrapes early on a busy machine, so the counter looked born
+    inside the window. The baseline is read from 30 s back at least."""
+    from lab.report.server import Span
+
+    span = Span.of_run(1000.0, 1020.0, scrape_s=1.0)
+    assert span.start == 999.0 and span.baseline_since == 969.0
+    late = [(995.5, 72.0), (1001.0, 72.0), (1021.0, 72.0)]  # nothing between 997 and 999
+    assert growth([p for p in late if p[0] >= span.baseline_since], since=span.start) == 0
+    assert growth([p for p in late if p[0] >= 997.0], since=span.start) == 72  # the old lookback
+
+
 def test_growth_counts_a_series_born_inside_the_window_from_zero():
     # increase() would drop the first scrape (5) and extrapolate the rest.
     assert growth([(105.0, 5.0), (110.0, 12.0)], since=100) == 12
