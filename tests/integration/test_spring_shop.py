@@ -115,11 +115,17 @@ def test_naive_deadlock_is_the_seeds_statement_on_users(spring_naive_app, spring
         ).lastrowid
         conn.execute(text("INSERT INTO point_history (user_id, kind, amount) "
                           "VALUES (:u, 'seed', 1000000)"), {"u": user_id})  # fmt: skip
-    # One user, a product per order: the only row they share is the user's.
+        # One user, a product of its own per order: the only row they share is the user's (two
+        # orders of one product may deadlock on its row too, and be the latest deadlock).
+        products = [
+            conn.execute(text("INSERT INTO products (name, price, stock, initial_stock) "
+                              "VALUES (:n, 100, 10, 10)"), {"n": f"deadlock-{n}"}).lastrowid
+            for n in range(16)
+        ]  # fmt: skip
     barrier = threading.Barrier(16)
 
     def post(n):
-        body = {"user_id": user_id, "items": [{"product_id": 1 + n % 10, "quantity": 1}]}
+        body = {"user_id": user_id, "items": [{"product_id": products[n], "quantity": 1}]}
         barrier.wait()
         return requests.post(f"{spring_naive_app.url}/api/orders", json=body, timeout=60)
 
