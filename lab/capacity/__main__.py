@@ -12,7 +12,7 @@ from lab.capacity.answer import find, probe_row
 from lab.capacity.replicas import RestartError, restart_with
 from lab.capacity.settings import CapacitySettings, CapacitySettingsError, read_capacity_settings
 from lab.load.cli import write_report
-from lab.load.settings import LoadSettings, LoadSettingsError, with_flags
+from lab.load.settings import LoadSettings, LoadSettingsError, parser, with_flags
 
 
 def say(msg: str) -> None:
@@ -21,16 +21,11 @@ def say(msg: str) -> None:
 
 def knobs_of(argv: list[str], env: Mapping[str, str]) -> dict[str, str]:
     """The environment with the load flags, --budget and --runs laid over it."""
-    argv = list(argv)
-    own = {}
-    for flag, knob in (("--budget", "BUDGET"), ("--runs", "RUNS")):
-        if flag in argv:
-            i = argv.index(flag)
-            own[knob] = argv[i + 1] if i + 1 < len(argv) else ""
-            if not own[knob]:
-                raise CapacitySettingsError(f"{flag} needs a value")
-            del argv[i : i + 2]
-    return {**with_flags(argv, env), **own}
+    flags = parser("python -m lab.capacity")
+    flags.description = "Find the highest rate that holds the SLO, and what limits it."
+    flags.add_argument("--budget", dest="BUDGET", metavar="BUDGET", help="seconds per search")
+    flags.add_argument("--runs", dest="RUNS", metavar="RUNS", help="searches, their median")
+    return with_flags(argv, env, flags)
 
 
 def main(argv: list[str] | None = None, env: Mapping[str, str] = os.environ) -> int:

@@ -24,7 +24,8 @@ from lab.load import run as loadtest
 from lab.load.run import RunResult, plan_of
 from lab.load.scenarios import Plan, Stage
 from lab.load.settings import KNOBS as LOAD_KNOBS
-from lab.load.settings import REPO, LoadSettings, LoadSettingsError, read_load_settings
+from lab.load.settings import LoadSettings, LoadSettingsError, read_load_settings
+from lab.results import results_root
 from shop.settings import Settings as ShopSettings
 from signals.client import Prometheus
 from signals.load import requests as tool_requests
@@ -80,7 +81,7 @@ class ChaosSettings:
             checked = read_load_settings({**load, "SCENARIO": "chaos"})
         except LoadSettingsError as exc:
             raise ChaosError(str(exc)) from None
-        root = Path(env.get("RESULTS_ROOT") or REPO / "results")
+        root = results_root(env)
         return cls(faults, {**load, "TOOL": checked.tool, "SCALE": f"{checked.scale:g}"}, root,
                    own_environ(env))  # fmt: skip
 

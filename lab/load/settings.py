@@ -188,19 +188,29 @@ class LoadSettings:
         return replace(self, prometheus_url=None, file_sd=None)
 
 
+class _Flags(argparse.ArgumentParser):
+    """A bad flag is a KnobError, one line as a bad knob is (not argparse's usage and exit)."""
+
+    def error(self, message: str):
+        raise KnobError(message)
+
+
 def parser(prog: str = "python -m lab.load") -> argparse.ArgumentParser:
     """The flags, every one a plain string: from_env converts and checks them."""
-    p = argparse.ArgumentParser(prog=prog, description="Run one scenario with k6 or Locust "
-                                "against the target and print a verdict.")  # fmt: skip
+    p = _Flags(prog=prog, description="Run one scenario with k6 or Locust against the target "
+               "and print a verdict.")  # fmt: skip
     for knob, (flag, help_text) in KNOBS.items():
         p.add_argument(flag, dest=knob, metavar=knob, help=help_text)
     return p
 
 
-def with_flags(argv: Sequence[str], env: Mapping[str, str]) -> dict[str, str]:
-    """The flags of `python -m lab.load` laid over `env` (every flag is a knob's spelling)."""
-    flags = parser().parse_args(argv)
-    return {**env, **{knob: value for knob, value in vars(flags).items() if value is not None}}
+def with_flags(
+    argv: Sequence[str], env: Mapping[str, str], flags: argparse.ArgumentParser | None = None
+) -> dict[str, str]:
+    """The flags of `python -m lab.load` (or of `flags`, a parser built on `parser()`) laid over
+    `env` (every flag is a knob's spelling)."""
+    given = (flags or parser()).parse_args(argv)
+    return {**env, **{knob: value for knob, value in vars(given).items() if value is not None}}
 
 
 def read_load_settings(env: Mapping[str, str], argv: Sequence[str] | None = None) -> LoadSettings:

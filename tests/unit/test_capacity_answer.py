@@ -77,7 +77,9 @@ def test_the_median_answer_joins_the_run_history(tmp_path):
     ("argv", "env", "line"),
     [
         (["--runs", "0"], {}, "capacity: RUNS='0' is out of range"),
-        (["--budget"], {}, "capacity: --budget needs a value"),
+        (["--budget"], {}, "capacity: argument --budget: expected one argument"),
+        (["--budget=abc"], {}, "capacity: BUDGET='abc' is not a number"),
+        (["--bogus", "1"], {}, "capacity: unrecognized arguments: --bogus 1"),
         ([], {"BUDGET": "soon"}, "capacity: BUDGET='soon' is not a number"),
         ([], {"LOCAL_SHOP_REPLICAS": "1,two"}, "capacity: LOCAL_SHOP_REPLICAS='1,two'"),
         (["--scale", "-1"], {}, "capacity: SCALE='-1'"),
