@@ -70,20 +70,24 @@ def readiness(url: str, path: str = "/readyz") -> tuple[bool, str | None]:
 def restart_native_stack(s: LoadSettings, stack: StackSettings, why: str, say: Say) -> bool:
     """The native stack running with `stack` (`stack.runner.switch`: the shop's replicas alone
     when only their knobs change, else down and up; data and Prometheus history kept)."""
+    from lab.report.server import SHOP_STARTS
     from stack import runner
 
     say(f"restarting the native stack {why} (data is kept)")
-    began = time.time()
+    prom = Prometheus(s.prometheus_url) if s.prometheus_url and not stack.target.external else None
+    # The start time the old shop reported, as Prometheus holds it: the new one's is later. (A
+    # start time is the kernel's boot time plus ticks, which may lag the wall clock by seconds:
+    # compared with time.time() it made a quick restart look as if it had not happened.)
+    old = prom.value(f"max({SHOP_STARTS})") if prom else None
     if runner.switch(stack) != 0:
         say("the native stack's restart failed (see above)")
         return False
-    if s.prometheus_url and not stack.target.external:
+    if prom is not None:
         # The new shop's counters start again from 0: once Prometheus has scraped it before
         # the run, the run's window opens on the new values, not on the old process's last.
+        newer = f"min({SHOP_STARTS}) > {old!r}" if old is not None else f"min({SHOP_STARTS})"
         try:
-            Prometheus(s.prometheus_url).wait_for(
-                f'min(process_start_time_seconds{{job="shop"}}) >= {int(began)}', timeout=60
-            )
+            prom.wait_for(newer, timeout=60)
         except TimeoutError as exc:
             say(f"the restarted shop is not in Prometheus yet: {exc}")
     return True
