@@ -72,6 +72,17 @@ def client(app):
     return app.test_client()
 
 
+def seeded_database(mariadb, database: str, users: int, products: int) -> str:
+    """A new database with the shop's schema and a small catalogue; its URL."""
+    with mariadb.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{database}`")
+    engine = create_engine(mariadb.url(database))
+    metadata.create_all(engine)
+    seed_catalog(engine, users=users, products=products)
+    engine.dispose()
+    return mariadb.url(database)
+
+
 def init_with_cli(mariadb, database: str) -> Engine:
     """A new database made as the README makes one: `flask --app shop init-db`, then `seed`
     (20 users, 10 products); its engine."""

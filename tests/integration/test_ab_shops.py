@@ -10,14 +10,12 @@ import time
 
 import pytest
 import requests
-from sqlalchemy import create_engine
 
 from lab.gate.shops import shops
 from lab.gate.worktree import checkout, git, resolve
-from shop.schema import metadata
-from shop.seed import seed_catalog
 from stack.processes import group_alive
 from stack.settings import REPO
+from tests.integration.conftest import seeded_database
 
 pytestmark = pytest.mark.integration
 
@@ -28,12 +26,7 @@ DELAY_MS = 300
 def stack_env(mariadb, redis_server, tmp_path):
     """The environment of a stack whose MariaDB and Redis are the harness's, with the shop's
     schema seeded small."""
-    with mariadb.connect() as conn, conn.cursor() as cur:
-        cur.execute("CREATE DATABASE shop")
-    engine = create_engine(mariadb.url("shop"))
-    metadata.create_all(engine)
-    seed_catalog(engine, users=20, products=10)
-    engine.dispose()
+    seeded_database(mariadb, "shop", users=20, products=10)
     yield {
         "PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
         "LOCAL_MARIADB_PORT": str(mariadb.port),

@@ -13,15 +13,13 @@ from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import create_engine
 
 from lab.load.scenarios import load_scenarios, plan_from_json, resolve
-from shop.schema import metadata
-from shop.seed import seed_catalog
 from stack.ephemeral import ShopServer
 from stack.processes import free_port
 from stack.settings import REPO
 from targets import find_target
+from tests.integration.conftest import seeded_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.loadrun]
 
@@ -67,13 +65,7 @@ LOAD_DB: list[str] = []  # the module's shop database, once the fixture made it
 
 @pytest.fixture(scope="module")
 def shop(harness_root, mariadb, redis_server):
-    with mariadb.connect() as conn, conn.cursor() as cur:
-        cur.execute("CREATE DATABASE load_it")
-    engine = create_engine(mariadb.url("load_it"))
-    metadata.create_all(engine)
-    seed_catalog(engine, users=37, products=12)
-    engine.dispose()
-    LOAD_DB[:] = [mariadb.url("load_it")]
+    LOAD_DB[:] = [seeded_database(mariadb, "load_it", users=37, products=12)]
     server = ShopServer(
         harness_root / "load-shop",
         env={"SHOP_DATABASE_URL": mariadb.url("load_it"), "SHOP_REDIS_URL": redis_server.url(5)},
