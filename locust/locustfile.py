@@ -47,6 +47,7 @@ class Run:
     scrapes = 0
     counts = Counts()
     log = None  # the run log, opened on first use
+    mix: model.Mix | None = None  # the endpoints interleaved in their shares, on first use
 
     @classmethod
     def seconds(cls) -> float:
@@ -212,7 +213,9 @@ class TargetUser(FastHttpUser):
     @task
     def send(self) -> None:
         plan = Run.settings.plan
-        endpoint = model.pick(plan.mix, plan.target["endpoints"], random)
+        if Run.mix is None:
+            Run.mix = model.Mix(plan.mix, plan.target["endpoints"], random)
+        endpoint = Run.mix.next()
         draw = model.Draw(Run.spans, plan.target.get("hot"), plan.hot_users, plan.hot_ratio)
         req = model.build(endpoint, draw)
         sent = time.time()
