@@ -1,8 +1,11 @@
 """One capacity probe: a `probe` scenario run at a rate, judged for the search.
 
-A probe holds when the load tool's thresholds pass (dropped iterations aside), dropped
-iterations stay within a small share of the offered ones, and the achieved rate during the hold
-is at least 95 % of the offered one.
+A probe is judged on its hold, the steady part at the offered rate: each endpoint's p95 and the
+error share as the tool timed them there (Prometheus), dropped iterations within a small share
+of the offered ones, the achieved rate at least 95 % of the offered one. The tool's own
+thresholds span the whole run, the ramp's start-up included (a new connection per virtual user,
+a burst a steady rate never sees): they decide only when no hold was observed (a run stopped
+early, or no Prometheus).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from lab.capacity.bottleneck import generator_saturated
 from lab.capacity.evidence import read_figures
 from lab.capacity.search import Probe
 from lab.load.run import RunResult, run
-from lab.load.scenarios import Window
+from lab.load.scenarios import Plan, Window
 from lab.load.settings import LoadSettings
 from signals.client import Prometheus
 from signals.slo import GENERATOR_DROPPED_SHARE
@@ -32,9 +35,11 @@ def judge_probe(result: RunResult, rate: float, figures: dict, phase: str) -> Pr
     broken: list[str] = []
     if result.exit_code == 2 or not summary:
         broken.append(f"no verdict: {result.verdict.error or 'the tool failed'}")
-    for t in summary.get("thresholds", []):
-        if not t["pass"] and not t["name"].startswith("dropped_iterations"):
-            broken.append(t["name"])
+    if hold and result.plan is not None:
+        broken += hold_breaks(result.plan, hold)
+    else:
+        broken += [t["name"] for t in summary.get("thresholds", [])
+                   if not t["pass"] and not t["name"].startswith("dropped_iterations")]  # fmt: skip
     offered = rate * max(1.0, hold_s)
     dropped = hold.get("dropped") or 0.0
     dropped_ratio = dropped / offered if offered else 0.0
@@ -82,6 +87,19 @@ def judge_probe(result: RunResult, rate: float, figures: dict, phase: str) -> Pr
             **figures,
         },
     )
+
+
+def hold_breaks(plan: Plan, hold: dict) -> list[str]:
+    """The SLO's latency and error objectives over the hold, each broken one readable."""
+    broken = []
+    for endpoint in plan.endpoints:
+        p95 = hold.get(f"{endpoint}_p95")
+        if plan.mix.get(endpoint, 0) > 0 and p95 is not None and p95 >= plan.p95_ms(endpoint):
+            broken.append(f"{endpoint} p95 {p95:.0f} ms >= {plan.p95_ms(endpoint):g} ms in the hold")
+    errors = hold.get("errors")
+    if errors is not None and errors > plan.slo["error_rate"]:
+        broken.append(f"errors {errors * 100:.2f} % > {plan.slo['error_rate'] * 100:g} % in the hold")
+    return broken
 
 
 def run_probe(settings: LoadSettings, rate: float, phase: str, say=lambda _: None) -> Probe:

@@ -96,7 +96,8 @@ def find_capacity(
     on_probe: Callable[[Probe, SearchResult], None] | None = None,
 ) -> SearchResult:
     """Ramp geometrically from `plan.start` until the SLO breaks, bisect the bracket until
-    `plan.close_enough`, then hold the winner once more. A probe whose load generator saturated
+    `plan.close_enough`, then hold the winner once more (a winner that breaks then reopens the
+    bracket below it once). A probe whose load generator saturated
     ends the search: a figure past that point would measure the tool, not the shop."""
     started = clock()
     result = SearchResult([], None, None, False, "converged")
@@ -155,37 +156,42 @@ def find_capacity(
             if rate < 1:
                 result.stopped = "no_rate_held"
                 return _finish(result, lo, hi)
-    # Bisect the bracket.
-    while not plan.close_enough(lo, hi):
-        mid = (lo + hi) / 2
-        outcome = run(mid, "bisect")
+    # Bisect the bracket, then confirm; a winner that breaks on confirmation (and one tolerance
+    # below it) reopens the bracket once, from the highest rate held below it.
+    for reopened in (False, True):
+        while not plan.close_enough(lo, hi):
+            mid = (lo + hi) / 2
+            outcome = run(mid, "bisect")
+            if outcome is None:
+                return _finish(result, lo, hi)
+            if outcome.held:
+                lo = mid
+            else:
+                hi = mid
+        # Confirm: the winner held twice is the answer; once only, its confirmation is the record.
+        outcome = run(lo, "confirm")
         if outcome is None:
             return _finish(result, lo, hi)
+        result.confirmed = outcome.held
         if outcome.held:
-            lo = mid
-        else:
-            hi = mid
-    # Confirm: the winner held twice is the answer; once only, its confirmation is the record.
-    outcome = run(lo, "confirm")
-    if outcome is None:
-        return _finish(result, lo, hi)
-    result.confirmed = outcome.held
-    if not outcome.held:
+            break
         # Held once, broke once: try one tolerance lower; that rate is the answer if it holds.
         below = lo * (1 - plan.rel_tolerance)
         second = run(below, "confirm")
         if second is None:
             return _finish(result, lo, hi)  # unconfirmed, said as such
-        hi = lo
         result.confirmed = second.held
         if second.held:
-            lo = below
-        else:
-            # Unstable at the top: the answer falls back to the highest rate below both
-            # confirmations that held, said as unconfirmed.
-            result.stopped = "unstable"
-            held = [p.rate for p in result.probes if p.held and p.rate < below]
-            lo = max(held, default=None)
+            hi, lo = lo, below
+            break
+        # Unstable at the top: the answer falls back to the highest rate below both
+        # confirmations that held (unconfirmed, said as such), and, once, the bracket from
+        # there to the lower confirmation is searched again.
+        result.stopped = "unstable"
+        hi = below
+        lo = max((p.rate for p in result.probes if p.held and p.rate < below), default=None)
+        if lo is None or reopened:
+            break
     return _finish(result, lo, hi)
 
 

@@ -1,15 +1,15 @@
 """A capacity probe's figures window: its hold when the plan has one, else the whole run, cut
-at the tool's stop (issue 25: SCALE=0.1 leaves the probe no hold)."""
+at the tool's stop (issue 25: SCALE=0.1 leaves the probe no hold); its verdict, on the hold."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from lab.capacity.probe import figures_window
+from lab.capacity.probe import figures_window, judge_probe
 from lab.load.run import RunResult, plan_of
 from lab.load.scenarios import Window
 from lab.load.settings import read_load_settings
-from lab.load.verdict import Verdict
+from lab.load.verdict import Observations, Verdict
 
 
 def probe_result(scale: float, started: float, ended: float) -> RunResult:
@@ -41,3 +41,31 @@ def test_an_aborted_probe_is_read_up_to_the_tools_stop():
 
 def test_a_run_that_never_started_has_no_window():
     assert figures_window(RunResult("t", "k6", 2, Verdict(2, [], "down")), now=1.0) is None
+
+
+def judged(hold: dict | None, thresholds: list[dict]) -> list[str]:
+    result = probe_result(0.5, 1000.0, 1020.0)
+    summary = {"thresholds": thresholds, "duration_s": 20.0}
+    observations = Observations(1000.0, 1020.0, hold=hold)
+    result = dataclasses.replace(result, summary=summary, observations=observations)
+    return list(judge_probe(result, 600.0, {}, "bisect").broken)
+
+
+RAMP_BURST = [{"name": "http_req_duration{endpoint:popular}: p(95)<50", "pass": False}]
+STEADY = {"rate": 600.0, "errors": 0.0, "dropped": 0.0, "orders_p95": 40.0, "popular_p95": 22.1}
+
+
+def test_a_probe_is_judged_on_its_hold_not_on_the_ramps_start_up():
+    """2026-12-07, 675/s: popular p95 22 ms over the hold, yet k6's p95 over the whole run,
+    its start-up burst included, broke 50 ms; the search called the rate broken."""
+    assert judged(STEADY, RAMP_BURST) == []
+
+
+def test_a_hold_over_its_objectives_breaks_whatever_the_tool_said():
+    slow = {**STEADY, "popular_p95": 61.0, "errors": 0.02}
+    broken = judged(slow, [])
+    assert broken == ["popular p95 61 ms >= 50 ms in the hold", "errors 2.00 % > 1 % in the hold"]
+
+
+def test_without_a_hold_the_tools_thresholds_decide():
+    assert judged(None, RAMP_BURST) == ["http_req_duration{endpoint:popular}: p(95)<50"]

@@ -157,7 +157,27 @@ def test_a_top_that_breaks_twice_on_confirmation_falls_back_to_a_rate_held_below
 
     result = find_capacity(probe, plan, clock)
     assert result.stopped == "unstable" and not result.confirmed
-    assert result.capacity == 100 and result.ceiling == 200
+    confirms = [p.rate for p in result.probes if p.phase == "confirm"]
+    assert confirms[:2] == [200, 190] and len(confirms) == 4  # the bracket reopened once
+    held = [p.rate for p in result.probes if p.held and p.rate < confirms[-1]]
+    assert result.capacity == max(held) and result.ceiling == confirms[-1]
+
+
+def test_a_confirmation_that_breaks_reopens_the_bracket_below_it():
+    """The search measured on 2026-12-07: 675/s held on the ramp, then broke on every later try;
+    the answer fell back a whole ramp step (450/s) instead of searching between the two."""
+    clock = Clock()
+    plan = SearchPlan(start=200, budget_s=3600, probe_s=30)
+
+    def probe(rate, phase):
+        clock.now += 30
+        once = phase == "ramp" and rate == 675  # held once, then never again
+        return Probe(rate, held=rate <= 560 or once, phase=phase)
+
+    result = find_capacity(probe, plan, clock)
+    assert result.confirmed and result.stopped == "unstable"
+    assert 560 * 0.95 <= result.capacity <= 560 < result.ceiling
+    assert plan.close_enough(result.capacity, result.ceiling)
 
 
 def test_a_break_is_believed_only_when_it_repeats():
