@@ -95,10 +95,14 @@ def hold_breaks(plan: Plan, hold: dict) -> list[str]:
     for endpoint in plan.endpoints:
         p95 = hold.get(f"{endpoint}_p95")
         if plan.mix.get(endpoint, 0) > 0 and p95 is not None and p95 >= plan.p95_ms(endpoint):
-            broken.append(f"{endpoint} p95 {p95:.0f} ms >= {plan.p95_ms(endpoint):g} ms in the hold")
+            broken.append(
+                f"{endpoint} p95 {p95:.0f} ms >= {plan.p95_ms(endpoint):g} ms in the hold"
+            )
     errors = hold.get("errors")
     if errors is not None and errors > plan.slo["error_rate"]:
-        broken.append(f"errors {errors * 100:.2f} % > {plan.slo['error_rate'] * 100:g} % in the hold")
+        broken.append(
+            f"errors {errors * 100:.2f} % > {plan.slo['error_rate'] * 100:g} % in the hold"
+        )
     return broken
 
 

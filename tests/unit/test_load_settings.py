@@ -39,35 +39,6 @@ def test_flags_win_over_the_environment_and_parse_the_same():
                                                                         300)  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("knob", "raw", "message"),
-    [
-        ("TOOL", "jmeter", "TOOL='jmeter' is not one of k6, locust"),
-        (
-            "SCENARIO",
-            "bogus",
-            "SCENARIO='bogus' is not one of smoke, load, soak, stress, probe, spike, chaos",
-        ),
-        ("TARGET_TPS", "0", "TARGET_TPS='0' must be a positive number"),
-        ("TARGET_TPS", "fast", "TARGET_TPS='fast' is not a number"),
-        ("SCALE", "-1", "SCALE='-1' must be a positive number"),
-        ("SCALE", "nan", "SCALE='nan' is not a finite number"),
-        ("HOT_USERS", "2.5", "HOT_USERS='2.5' is not a whole number"),
-        ("HOT_USERS", "-3", "HOT_USERS='-3' is out of range: from 0 to 1e+06"),
-        ("HOT_RATIO", "2", "HOT_RATIO='2' is out of range: from 0 to 1"),
-        ("ORDER_RATIO", "x", "ORDER_RATIO='x' is not a number"),
-        ("STRATEGY", "fast", "STRATEGY='fast' is not one of safe, naive"),
-        ("PROCESSES", "two", "PROCESSES='two' is not a whole number"),
-        ("LOCUST_METRICS_PORT", "-1", "LOCUST_METRICS_PORT='-1' is out of range: from 0 to 65535"),
-        ("LOCUST_SCRAPE_WAIT", "soon", "LOCUST_SCRAPE_WAIT='soon' is not a number"),
-    ],
-)
-def test_a_bad_knob_is_one_line_naming_it(knob, raw, message):
-    with pytest.raises(LoadSettingsError) as err:
-        read_load_settings({**GIVEN_SHOP, knob: raw})
-    assert str(err.value) == message
-
-
 def test_a_bad_flag_names_its_knob():
     with pytest.raises(LoadSettingsError, match=r"^SCALE='abc' is not a number$"):
         read_load_settings(GIVEN_SHOP, ["--scale", "abc"])

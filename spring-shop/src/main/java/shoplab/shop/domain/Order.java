@@ -2,11 +2,7 @@ package shoplab.shop.domain;
 
 import jakarta.persistence.Column;
 import jakarta.persistence.Entity;
-import jakarta.persistence.FetchType;
-import jakarta.persistence.JoinColumn;
-import jakarta.persistence.ManyToOne;
 import jakarta.persistence.Table;
-import java.time.LocalDateTime;
 
 /**
  * An order, paid at once. It references the {@link User} entity: inserting it makes InnoDB check
@@ -14,13 +10,9 @@ import java.time.LocalDateTime;
  */
 @Entity
 @Table(name = "orders")
-public class Order extends Row {
+public class Order extends UsersRow {
 
     public static final String PAID = "paid";
-
-    @ManyToOne(fetch = FetchType.LAZY, optional = false)
-    @JoinColumn(name = "user_id", nullable = false)
-    private User user;
 
     @Column(nullable = false)
     private long total;
@@ -34,21 +26,14 @@ public class Order extends Row {
     @Column(name = "request_hash", length = 64)
     private String requestHash;
 
-    @Column(name = "created_at", nullable = false, insertable = false, updatable = false)
-    private LocalDateTime createdAt;
-
     protected Order() {
     }
 
     public Order(User user, long total, String idempotencyKey, String requestHash) {
-        this.user = user;
+        super(user);
         this.total = total;
         this.status = PAID;
         this.idempotencyKey = idempotencyKey;
         this.requestHash = requestHash;
-    }
-
-    public User getUser() {
-        return user;
     }
 }

@@ -8,19 +8,14 @@ import jakarta.persistence.FetchType;
 import jakarta.persistence.JoinColumn;
 import jakarta.persistence.ManyToOne;
 import jakarta.persistence.Table;
-import java.time.LocalDateTime;
 
 /** A movement of a user's points: the audit adds them up against the balance. */
 @Entity
 @Table(name = "point_history")
-public class PointHistory extends Row {
+public class PointHistory extends UsersRow {
 
     /** The column's ENUM values, spelled as stored. */
     public enum Kind { seed, charge, use }
-
-    @ManyToOne(fetch = FetchType.LAZY, optional = false)
-    @JoinColumn(name = "user_id", nullable = false)
-    private User user;
 
     @Enumerated(EnumType.STRING)
     @Column(nullable = false)
@@ -33,14 +28,11 @@ public class PointHistory extends Row {
     @JoinColumn(name = "order_id")
     private Order order;
 
-    @Column(name = "created_at", nullable = false, insertable = false, updatable = false)
-    private LocalDateTime createdAt;
-
     protected PointHistory() {
     }
 
     public PointHistory(User user, Kind kind, long amount, Order order) {
-        this.user = user;
+        super(user);
         this.kind = kind;
         this.amount = amount;
         this.order = order;

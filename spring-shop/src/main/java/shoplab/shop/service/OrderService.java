@@ -16,24 +16,8 @@ import shoplab.shop.repository.OrderRepository;
  * key answered with the winner's order, and every attempt counted by strategy and result.
  */
 @Service
-public class OrderService {
-
-    private final OrderPlacement placement;
-    private final OrderRepository orders;
-    private final Database database;
-    private final ShopMetrics metrics;
-    private final String strategy;
-    private final int retries;
-
-    public OrderService(OrderPlacement placement, OrderRepository orders, Database database,
-                        ShopMetrics metrics, ShopSettings settings) {
-        this.placement = placement;
-        this.orders = orders;
-        this.database = database;
-        this.metrics = metrics;
-        this.strategy = settings.orderStrategy();
-        this.retries = strategy.equals("safe") ? settings.orderMaxRetries() : 0;
-    }
+public record OrderService(OrderPlacement placement, OrderRepository orders, Database database,
+                           ShopMetrics metrics, ShopSettings settings) {
 
     public PlacedOrder placeOrder(long userId, List<OrderLine> lines, String key) {
         String hash = RequestHash.of(userId, lines);
@@ -49,7 +33,7 @@ public class OrderService {
             }
             OrderBody order;
             try {
-                order = database.write("place_order", retries, () -> strategy.equals("safe")
+                order = database.write("place_order", retries(), () -> strategy().equals("safe")
                         ? placement.placeSafe(userId, lines, key, hash)
                         : placement.placeNaive(userId, lines, key, hash));
             } catch (DuplicateKeyFailure e) {
@@ -69,7 +53,7 @@ public class OrderService {
                     : e.code().equals("deadlock") || e.code().equals("lock_wait_timeout") ? e.code() : "error";
             throw e;
         } finally {
-            metrics.orderFinished(strategy, result, System.nanoTime() - started);
+            metrics.orderFinished(strategy(), result, System.nanoTime() - started);
         }
     }
 
@@ -95,6 +79,10 @@ public class OrderService {
     }
 
     public String strategy() {
-        return strategy;
+        return settings.orderStrategy();
+    }
+
+    private int retries() {
+        return strategy().equals("safe") ? settings.orderMaxRetries() : 0;
     }
 }

@@ -12,25 +12,11 @@ import shoplab.shop.repository.UserRepository;
 
 /** User points: reading the balance, and charging (topping up) it with its history row. */
 @Service
-public class PointsService {
+public record PointsService(UserRepository users, PointHistoryRepository history, EntityManager entities,
+                            Database database, ShopSettings settings) {
 
     /** A user's balance as the API answers it. */
     public record Points(long userId, long point) {
-    }
-
-    private final UserRepository users;
-    private final PointHistoryRepository history;
-    private final EntityManager entities;
-    private final Database database;
-    private final int retries;
-
-    public PointsService(UserRepository users, PointHistoryRepository history, EntityManager entities,
-                         Database database, ShopSettings settings) {
-        this.users = users;
-        this.history = history;
-        this.entities = entities;
-        this.database = database;
-        this.retries = settings.orderMaxRetries();
     }
 
     public Points points(long userId) {
@@ -41,7 +27,7 @@ public class PointsService {
 
     /** Adds `amount` points and records the charge, in one transaction. */
     public Points charge(long userId, long amount) {
-        long point = database.write("charge_points", retries, () -> {
+        long point = database.write("charge_points", settings.orderMaxRetries(), () -> {
             if (users.addPoints(userId, amount) != 1) {
                 throw OrderPlacement.unknownUser(userId);
             }

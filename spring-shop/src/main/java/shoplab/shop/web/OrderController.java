@@ -13,15 +13,7 @@ import shoplab.shop.service.PlacedOrder;
 
 /** POST /api/orders (201, Location, Idempotent-Replayed) and GET /api/orders/{order_id}. */
 @RestController
-public class OrderController {
-
-    private final OrderService orders;
-    private final ShopSettings settings;
-
-    public OrderController(OrderService orders, ShopSettings settings) {
-        this.orders = orders;
-        this.settings = settings;
-    }
+public record OrderController(OrderService orders, ShopSettings settings) {
 
     @PostMapping("/api/orders")
     public ResponseEntity<OrderBody> place(HttpServletRequest request) {

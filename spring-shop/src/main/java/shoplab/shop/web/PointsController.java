@@ -10,15 +10,7 @@ import shoplab.shop.service.PointsService;
 
 /** GET /api/users/{user_id}/points and POST /api/users/{user_id}/points/charge. */
 @RestController
-public class PointsController {
-
-    private final PointsService points;
-    private final ShopSettings settings;
-
-    public PointsController(PointsService points, ShopSettings settings) {
-        this.points = points;
-        this.settings = settings;
-    }
+public record PointsController(PointsService points, ShopSettings settings) {
 
     @GetMapping("/api/users/{user_id:\\d+}/points")
     public PointsService.Points get(@PathVariable("user_id") long userId) {

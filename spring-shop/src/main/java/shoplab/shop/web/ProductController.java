@@ -11,15 +11,7 @@ import shoplab.shop.service.PopularCache;
 
 /** GET /api/products, /api/products/popular, /api/products/{product_id}. */
 @RestController
-public class ProductController {
-
-    private final CatalogService catalog;
-    private final PopularCache popular;
-
-    public ProductController(CatalogService catalog, PopularCache popular) {
-        this.catalog = catalog;
-        this.popular = popular;
-    }
+public record ProductController(CatalogService catalog, PopularCache popular) {
 
     @GetMapping("/api/products")
     public CatalogService.Page list(HttpServletRequest request) {
