@@ -158,6 +158,8 @@ def test_k6_smoke(shop, prometheus, tmp_path):
     assert (results / "k6-raw-summary.json").stat().st_size > 0
     assert "<html" in (results / "k6-report.html").read_text()[:2000].lower()
     assert orders + popular >= 8
+    # Half and half, interleaved: within one request of each other, not by chance.
+    assert abs(orders - popular) <= 1, (orders, popular)
     testid = results.name
     stage = query(prometheus.url, f'max_over_time(k6_loadtest_stage{{testid="{testid}"}}[2m])')
     assert float(stage[0]["value"][1]) == 1  # smoke has one stage
