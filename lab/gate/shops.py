@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import psutil
 
-from stack import cgroups, services
+from stack import cgroups, processes, services
 from stack.processes import free_port, group_alive, readiness, stop_group
 from stack.settings import REPO, read_stack_settings
 
@@ -73,9 +72,9 @@ class Shop:
     def stop(self) -> None:
         stop_group(self.proc)
         # A cgroup goes only once empty: wait for the workers the SIGKILL reached.
-        end = time.monotonic() + 10
-        while time.monotonic() < end and group_alive(self.proc.pid):
-            time.sleep(0.1)
+        with suppress(processes.NotReady):
+            processes.wait_until(lambda: not group_alive(self.proc.pid), 10, "the shop's group",
+                                 poll=0.1)  # fmt: skip
         cgroups.remove([self.cgroup])
 
 
@@ -107,23 +106,17 @@ def start_shop(
     )
     process = services.NativeProcess(services.SERVICES["shop"])
     command = with_env(in_tree(services.native_command(process, s), tree), extra)
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            command,
-            cwd=tree,
-            env={**env, "PYTHONPATH": str(tree)},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+    log.unlink(missing_ok=True)
+    proc = processes.start(command, env={**env, "PYTHONPATH": str(tree)}, cwd=tree, log=log)
     shop = Shop(build, s.url("LOCAL_SHOP_REPLICA_PORT"), proc, s.cgroup("shop"), log)
-    end = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < end and proc.poll() is None and readiness(shop.url) is None:
-        time.sleep(0.3)
-    if proc.poll() is not None or readiness(shop.url) is None:
+    try:
+        # Polled without reaping the server (processes.exited): should it die, its workers'
+        # group stays signallable, and stop() ends them too.
+        processes.wait_until(lambda: readiness(shop.url), READY_TIMEOUT_S, f"the {build} shop",
+                             alive=lambda: not processes.exited(proc), poll=0.3)  # fmt: skip
+    except processes.NotReady as exc:
         shop.stop()
-        raise ShopStartError(f"the {build} shop did not become ready; its log: {log}")
+        raise ShopStartError(f"{exc}; its log: {log}") from None
     return shop
 
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 import subprocess
 import time
 
+import psutil
 import pytest
 import requests
 
-from lab.gate.shops import shops
+from lab.gate.shops import ShopStartError, shops
 from lab.gate.worktree import checkout, git, resolve
 from stack.processes import group_alive
 from stack.settings import REPO
@@ -64,6 +65,21 @@ def test_the_planted_delay_reaches_the_head_shop_only(stack_env, tmp_path):
         pids = [base.proc.pid, head.proc.pid]
     # Stopped with their process groups once the body is done.
     assert not any(group_alive(pid) for pid in pids)
+
+
+def test_a_shop_that_exits_at_start_is_one_line_naming_its_log_and_leaves_nothing(
+    stack_env, tmp_path
+):
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    extra = {"head": {"SHOP_LOG_LEVEL": "loud"}}
+    with pytest.raises(ShopStartError) as caught, shops({"head": REPO}, stack_env, extra,
+                                                        tmp_path / "work", tmp_path):  # fmt: skip
+        pytest.fail("a shop that cannot start was yielded")
+    log = tmp_path / "shop-head.log"
+    assert str(caught.value) == f"the head shop: the process exited first; its log: {log}"
+    assert "SHOP_LOG_LEVEL='loud'" in log.read_text()
+    after = {p.pid for p in psutil.Process().children(recursive=True) if p.status() != "zombie"}
+    assert after <= before, "the shop that failed left processes running"
 
 
 def test_the_base_tree_is_a_worktree_removed_afterwards(tmp_path):
