@@ -139,6 +139,7 @@ class Target:
         return {
             "name": self.name,
             "dialect": self.dialect,  # which server panels the deck can draw for a run
+            "external": self.external,  # and whether those of the stack's own services apply
             "ready": self.ready,
             "ids": {name: ids.as_plan() for name, ids in self.ids.items()},
             "hot": self.hot,

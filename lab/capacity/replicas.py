@@ -1,6 +1,7 @@
 """The native stack restarted with a replica count, for a sweep (LOCAL_SHOP_REPLICAS=1,2,3):
-down, then up with the count (data and Prometheus history kept), and the load settings that
-go with it (the run records and the ledger read the count from them)."""
+switched to the count (stack.runner.switch: down, then up, data and Prometheus history kept),
+and the load settings that go with it (the run records and the ledger read the count from
+them)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ def restart_with(load: LoadSettings, count: int, say: Callable[[str], None]) -> 
     stack = load.stack.with_values(LOCAL_SHOP_REPLICAS=str(count))
     say(f"restarting the native stack with LOCAL_SHOP_REPLICAS={count} at "
         f"{stack.values['LOCAL_SHOP_CPUS']} CPU each (data is kept)")  # fmt: skip
-    for name, action in (("down", runner.down), ("up", runner.up)):
-        if action(stack) != 0:
-            raise RestartError(f"the native stack's {name} with {count} replica(s) failed")
+    if runner.switch(stack) != 0:
+        raise RestartError(f"the native stack did not come back with {count} replica(s)")
     return dataclasses.replace(load, environ=environ, stack=stack)

@@ -200,6 +200,7 @@ def build_deck(run: Run, prom, *, exporter_url: str | None = None) -> Deck:
         endpoints=tuple(e["name"] for e in run.endpoints),
         routes=tuple(e["route"] for e in run.endpoints if e["route"]),
         dialect=run.dialect,
+        external=run.external,
     )
     deck = Deck(
         run=what_ran(run, server),

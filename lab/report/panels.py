@@ -335,12 +335,31 @@ class Board:
     not_applicable: dict[str, str] = field(default_factory=dict)
 
 
-def not_applicable(raw: Mapping, dialect: str | None) -> str | None:
-    """Why a panel cannot have data for a target of `dialect` (None: unknown, it may), or None."""
+# What the native stack measures only of a service it runs itself: its cgroups, and the Redis and
+# nginx in front of it. A service already running elsewhere (an external target) has none of them.
+STACK_OWN = (
+    (("container", "replica:container"), "the service runs outside the stack's cgroups"),
+    (("redis",), "the service does not use the stack's Redis"),
+    (("nginx",), "the stack's nginx is not in front of the service"),
+)
+
+
+def not_applicable(raw: Mapping, dialect: str | None, external: bool = False) -> str | None:
+    """Why a panel cannot have data for a target of `dialect` (None: unknown, it may), or, for
+    an `external` target, because it reads only what the stack measures of a service it runs
+    itself (STACK_OWN); None when it may have data."""
     needs = queries.raw_panel_dialects(raw)
-    if dialect is None or dialect in needs:
+    if dialect is not None and dialect not in needs:
+        return f"needs {dialects.describe(needs)}; the target's dialect is {dialect}"
+    if not external:
         return None
-    return f"needs {dialects.describe(needs)}; the target's dialect is {dialect}"
+    exprs = [queries.neutral(t["expr"]) for t in raw.get("targets", []) if t.get("expr")]
+    names = set().union(*(queries.metric_names(expr) for expr in exprs))
+    why = {name: next((w for prefixes, w in STACK_OWN if name.startswith(prefixes)), None)
+           for name in names}  # fmt: skip
+    if not names or None in why.values():
+        return None
+    return "; ".join(dict.fromkeys(w for _, w in STACK_OWN if w in why.values()))
 
 
 def generic_title(raw: Mapping) -> str:
@@ -361,10 +380,13 @@ def draw_boards(
     endpoints: tuple[str, ...] = (),
     routes: tuple[str, ...] = (),
     dialect: str | None = None,
+    external: bool = False,
 ) -> list[Board]:
     """Every dashboard over the run: a panel repeated over `endpoint` or `route` drawn once per
     endpoint (`endpoints`: the run's target's) or route (`routes`); a panel `dialect` cannot
-    have data for listed as not applicable (None: the dialect is unknown, every panel drawn)."""
+    have data for (None: the dialect is unknown, every panel drawn), or that reads only what the
+    stack measures of a service it runs itself when the target is `external`, listed as not
+    applicable."""
     repeats = {"endpoint": endpoints, "route": routes}
     boards = []
     for dashboard in dashboards:
@@ -375,7 +397,7 @@ def draw_boards(
             continue
         panels, skipped = [], {}
         for raw in queries.panels(dashboard):
-            if why := not_applicable(raw, dialect):
+            if why := not_applicable(raw, dialect, external):
                 skipped[generic_title(raw)] = why
                 continue
             panels += [

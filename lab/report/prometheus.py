@@ -40,9 +40,9 @@ class Prometheus:
         return self.client.scrape_interval(default)
 
     def query_range(self, expr: str, start: float, end: float, step: float) -> list[Series]:
+        # The client's points are finite already (signals.client.finite).
         result = self.client.query_range(expr, start, end, step)
-        series = [Series(dict(s["metric"]), finite(s["values"])) for s in result]
-        return [s for s in series if s.points]
+        return [Series(dict(s["metric"]), s["values"]) for s in result if s["values"]]
 
     def query(self, expr: str, at: float) -> list[Series]:
         series = [

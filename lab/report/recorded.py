@@ -58,6 +58,12 @@ class Run:
         return self.spec.get("dialect")
 
     @property
+    def external(self) -> bool:
+        """Whether the target is a service already running elsewhere (not the stack's): its deck
+        lists the stack's container, Redis and nginx panels as not applicable."""
+        return bool(self.spec.get("external"))
+
+    @property
     def error_rate(self) -> float:
         return self.spec["slo"]["error_rate"]
 
@@ -78,7 +84,8 @@ def scenario_spec(results: Path, scenario: str) -> dict | None:
     ]  # fmt: skip
     return {"slo": plan["slo"], "description": plan["description"], "endpoints": endpoints,
             "target": plan["target"]["name"],
-            "dialect": plan["target"].get("dialect")}  # fmt: skip
+            "dialect": plan["target"].get("dialect"),
+            "external": plan["target"].get("external", False)}  # fmt: skip
 
 
 def read_run(results: Path) -> Run:

@@ -90,3 +90,21 @@ def test_in_range_stats_count_the_run_not_the_margin_drawn_around_it():
     assert drawn_only.range_s == 90
     assert with_run.range_s == 43
     assert with_run.step_s == drawn_only.step_s  # the graphs keep their resolution
+
+
+def test_an_external_targets_deck_lists_the_stacks_own_panels_as_not_applicable():
+    """A service running elsewhere has no cgroup of the stack's, nor its Redis or nginx: their
+    panels are not applicable (they were 17 of 88 "without data"); the machine's are drawn."""
+    containers = {p["title"]: p for p in queries.panels(DASHBOARDS["shoplab-containers"])}
+    cases = [
+        (containers["CPU used vs limit"], "the service runs outside the stack's cgroups"),
+        (SHOP["Redis commands and memory"], "the service does not use the stack's Redis"),
+        (SHOP["nginx connections"], "the stack's nginx is not in front of the service"),
+    ]
+    for raw, why in cases:
+        assert panels.not_applicable(raw, "micrometer", external=True) == why
+        assert panels.not_applicable(raw, "micrometer") is None  # the stack's own service
+    machine = [raw for title, raw in containers.items() if "node_" in json.dumps(raw["targets"])]
+    assert machine and all(panels.not_applicable(raw, "none", external=True) is None
+                           for raw in machine)  # fmt: skip
+    assert panels.not_applicable(SHOP["Requests by route"], "flask", external=True) is None
