@@ -115,9 +115,6 @@ def find_capacity(
         result.probes.append(outcome)
         if on_probe is not None:
             on_probe(outcome, result)
-        if outcome.generator_saturated:
-            result.stopped = "generator"
-            return None
         if outcome.no_verdict:
             result.stopped = "no_verdict"  # a shop that is down has no capacity to find
             return None
@@ -129,6 +126,11 @@ def find_capacity(
             if outcome is None or outcome.held or not outcome.disturbed:
                 break
             outcome = attempt(rate, "rerun")
+        # A generator short of CPU while neighbours took it was rerun above: still short, the
+        # figures past this rate would be the tool's, not the shop's.
+        if outcome is not None and outcome.generator_saturated:
+            result.stopped = "generator"
+            return None
         rechecked = phase in ("ramp", "bisect") and plan.recheck
         if outcome is not None and not outcome.held and rechecked:
             return run(rate, "recheck")
