@@ -67,5 +67,10 @@ def test_a_hold_over_its_objectives_breaks_whatever_the_tool_said():
     assert broken == ["popular p95 61 ms >= 50 ms in the hold", "errors 2.00 % > 1 % in the hold"]
 
 
+def test_the_tools_checks_of_the_answers_still_count_with_a_hold():
+    checks = [{"name": "checks: rate>=0.99", "pass": False}]
+    assert judged(STEADY, RAMP_BURST + checks) == ["checks: rate>=0.99"]
+
+
 def test_without_a_hold_the_tools_thresholds_decide():
     assert judged(None, RAMP_BURST) == ["http_req_duration{endpoint:popular}: p(95)<50"]
