@@ -34,7 +34,7 @@ from lab.gate.compare import (
     compare_all,
     order,
 )
-from lab.gate.perf_gate import GateTimeout, deadline
+from lab.gate.perf_gate import GateTimeout, deadline, endpoint_p95s
 from lab.gate.settings import AbSettings
 from lab.gate.shops import Shop, ShopStartError, shops
 from lab.gate.worktree import WorktreeError, checkout, resolve
@@ -161,15 +161,15 @@ def pass_values(result: RunResult, cpu_s: float | None, medians: Mapping | None 
     endpoint, the shop's CPU ms per request."""
     summary = result.summary or {}
     hold = (result.observations.hold if result.observations else None) or {}
-    endpoints = summary.get("endpoints", {})
     requests_ = summary.get("requests") or 0
     medians = medians or {}
+    p95s = endpoint_p95s(result)
     return {
         "rate": hold.get("rate") if hold.get("rate") is not None else summary.get("achieved_tps"),
         "orders_p50_ms": medians.get("orders_p50_ms"),
         "popular_p50_ms": medians.get("popular_p50_ms"),
-        "orders_p95_ms": endpoints.get("POST /api/orders", {}).get("p95_ms"),
-        "popular_p95_ms": endpoints.get("GET /api/products/popular", {}).get("p95_ms"),
+        "orders_p95_ms": p95s.get("orders_p95_ms"),
+        "popular_p95_ms": p95s.get("popular_p95_ms"),
         "cpu_ms_per_request": cpu_s / requests_ * 1000 if cpu_s is not None and requests_ else None,
     }
 

@@ -350,7 +350,8 @@ def test_compare_all_splits_the_interleaved_passes_by_build():
 def test_pass_values_take_the_hold_rate_and_cpu_per_request():
     summary = {**SUMMARY, "requests": 2000, "achieved_tps": 80.0}
     obs = Observations(started=0, ended=60, hold={"rate": 99.0})
-    run = RunResult("k6-load-1", "k6", 0, Verdict(0, []), summary=summary, observations=obs)
+    plan = plan_of(read_load_settings({"SHOP_URL": "http://127.0.0.1:9"}), "k6-load-1", "")
+    run = RunResult("k6-load-1", "k6", 0, Verdict(0, []), plan, summary=summary, observations=obs)
     values = ab.pass_values(run, cpu_s=6.0)
     assert values["rate"] == 99.0
     assert values["cpu_ms_per_request"] == pytest.approx(3.0)
@@ -358,8 +359,13 @@ def test_pass_values_take_the_hold_rate_and_cpu_per_request():
     medians = ab.pass_values(run, 6.0, {"orders_p50_ms": 7.5, "popular_p50_ms": 0.6})
     assert (medians["orders_p50_ms"], medians["popular_p50_ms"]) == (7.5, 0.6)
     assert values["orders_p50_ms"] is None  # no Prometheus: not measured
-    no_prometheus = ab.pass_values(RunResult("t", "k6", 0, Verdict(0, []), summary=summary), None)
+    no_prometheus = ab.pass_values(RunResult("t", "k6", 0, Verdict(0, []), plan, summary=summary),
+                                   None)  # fmt: skip
     assert (no_prometheus["rate"], no_prometheus["cpu_ms_per_request"]) == (80.0, None)
+    assert (
+        no_prometheus["popular_p95_ms"]
+        == SUMMARY["endpoints"]["GET /api/products/popular"]["p95_ms"]
+    )
 
 
 def test_ab_markdown_and_line_state_the_bound_first_then_name_the_regression():
