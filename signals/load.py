@@ -26,6 +26,11 @@ def testid_matchers(tool: str, testid: str) -> str:
     return f'testid="{testid}"' if tool == "k6" else f'job="locust",testid="{testid}"'
 
 
+def endpoint_matcher(tool: str, endpoint: str) -> str:
+    """The matcher of one endpoint's series: k6 tags them `endpoint`, Locust names them."""
+    return f'{"endpoint" if tool == "k6" else "name"}="{endpoint}"'
+
+
 def _locust_endpoint(expr: str) -> str:
     """Locust's `name` (the endpoint's name) as the tool-neutral `endpoint`."""
     return f'label_replace({expr}, "endpoint", "$1", "name", "(.*)")'
@@ -57,10 +62,10 @@ def latency_quantile(tool: str, q: float, window: str, *, matchers: str = "",
     Locust's classic one (bucket-interpolated); of one `endpoint`, or by endpoint (`by` may
     name `endpoint`) over all of them."""
     if tool == "k6":
-        one = f'endpoint="{endpoint}"' if endpoint else _K6_API
+        one = endpoint_matcher(tool, endpoint) if endpoint else _K6_API
         series = selector("k6_http_req_duration_seconds", matchers, one)
         return f"histogram_quantile({q}, {summed(f'rate({series}[{window}])', by)})"
-    one = f'name="{endpoint}"' if endpoint else ""
+    one = endpoint_matcher(tool, endpoint) if endpoint else ""
     series = selector("locust_request_duration_seconds_bucket", matchers, one)
     grouping = ", ".join(x for x in (by.replace("endpoint", "name"), "le") if x)
     quantile = f"histogram_quantile({q}, {summed(f'rate({series}[{window}])', grouping)})"
@@ -182,17 +187,28 @@ LOAD_RECORDS = [
 def verdict_queries(tool: str, testid: str, seconds: int,
                     endpoints: tuple[str, ...]) -> dict[str, str]:  # fmt: skip
     """PromQL of one run's figures over the `seconds` before the evaluation time: `rate`
-    (successful requests/s), `errors` (failed share), `<endpoint>_p95` (ms) for each endpoint,
-    `dropped` (iterations k6 could not start; 0 for Locust)."""
+    (successful requests/s), `errors` (failed share), `<endpoint>_p95` (ms) and
+    `<endpoint>_errors` (its failed share) for each endpoint, `dropped` (iterations k6 could not
+    start; 0 for Locust)."""
     w, m = f"{seconds}s", testid_matchers(tool, testid)
-    errors = f"({requests(tool, 'increase', w, matchers=m, outcome='error')} or vector(0))"
+
+    def failed_share(matchers: str) -> str:
+        errors = (
+            f"({requests(tool, 'increase', w, matchers=matchers, outcome='error')} or vector(0))"
+        )
+        return f"{errors} / {requests(tool, 'increase', w, matchers=matchers)}"
+
     queries = {
         "rate": f"({requests(tool, 'increase', w, matchers=m, outcome='ok')} or vector(0))"
         f" / {seconds}",
-        "errors": f"{errors} / {requests(tool, 'increase', w, matchers=m)}",
+        "errors": failed_share(m),
         **{
             f"{endpoint}_p95": f"{latency_quantile(tool, 0.95, w, matchers=m, endpoint=endpoint)}"
             " * 1000"
+            for endpoint in endpoints
+        },
+        **{
+            f"{endpoint}_errors": failed_share(f"{m},{endpoint_matcher(tool, endpoint)}")
             for endpoint in endpoints
         },
         "dropped": k6_dropped(w, matchers=m) if tool == "k6" else "vector(0)",

@@ -230,11 +230,13 @@ export function request(e, idSpans) {
   return res;
 }
 
-// The mix, interleaved: iteration n of the scenario (one count over every VU) takes the endpoint
+// The mix, interleaved: iteration n of this instance (one count over its VUs) takes the endpoint
 // whose share holds the n-th point of the van der Corput sequence (n's binary digits mirrored
 // after the point). Over any n iterations each endpoint is then within about log2(n) of its
 // share, where drawing each by chance strays by sqrt(n) (a 10-request smoke could send 2 orders
-// of 5); Locust interleaves its own the same way (lab.load.model.Mix).
+// of 5); Locust interleaves its own the same way (lab.load.model.Mix). Per instance, not per
+// test: a distributed run (the k6-operator's parallelism) deals the test's iterations out in
+// turn, so that the test's count would send each instance one endpoint only.
 const cumulative = [];
 {
   let sum = 0;
@@ -251,7 +253,7 @@ export function vanDerCorput(n) {
 }
 
 export function mixed(idSpans) {
-  const x = vanDerCorput(exec.scenario.iterationInTest) * cumulative[cumulative.length - 1][0];
+  const x = vanDerCorput(exec.scenario.iterationInInstance) * cumulative[cumulative.length - 1][0];
   const picked = cumulative.find(([edge]) => x < edge) || cumulative[cumulative.length - 1];
   return request(picked[1], idSpans);
 }

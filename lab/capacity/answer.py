@@ -194,9 +194,10 @@ class CapacityAnswer:
 def probe_row(p: Probe) -> str:
     e = p.evidence
     state = "held" if p.held else "BROKE: " + "; ".join(p.broken)
+    p95s = "".join(f"{key.removesuffix('_p95_ms')} p95 {_f(v, ' ms')}  "
+                   for key, v in e.items() if key.endswith("_p95_ms"))  # fmt: skip
     return (f"{p.phase:8s} {p.rate:8.1f}/s  achieved {_f(e.get('achieved_tps'), '/s')}  "
-            f"orders p95 {_f(e.get('orders_p95_ms'), ' ms')}  popular p95 "
-            f"{_f(e.get('popular_p95_ms'), ' ms')}  shop CPU {_f(e.get('shop_cpu_cores'), '')}  "
+            f"{p95s}shop CPU {_f(e.get('shop_cpu_cores'), '')}  "
             f"others {_f(e.get('neighbour_cpu_cores'), '')}  "
             f"speed {_f(e.get('speed_index'), '')}  {state}")  # fmt: skip
 

@@ -5,7 +5,8 @@ error share as the tool timed them there (Prometheus), dropped iterations within
 of the offered ones, the achieved rate at least 95 % of the offered one, and the tool's checks
 of the answers. The tool's latency and error thresholds span the whole run, the ramp's start-up
 included (a new connection per virtual user, a burst a steady rate never sees): they decide
-only when no hold was observed (a run stopped early, or no Prometheus).
+only for an endpoint the hold did not measure (a run stopped early, Prometheus not answering).
+The probe's own results folder keeps the tool's whole-run verdict.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Mapping
 
 from lab.capacity.bottleneck import generator_saturated
 from lab.capacity.evidence import read_figures
@@ -35,14 +37,7 @@ def judge_probe(result: RunResult, rate: float, figures: dict, phase: str) -> Pr
     broken: list[str] = []
     if result.exit_code == 2 or not summary:
         broken.append(f"no verdict: {result.verdict.error or 'the tool failed'}")
-    # With a hold, latency and errors are its own; the tool's checks of the answers still count.
-    observed = bool(hold) and result.plan is not None
-    tool_judges = ("checks",) if observed else ("",)
-    broken += [t["name"] for t in summary.get("thresholds", [])
-               if not t["pass"] and t["name"].startswith(tool_judges)
-               and not t["name"].startswith("dropped_iterations")]  # fmt: skip
-    if observed:
-        broken += hold_breaks(result.plan, hold)
+    broken += tool_breaks(result, hold) + hold_breaks(result.plan, hold)
     offered = rate * max(1.0, hold_s)
     dropped = hold.get("dropped") or 0.0
     dropped_ratio = dropped / offered if offered else 0.0
@@ -84,28 +79,64 @@ def judge_probe(result: RunResult, rate: float, figures: dict, phase: str) -> Pr
         testid=result.testid,
         evidence={
             "achieved_tps": achieved,
-            "orders_p95_ms": hold.get("orders_p95"),
-            "popular_p95_ms": hold.get("popular_p95"),
+            **{
+                f"{e}_p95_ms": hold.get(f"{e}_p95")
+                for e in (result.plan.endpoints if result.plan else ())
+            },
             "errors": hold.get("errors"),
             **figures,
         },
     )
 
 
-def hold_breaks(plan: Plan, hold: dict) -> list[str]:
-    """The SLO's latency and error objectives over the hold, each broken one readable."""
+def measured(plan: Plan | None, hold: Mapping, endpoint: str) -> bool:
+    """Whether the hold measured `endpoint`'s latency and errors (Prometheus answered for it)."""
+    return (
+        plan is not None
+        and hold.get("rate") is not None
+        and all(hold.get(f"{endpoint}_{figure}") is not None for figure in ("p95", "errors"))
+    )
+
+
+def tool_breaks(result: RunResult, hold: Mapping) -> list[str]:
+    """The tool's failed thresholds that still decide: its checks of the answers, and the
+    latency and error thresholds of each endpoint the hold did not measure (all of them when no
+    hold was observed: a run stopped early, no Prometheus). Dropped iterations are judged on the
+    hold, apart."""
+    summary, plan = result.summary or {}, result.plan
+    judged_on_hold = (
+        [(e, plan.keys[e]) for e in plan.endpoints if measured(plan, hold, e)] if plan else []
+    )
+
+    def decides(name: str) -> bool:
+        if name.startswith("dropped_iterations"):
+            return False
+        # k6 tags a threshold {endpoint:NAME}; Locust names it by the endpoint's key.
+        return not any(f"{{endpoint:{e}}}" in name or name.startswith(f"{key}:")
+                       for e, key in judged_on_hold)  # fmt: skip
+
+    return [
+        t["name"] for t in summary.get("thresholds", []) if not t["pass"] and decides(t["name"])
+    ]
+
+
+def hold_breaks(plan: Plan | None, hold: Mapping) -> list[str]:
+    """Each endpoint's latency and error objectives over the hold, for the endpoints it
+    measured, each broken one readable."""
     broken = []
-    for endpoint in plan.endpoints:
-        p95 = hold.get(f"{endpoint}_p95")
-        if plan.mix.get(endpoint, 0) > 0 and p95 is not None and p95 >= plan.p95_ms(endpoint):
-            broken.append(
-                f"{endpoint} p95 {p95:.0f} ms >= {plan.p95_ms(endpoint):g} ms in the hold"
-            )
-    errors = hold.get("errors")
-    if errors is not None and errors > plan.slo["error_rate"]:
-        broken.append(
-            f"errors {errors * 100:.2f} % > {plan.slo['error_rate'] * 100:g} % in the hold"
+    for endpoint in plan.endpoints if plan else ():
+        if not (plan.mix.get(endpoint, 0) > 0 and measured(plan, hold, endpoint)):
+            continue
+        p95, errors, limit = (
+            hold[f"{endpoint}_p95"],
+            hold[f"{endpoint}_errors"],
+            plan.p95_ms(endpoint),
         )
+        if p95 >= limit:
+            broken.append(f"{endpoint} p95 {p95:.0f} ms >= {limit:g} ms in the hold")
+        if errors > plan.slo["error_rate"]:
+            broken.append(f"{endpoint} errors {errors * 100:.2f} % > "
+                          f"{plan.slo['error_rate'] * 100:g} % in the hold")  # fmt: skip
     return broken
 
 
@@ -124,8 +155,8 @@ def run_probe(settings: LoadSettings, rate: float, phase: str, say=lambda _: Non
 
 def figures_window(result: RunResult, now: float) -> Window | None:
     """Where a probe's server-side figures are read: its hold, cut at the tool's stop (a probe
-    aborts on its first broken threshold), so they say what the server did under the load and
-    not in the quiet after it; None for a run that never started."""
+    run with ABORT_ON_FAIL=1 stops at its first broken threshold), so they say what the server
+    did under the load and not in the quiet after it; None for a run that never started."""
     if result.plan is None or result.window is None:
         return None
     hold = result.plan.hold_window(result.window.start)

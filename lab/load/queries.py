@@ -10,7 +10,8 @@ from collections.abc import Callable
 
 from signals.load import verdict_queries
 
-# And `<endpoint>_p95` (ms) for each of the target's endpoints.
+# And `<endpoint>_p95` (ms) and `<endpoint>_errors` (its failed share) for each of the target's
+# endpoints.
 CLIENT_SIGNALS = ("rate", "errors", "dropped")
 
 # A set of queries over a window: seconds -> {name: PromQL}.

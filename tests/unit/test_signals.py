@@ -143,7 +143,8 @@ def test_a_server_query_reads_every_dialect_and_names_the_route_alike():
 @pytest.mark.parametrize("tool", load.TOOLS)
 def test_verdict_queries_cover_the_runner_figures_for_one_run(tool):
     queries = load.verdict_queries(tool, "run-1", 120, ("orders", "popular"))
-    assert set(queries) == {"rate", "errors", "orders_p95", "popular_p95", "dropped"}
+    assert set(queries) == {"rate", "errors", "orders_p95", "popular_p95", "orders_errors",
+                            "popular_errors", "dropped"}  # fmt: skip
     for name, expr in queries.items():
         promql_parser.parse(expr)
         if name != "dropped" or tool == "k6":
@@ -151,6 +152,9 @@ def test_verdict_queries_cover_the_runner_figures_for_one_run(tool):
             assert "[120s]" in expr or "offset 120s" in expr, name
     assert queries["rate"].endswith("/ 120")
     assert queries["orders_p95"].endswith("* 1000")
+    # An endpoint's errors over its own requests only.
+    one = 'endpoint="orders"' if tool == "k6" else 'name="orders"'
+    assert queries["orders_errors"].count(one) == 2 and one not in queries["errors"]
     if tool == "k6":
         assert "offset 120s or" in queries["dropped"]
     else:
