@@ -15,6 +15,8 @@ import shoplab.shop.repository.OrderRepository;
  * (retried on deadlock for {@code safe} only: the team's code had no retry), a lost race for a
  * key answered with the winner's order, and every attempt counted by strategy and result.
  */
+// A record, so never proxied: its transactions are OrderPlacement's and Database's, not advice
+// on it (a @Transactional here would fail at start-up).
 @Service
 public record OrderService(OrderPlacement placement, OrderRepository orders, Database database,
                            ShopMetrics metrics, ShopSettings settings) {

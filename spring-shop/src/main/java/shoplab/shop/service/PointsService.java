@@ -11,6 +11,8 @@ import shoplab.shop.repository.PointHistoryRepository;
 import shoplab.shop.repository.UserRepository;
 
 /** User points: reading the balance, and charging (topping up) it with its history row. */
+// A record, so never proxied: its transactions are OrderPlacement's and Database's, not advice
+// on it (a @Transactional here would fail at start-up).
 @Service
 public record PointsService(UserRepository users, PointHistoryRepository history, EntityManager entities,
                             Database database, ShopSettings settings) {
