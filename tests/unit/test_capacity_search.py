@@ -164,6 +164,11 @@ def test_drops_with_an_idle_server_blame_the_generator():
     tool_cpu = {"dropped_ratio": 0.02, "generator_cpu_cores": 0.97, "generator_processes": 1,
                 "shop_cpu_cores": 1.9, "shop_cpu_limit_cores": 2}  # fmt: skip
     assert "0.97 cores" in generator_saturated(tool_cpu)
+    # The machine's CPU saturated (shop, database and tool share it): the service's limit.
+    shared = {"dropped_ratio": 0.13, "generator_cpu_cores": 0.6, "generator_processes": 1,
+              "shop_cpu_cores": 0.9, "shop_cpu_limit_cores": 2,
+              "machine_cpu_busy_ratio": 0.97, "machine_cpu_pressure_ratio": 0.7}  # fmt: skip
+    assert generator_saturated(shared) is None
 
 
 def test_a_top_that_breaks_twice_on_confirmation_falls_back_to_a_rate_held_below():
