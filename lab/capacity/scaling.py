@@ -53,6 +53,13 @@ def _tps(v: float | None) -> str:
     return "n/a" if v is None or not math.isfinite(v) else f"{v:.0f}/s"
 
 
+def _peak_at(n: float | None) -> str:
+    """Where the peak stands: at a concurrency, or (κ 0, no coherency cost) only approached."""
+    if n is None or not math.isfinite(n):
+        return "approached as requests in flight grow (κ 0: no peak)"
+    return f"at {n:.1f} in flight"
+
+
 def _n(v: float | None) -> str:
     return "unbounded" if v is None or not math.isfinite(v) else f"{v:.1f}"
 
@@ -84,7 +91,7 @@ class Scalability:
         else:
             out.append(
                 f"scalability (per probe, requests in flight): σ {c.sigma:.4f}, κ {c.kappa:.5f}, "
-                f"λ {c.lam:.0f}/s; predicted peak {_tps(c.peak_x)} at {_n(c.peak_n)} in flight, "
+                f"λ {c.lam:.0f}/s; predicted peak {_tps(c.peak_x)} {_peak_at(c.peak_n)}, "
                 f"knee {_tps(c.knee_x)} at {_n(c.knee_n)}; measured: held "
                 f"{_tps(self.capacity_tps)}, broke at {_tps(self.break_tps)}; fit error "
                 f"{_pct(c.error)} over {len(c.points)} probes"

@@ -4,6 +4,7 @@ judgement built on it (replicas needed, out-of-sample check, warnings)."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -99,6 +100,16 @@ def test_the_model_reports_the_fit_beside_the_measured_break():
     assert s.warnings == ()
     text = "\n".join(s.sentences())
     assert "σ 0.0400" in text and "broke at 1200/s" in text
+    assert re.search(r"predicted peak \d+/s at \d+\.\d in flight", text), text
+
+
+def test_a_peak_without_coherency_is_said_to_be_approached_not_placed():
+    """κ 0 (measured 2026-12-08: σ 0.41): the ceiling λ/σ is only approached, at no concurrency."""
+    probes = [probe(n, x) for n, x in curve([1, 2, 4, 8, 16], kappa=0.0)]
+    s = scaling.model(probes, capacity_tps=500.0, break_tps=520.0, target_tps=200.0)
+    text = "\n".join(s.sentences())
+    assert "approached as requests in flight grow (κ 0: no peak)" in text, text
+    assert "unbounded in flight" not in text
 
 
 def test_a_model_peaking_below_the_held_rate_is_a_warning():
