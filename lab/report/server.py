@@ -56,6 +56,7 @@ class Span:
     seconds: int
     run_seconds: float
     scrape_s: float = 5.0
+    started: float | None = None  # the run's own start, when known
 
     @classmethod
     def of_run(cls, started_at: float, ended_at: float, scrape_s: float) -> Span:
@@ -63,17 +64,26 @@ class Span:
         from a scrape before its start to two after its end, so its last samples are in."""
         end = ended_at + 2 * scrape_s
         seconds = math.ceil(end - (started_at - scrape_s))
-        return cls(end=end, seconds=seconds, run_seconds=ended_at - started_at, scrape_s=scrape_s)
+        return cls(end=end, seconds=seconds, run_seconds=ended_at - started_at, scrape_s=scrape_s,
+                   started=started_at)  # fmt: skip
 
     @property
     def start(self) -> float:
         return self.end - self.seconds
 
     @property
+    def counted_from(self) -> float:
+        """After when a counter's rises are the run's: its start. Nothing of the run happens
+        before it, and a scrape in the second before it may still carry the run before (the
+        demo's safe run once counted 74 of the naive run's last orders, scraped from the old
+        shop after the switch had begun)."""
+        return self.start if self.started is None else self.started
+
+    @property
     def baseline_since(self) -> float:
-        """From where a counter's samples are read: its value at the window's start is its
-        last sample at or before it, however late the scrape before the window came."""
-        return self.start - max(BASELINE_SCRAPES * self.scrape_s, BASELINE_MIN_S)
+        """From where a counter's samples are read: its value at the run's start is its last
+        sample at or before it, however late the scrape before the run came."""
+        return self.counted_from - max(BASELINE_SCRAPES * self.scrape_s, BASELINE_MIN_S)
 
 
 def grown(
@@ -94,7 +104,7 @@ def grown(
     for series in found:
         key = tuple(series.labels.get(label, "") for label in by)
         starts_of = by_target.get(_target(series.labels))
-        sums[key] = sums.get(key, 0.0) + growth(series.points, span.start, starts_of)
+        sums[key] = sums.get(key, 0.0) + growth(series.points, span.counted_from, starts_of)
     return sums
 
 

@@ -117,10 +117,25 @@ def test_a_counter_scraped_late_before_the_window_is_not_taken_for_a_newborn():
     from lab.report.server import Span
 
     span = Span.of_run(1000.0, 1020.0, scrape_s=1.0)
-    assert span.start == 999.0 and span.baseline_since == 969.0
-    late = [(995.5, 72.0), (1001.0, 72.0), (1021.0, 72.0)]  # nothing between 997 and 999
-    assert growth([p for p in late if p[0] >= span.baseline_since], since=span.start) == 0
-    assert growth([p for p in late if p[0] >= 997.0], since=span.start) == 72  # the old lookback
+    assert span.counted_from == 1000.0 and span.baseline_since == 970.0
+    late = [(995.5, 72.0), (1001.0, 72.0), (1021.0, 72.0)]  # nothing between 997 and 1000
+    assert growth([p for p in late if p[0] >= span.baseline_since], since=span.counted_from) == 0
+    assert growth([p for p in late if p[0] >= 997.0], since=span.counted_from) == 72  # old lookback
+
+
+def test_the_run_before_scraped_after_a_switch_began_is_not_the_runs():
+    """2026-12-08, a clean clone's demo test: the safe run's deck counted 1,774 orders where the
+    client sent 1,700. The old shop's last scrape, 74 of the naive run's orders after the one
+    before, came in the scrape interval before the safe run's start, inside the graph window;
+    the new shop counts from 0. Counted from the run's own start, they are not the run's."""
+    from lab.report.server import Span
+
+    span = Span.of_run(1000.0, 1020.0, scrape_s=5.0)
+    old = [(990.0, 5000.0), (997.5, 5074.0)]  # the naive run's shop, stopped by the switch
+    new = [(1004.0, 300.0), (1024.0, 1700.0)]  # the safe run's, a new process
+    starts = {990.0: 100.0, 997.5: 100.0, 1004.0: 999.0, 1024.0: 999.0}
+    assert growth(old + new, since=span.counted_from, starts=starts) == 1700
+    assert growth(old + new, since=span.start, starts=starts) == 1774  # from a scrape before
 
 
 def test_growth_counts_a_series_born_inside_the_window_from_zero():
