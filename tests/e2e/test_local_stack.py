@@ -6,6 +6,8 @@ tests/e2e/test_replicas.py prove."""
 
 from __future__ import annotations
 
+import re
+
 import pymysql
 import pytest
 import requests
@@ -98,4 +100,13 @@ def test_local_stack_up_observed_and_controlled(stack):
     scrape = requests.get(f"http://127.0.0.1:{ports['LOCAL_MYSQLD_EXPORTER_PORT']}/metrics",
                           timeout=10).text  # fmt: skip
     assert "\nmysql_up 1\n" in scrape and "\nmysql_exporter_last_scrape_error 0\n" in scrape
-    assert "mysql_exporter_scrape_errors_total{" not in scrape
+    # A collector short of a privilege fails every scrape and logs MariaDB's "denied". One the
+    # busy machine failed once is not that (2026-12-08, a clean clone: 1 innodb_metrics error in
+    # 63 scrapes); each collector must have succeeded on most of them.
+    scrapes = float(re.search(r"\nmysql_exporter_scrapes_total (\S+)", scrape)[1])
+    for collector, errors in re.findall(
+        r'\nmysql_exporter_scrape_errors_total\{collector="([^"]+)"\} (\S+)', scrape
+    ):
+        assert float(errors) < scrapes / 2, f"{collector}: {errors} errors in {scrapes:g} scrapes"
+    log = (state / "logs" / "mysqld-exporter.log").read_text()
+    assert "denied" not in log.lower(), log[-2000:]
