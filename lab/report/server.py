@@ -74,7 +74,7 @@ class Span:
     @property
     def counted_from(self) -> float:
         """After when a counter's rises are the run's: its start. Nothing of the run happens
-        before it, and a scrape in the second before it may still carry the run before (the
+        before it, and a scrape in the interval before it may still carry the run before (the
         demo's safe run once counted 74 of the naive run's last orders, scraped from the old
         shop after the switch had begun)."""
         return self.start if self.started is None else self.started
